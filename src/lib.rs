@@ -1,0 +1,1 @@
+//! Holder package for the workspace-level tests in `tests/` and benchmarks in `benches/`.
