@@ -1,0 +1,472 @@
+//! Handles of the public API: a [`Host`] and its endpoints. Both API faces of the `wsock` crate
+//! are built on these: every operation has a non-blocking `try_*` form (`WouldBlock` when not
+//! ready), a `poll_*` form for futures, and an `async` form.
+
+use std::future::poll_fn;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::error::{Result, StackError};
+use crate::hooks::PacketHook;
+use crate::host::{Family, HostShared, Protocol, Readiness, Shutdown, SocketOptions};
+use crate::network::Network;
+use crate::scenario::HostSpec;
+
+/// A simulated host that lives in this process.
+#[derive(Clone)]
+pub struct Host {
+    shared: Arc<HostShared>,
+    network: Network,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("name", &self.shared.spec.name)
+            .field("wire", &self.shared.wire)
+            .finish()
+    }
+}
+
+impl Host {
+    pub(crate) fn from_shared(shared: Arc<HostShared>, network: Network) -> Host {
+        Host { shared, network }
+    }
+
+    /// The host's name in the scenario.
+    pub fn name(&self) -> &str {
+        &self.shared.spec.name
+    }
+
+    /// The scenario's description of this host (addresses, machine, users, app).
+    pub fn spec(&self) -> &HostSpec {
+        &self.shared.spec
+    }
+
+    /// The virtual IPv4 address.
+    pub fn ipv4(&self) -> Ipv4Addr {
+        self.shared.spec.ipv4
+    }
+
+    /// The virtual IPv6 address.
+    pub fn ipv6(&self) -> Ipv6Addr {
+        self.shared.spec.ipv6
+    }
+
+    /// The real UDP endpoint of the host's clear path.
+    pub fn wire_addr(&self) -> SocketAddr {
+        self.shared.wire
+    }
+
+    /// The network this host belongs to.
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    /// Creates an unbound TCP endpoint.
+    ///
+    /// # Examples
+    /// ```
+    /// use wsock_stack::{Family, Network, Scenario};
+    /// let net = Network::start(Scenario::default_scenario())?;
+    /// let s = net.host("server").unwrap().tcp(Family::V4);
+    /// s.bind("0.0.0.0:80".parse().unwrap())?;
+    /// s.listen(4)?;
+    /// # Ok::<(), wsock_stack::StackError>(())
+    /// ```
+    pub fn tcp(&self, family: Family) -> Endpoint {
+        let id = self.shared.lock().create(Protocol::Tcp, family);
+        Endpoint {
+            host: self.shared.clone(),
+            id,
+            protocol: Protocol::Tcp,
+            family,
+        }
+    }
+
+    /// Creates an unbound UDP endpoint.
+    pub fn udp(&self, family: Family) -> Endpoint {
+        let id = self.shared.lock().create(Protocol::Udp, family);
+        Endpoint {
+            host: self.shared.clone(),
+            id,
+            protocol: Protocol::Udp,
+            family,
+        }
+    }
+
+    /// Adds a hook to the packet path (outbound after the stack, inbound before it).
+    pub fn add_hook(&self, hook: Arc<dyn PacketHook>) {
+        match self.shared.hooks.write() {
+            Ok(mut h) => h.push(hook),
+            Err(p) => p.into_inner().push(hook),
+        }
+    }
+
+    /// Removes every hook.
+    pub fn clear_hooks(&self) {
+        match self.shared.hooks.write() {
+            Ok(mut h) => h.clear(),
+            Err(p) => p.into_inner().clear(),
+        }
+    }
+
+    /// Counters of the packet path: (wire sent, wire received, fault dropped, hook dropped, malformed).
+    pub fn counters(&self) -> HostStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.shared.counters;
+        HostStats {
+            wire_sent: c.wire_sent.load(Relaxed),
+            wire_received: c.wire_received.load(Relaxed),
+            fault_dropped: c.fault_dropped.load(Relaxed),
+            hook_dropped: c.hook_dropped.load(Relaxed),
+            malformed: c.malformed.load(Relaxed),
+        }
+    }
+
+    /// Live endpoints of this host with a one-line description each.
+    pub fn endpoints(&self) -> Vec<(u64, String)> {
+        self.shared.lock().describe()
+    }
+
+    /// Number of live endpoints.
+    pub fn endpoint_count(&self) -> usize {
+        self.shared.lock().endpoint_count()
+    }
+}
+
+/// A snapshot of a host's packet-path counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HostStats {
+    /// Datagrams written to the wire.
+    pub wire_sent: u64,
+    /// Datagrams read from the wire.
+    pub wire_received: u64,
+    /// Datagrams the link faults dropped.
+    pub fault_dropped: u64,
+    /// Packets a hook dropped.
+    pub hook_dropped: u64,
+    /// Datagrams that did not parse or were not for this host.
+    pub malformed: u64,
+}
+
+/// One socket endpoint (TCP or UDP) on a host. Not closed on drop: call [`Endpoint::close`]
+/// (the API faces do).
+#[derive(Clone)]
+pub struct Endpoint {
+    host: Arc<HostShared>,
+    id: u64,
+    protocol: Protocol,
+    family: Family,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("host", &self.host.spec.name)
+            .field("id", &self.id)
+            .field("protocol", &self.protocol)
+            .finish()
+    }
+}
+
+fn ready_or_block<T>(r: Result<Option<T>>) -> Result<T> {
+    r?.ok_or(StackError::WouldBlock)
+}
+
+impl Endpoint {
+    /// TCP or UDP.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// IPv4 or IPv6.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// The name of the host this endpoint lives on.
+    pub fn host_name(&self) -> &str {
+        &self.host.spec.name
+    }
+
+    /// The scenario's description of the owning host.
+    pub fn host_spec(&self) -> &HostSpec {
+        &self.host.spec
+    }
+
+    /// The current options.
+    ///
+    /// # Errors
+    /// [`StackError::NotSocket`] after close.
+    pub fn options(&self) -> Result<SocketOptions> {
+        self.host.lock().options(self.id)
+    }
+
+    /// Changes options.
+    ///
+    /// # Errors
+    /// [`StackError::NotSocket`] after close; [`StackError::InvalidArgument`] for
+    /// `SO_REUSEADDR` together with `SO_EXCLUSIVEADDRUSE`.
+    pub fn set_options(&self, f: impl FnOnce(&mut SocketOptions)) -> Result<()> {
+        let mut st = self.host.lock();
+        let mut o = st.options(self.id)?;
+        f(&mut o);
+        st.set_options(self.id, o)
+    }
+
+    /// Binds to a local address (port 0: an ephemeral port).
+    ///
+    /// # Errors
+    /// `AddrInUse`, `AccessDenied` (an exclusive holder), `AddrNotAvailable` (not this host's
+    /// address), `FamilyMismatch`, `InvalidArgument` (already bound).
+    pub fn bind(&self, addr: SocketAddr) -> Result<()> {
+        self.host.op(|st| st.bind(self.id, addr))
+    }
+
+    /// Starts listening (TCP).
+    ///
+    /// # Errors
+    /// `InvalidArgument` when unbound, `IsConnected` when connected.
+    pub fn listen(&self, backlog: usize) -> Result<()> {
+        self.host.op(|st| st.listen(self.id, backlog))
+    }
+
+    fn child(&self, id: u64) -> Endpoint {
+        Endpoint {
+            host: self.host.clone(),
+            id,
+            protocol: self.protocol,
+            family: self.family,
+        }
+    }
+
+    /// Accepts a pending connection without blocking.
+    ///
+    /// # Errors
+    /// `WouldBlock` when none is pending, `NotListening`.
+    pub fn try_accept(&self) -> Result<(Endpoint, SocketAddr)> {
+        let (id, peer) = ready_or_block(self.host.op(|st| st.try_accept(self.id)))?;
+        Ok((self.child(id), peer))
+    }
+
+    /// Polls for a pending connection.
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<Result<(Endpoint, SocketAddr)>> {
+        self.host
+            .poll_op(cx, |st| st.try_accept(self.id))
+            .map_ok(|(id, peer)| (self.child(id), peer))
+    }
+
+    /// Waits for a connection. Cancel safe: a connection is only taken when the future completes.
+    ///
+    /// # Errors
+    /// `NotListening`, `NotSocket`.
+    pub async fn accept(&self) -> Result<(Endpoint, SocketAddr)> {
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Starts connecting (TCP) without waiting for the handshake.
+    ///
+    /// # Errors
+    /// `IsConnected`, `AlreadyInProgress`, `FamilyMismatch`, `AddrNotAvailable`.
+    pub fn start_connect(&self, peer: SocketAddr) -> Result<()> {
+        self.host.op(|st| st.start_connect(self.id, peer))
+    }
+
+    /// Polls a connect started by [`Endpoint::start_connect`].
+    pub fn poll_connected(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.host.poll_op(cx, |st| st.connect_status(self.id))
+    }
+
+    /// Connect status without blocking: `Ok(true)` when connected, `Ok(false)` while in progress.
+    ///
+    /// # Errors
+    /// The connect's failure (`ConnectionRefused`, `TimedOut`, ...).
+    pub fn connect_status(&self) -> Result<bool> {
+        self.host
+            .lock()
+            .connect_status(self.id)
+            .map(|o| o.is_some())
+    }
+
+    /// Connects (TCP) and waits for the handshake.
+    ///
+    /// # Errors
+    /// `ConnectionRefused` (no listener), `TimedOut`, `IsConnected`, `FamilyMismatch`.
+    pub async fn connect(&self, peer: SocketAddr) -> Result<()> {
+        self.start_connect(peer)?;
+        poll_fn(|cx| self.poll_connected(cx)).await
+    }
+
+    /// Reads stream bytes without blocking; `Ok(0)` is end of stream.
+    ///
+    /// # Errors
+    /// `WouldBlock`, `NotConnected`, `ConnectionReset`, `Shutdown`.
+    pub fn try_recv(&self, buf: &mut [u8], peek: bool) -> Result<usize> {
+        ready_or_block(self.host.op(|st| st.try_recv(self.id, buf, peek)))
+    }
+
+    /// Polls a stream read.
+    pub fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Result<usize>> {
+        self.host.poll_op(cx, |st| st.try_recv(self.id, buf, false))
+    }
+
+    /// Reads stream bytes; `Ok(0)` is end of stream.
+    ///
+    /// # Errors
+    /// As [`Endpoint::try_recv`] but never `WouldBlock`.
+    pub async fn recv(&self, buf: &mut [u8]) -> Result<usize> {
+        poll_fn(|cx| self.poll_recv(cx, buf)).await
+    }
+
+    /// Queues stream bytes without blocking.
+    ///
+    /// # Errors
+    /// `WouldBlock` when the send buffer is full, `NotConnected`, `Shutdown`, `ConnectionReset`.
+    pub fn try_send(&self, buf: &[u8]) -> Result<usize> {
+        ready_or_block(self.host.op(|st| st.try_send(self.id, buf)))
+    }
+
+    /// Polls a stream write.
+    pub fn poll_send(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<Result<usize>> {
+        self.host.poll_op(cx, |st| st.try_send(self.id, buf))
+    }
+
+    /// Queues stream bytes, waiting for buffer space.
+    ///
+    /// # Errors
+    /// As [`Endpoint::try_send`] but never `WouldBlock`.
+    pub async fn send(&self, buf: &[u8]) -> Result<usize> {
+        poll_fn(|cx| self.poll_send(cx, buf)).await
+    }
+
+    /// Polls until every queued byte has been acknowledged by the peer.
+    pub fn poll_drained(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.host.poll_op(cx, |st| st.send_drained(self.id))
+    }
+
+    /// Sends a datagram (UDP) without blocking; `to: None` uses the connected peer.
+    ///
+    /// # Errors
+    /// `WouldBlock`, `MessageTooLong` (larger than the link MTU allows), `NotConnected`,
+    /// `FamilyMismatch`, `Shutdown`.
+    pub fn try_send_to(&self, buf: &[u8], to: Option<SocketAddr>) -> Result<usize> {
+        let mtu = self.host.net.mtu;
+        ready_or_block(self.host.op(|st| st.try_send_to(self.id, buf, to, mtu)))
+    }
+
+    /// Sends a datagram, waiting for buffer space.
+    ///
+    /// # Errors
+    /// As [`Endpoint::try_send_to`] but never `WouldBlock`.
+    pub async fn send_to(&self, buf: &[u8], to: Option<SocketAddr>) -> Result<usize> {
+        let mtu = self.host.net.mtu;
+        poll_fn(|cx| {
+            self.host
+                .poll_op(cx, |st| st.try_send_to(self.id, buf, to, mtu))
+        })
+        .await
+    }
+
+    /// Receives one datagram without blocking: `(copied, datagram length, source)`. When the
+    /// datagram is longer than `buf`, the rest is discarded (the caller reports `MessageTooLong`).
+    ///
+    /// # Errors
+    /// `WouldBlock`, `Shutdown`, `InvalidArgument` when unbound.
+    pub fn try_recv_from(&self, buf: &mut [u8], peek: bool) -> Result<(usize, usize, SocketAddr)> {
+        ready_or_block(self.host.op(|st| st.try_recv_from(self.id, buf, peek)))
+    }
+
+    /// Polls for one datagram.
+    pub fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<Result<(usize, usize, SocketAddr)>> {
+        self.host
+            .poll_op(cx, |st| st.try_recv_from(self.id, buf, false))
+    }
+
+    /// Receives one datagram.
+    ///
+    /// # Errors
+    /// As [`Endpoint::try_recv_from`] but never `WouldBlock`.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, usize, SocketAddr)> {
+        poll_fn(|cx| self.poll_recv_from(cx, buf)).await
+    }
+
+    /// Sets (or clears) the default peer of a UDP endpoint.
+    ///
+    /// # Errors
+    /// `FamilyMismatch`, `NotSocket`.
+    pub fn udp_connect(&self, peer: Option<SocketAddr>) -> Result<()> {
+        self.host.op(|st| st.udp_connect(self.id, peer))
+    }
+
+    /// Shuts down one or both directions.
+    ///
+    /// # Errors
+    /// `NotConnected` for an unconnected TCP socket.
+    pub fn shutdown(&self, how: Shutdown) -> Result<()> {
+        self.host.op(|st| st.shutdown(self.id, how))
+    }
+
+    /// Tears the connection down with a reset; later calls fail with `reason`.
+    ///
+    /// # Errors
+    /// `NotSocket`, `InvalidArgument` for UDP.
+    pub fn abort(&self, reason: StackError) -> Result<()> {
+        self.host.op(|st| st.abort(self.id, reason))
+    }
+
+    /// Closes the endpoint: queued data still goes out (unless linger is zero); the handle is
+    /// dead afterwards.
+    ///
+    /// # Errors
+    /// `NotSocket` when already closed.
+    pub fn close(&self) -> Result<()> {
+        self.host.op(|st| st.close(self.id))
+    }
+
+    /// The bound local address.
+    ///
+    /// # Errors
+    /// `InvalidArgument` when unbound.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.host.lock().local_addr(self.id)
+    }
+
+    /// The connected peer.
+    ///
+    /// # Errors
+    /// `NotConnected`.
+    pub fn peer_addr(&self) -> Result<SocketAddr> {
+        self.host.lock().peer_addr(self.id)
+    }
+
+    /// Readiness for `WSAPoll`/`select`.
+    ///
+    /// # Errors
+    /// `NotSocket`.
+    pub fn readiness(&self) -> Result<Readiness> {
+        self.host.lock().readiness(self.id)
+    }
+
+    /// Polls until `pred` holds for the readiness (or an error is pending).
+    pub fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        pred: impl Fn(&Readiness) -> bool,
+    ) -> Poll<Result<Readiness>> {
+        self.host.poll_op(cx, |st| {
+            let r = st.readiness(self.id)?;
+            Ok((pred(&r) || r.error.is_some()).then_some(r))
+        })
+    }
+
+    /// Whether two handles name the same endpoint.
+    pub fn same_as(&self, other: &Endpoint) -> bool {
+        Arc::ptr_eq(&self.host, &other.host) && self.id == other.id
+    }
+}
