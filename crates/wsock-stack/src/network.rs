@@ -216,6 +216,7 @@ impl NetworkBuilder {
         }
         Ok(Network {
             inner: Arc::new(NetInner {
+                id: NEXT_NETWORK_ID.fetch_add(1, Ordering::Relaxed),
                 runtime: Mutex::new(Some(runtime)),
                 hosts,
                 shared,
@@ -248,7 +249,10 @@ fn bind_wire(addr: SocketAddr) -> std::io::Result<StdUdpSocket> {
     Ok(s.into())
 }
 
+static NEXT_NETWORK_ID: AtomicU64 = AtomicU64::new(1);
+
 struct NetInner {
+    id: u64,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     hosts: IndexMap<String, Arc<HostShared>>,
     shared: Arc<NetShared>,
@@ -316,6 +320,11 @@ impl Network {
     /// As [`NetworkBuilder::start`].
     pub fn start(scenario: Scenario) -> Result<Network> {
         Network::builder(scenario).start()
+    }
+
+    /// A number unique to this network within the process.
+    pub fn id(&self) -> u64 {
+        self.inner.id
     }
 
     /// The local host named `name`.

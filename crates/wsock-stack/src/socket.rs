@@ -356,6 +356,18 @@ impl Endpoint {
         ready_or_block(self.host.op(|st| st.try_send_to(self.id, buf, to, mtu)))
     }
 
+    /// Polls a datagram send.
+    pub fn poll_send_to(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        to: Option<SocketAddr>,
+    ) -> Poll<Result<usize>> {
+        let mtu = self.host.net.mtu;
+        self.host
+            .poll_op(cx, |st| st.try_send_to(self.id, buf, to, mtu))
+    }
+
     /// Sends a datagram, waiting for buffer space.
     ///
     /// # Errors
