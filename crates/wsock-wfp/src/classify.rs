@@ -1,0 +1,691 @@
+//! Classification: compiled filters, the per-layer index, the linear reference scan and the
+//! arbitration algorithm (reference §3.5).
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use crate::object::{filter_flags, Action, Filter, Lifetime};
+use crate::value::{Condition, FwpValue, IncomingValues, MatchType};
+use crate::{Field, Guid, Layer};
+
+/// Permit or block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Decision {
+    /// Traffic passes.
+    Permit,
+    /// Traffic is discarded.
+    Block,
+}
+
+/// Which filter produced a decision (enough for a net event to name it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterRef {
+    /// `filterId`.
+    pub id: u64,
+    /// `filterKey`.
+    pub key: Guid,
+    /// Display name.
+    pub name: Arc<str>,
+    /// Layer.
+    pub layer: Layer,
+    /// Sublayer key.
+    pub sublayer: Guid,
+    /// The filter's action.
+    pub action: Action,
+    /// Provider context of the filter (IPsec policy filters), if any.
+    pub provider_context_key: Option<Guid>,
+    /// `rawContext`.
+    pub raw_context: u64,
+}
+
+/// The terminating decision of one sublayer (like `terminatingFiltersInfo` of a net event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SublayerResult {
+    /// Sublayer key.
+    pub sublayer: Guid,
+    /// The sublayer's decision.
+    pub decision: Decision,
+    /// Whether the write right was cleared (hard decision).
+    pub hard: bool,
+    /// The filter that decided within the sublayer.
+    pub filter_id: u64,
+}
+
+/// A veto: a block returned (by a callout) after a higher sublayer made a hard permit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Veto {
+    /// The hard-permit filter that was overridden.
+    pub vetoed_filter_id: u64,
+    /// The filter whose callout vetoed.
+    pub vetoing: FilterRef,
+}
+
+/// The result of one classification at one layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassifyResult {
+    /// Layer classified.
+    pub layer: Layer,
+    /// Final decision (`Permit` when nothing matched: WFP is default-permit).
+    pub decision: Decision,
+    /// Whether the final decision is hard (write right cleared).
+    pub hard: bool,
+    /// The filter whose decision stands; `None` when no sublayer decided (default permit).
+    pub decided_by: Option<FilterRef>,
+    /// Set when a callout vetoed a hard permit.
+    pub veto: Option<Veto>,
+    /// Per-sublayer terminating decisions, in evaluation order.
+    pub sublayer_results: Vec<SublayerResult>,
+    /// Number of filters whose conditions matched (including inspection callouts).
+    pub matched_filters: usize,
+}
+
+impl ClassifyResult {
+    /// Whether traffic is permitted.
+    pub fn is_permit(&self) -> bool {
+        self.decision == Decision::Permit
+    }
+    /// Whether traffic is blocked.
+    pub fn is_block(&self) -> bool {
+        self.decision == Decision::Block
+    }
+}
+
+/// What a callout's classify returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalloutAction {
+    /// `FWP_ACTION_PERMIT`.
+    Permit,
+    /// `FWP_ACTION_BLOCK`.
+    Block,
+    /// `FWP_ACTION_CONTINUE`: let lower-weight filters decide.
+    Continue,
+}
+
+/// A callout's classify result (`FWPS_CLASSIFY_OUT0`, simplified).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CalloutVerdict {
+    /// The action.
+    pub action: CalloutAction,
+    /// Whether the callout cleared `FWPS_RIGHT_ACTION_WRITE` (makes its decision hard).
+    pub clear_write_right: bool,
+}
+
+impl CalloutVerdict {
+    /// Continue.
+    pub const CONTINUE: CalloutVerdict = CalloutVerdict {
+        action: CalloutAction::Continue,
+        clear_write_right: false,
+    };
+    /// Soft permit.
+    pub const PERMIT: CalloutVerdict = CalloutVerdict {
+        action: CalloutAction::Permit,
+        clear_write_right: false,
+    };
+    /// Soft block (write right left set).
+    pub const BLOCK: CalloutVerdict = CalloutVerdict {
+        action: CalloutAction::Block,
+        clear_write_right: false,
+    };
+    /// Hard block (write right cleared).
+    pub const HARD_BLOCK: CalloutVerdict = CalloutVerdict {
+        action: CalloutAction::Block,
+        clear_write_right: true,
+    };
+}
+
+/// What a callout is told when it is asked to classify.
+#[derive(Debug)]
+pub struct CalloutClassify<'a> {
+    /// The layer.
+    pub layer: Layer,
+    /// Incoming values.
+    pub values: &'a IncomingValues,
+    /// The filter that invoked the callout.
+    pub filter: &'a Filter,
+    /// Whether `FWPS_RIGHT_ACTION_WRITE` is currently set (a higher sublayer has not made a
+    /// hard decision).
+    pub write_right: bool,
+}
+
+/// Notifications delivered to a callout's `notify` (`notifyFn`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CalloutNotification {
+    /// A filter that invokes this callout was added.
+    FilterAdded {
+        /// Filter id.
+        filter_id: u64,
+        /// Filter key.
+        filter_key: Guid,
+    },
+    /// A filter that invokes this callout was deleted.
+    FilterDeleted {
+        /// Filter id.
+        filter_id: u64,
+        /// Filter key.
+        filter_key: Guid,
+    },
+    /// This callout vetoed a hard permit (a configuration conflict).
+    Veto {
+        /// Layer.
+        layer: Layer,
+        /// The overridden hard-permit filter.
+        vetoed_filter_id: u64,
+        /// The filter that invoked this callout.
+        vetoing_filter_id: u64,
+    },
+}
+
+/// An in-process callout (the `FwpsCalloutRegister` half): Rust code that classifies.
+///
+/// Implementations must be deterministic for a given input if the indexed and linear
+/// classifiers are to agree (both call the callout in the same order).
+pub trait Callout: Send + Sync {
+    /// Classifies; inspection callouts should return [`CalloutVerdict::CONTINUE`] (anything else
+    /// is treated as continue for `FWP_ACTION_CALLOUT_INSPECTION` filters).
+    fn classify(&self, ctx: &CalloutClassify<'_>) -> CalloutVerdict;
+    /// Receives notifications (filter add/delete, veto). Default: ignore.
+    fn notify(&self, _event: &CalloutNotification) {}
+}
+
+/// A filter prepared for classification.
+#[derive(Debug)]
+pub(crate) struct CompiledFilter {
+    pub filter: Filter,
+    pub name: Arc<str>,
+    pub groups: Vec<(Field, Vec<Condition>)>,
+    /// Sort key: ascending = evaluation order.
+    pub order: (u16, u32, u64, u64),
+    pub lifetime: Lifetime,
+}
+
+impl CompiledFilter {
+    pub fn new(
+        filter: Filter,
+        sublayer_weight: u16,
+        sublayer_seq: u32,
+        lifetime: Lifetime,
+    ) -> Self {
+        let mut groups: BTreeMap<Field, Vec<Condition>> = BTreeMap::new();
+        for c in &filter.conditions {
+            groups.entry(c.field).or_default().push(c.clone());
+        }
+        let order = (
+            u16::MAX - sublayer_weight,
+            sublayer_seq,
+            u64::MAX - filter.effective_weight,
+            filter.id,
+        );
+        CompiledFilter {
+            name: Arc::from(filter.name.as_str()),
+            filter,
+            groups: groups.into_iter().collect(),
+            order,
+            lifetime,
+        }
+    }
+
+    #[inline]
+    pub fn matches(&self, v: &IncomingValues) -> bool {
+        self.groups.iter().all(|(f, cs)| {
+            let x = v.get(*f);
+            cs.iter().any(|c| c.matches(x))
+        })
+    }
+
+    pub fn to_ref(&self) -> FilterRef {
+        FilterRef {
+            id: self.filter.id,
+            key: self.filter.key,
+            name: self.name.clone(),
+            layer: self.filter.layer,
+            sublayer: self.filter.sublayer,
+            action: self.filter.action,
+            provider_context_key: self.filter.provider_context_key,
+            raw_context: self.filter.raw_context,
+        }
+    }
+}
+
+/// FxHash: fast, deterministic, non-cryptographic (keys here are filter operands, not
+/// attacker-chosen at classify time).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Fx(u64);
+impl Fx {
+    #[inline]
+    fn add(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.add(u64::from(*b));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(i.into())
+    }
+    fn write_u16(&mut self, i: u16) {
+        self.add(i.into())
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(i.into())
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i)
+    }
+    fn write_u128(&mut self, i: u128) {
+        self.add(i as u64);
+        self.add((i >> 64) as u64);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64)
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+type Bucket = Vec<Arc<CompiledFilter>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IKey {
+    Exact4(u8, u32),
+    Prefix4(u8, u8, u32),
+    Exact6(u8, u128),
+    Prefix6(u8, u8, u128),
+    Port(u8, u16),
+    PortRange(u8, u8, u8),
+    Proto(u8),
+}
+
+const PORT_RANGE_MAX_BUCKETS: u16 = 16;
+
+fn v6mask(p: u8) -> u128 {
+    if p == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(p.min(128)))
+    }
+}
+
+/// Index keys of one condition, with a selectivity score; `None` if not indexable.
+fn cond_key(field: Field, c: &Condition) -> Option<(u32, IKey)> {
+    let f = field.0;
+    let is_addr = field == Field::IP_REMOTE_ADDRESS || field == Field::IP_LOCAL_ADDRESS;
+    let is_port = field == Field::IP_REMOTE_PORT || field == Field::IP_LOCAL_PORT;
+    match (c.match_type, &c.value) {
+        (MatchType::Equal, FwpValue::Uint32(a)) if is_addr => Some((100, IKey::Exact4(f, *a))),
+        (MatchType::Equal, FwpValue::V4AddrMask { addr, mask }) if is_addr => {
+            let p = mask.leading_ones() as u8;
+            Some((u32::from(p) * 3, IKey::Prefix4(f, p, addr & mask)))
+        }
+        (MatchType::Equal, FwpValue::ByteArray16(a)) if is_addr => {
+            Some((100, IKey::Exact6(f, u128::from_be_bytes(*a))))
+        }
+        (MatchType::Equal, FwpValue::V6AddrMask { addr, prefix_len }) if is_addr => {
+            let p = (*prefix_len).min(128);
+            Some((
+                u32::from(p) * 3 / 4,
+                IKey::Prefix6(f, p, u128::from_be_bytes(*addr) & v6mask(p)),
+            ))
+        }
+        (MatchType::Equal, FwpValue::Uint16(p)) if is_port => Some((60, IKey::Port(f, *p))),
+        (MatchType::Range, FwpValue::Range(r)) if is_port => match (&r.0, &r.1) {
+            (FwpValue::Uint16(lo), FwpValue::Uint16(hi)) if lo <= hi => {
+                let (bl, bh) = (lo >> 8, hi >> 8);
+                (bh - bl < PORT_RANGE_MAX_BUCKETS)
+                    .then_some((30, IKey::PortRange(f, bl as u8, bh as u8)))
+            }
+            _ => None,
+        },
+        (MatchType::Equal, FwpValue::Uint8(p)) if field == Field::IP_PROTOCOL => {
+            Some((5, IKey::Proto(*p)))
+        }
+        _ => None,
+    }
+}
+
+fn choose_keys(cf: &CompiledFilter) -> Option<Vec<IKey>> {
+    let mut best: Option<(u32, Vec<IKey>)> = None;
+    for (field, conds) in &cf.groups {
+        let mut keys = Vec::with_capacity(conds.len());
+        let mut score = u32::MAX;
+        for c in conds {
+            let (s, k) = cond_key(*field, c)?;
+            score = score.min(s);
+            keys.push(k);
+        }
+        // an OR group of many keys is less selective
+        let score = score.saturating_sub(keys.len() as u32 - 1);
+        if best.as_ref().is_none_or(|(b, _)| score > *b) {
+            best = Some((score, keys));
+        }
+    }
+    best.filter(|(s, _)| *s >= 5).map(|(_, k)| k)
+}
+
+/// The per-layer filter store and index.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LayerIndex {
+    pub all: BTreeMap<u64, Arc<CompiledFilter>>,
+    exact4: FxMap<(u8, u32), Bucket>,
+    prefix4: Vec<(u8, u8, FxMap<u32, Bucket>)>,
+    exact6: FxMap<(u8, u128), Bucket>,
+    prefix6: Vec<(u8, u8, FxMap<u128, Bucket>)>,
+    port: FxMap<(u8, u16), Bucket>,
+    port_range: Vec<(u8, Vec<Bucket>)>,
+    proto: FxMap<u8, Bucket>,
+    unindexed: Bucket,
+}
+
+impl LayerIndex {
+    fn buckets_for(&mut self, k: IKey) -> Vec<&mut Bucket> {
+        match k {
+            IKey::Exact4(f, a) => vec![self.exact4.entry((f, a)).or_default()],
+            IKey::Exact6(f, a) => vec![self.exact6.entry((f, a)).or_default()],
+            IKey::Port(f, p) => vec![self.port.entry((f, p)).or_default()],
+            IKey::Proto(p) => vec![self.proto.entry(p).or_default()],
+            IKey::Prefix4(f, p, a) => {
+                let i = match self
+                    .prefix4
+                    .iter()
+                    .position(|(ff, pp, _)| *ff == f && *pp == p)
+                {
+                    Some(i) => i,
+                    None => {
+                        self.prefix4.push((f, p, FxMap::default()));
+                        // longest prefixes first (not required for correctness)
+                        self.prefix4.sort_by(|a, b| (a.0, b.1).cmp(&(b.0, a.1)));
+                        self.prefix4
+                            .iter()
+                            .position(|(ff, pp, _)| *ff == f && *pp == p)
+                            .unwrap_or(0)
+                    }
+                };
+                vec![self.prefix4[i].2.entry(a).or_default()]
+            }
+            IKey::Prefix6(f, p, a) => {
+                let i = match self
+                    .prefix6
+                    .iter()
+                    .position(|(ff, pp, _)| *ff == f && *pp == p)
+                {
+                    Some(i) => i,
+                    None => {
+                        self.prefix6.push((f, p, FxMap::default()));
+                        self.prefix6.len() - 1
+                    }
+                };
+                vec![self.prefix6[i].2.entry(a).or_default()]
+            }
+            IKey::PortRange(f, lo, hi) => {
+                let i = match self.port_range.iter().position(|(ff, _)| *ff == f) {
+                    Some(i) => i,
+                    None => {
+                        self.port_range.push((f, vec![Vec::new(); 256]));
+                        self.port_range.len() - 1
+                    }
+                };
+                self.port_range[i].1[lo as usize..=hi as usize]
+                    .iter_mut()
+                    .collect()
+            }
+        }
+    }
+
+    pub fn insert(&mut self, cf: Arc<CompiledFilter>) {
+        self.all.insert(cf.filter.id, cf.clone());
+        match choose_keys(&cf) {
+            None => self.unindexed.push(cf),
+            Some(keys) => {
+                for k in keys {
+                    for b in self.buckets_for(k) {
+                        if !b.iter().any(|x| x.filter.id == cf.filter.id) {
+                            b.push(cf.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn remove(&mut self, id: u64) -> Option<Arc<CompiledFilter>> {
+        let cf = self.all.remove(&id)?;
+        match choose_keys(&cf) {
+            None => self.unindexed.retain(|x| x.filter.id != id),
+            Some(keys) => {
+                for k in keys {
+                    for b in self.buckets_for(k) {
+                        b.retain(|x| x.filter.id != id);
+                    }
+                }
+            }
+        }
+        Some(cf)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
+    /// Matching filters in evaluation order, via the index.
+    pub fn lookup<'a>(&'a self, v: &IncomingValues, out: &mut Vec<&'a CompiledFilter>) {
+        let push = |b: Option<&'a Bucket>, out: &mut Vec<&'a CompiledFilter>| {
+            if let Some(b) = b {
+                for cf in b {
+                    if cf.matches(v) {
+                        out.push(cf);
+                    }
+                }
+            }
+        };
+        for field in [Field::IP_REMOTE_ADDRESS, Field::IP_LOCAL_ADDRESS] {
+            let f = field.0;
+            match v.get(field) {
+                FwpValue::Uint32(a) => {
+                    if !self.exact4.is_empty() {
+                        push(self.exact4.get(&(f, *a)), out);
+                    }
+                    for (ff, p, m) in &self.prefix4 {
+                        if *ff == f {
+                            let mask = if *p == 0 {
+                                0
+                            } else {
+                                u32::MAX << (32 - u32::from(*p))
+                            };
+                            push(m.get(&(a & mask)), out);
+                        }
+                    }
+                }
+                FwpValue::ByteArray16(a) => {
+                    let a = u128::from_be_bytes(*a);
+                    if !self.exact6.is_empty() {
+                        push(self.exact6.get(&(f, a)), out);
+                    }
+                    for (ff, p, m) in &self.prefix6 {
+                        if *ff == f {
+                            push(m.get(&(a & v6mask(*p))), out);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for field in [Field::IP_REMOTE_PORT, Field::IP_LOCAL_PORT] {
+            if let FwpValue::Uint16(p) = v.get(field) {
+                if !self.port.is_empty() {
+                    push(self.port.get(&(field.0, *p)), out);
+                }
+                for (ff, buckets) in &self.port_range {
+                    if *ff == field.0 {
+                        push(Some(&buckets[(*p >> 8) as usize]), out);
+                    }
+                }
+            }
+        }
+        if let FwpValue::Uint8(p) = v.get(Field::IP_PROTOCOL) {
+            if !self.proto.is_empty() {
+                push(self.proto.get(p), out);
+            }
+        }
+        push(Some(&self.unindexed), out);
+        out.sort_unstable_by_key(|cf| cf.order);
+        out.dedup_by_key(|cf| cf.filter.id);
+    }
+
+    /// Matching filters in evaluation order, by scanning every filter (the reference).
+    pub fn scan<'a>(&'a self, v: &IncomingValues, out: &mut Vec<&'a CompiledFilter>) {
+        for cf in self.all.values() {
+            if cf.matches(v) {
+                out.push(cf);
+            }
+        }
+        out.sort_unstable_by_key(|cf| cf.order);
+    }
+}
+
+/// Engine switches that change arbitration where Windows is undocumented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArbitrationOptions {
+    /// Whether a static BLOCK filter in a lower sublayer vetoes a hard permit (default `false`:
+    /// only callouts veto, per unconfirmed-resolved item 7a).
+    pub static_block_veto: bool,
+}
+
+impl Default for ArbitrationOptions {
+    fn default() -> Self {
+        ArbitrationOptions {
+            static_block_veto: false,
+        }
+    }
+}
+
+/// Runs §3.5 over the matching filters (already in evaluation order).
+pub(crate) fn arbitrate(
+    layer: Layer,
+    values: &IncomingValues,
+    matched: &[&CompiledFilter],
+    callouts: &BTreeMap<Guid, Arc<dyn Callout>>,
+    opts: ArbitrationOptions,
+) -> ClassifyResult {
+    let mut decision: Option<(Decision, bool, &CompiledFilter)> = None;
+    let mut writable = true;
+    let mut veto = None;
+    let mut sublayer_results = Vec::new();
+    let mut i = 0;
+    while i < matched.len() {
+        let sub = matched[i].filter.sublayer;
+        let mut j = i;
+        while j < matched.len() && matched[j].filter.sublayer == sub {
+            j += 1;
+        }
+        // walk one sublayer: first terminating action wins
+        let mut sub_result: Option<(Decision, bool, &CompiledFilter, bool)> = None;
+        for cf in &matched[i..j] {
+            let f = &cf.filter;
+            let r = match f.action {
+                Action::Permit => Some((
+                    Decision::Permit,
+                    f.flags & filter_flags::CLEAR_ACTION_RIGHT != 0,
+                    false,
+                )),
+                Action::Block => Some((Decision::Block, true, false)),
+                Action::CalloutTerminating(key)
+                | Action::CalloutUnknown(key)
+                | Action::CalloutInspection(key) => match callouts.get(&key) {
+                    None => {
+                        if matches!(f.action, Action::CalloutInspection(_)) {
+                            None
+                        } else if f.flags & filter_flags::PERMIT_IF_CALLOUT_UNREGISTERED != 0 {
+                            Some((Decision::Permit, false, false))
+                        } else {
+                            // an added-but-unregistered callout behaves as a static block
+                            Some((Decision::Block, true, false))
+                        }
+                    }
+                    Some(c) => {
+                        let out = c.classify(&CalloutClassify {
+                            layer,
+                            values,
+                            filter: f,
+                            write_right: writable,
+                        });
+                        if matches!(f.action, Action::CalloutInspection(_)) {
+                            None
+                        } else {
+                            match out.action {
+                                CalloutAction::Continue => None,
+                                CalloutAction::Permit => {
+                                    Some((Decision::Permit, out.clear_write_right, true))
+                                }
+                                CalloutAction::Block => {
+                                    Some((Decision::Block, out.clear_write_right, true))
+                                }
+                            }
+                        }
+                    }
+                },
+            };
+            if let Some((d, hard, from_callout)) = r {
+                sub_result = Some((d, hard, cf, from_callout));
+                break;
+            }
+        }
+        if let Some((d, hard, cf, from_callout)) = sub_result {
+            sublayer_results.push(SublayerResult {
+                sublayer: sub,
+                decision: d,
+                hard,
+                filter_id: cf.filter.id,
+            });
+            if writable {
+                decision = Some((d, hard, cf));
+                writable = !hard;
+            } else if let Some((Decision::Permit, _, permit_cf)) = decision {
+                // hard permit in place: only a veto can change it
+                if d == Decision::Block && (from_callout || opts.static_block_veto) {
+                    veto = Some(Veto {
+                        vetoed_filter_id: permit_cf.filter.id,
+                        vetoing: cf.to_ref(),
+                    });
+                    if let Some(key) = cf.filter.action.callout() {
+                        if let Some(c) = callouts.get(&key) {
+                            c.notify(&CalloutNotification::Veto {
+                                layer,
+                                vetoed_filter_id: permit_cf.filter.id,
+                                vetoing_filter_id: cf.filter.id,
+                            });
+                        }
+                    }
+                    decision = Some((Decision::Block, true, cf));
+                }
+            }
+            // a hard block is final; later sublayers are still walked so inspection
+            // callouts see the traffic, but nothing can change the result.
+        }
+        i = j;
+    }
+    match decision {
+        Some((d, hard, cf)) => ClassifyResult {
+            layer,
+            decision: d,
+            hard,
+            decided_by: Some(cf.to_ref()),
+            veto,
+            sublayer_results,
+            matched_filters: matched.len(),
+        },
+        None => ClassifyResult {
+            layer,
+            decision: Decision::Permit,
+            hard: false,
+            decided_by: None,
+            veto: None,
+            sublayer_results,
+            matched_filters: matched.len(),
+        },
+    }
+}
