@@ -125,7 +125,10 @@ fn spec_deserializes_from_toml() {
     let mut e = Engine::new();
     let s = e.open_session(false);
     e.add_spec(s, &sc.filters[0]).unwrap();
-    assert_eq!(e.add_spec(s, &sc.filters[1]).unwrap_err().error, WfpError::TypeMismatch);
+    assert_eq!(
+        e.add_spec(s, &sc.filters[1]).unwrap_err().error,
+        WfpError::TypeMismatch
+    );
     assert!(toml::from_str::<Scenario>("[[filters]]\nname = 1").is_err());
 }
 
