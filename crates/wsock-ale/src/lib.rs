@@ -759,6 +759,7 @@ impl Ale {
         AleVerdict::Permit { flow: None }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn new_flow(
         &mut self,
         ep: EndpointId,

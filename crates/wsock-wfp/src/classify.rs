@@ -320,7 +320,10 @@ fn cond_key(field: Field, c: &Condition) -> Option<(u32, IKey)> {
         (MatchType::Equal, FwpValue::Uint32(a)) if is_addr => Some((100, IKey::Exact4(f, *a))),
         (MatchType::Equal, FwpValue::V4AddrMask { addr, mask }) if is_addr => {
             let p = mask.leading_ones() as u8;
-            Some((u32::from(p) * 3, IKey::Prefix4(f, p, addr & mask)))
+            Some((
+                (40 + u32::from(p) * 2).min(99),
+                IKey::Prefix4(f, p, addr & mask),
+            ))
         }
         (MatchType::Equal, FwpValue::ByteArray16(a)) if is_addr => {
             Some((100, IKey::Exact6(f, u128::from_be_bytes(*a))))
@@ -548,19 +551,11 @@ impl LayerIndex {
 }
 
 /// Engine switches that change arbitration where Windows is undocumented.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ArbitrationOptions {
     /// Whether a static BLOCK filter in a lower sublayer vetoes a hard permit (default `false`:
     /// only callouts veto, per unconfirmed-resolved item 7a).
     pub static_block_veto: bool,
-}
-
-impl Default for ArbitrationOptions {
-    fn default() -> Self {
-        ArbitrationOptions {
-            static_block_veto: false,
-        }
-    }
 }
 
 /// Runs §3.5 over the matching filters (already in evaluation order).
