@@ -6,6 +6,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::object::{filter_flags, Action, Filter, Lifetime};
+use crate::tuple::{place, TupleIndex};
 use crate::value::{Condition, FwpValue, IncomingValues, MatchType};
 use crate::{Field, Guid, Layer};
 
@@ -284,7 +285,9 @@ impl Hasher for Fx {
         self.add(i as u64)
     }
     fn finish(&self) -> u64 {
-        self.0
+        // the multiply leaves the low bits (which pick the hash-table slot) depending only on
+        // the low input bits; prefix keys have zero low bits, so rotate the high bits down
+        self.0.rotate_left(26)
     }
 }
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
@@ -371,9 +374,15 @@ fn choose_keys(cf: &CompiledFilter) -> Option<Vec<IKey>> {
 }
 
 /// The per-layer filter store and index.
+///
+/// Pure static filters (see [`crate::tuple`]) live in the tuple-space index, which yields match
+/// counts and per-sublayer heads without visiting each match; the rest (callouts, OR groups,
+/// other fields and match types) live in the candidate index below, whose buckets are verified
+/// filter by filter.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LayerIndex {
     pub all: BTreeMap<u64, Arc<CompiledFilter>>,
+    pure: TupleIndex,
     exact4: FxMap<(u8, u32), Bucket>,
     prefix4: Vec<(u8, u8, FxMap<u32, Bucket>)>,
     exact6: FxMap<(u8, u128), Bucket>,
@@ -382,6 +391,8 @@ pub(crate) struct LayerIndex {
     port_range: Vec<(u8, Vec<Bucket>)>,
     proto: FxMap<u8, Bucket>,
     unindexed: Bucket,
+    /// Number of filters in the candidate index.
+    impure: usize,
 }
 
 impl LayerIndex {
@@ -441,6 +452,11 @@ impl LayerIndex {
 
     pub fn insert(&mut self, cf: Arc<CompiledFilter>) {
         self.all.insert(cf.filter.id, cf.clone());
+        if let Some(p) = place(&cf) {
+            self.pure.insert(p, cf);
+            return;
+        }
+        self.impure += 1;
         match choose_keys(&cf) {
             None => self.unindexed.push(cf),
             Some(keys) => {
@@ -457,6 +473,11 @@ impl LayerIndex {
 
     pub fn remove(&mut self, id: u64) -> Option<Arc<CompiledFilter>> {
         let cf = self.all.remove(&id)?;
+        if let Some(p) = place(&cf) {
+            self.pure.remove(p, id);
+            return Some(cf);
+        }
+        self.impure = self.impure.saturating_sub(1);
         match choose_keys(&cf) {
             None => self.unindexed.retain(|x| x.filter.id != id),
             Some(keys) => {
@@ -474,8 +495,34 @@ impl LayerIndex {
         self.all.is_empty()
     }
 
-    /// Matching filters in evaluation order, via the index.
-    pub fn lookup<'a>(&'a self, v: &IncomingValues, out: &mut Vec<&'a CompiledFilter>) {
+    /// Via the index: pushes, in evaluation order, every filter arbitration can reach (all
+    /// matching impure filters, the first matching pure filter of each sublayer, possibly more
+    /// pure ones) and returns how many filters match in all.
+    pub fn lookup<'a>(&'a self, v: &IncomingValues, out: &mut Vec<&'a CompiledFilter>) -> usize {
+        let mut count = 0;
+        if self.impure > 0 {
+            self.lookup_impure(v, out);
+            count = out.len();
+        }
+        if !self.pure.is_empty() {
+            match self.pure.lookup(v, out) {
+                Some(n) => count += n,
+                None => {
+                    // an index field holds a value of an unexpected type: scan
+                    out.clear();
+                    self.scan(v, out);
+                    return out.len();
+                }
+            }
+        }
+        if out.len() > 1 {
+            out.sort_unstable_by_key(|cf| cf.order);
+        }
+        count
+    }
+
+    /// Matching impure filters in evaluation order, via the candidate index.
+    fn lookup_impure<'a>(&'a self, v: &IncomingValues, out: &mut Vec<&'a CompiledFilter>) {
         let push = |b: Option<&'a Bucket>, out: &mut Vec<&'a CompiledFilter>| {
             if let Some(b) = b {
                 for cf in b {
@@ -499,7 +546,9 @@ impl LayerIndex {
                             } else {
                                 u32::MAX << (32 - u32::from(*p))
                             };
-                            push(m.get(&(a & mask)), out);
+                            if !m.is_empty() {
+                                push(m.get(&(a & mask)), out);
+                            }
                         }
                     }
                 }
@@ -558,11 +607,14 @@ pub struct ArbitrationOptions {
     pub static_block_veto: bool,
 }
 
-/// Runs §3.5 over the matching filters (already in evaluation order).
+/// Runs §3.5 over the matching filters (already in evaluation order). `matched` must hold
+/// every matching filter arbitration can reach (it may omit static filters that follow another
+/// static filter of their sublayer); `matched_count` is the number of all matching filters.
 pub(crate) fn arbitrate(
     layer: Layer,
     values: &IncomingValues,
     matched: &[&CompiledFilter],
+    matched_count: usize,
     callouts: &BTreeMap<Guid, Arc<dyn Callout>>,
     opts: ArbitrationOptions,
 ) -> ClassifyResult {
@@ -671,7 +723,7 @@ pub(crate) fn arbitrate(
             decided_by: Some(cf.to_ref()),
             veto,
             sublayer_results,
-            matched_filters: matched.len(),
+            matched_filters: matched_count,
         },
         None => ClassifyResult {
             layer,
@@ -680,7 +732,7 @@ pub(crate) fn arbitrate(
             decided_by: None,
             veto: None,
             sublayer_results,
-            matched_filters: matched.len(),
+            matched_filters: matched_count,
         },
     }
 }

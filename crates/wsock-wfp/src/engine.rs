@@ -1515,10 +1515,19 @@ impl Engine {
     pub fn classify(&self, layer: Layer, values: &IncomingValues) -> ClassifyResult {
         let idx = &self.store.layers[layer.0 as usize];
         let mut m = Vec::new();
-        if !idx.is_empty() {
-            idx.lookup(values, &mut m);
-        }
-        arbitrate(layer, values, &m, &self.callouts, self.options.arbitration)
+        let n = if idx.is_empty() {
+            0
+        } else {
+            idx.lookup(values, &mut m)
+        };
+        arbitrate(
+            layer,
+            values,
+            &m,
+            n,
+            &self.callouts,
+            self.options.arbitration,
+        )
     }
 
     /// Classifies at `layer` by scanning every filter: the plain reference classifier the
@@ -1526,7 +1535,15 @@ impl Engine {
     pub fn classify_linear(&self, layer: Layer, values: &IncomingValues) -> ClassifyResult {
         let mut m = Vec::new();
         self.store.layers[layer.0 as usize].scan(values, &mut m);
-        arbitrate(layer, values, &m, &self.callouts, self.options.arbitration)
+        let n = m.len();
+        arbitrate(
+            layer,
+            values,
+            &m,
+            n,
+            &self.callouts,
+            self.options.arbitration,
+        )
     }
 
     // ---------------------------------------------------------------- net events

@@ -54,6 +54,7 @@ mod netevent;
 mod object;
 mod schema;
 mod spec;
+mod tuple;
 mod value;
 
 pub use classify::{

@@ -1,0 +1,567 @@
+//! Tuple-space index of "pure" static filters: the fast path of indexed classification.
+//!
+//! A filter is *pure* when its action is a static `PERMIT`/`BLOCK` and every condition group is a
+//! single condition on one of the 5-tuple fields in an indexable form:
+//!
+//! * remote/local address: `EQUAL` to an address, or to an address-and-mask (any mask, any
+//!   prefix length, IPv4 or IPv6);
+//! * remote/local port: `EQUAL`, or an interval (`RANGE`, `>=`, `>`, `<=`, `<`) — at most one
+//!   interval field per filter;
+//! * protocol: `EQUAL`.
+//!
+//! For a pure filter, "the packet's masked 5-tuple equals the filter's key (and the interval
+//! field lies in the filter's interval)" is *exactly* its condition test, so a bucket never
+//! holds a candidate that has to be verified. Filters are grouped by *shape* (which fields, which
+//! masks, which field is an interval): one hash table per shape, keyed by the masked values
+//! (the classic tuple-space search). A classification does one hash probe per shape.
+//!
+//! Arbitration only ever reaches the first filter of each sublayer among static filters (a static
+//! action always terminates its sublayer), so a bucket does not return its matches: it returns
+//! their *count* (for [`crate::ClassifyResult::matched_filters`]) and its *heads*, the first
+//! filter of each sublayer in evaluation order. Both are precomputed: eagerly for exact buckets
+//! (small), lazily for interval buckets (an elementary-segment table over the port space with a
+//! count and heads per segment, built on first use after a change). The cost of a
+//! classification is therefore independent of how many filters match.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::{Arc, OnceLock};
+
+use crate::classify::CompiledFilter;
+use crate::object::Action;
+use crate::value::{Condition, FwpValue, IncomingValues, MatchType};
+use crate::Field;
+
+/// How a shape constrains an address field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum AddrShape {
+    Any,
+    /// IPv4 (`UINT32` incoming) under this mask.
+    V4(u32),
+    /// IPv6 (`BYTE_ARRAY16` incoming) under this mask.
+    V6(u128),
+}
+
+/// How a shape constrains a port field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum PortShape {
+    Any,
+    Exact,
+    Interval,
+}
+
+/// Which fields a group of filters tests and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Shape {
+    ra: AddrShape,
+    la: AddrShape,
+    rp: PortShape,
+    lp: PortShape,
+    proto: bool,
+}
+
+/// The masked exact values of a shape (interval fields and absent fields are 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Key {
+    ra: u128,
+    la: u128,
+    rest: u64,
+}
+
+impl Hash for Key {
+    #[inline]
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        let x = (self.ra as u64)
+            ^ ((self.ra >> 64) as u64).rotate_left(23)
+            ^ (self.la as u64).rotate_left(32)
+            ^ ((self.la >> 64) as u64).rotate_left(47)
+            ^ self.rest.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h.write_u64(x);
+    }
+}
+
+/// A hasher for [`Key`]: one folded word, finished with the splitmix64 mixer (the low bits
+/// of the result, which pick the hash-table slot, depend on every input bit).
+#[derive(Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.0 ^= i;
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        let mut z = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+type KeyMap<V> = HashMap<Key, V, BuildHasherDefault<KeyHasher>>;
+
+/// Where a pure filter lives: its shape, its key and its interval (if its shape has one).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Placement {
+    shape: Shape,
+    key: Key,
+    interval: (u16, u16),
+}
+
+fn v6mask(prefix_len: u8) -> u128 {
+    // exactly as `value::equal` masks a V6_ADDR_MASK
+    if prefix_len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(prefix_len.min(128)))
+    }
+}
+
+/// The interval of ports an indexable port condition accepts; `None` if not an interval
+/// condition on `UINT16` values, or if it accepts nothing.
+fn port_interval(c: &Condition) -> Option<(u16, u16)> {
+    let u16_of = |v: &FwpValue| match v {
+        FwpValue::Uint16(p) => Some(*p),
+        _ => None,
+    };
+    let (lo, hi) = match c.match_type {
+        MatchType::Range => match &c.value {
+            FwpValue::Range(r) => (u16_of(&r.0)?, u16_of(&r.1)?),
+            _ => return None,
+        },
+        MatchType::GreaterOrEqual => (u16_of(&c.value)?, u16::MAX),
+        MatchType::LessOrEqual => (0, u16_of(&c.value)?),
+        MatchType::Greater => (u16_of(&c.value)?.checked_add(1)?, u16::MAX),
+        MatchType::Less => (0, u16_of(&c.value)?.checked_sub(1)?),
+        _ => return None,
+    };
+    (lo <= hi).then_some((lo, hi))
+}
+
+/// Whether `cf` is pure, and where it goes.
+pub(crate) fn place(cf: &CompiledFilter) -> Option<Placement> {
+    if !matches!(cf.filter.action, Action::Permit | Action::Block) {
+        return None;
+    }
+    let mut shape = Shape {
+        ra: AddrShape::Any,
+        la: AddrShape::Any,
+        rp: PortShape::Any,
+        lp: PortShape::Any,
+        proto: false,
+    };
+    let mut key = Key {
+        ra: 0,
+        la: 0,
+        rest: 0,
+    };
+    let mut interval = (0u16, u16::MAX);
+    let mut have_interval = false;
+    for (field, conds) in &cf.groups {
+        let [c] = conds.as_slice() else {
+            return None;
+        };
+        let field = *field;
+        if field == Field::IP_REMOTE_ADDRESS || field == Field::IP_LOCAL_ADDRESS {
+            if c.match_type != MatchType::Equal {
+                return None;
+            }
+            let (s, k) = match &c.value {
+                FwpValue::Uint32(a) => (AddrShape::V4(u32::MAX), u128::from(*a)),
+                FwpValue::V4AddrMask { addr, mask } => {
+                    (AddrShape::V4(*mask), u128::from(addr & mask))
+                }
+                FwpValue::ByteArray16(a) => (AddrShape::V6(u128::MAX), u128::from_be_bytes(*a)),
+                FwpValue::V6AddrMask { addr, prefix_len } => {
+                    let m = v6mask(*prefix_len);
+                    (AddrShape::V6(m), u128::from_be_bytes(*addr) & m)
+                }
+                _ => return None,
+            };
+            if field == Field::IP_REMOTE_ADDRESS {
+                shape.ra = s;
+                key.ra = k;
+            } else {
+                shape.la = s;
+                key.la = k;
+            }
+        } else if field == Field::IP_REMOTE_PORT || field == Field::IP_LOCAL_PORT {
+            let shift = if field == Field::IP_REMOTE_PORT {
+                0
+            } else {
+                16
+            };
+            let s = match (c.match_type, &c.value) {
+                (MatchType::Equal, FwpValue::Uint16(p)) => {
+                    key.rest |= u64::from(*p) << shift;
+                    PortShape::Exact
+                }
+                _ => {
+                    if have_interval {
+                        return None;
+                    }
+                    interval = port_interval(c)?;
+                    have_interval = true;
+                    PortShape::Interval
+                }
+            };
+            if field == Field::IP_REMOTE_PORT {
+                shape.rp = s;
+            } else {
+                shape.lp = s;
+            }
+        } else if field == Field::IP_PROTOCOL {
+            match (c.match_type, &c.value) {
+                (MatchType::Equal, FwpValue::Uint8(p)) => {
+                    key.rest |= u64::from(*p) << 32;
+                    shape.proto = true;
+                }
+                _ => return None,
+            }
+        } else {
+            return None;
+        }
+    }
+    Some(Placement {
+        shape,
+        key,
+        interval,
+    })
+}
+
+/// A sublayer's identity in evaluation order (sublayer weight, sublayer sequence).
+#[inline]
+fn sublayer_of(cf: &CompiledFilter) -> (u16, u32) {
+    (cf.order.0, cf.order.1)
+}
+
+/// A bucket of an exact shape: filters in evaluation order and the first of each sublayer.
+#[derive(Debug, Clone, Default)]
+struct Flat {
+    filters: Vec<Arc<CompiledFilter>>,
+    heads: Vec<u32>,
+}
+
+impl Flat {
+    fn refresh_heads(&mut self) {
+        self.heads.clear();
+        let mut prev = None;
+        for (i, cf) in self.filters.iter().enumerate() {
+            let s = sublayer_of(cf);
+            if prev != Some(s) {
+                self.heads.push(i as u32);
+                prev = Some(s);
+            }
+        }
+    }
+}
+
+/// A bucket of a shape with an interval field: filters (unordered) with their intervals, and a
+/// lazily built segment table.
+#[derive(Debug, Clone, Default)]
+struct Ranged {
+    filters: Vec<(u16, u16, Arc<CompiledFilter>)>,
+    table: OnceLock<SegmentTable>,
+}
+
+/// Elementary segments of the port space: within one segment the set of covering intervals is
+/// constant, so its count and heads are precomputed.
+#[derive(Debug, Clone, Default)]
+struct SegmentTable {
+    /// First port of each segment, ascending, `starts[0] == 0`.
+    starts: Vec<u16>,
+    /// Per segment: number of covering filters, offset of its heads; plus a sentinel.
+    segs: Vec<(u32, u32)>,
+    /// Heads (indices into `Ranged::filters`), per segment in evaluation order.
+    heads: Vec<u32>,
+    /// `port >> 4` -> segment containing `port & !15` (only for large tables).
+    dir: Vec<u32>,
+}
+
+const DIR_SHIFT: u32 = 4;
+const DIR_MIN_SEGMENTS: usize = 32;
+
+impl SegmentTable {
+    fn build(filters: &[(u16, u16, Arc<CompiledFilter>)]) -> SegmentTable {
+        let mut rank: Vec<u32> = (0..filters.len() as u32).collect();
+        rank.sort_unstable_by_key(|&i| filters.get(i as usize).map(|f| f.2.order));
+        // runs of equal sublayer in rank space
+        let mut runs: Vec<(u32, u32)> = Vec::new();
+        let mut prev = None;
+        for (r, &i) in rank.iter().enumerate() {
+            let s = filters.get(i as usize).map(|f| sublayer_of(&f.2));
+            if prev != Some(s) {
+                if let Some(last) = runs.last_mut() {
+                    last.1 = r as u32;
+                }
+                runs.push((r as u32, rank.len() as u32));
+                prev = Some(s);
+            }
+        }
+        // events: (position, is_add, rank); removals sort before additions at one position
+        let mut events: Vec<(u32, bool, u32)> = Vec::with_capacity(filters.len() * 2);
+        for (r, &i) in rank.iter().enumerate() {
+            if let Some((lo, hi, _)) = filters.get(i as usize) {
+                events.push((u32::from(*lo), true, r as u32));
+                if *hi < u16::MAX {
+                    events.push((u32::from(*hi) + 1, false, r as u32));
+                }
+            }
+        }
+        events.sort_unstable();
+        let mut t = SegmentTable::default();
+        let mut active: BTreeSet<u32> = BTreeSet::new();
+        let mut e = 0;
+        let mut pos = 0u32;
+        loop {
+            while let Some(&(p, add, r)) = events.get(e) {
+                if p != pos {
+                    break;
+                }
+                if add {
+                    active.insert(r);
+                } else {
+                    active.remove(&r);
+                }
+                e += 1;
+            }
+            t.starts.push(pos as u16);
+            t.segs.push((active.len() as u32, t.heads.len() as u32));
+            for &(a, b) in &runs {
+                if let Some(&r) = active.range(a..b).next() {
+                    t.heads.push(rank.get(r as usize).copied().unwrap_or(0));
+                }
+            }
+            match events.get(e) {
+                Some(&(p, _, _)) => pos = p,
+                None => break,
+            }
+        }
+        t.segs.push((0, t.heads.len() as u32));
+        if t.starts.len() >= DIR_MIN_SEGMENTS {
+            let blocks = 1usize << (16 - DIR_SHIFT);
+            t.dir = (0..blocks)
+                .map(|b| {
+                    let q = (b << DIR_SHIFT) as u16;
+                    t.starts.partition_point(|&s| s <= q).saturating_sub(1) as u32
+                })
+                .collect();
+        }
+        t
+    }
+
+    /// The segment containing `port`: (count, heads).
+    #[inline]
+    fn find(&self, port: u16) -> (u32, &[u32]) {
+        let i = match self.dir.get((port >> DIR_SHIFT) as usize) {
+            Some(&d) => {
+                let mut i = d as usize;
+                while self.starts.get(i + 1).is_some_and(|&s| s <= port) {
+                    i += 1;
+                }
+                i
+            }
+            None => self
+                .starts
+                .partition_point(|&s| s <= port)
+                .saturating_sub(1),
+        };
+        match (self.segs.get(i), self.segs.get(i + 1)) {
+            (Some(&(n, a)), Some(&(_, b))) => {
+                (n, self.heads.get(a as usize..b as usize).unwrap_or(&[]))
+            }
+            _ => (0, &[]),
+        }
+    }
+}
+
+/// All pure filters of one shape.
+#[derive(Debug, Clone)]
+struct Tuple {
+    shape: Shape,
+    flat: KeyMap<Flat>,
+    ranged: KeyMap<Ranged>,
+    /// Which port the interval applies to (only when the shape has one): local?
+    interval_local: bool,
+    len: usize,
+}
+
+/// The tuple-space index of the pure filters of one layer.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TupleIndex {
+    tuples: Vec<Tuple>,
+}
+
+/// A packet's address value as the index sees it.
+#[derive(Clone, Copy)]
+enum PAddr {
+    None,
+    V4(u32),
+    V6(u128),
+}
+
+impl TupleIndex {
+    pub fn insert(&mut self, p: Placement, cf: Arc<CompiledFilter>) {
+        let t = match self.tuples.iter().position(|t| t.shape == p.shape) {
+            Some(i) => &mut self.tuples[i],
+            None => {
+                self.tuples.push(Tuple {
+                    shape: p.shape,
+                    flat: KeyMap::default(),
+                    ranged: KeyMap::default(),
+                    interval_local: p.shape.lp == PortShape::Interval,
+                    len: 0,
+                });
+                let last = self.tuples.len() - 1;
+                &mut self.tuples[last]
+            }
+        };
+        t.len += 1;
+        if p.shape.rp == PortShape::Interval || p.shape.lp == PortShape::Interval {
+            let b = t.ranged.entry(p.key).or_default();
+            b.filters.push((p.interval.0, p.interval.1, cf));
+            b.table = OnceLock::new();
+        } else {
+            let b = t.flat.entry(p.key).or_default();
+            let at = b.filters.partition_point(|x| x.order < cf.order);
+            b.filters.insert(at, cf);
+            b.refresh_heads();
+        }
+    }
+
+    pub fn remove(&mut self, p: Placement, id: u64) {
+        let Some(ti) = self.tuples.iter().position(|t| t.shape == p.shape) else {
+            return;
+        };
+        let t = &mut self.tuples[ti];
+        let mut removed = false;
+        if let Some(b) = t.ranged.get_mut(&p.key) {
+            if let Some(i) = b.filters.iter().position(|x| x.2.filter.id == id) {
+                b.filters.swap_remove(i);
+                b.table = OnceLock::new();
+                removed = true;
+            }
+            if b.filters.is_empty() {
+                t.ranged.remove(&p.key);
+            }
+        }
+        if let Some(b) = t.flat.get_mut(&p.key) {
+            if let Some(i) = b.filters.iter().position(|x| x.filter.id == id) {
+                b.filters.remove(i);
+                b.refresh_heads();
+                removed = true;
+            }
+            if b.filters.is_empty() {
+                t.flat.remove(&p.key);
+            }
+        }
+        if removed {
+            t.len = t.len.saturating_sub(1);
+        }
+        if t.len == 0 {
+            self.tuples.swap_remove(ti);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tuples.is_empty()
+    }
+
+    /// Pushes the heads of every matching bucket to `out` (unordered) and returns how many pure
+    /// filters match; `None` if an index field of the packet holds a value of a type the index
+    /// does not reason about (the caller then scans).
+    pub fn lookup<'a>(
+        &'a self,
+        v: &IncomingValues,
+        out: &mut Vec<&'a CompiledFilter>,
+    ) -> Option<usize> {
+        let addr = |f: Field| match v.get(f) {
+            FwpValue::Empty => Some(PAddr::None),
+            FwpValue::Uint32(a) => Some(PAddr::V4(*a)),
+            FwpValue::ByteArray16(a) => Some(PAddr::V6(u128::from_be_bytes(*a))),
+            _ => None,
+        };
+        let port = |f: Field| match v.get(f) {
+            FwpValue::Empty => Some(None),
+            FwpValue::Uint16(p) => Some(Some(*p)),
+            _ => None,
+        };
+        let ra = addr(Field::IP_REMOTE_ADDRESS)?;
+        let la = addr(Field::IP_LOCAL_ADDRESS)?;
+        let rp = port(Field::IP_REMOTE_PORT)?;
+        let lp = port(Field::IP_LOCAL_PORT)?;
+        let proto = match v.get(Field::IP_PROTOCOL) {
+            FwpValue::Empty => None,
+            FwpValue::Uint8(p) => Some(*p),
+            _ => return None,
+        };
+        let masked = |s: AddrShape, a: PAddr| -> Option<u128> {
+            match (s, a) {
+                (AddrShape::Any, _) => Some(0),
+                (AddrShape::V4(m), PAddr::V4(x)) => Some(u128::from(x & m)),
+                (AddrShape::V6(m), PAddr::V6(x)) => Some(x & m),
+                _ => None,
+            }
+        };
+        let mut count = 0usize;
+        'tuples: for t in &self.tuples {
+            let s = &t.shape;
+            let Some(kra) = masked(s.ra, ra) else {
+                continue;
+            };
+            let Some(kla) = masked(s.la, la) else {
+                continue;
+            };
+            let mut rest = 0u64;
+            for (ps, pv, shift) in [(s.rp, rp, 0), (s.lp, lp, 16)] {
+                match (ps, pv) {
+                    (PortShape::Any, _) => {}
+                    (_, None) => continue 'tuples,
+                    (PortShape::Exact, Some(p)) => rest |= u64::from(p) << shift,
+                    (PortShape::Interval, Some(_)) => {}
+                }
+            }
+            if s.proto {
+                match proto {
+                    Some(p) => rest |= u64::from(p) << 32,
+                    None => continue,
+                }
+            }
+            let key = Key {
+                ra: kra,
+                la: kla,
+                rest,
+            };
+            if s.rp == PortShape::Interval || s.lp == PortShape::Interval {
+                let Some(b) = t.ranged.get(&key) else {
+                    continue;
+                };
+                let Some(p) = (if t.interval_local { lp } else { rp }) else {
+                    continue;
+                };
+                let table = b.table.get_or_init(|| SegmentTable::build(&b.filters));
+                let (n, heads) = table.find(p);
+                count += n as usize;
+                for &h in heads {
+                    if let Some(f) = b.filters.get(h as usize) {
+                        out.push(&f.2);
+                    }
+                }
+            } else if let Some(b) = t.flat.get(&key) {
+                count += b.filters.len();
+                for &h in &b.heads {
+                    if let Some(f) = b.filters.get(h as usize) {
+                        out.push(f);
+                    }
+                }
+            }
+        }
+        Some(count)
+    }
+}
