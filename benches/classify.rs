@@ -4,6 +4,10 @@
 //! Prints `compare: classify_<n> ours=<ns> ns peer(linear)=<ns> ns ratio=<ours/peer>` per N,
 //! then our cost at 100,000 relative to our cost at 10. Arguments cargo passes (`--bench`)
 //! are ignored.
+//!
+//! Profiling: `WFP_BENCH_PROFILE=<n>` builds only the n-filter engine and runs only the indexed
+//! classifier for about 5 s (for `perf record` / `valgrind --tool=callgrind`), printing nothing
+//! but its cost.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -166,30 +170,47 @@ fn time_ns(
     start.elapsed().as_nanos() as f64 / n as f64
 }
 
+/// The engine with `n` filters and the 1024 packets classified against it.
+fn setup(n: usize) -> (Engine, Vec<IncomingValues>) {
+    let mut rng = Rng(0x5EED_0000 + n as u64);
+    let e = build(n, &mut rng);
+    let hosts: Vec<u32> = e
+        .enum_filters(
+            e_session(&e),
+            &FilterEnumTemplate {
+                layer: Some(L),
+                ..Default::default()
+            },
+        )
+        .map(|v| {
+            v.iter()
+                .filter_map(|f| match f.conditions.first().map(|c| &c.value) {
+                    Some(FwpValue::Uint32(a)) => Some(*a),
+                    Some(FwpValue::V4AddrMask { addr, .. }) => Some(*addr | 7),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let pk = packets(1024, &mut rng, &hosts);
+    (e, pk)
+}
+
 fn main() {
+    if let Some(n) = std::env::var("WFP_BENCH_PROFILE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        let (e, pk) = setup(n);
+        println!(
+            "profile: classify_{n} ours={:.0} ns",
+            time_ns(&e, &pk, false, 1, 5000)
+        );
+        return;
+    }
     let mut ours_at = Vec::new();
     for &n in &[10usize, 1_000, 10_000, 100_000] {
-        let mut rng = Rng(0x5EED_0000 + n as u64);
-        let e = build(n, &mut rng);
-        let hosts: Vec<u32> = e
-            .enum_filters(
-                e_session(&e),
-                &FilterEnumTemplate {
-                    layer: Some(L),
-                    ..Default::default()
-                },
-            )
-            .map(|v| {
-                v.iter()
-                    .filter_map(|f| match f.conditions.first().map(|c| &c.value) {
-                        Some(FwpValue::Uint32(a)) => Some(*a),
-                        Some(FwpValue::V4AddrMask { addr, .. }) => Some(*addr | 7),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let pk = packets(1024, &mut rng, &hosts);
+        let (e, pk) = setup(n);
         // correctness spot check
         for p in pk.iter().take(64) {
             assert_eq!(e.classify(L, p), e.classify_linear(L, p));

@@ -93,7 +93,11 @@ impl Hasher for KeyHasher {
     }
     #[inline]
     fn write_u64(&mut self, i: u64) {
-        self.0 ^= i;
+        self.0 = self.0.rotate_left(29) ^ i;
+    }
+    #[inline]
+    fn write_u128(&mut self, i: u128) {
+        self.0 = self.0.rotate_left(29) ^ (i as u64) ^ ((i >> 64) as u64).rotate_left(37);
     }
     #[inline]
     fn finish(&self) -> u64 {
@@ -104,7 +108,7 @@ impl Hasher for KeyHasher {
     }
 }
 
-type KeyMap<V> = HashMap<Key, V, BuildHasherDefault<KeyHasher>>;
+type KeyMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 
 /// Where a pure filter lives: its shape, its key and its interval (if its shape has one).
 #[derive(Debug, Clone, Copy)]
@@ -241,24 +245,69 @@ fn sublayer_of(cf: &CompiledFilter) -> (u16, u32) {
     (cf.order.0, cf.order.1)
 }
 
-/// A bucket of an exact shape: filters in evaluation order and the first of each sublayer.
-#[derive(Debug, Clone, Default)]
-struct Flat {
-    filters: Vec<Arc<CompiledFilter>>,
-    heads: Vec<u32>,
+/// A hash key: the compact form (`u128`) for IPv4/any-address shapes, [`Key`] otherwise.
+trait TupleKey: Copy + Eq + Hash + std::fmt::Debug {
+    fn make(ra: u128, la: u128, rest: u64) -> Self;
 }
 
-impl Flat {
-    fn refresh_heads(&mut self) {
-        self.heads.clear();
+impl TupleKey for u128 {
+    #[inline]
+    fn make(ra: u128, la: u128, rest: u64) -> Self {
+        // ra, la < 2^32 here; rest < 2^40
+        ra | (la << 32) | (u128::from(rest) << 64)
+    }
+}
+
+impl TupleKey for Key {
+    #[inline]
+    fn make(ra: u128, la: u128, rest: u64) -> Self {
+        Key { ra, la, rest }
+    }
+}
+
+/// The heads of one set of matching filters (first of each sublayer, in evaluation order),
+/// the first two inline so the common case touches no further memory.
+#[derive(Debug, Clone, Default)]
+struct Heads {
+    count: u32,
+    h0: Option<Arc<CompiledFilter>>,
+    h1: Option<Arc<CompiledFilter>>,
+    more: Box<[Arc<CompiledFilter>]>,
+}
+
+impl Heads {
+    /// From filters in evaluation order (`count` = how many match in all).
+    fn from_sorted<'a>(count: u32, sorted: impl Iterator<Item = &'a Arc<CompiledFilter>>) -> Heads {
+        let mut hs: Vec<Arc<CompiledFilter>> = Vec::new();
         let mut prev = None;
-        for (i, cf) in self.filters.iter().enumerate() {
+        for cf in sorted {
             let s = sublayer_of(cf);
             if prev != Some(s) {
-                self.heads.push(i as u32);
+                hs.push(cf.clone());
                 prev = Some(s);
             }
         }
+        let mut it = hs.into_iter();
+        Heads {
+            count,
+            h0: it.next(),
+            h1: it.next(),
+            more: it.collect(),
+        }
+    }
+
+    #[inline]
+    fn push_to<'a>(&'a self, out: &mut Vec<&'a CompiledFilter>) -> usize {
+        if let Some(h) = &self.h0 {
+            out.push(h);
+            if let Some(h) = &self.h1 {
+                out.push(h);
+                for h in self.more.iter() {
+                    out.push(h);
+                }
+            }
+        }
+        self.count as usize
     }
 }
 
@@ -276,10 +325,8 @@ struct Ranged {
 struct SegmentTable {
     /// First port of each segment, ascending, `starts[0] == 0`.
     starts: Vec<u16>,
-    /// Per segment: number of covering filters, offset of its heads; plus a sentinel.
-    segs: Vec<(u32, u32)>,
-    /// Heads (indices into `Ranged::filters`), per segment in evaluation order.
-    heads: Vec<u32>,
+    /// Per segment: count and heads.
+    segs: Vec<Heads>,
     /// `port >> 4` -> segment containing `port & !15` (only for large tables).
     dir: Vec<u32>,
 }
@@ -289,29 +336,27 @@ const DIR_MIN_SEGMENTS: usize = 32;
 
 impl SegmentTable {
     fn build(filters: &[(u16, u16, Arc<CompiledFilter>)]) -> SegmentTable {
-        let mut rank: Vec<u32> = (0..filters.len() as u32).collect();
-        rank.sort_unstable_by_key(|&i| filters.get(i as usize).map(|f| f.2.order));
+        let mut sorted: Vec<&(u16, u16, Arc<CompiledFilter>)> = filters.iter().collect();
+        sorted.sort_unstable_by_key(|f| f.2.order);
         // runs of equal sublayer in rank space
         let mut runs: Vec<(u32, u32)> = Vec::new();
         let mut prev = None;
-        for (r, &i) in rank.iter().enumerate() {
-            let s = filters.get(i as usize).map(|f| sublayer_of(&f.2));
+        for (r, f) in sorted.iter().enumerate() {
+            let s = sublayer_of(&f.2);
             if prev != Some(s) {
                 if let Some(last) = runs.last_mut() {
                     last.1 = r as u32;
                 }
-                runs.push((r as u32, rank.len() as u32));
+                runs.push((r as u32, sorted.len() as u32));
                 prev = Some(s);
             }
         }
         // events: (position, is_add, rank); removals sort before additions at one position
         let mut events: Vec<(u32, bool, u32)> = Vec::with_capacity(filters.len() * 2);
-        for (r, &i) in rank.iter().enumerate() {
-            if let Some((lo, hi, _)) = filters.get(i as usize) {
-                events.push((u32::from(*lo), true, r as u32));
-                if *hi < u16::MAX {
-                    events.push((u32::from(*hi) + 1, false, r as u32));
-                }
+        for (r, (lo, hi, _)) in sorted.iter().enumerate() {
+            events.push((u32::from(*lo), true, r as u32));
+            if *hi < u16::MAX {
+                events.push((u32::from(*hi) + 1, false, r as u32));
             }
         }
         events.sort_unstable();
@@ -332,18 +377,16 @@ impl SegmentTable {
                 e += 1;
             }
             t.starts.push(pos as u16);
-            t.segs.push((active.len() as u32, t.heads.len() as u32));
-            for &(a, b) in &runs {
-                if let Some(&r) = active.range(a..b).next() {
-                    t.heads.push(rank.get(r as usize).copied().unwrap_or(0));
-                }
-            }
+            let firsts = runs
+                .iter()
+                .filter_map(|&(a, b)| active.range(a..b).next())
+                .filter_map(|&r| sorted.get(r as usize).map(|f| &f.2));
+            t.segs.push(Heads::from_sorted(active.len() as u32, firsts));
             match events.get(e) {
                 Some(&(p, _, _)) => pos = p,
                 None => break,
             }
         }
-        t.segs.push((0, t.heads.len() as u32));
         if t.starts.len() >= DIR_MIN_SEGMENTS {
             let blocks = 1usize << (16 - DIR_SHIFT);
             t.dir = (0..blocks)
@@ -356,9 +399,9 @@ impl SegmentTable {
         t
     }
 
-    /// The segment containing `port`: (count, heads).
+    /// The segment containing `port`.
     #[inline]
-    fn find(&self, port: u16) -> (u32, &[u32]) {
+    fn find(&self, port: u16) -> Option<&Heads> {
         let i = match self.dir.get((port >> DIR_SHIFT) as usize) {
             Some(&d) => {
                 let mut i = d as usize;
@@ -372,30 +415,142 @@ impl SegmentTable {
                 .partition_point(|&s| s <= port)
                 .saturating_sub(1),
         };
-        match (self.segs.get(i), self.segs.get(i + 1)) {
-            (Some(&(n, a)), Some(&(_, b))) => {
-                (n, self.heads.get(a as usize..b as usize).unwrap_or(&[]))
-            }
-            _ => (0, &[]),
-        }
+        self.segs.get(i)
     }
 }
 
 /// All pure filters of one shape.
 #[derive(Debug, Clone)]
-struct Tuple {
+struct Tuple<K> {
     shape: Shape,
-    flat: KeyMap<Flat>,
-    ranged: KeyMap<Ranged>,
-    /// Which port the interval applies to (only when the shape has one): local?
+    /// Exact shapes: per key, the heads (the hot part, probed by classification) ...
+    flat: KeyMap<K, Heads>,
+    /// ... and the filters in evaluation order (touched only by insert/remove).
+    members: KeyMap<K, Vec<Arc<CompiledFilter>>>,
+    /// Interval shapes: per key, the filters and their segment table.
+    ranged: KeyMap<K, Ranged>,
+    /// Whether the interval (if any) is on the local port.
     interval_local: bool,
+    /// Whether the shape has an interval field.
+    has_interval: bool,
     len: usize,
+}
+
+impl<K: TupleKey> Tuple<K> {
+    fn new(shape: Shape) -> Self {
+        Tuple {
+            shape,
+            flat: KeyMap::default(),
+            members: KeyMap::default(),
+            ranged: KeyMap::default(),
+            interval_local: shape.lp == PortShape::Interval,
+            has_interval: shape.lp == PortShape::Interval || shape.rp == PortShape::Interval,
+            len: 0,
+        }
+    }
+
+    fn insert(&mut self, p: &Placement, cf: Arc<CompiledFilter>) {
+        let key = K::make(p.key.ra, p.key.la, p.key.rest);
+        self.len += 1;
+        if self.has_interval {
+            let b = self.ranged.entry(key).or_default();
+            b.filters.push((p.interval.0, p.interval.1, cf));
+            b.table = OnceLock::new();
+        } else {
+            let m = self.members.entry(key).or_default();
+            let at = m.partition_point(|x| x.order < cf.order);
+            m.insert(at, cf);
+            self.flat
+                .insert(key, Heads::from_sorted(m.len() as u32, m.iter()));
+        }
+    }
+
+    /// Removes filter `id`; returns whether it was there.
+    fn remove(&mut self, p: &Placement, id: u64) -> bool {
+        let key = K::make(p.key.ra, p.key.la, p.key.rest);
+        let mut removed = false;
+        if let Some(b) = self.ranged.get_mut(&key) {
+            if let Some(i) = b.filters.iter().position(|x| x.2.filter.id == id) {
+                b.filters.swap_remove(i);
+                b.table = OnceLock::new();
+                removed = true;
+            }
+            if b.filters.is_empty() {
+                self.ranged.remove(&key);
+            }
+        }
+        if let Some(m) = self.members.get_mut(&key) {
+            if let Some(i) = m.iter().position(|x| x.filter.id == id) {
+                m.remove(i);
+                removed = true;
+            }
+            if m.is_empty() {
+                self.members.remove(&key);
+                self.flat.remove(&key);
+            } else {
+                self.flat
+                    .insert(key, Heads::from_sorted(m.len() as u32, m.iter()));
+            }
+        }
+        if removed {
+            self.len = self.len.saturating_sub(1);
+        }
+        removed
+    }
+
+    #[inline]
+    fn lookup<'a>(&'a self, pk: &Packet, out: &mut Vec<&'a CompiledFilter>) -> usize {
+        let s = &self.shape;
+        let Some(kra) = masked(s.ra, pk.ra) else {
+            return 0;
+        };
+        let Some(kla) = masked(s.la, pk.la) else {
+            return 0;
+        };
+        let mut rest = 0u64;
+        for (ps, pv, shift) in [(s.rp, pk.rp, 0), (s.lp, pk.lp, 16)] {
+            match (ps, pv) {
+                (PortShape::Any, _) => {}
+                (_, None) => return 0,
+                (PortShape::Exact, Some(p)) => rest |= u64::from(p) << shift,
+                (PortShape::Interval, Some(_)) => {}
+            }
+        }
+        if s.proto {
+            match pk.proto {
+                Some(p) => rest |= u64::from(p) << 32,
+                None => return 0,
+            }
+        }
+        let key = K::make(kra, kla, rest);
+        if self.has_interval {
+            let Some(b) = self.ranged.get(&key) else {
+                return 0;
+            };
+            let Some(p) = (if self.interval_local { pk.lp } else { pk.rp }) else {
+                return 0;
+            };
+            let table = b.table.get_or_init(|| SegmentTable::build(&b.filters));
+            match table.find(p) {
+                Some(h) => h.push_to(out),
+                None => 0,
+            }
+        } else {
+            match self.flat.get(&key) {
+                Some(h) => h.push_to(out),
+                None => 0,
+            }
+        }
+    }
 }
 
 /// The tuple-space index of the pure filters of one layer.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TupleIndex {
-    tuples: Vec<Tuple>,
+    /// Shapes whose addresses are IPv4 or absent (compact keys).
+    v4: Vec<Tuple<u128>>,
+    /// Shapes with an IPv6 address.
+    v6: Vec<Tuple<Key>>,
 }
 
 /// A packet's address value as the index sees it.
@@ -406,71 +561,48 @@ enum PAddr {
     V6(u128),
 }
 
+/// The index fields of a packet.
+struct Packet {
+    ra: PAddr,
+    la: PAddr,
+    rp: Option<u16>,
+    lp: Option<u16>,
+    proto: Option<u8>,
+}
+
+#[inline]
+fn masked(s: AddrShape, a: PAddr) -> Option<u128> {
+    match (s, a) {
+        (AddrShape::Any, _) => Some(0),
+        (AddrShape::V4(m), PAddr::V4(x)) => Some(u128::from(x & m)),
+        (AddrShape::V6(m), PAddr::V6(x)) => Some(x & m),
+        _ => None,
+    }
+}
+
+fn is_v6(s: &Shape) -> bool {
+    matches!(s.ra, AddrShape::V6(_)) || matches!(s.la, AddrShape::V6(_))
+}
+
 impl TupleIndex {
     pub fn insert(&mut self, p: Placement, cf: Arc<CompiledFilter>) {
-        let t = match self.tuples.iter().position(|t| t.shape == p.shape) {
-            Some(i) => &mut self.tuples[i],
-            None => {
-                self.tuples.push(Tuple {
-                    shape: p.shape,
-                    flat: KeyMap::default(),
-                    ranged: KeyMap::default(),
-                    interval_local: p.shape.lp == PortShape::Interval,
-                    len: 0,
-                });
-                let last = self.tuples.len() - 1;
-                &mut self.tuples[last]
-            }
-        };
-        t.len += 1;
-        if p.shape.rp == PortShape::Interval || p.shape.lp == PortShape::Interval {
-            let b = t.ranged.entry(p.key).or_default();
-            b.filters.push((p.interval.0, p.interval.1, cf));
-            b.table = OnceLock::new();
+        if is_v6(&p.shape) {
+            insert_into(&mut self.v6, &p, cf);
         } else {
-            let b = t.flat.entry(p.key).or_default();
-            let at = b.filters.partition_point(|x| x.order < cf.order);
-            b.filters.insert(at, cf);
-            b.refresh_heads();
+            insert_into(&mut self.v4, &p, cf);
         }
     }
 
     pub fn remove(&mut self, p: Placement, id: u64) {
-        let Some(ti) = self.tuples.iter().position(|t| t.shape == p.shape) else {
-            return;
-        };
-        let t = &mut self.tuples[ti];
-        let mut removed = false;
-        if let Some(b) = t.ranged.get_mut(&p.key) {
-            if let Some(i) = b.filters.iter().position(|x| x.2.filter.id == id) {
-                b.filters.swap_remove(i);
-                b.table = OnceLock::new();
-                removed = true;
-            }
-            if b.filters.is_empty() {
-                t.ranged.remove(&p.key);
-            }
-        }
-        if let Some(b) = t.flat.get_mut(&p.key) {
-            if let Some(i) = b.filters.iter().position(|x| x.filter.id == id) {
-                b.filters.remove(i);
-                b.refresh_heads();
-                removed = true;
-            }
-            if b.filters.is_empty() {
-                t.flat.remove(&p.key);
-            }
-        }
-        if removed {
-            t.len = t.len.saturating_sub(1);
-        }
-        if t.len == 0 {
-            self.tuples.swap_remove(ti);
+        if is_v6(&p.shape) {
+            remove_from(&mut self.v6, &p, id);
+        } else {
+            remove_from(&mut self.v4, &p, id);
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.tuples.is_empty()
+        self.v4.is_empty() && self.v6.is_empty()
     }
 
     /// Pushes the heads of every matching bucket to `out` (unordered) and returns how many pure
@@ -492,76 +624,48 @@ impl TupleIndex {
             FwpValue::Uint16(p) => Some(Some(*p)),
             _ => None,
         };
-        let ra = addr(Field::IP_REMOTE_ADDRESS)?;
-        let la = addr(Field::IP_LOCAL_ADDRESS)?;
-        let rp = port(Field::IP_REMOTE_PORT)?;
-        let lp = port(Field::IP_LOCAL_PORT)?;
-        let proto = match v.get(Field::IP_PROTOCOL) {
-            FwpValue::Empty => None,
-            FwpValue::Uint8(p) => Some(*p),
-            _ => return None,
-        };
-        let masked = |s: AddrShape, a: PAddr| -> Option<u128> {
-            match (s, a) {
-                (AddrShape::Any, _) => Some(0),
-                (AddrShape::V4(m), PAddr::V4(x)) => Some(u128::from(x & m)),
-                (AddrShape::V6(m), PAddr::V6(x)) => Some(x & m),
-                _ => None,
-            }
+        let pk = Packet {
+            ra: addr(Field::IP_REMOTE_ADDRESS)?,
+            la: addr(Field::IP_LOCAL_ADDRESS)?,
+            rp: port(Field::IP_REMOTE_PORT)?,
+            lp: port(Field::IP_LOCAL_PORT)?,
+            proto: match v.get(Field::IP_PROTOCOL) {
+                FwpValue::Empty => None,
+                FwpValue::Uint8(p) => Some(*p),
+                _ => return None,
+            },
         };
         let mut count = 0usize;
-        'tuples: for t in &self.tuples {
-            let s = &t.shape;
-            let Some(kra) = masked(s.ra, ra) else {
-                continue;
-            };
-            let Some(kla) = masked(s.la, la) else {
-                continue;
-            };
-            let mut rest = 0u64;
-            for (ps, pv, shift) in [(s.rp, rp, 0), (s.lp, lp, 16)] {
-                match (ps, pv) {
-                    (PortShape::Any, _) => {}
-                    (_, None) => continue 'tuples,
-                    (PortShape::Exact, Some(p)) => rest |= u64::from(p) << shift,
-                    (PortShape::Interval, Some(_)) => {}
-                }
-            }
-            if s.proto {
-                match proto {
-                    Some(p) => rest |= u64::from(p) << 32,
-                    None => continue,
-                }
-            }
-            let key = Key {
-                ra: kra,
-                la: kla,
-                rest,
-            };
-            if s.rp == PortShape::Interval || s.lp == PortShape::Interval {
-                let Some(b) = t.ranged.get(&key) else {
-                    continue;
-                };
-                let Some(p) = (if t.interval_local { lp } else { rp }) else {
-                    continue;
-                };
-                let table = b.table.get_or_init(|| SegmentTable::build(&b.filters));
-                let (n, heads) = table.find(p);
-                count += n as usize;
-                for &h in heads {
-                    if let Some(f) = b.filters.get(h as usize) {
-                        out.push(&f.2);
-                    }
-                }
-            } else if let Some(b) = t.flat.get(&key) {
-                count += b.filters.len();
-                for &h in &b.heads {
-                    if let Some(f) = b.filters.get(h as usize) {
-                        out.push(f);
-                    }
-                }
-            }
+        for t in &self.v4 {
+            count += t.lookup(&pk, out);
+        }
+        for t in &self.v6 {
+            count += t.lookup(&pk, out);
         }
         Some(count)
+    }
+}
+
+fn insert_into<K: TupleKey>(tuples: &mut Vec<Tuple<K>>, p: &Placement, cf: Arc<CompiledFilter>) {
+    let i = match tuples.iter().position(|t| t.shape == p.shape) {
+        Some(i) => i,
+        None => {
+            tuples.push(Tuple::new(p.shape));
+            tuples.len() - 1
+        }
+    };
+    if let Some(t) = tuples.get_mut(i) {
+        t.insert(p, cf);
+    }
+}
+
+fn remove_from<K: TupleKey>(tuples: &mut Vec<Tuple<K>>, p: &Placement, id: u64) {
+    if let Some(i) = tuples.iter().position(|t| t.shape == p.shape) {
+        if let Some(t) = tuples.get_mut(i) {
+            t.remove(p, id);
+            if t.len == 0 {
+                tuples.swap_remove(i);
+            }
+        }
     }
 }
