@@ -265,25 +265,32 @@ impl TupleKey for Key {
     }
 }
 
+/// A filter's evaluation-order key ([`CompiledFilter::order`]).
+type Order = (u16, u32, u64, u64);
+
+/// A head: a filter with its order key inline, so heads are compared without touching the
+/// filter itself (at 100,000 filters every filter touched is a likely cache miss).
+type Head = (Order, Arc<CompiledFilter>);
+
 /// The heads of one set of matching filters (first of each sublayer, in evaluation order),
 /// the first two inline so the common case touches no further memory.
 #[derive(Debug, Clone, Default)]
 struct Heads {
     count: u32,
-    h0: Option<Arc<CompiledFilter>>,
-    h1: Option<Arc<CompiledFilter>>,
-    more: Box<[Arc<CompiledFilter>]>,
+    h0: Option<Head>,
+    h1: Option<Head>,
+    more: Box<[Head]>,
 }
 
 impl Heads {
     /// From filters in evaluation order (`count` = how many match in all).
     fn from_sorted<'a>(count: u32, sorted: impl Iterator<Item = &'a Arc<CompiledFilter>>) -> Heads {
-        let mut hs: Vec<Arc<CompiledFilter>> = Vec::new();
+        let mut hs: Vec<Head> = Vec::new();
         let mut prev = None;
         for cf in sorted {
             let s = sublayer_of(cf);
             if prev != Some(s) {
-                hs.push(cf.clone());
+                hs.push((cf.order, cf.clone()));
                 prev = Some(s);
             }
         }
@@ -297,17 +304,73 @@ impl Heads {
     }
 
     #[inline]
-    fn push_to<'a>(&'a self, out: &mut Vec<&'a CompiledFilter>) -> usize {
-        if let Some(h) = &self.h0 {
-            out.push(h);
-            if let Some(h) = &self.h1 {
-                out.push(h);
-                for h in self.more.iter() {
-                    out.push(h);
+    fn offer_to<'a>(&'a self, w: &mut Winners<'a>) -> usize {
+        if let Some((o, h)) = &self.h0 {
+            w.offer(*o, h);
+            if let Some((o, h)) = &self.h1 {
+                w.offer(*o, h);
+                for (o, h) in self.more.iter() {
+                    w.offer(*o, h);
                 }
             }
         }
         self.count as usize
+    }
+}
+
+/// The first pure filter of each sublayer seen so far (the only pure filters arbitration can
+/// reach: a static action terminates its sublayer).
+struct Winners<'a> {
+    fixed: [Option<(Order, &'a CompiledFilter)>; 4],
+    spill: Vec<(Order, &'a CompiledFilter)>,
+}
+
+impl<'a> Winners<'a> {
+    fn new() -> Self {
+        Winners {
+            fixed: [None; 4],
+            spill: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn offer(&mut self, o: Order, cf: &'a CompiledFilter) {
+        for slot in &mut self.fixed {
+            match slot {
+                None => {
+                    *slot = Some((o, cf));
+                    return;
+                }
+                Some((so, scf)) => {
+                    if (so.0, so.1) == (o.0, o.1) {
+                        if o < *so {
+                            *so = o;
+                            *scf = cf;
+                        }
+                        return;
+                    }
+                }
+            }
+        }
+        for (so, scf) in &mut self.spill {
+            if (so.0, so.1) == (o.0, o.1) {
+                if o < *so {
+                    *so = o;
+                    *scf = cf;
+                }
+                return;
+            }
+        }
+        self.spill.push((o, cf));
+    }
+
+    fn push_to(&self, out: &mut Vec<&'a CompiledFilter>) {
+        for (_, cf) in self.fixed.iter().flatten() {
+            out.push(cf);
+        }
+        for (_, cf) in &self.spill {
+            out.push(cf);
+        }
     }
 }
 
@@ -499,7 +562,7 @@ impl<K: TupleKey> Tuple<K> {
     }
 
     #[inline]
-    fn lookup<'a>(&'a self, pk: &Packet, out: &mut Vec<&'a CompiledFilter>) -> usize {
+    fn lookup<'a>(&'a self, pk: &Packet, w: &mut Winners<'a>) -> usize {
         let s = &self.shape;
         let Some(kra) = masked(s.ra, pk.ra) else {
             return 0;
@@ -532,12 +595,12 @@ impl<K: TupleKey> Tuple<K> {
             };
             let table = b.table.get_or_init(|| SegmentTable::build(&b.filters));
             match table.find(p) {
-                Some(h) => h.push_to(out),
+                Some(h) => h.offer_to(w),
                 None => 0,
             }
         } else {
             match self.flat.get(&key) {
-                Some(h) => h.push_to(out),
+                Some(h) => h.offer_to(w),
                 None => 0,
             }
         }
@@ -605,8 +668,8 @@ impl TupleIndex {
         self.v4.is_empty() && self.v6.is_empty()
     }
 
-    /// Pushes the heads of every matching bucket to `out` (unordered) and returns how many pure
-    /// filters match; `None` if an index field of the packet holds a value of a type the index
+    /// Pushes the first matching pure filter of each sublayer to `out` (unordered) and returns
+    /// how many pure filters match; `None` if an index field of the packet holds a value of a type the index
     /// does not reason about (the caller then scans).
     pub fn lookup<'a>(
         &'a self,
@@ -636,12 +699,14 @@ impl TupleIndex {
             },
         };
         let mut count = 0usize;
+        let mut w = Winners::new();
         for t in &self.v4 {
-            count += t.lookup(&pk, out);
+            count += t.lookup(&pk, &mut w);
         }
         for t in &self.v6 {
-            count += t.lookup(&pk, out);
+            count += t.lookup(&pk, &mut w);
         }
+        w.push_to(out);
         Some(count)
     }
 }
