@@ -504,7 +504,9 @@ impl LayerIndex {
             self.lookup_impure(v, out);
             count = out.len();
         }
+        let impure_matched = count;
         if !self.pure.is_empty() {
+            // pure winners arrive sorted among themselves
             match self.pure.lookup(v, out) {
                 Some(n) => count += n,
                 None => {
@@ -515,7 +517,7 @@ impl LayerIndex {
                 }
             }
         }
-        if out.len() > 1 {
+        if impure_matched > 0 && out.len() > impure_matched {
             out.sort_unstable_by_key(|cf| cf.order);
         }
         count

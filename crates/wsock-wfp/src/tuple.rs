@@ -364,12 +364,21 @@ impl<'a> Winners<'a> {
         self.spill.push((o, cf));
     }
 
-    fn push_to(&self, out: &mut Vec<&'a CompiledFilter>) {
-        for (_, cf) in self.fixed.iter().flatten() {
-            out.push(cf);
-        }
-        for (_, cf) in &self.spill {
-            out.push(cf);
+    /// Pushes the winners to `out` in evaluation order (sorted on the inline keys).
+    fn push_to(&mut self, out: &mut Vec<&'a CompiledFilter>) {
+        if self.spill.is_empty() {
+            let n = self.fixed.iter().take_while(|s| s.is_some()).count();
+            let fixed = &mut self.fixed[..n];
+            fixed.sort_unstable_by_key(|s| s.map(|(o, _)| o));
+            for (_, cf) in fixed.iter().flatten() {
+                out.push(cf);
+            }
+        } else {
+            self.spill.extend(self.fixed.iter().flatten());
+            self.spill.sort_unstable_by_key(|(o, _)| *o);
+            for (_, cf) in &self.spill {
+                out.push(cf);
+            }
         }
     }
 }
@@ -668,7 +677,7 @@ impl TupleIndex {
         self.v4.is_empty() && self.v6.is_empty()
     }
 
-    /// Pushes the first matching pure filter of each sublayer to `out` (unordered) and returns
+    /// Pushes the first matching pure filter of each sublayer to `out` (in evaluation order) and returns
     /// how many pure filters match; `None` if an index field of the packet holds a value of a type the index
     /// does not reason about (the caller then scans).
     pub fn lookup<'a>(
