@@ -196,3 +196,145 @@ proptest! {
         }
     }
 }
+
+/// Filters the tuple-space fast path indexes ("pure": 5-tuple fields only, static actions),
+/// with heavy port-range overlap, many equal weights, arbitrary (non-prefix) masks and IPv6.
+fn pure_cond() -> impl Strategy<Value = Condition> {
+    prop_oneof![
+        addr().prop_map(|a| Condition::new(
+            Field::IP_REMOTE_ADDRESS,
+            MatchType::Equal,
+            FwpValue::Uint32(a)
+        )),
+        (addr(), 0u8..=32).prop_map(|(a, l)| Condition::new(
+            Field::IP_REMOTE_ADDRESS,
+            MatchType::Equal,
+            FwpValue::v4_prefix(a.into(), l)
+        )),
+        (
+            addr(),
+            prop_oneof![Just(0xFF00_FF00u32), Just(0x0000_FFFF), any::<u32>()]
+        )
+            .prop_map(|(a, m)| Condition::new(
+                Field::IP_LOCAL_ADDRESS,
+                MatchType::Equal,
+                FwpValue::V4AddrMask { addr: a, mask: m }
+            )),
+        (prop_oneof![Just(0u8), Just(1), any::<u8>()], 0u8..=130).prop_map(|(b, l)| {
+            Condition::new(
+                Field::IP_REMOTE_ADDRESS,
+                MatchType::Equal,
+                FwpValue::V6AddrMask {
+                    addr: [b; 16],
+                    prefix_len: l,
+                },
+            )
+        }),
+        port().prop_map(|p| Condition::new(
+            Field::IP_REMOTE_PORT,
+            MatchType::Equal,
+            FwpValue::Uint16(p)
+        )),
+        (0u16..64, 0u16..64).prop_map(|(a, w)| Condition::new(
+            Field::IP_LOCAL_PORT,
+            MatchType::Range,
+            FwpValue::range(
+                FwpValue::Uint16(a * 32),
+                FwpValue::Uint16((a * 32).wrapping_add(w * 16))
+            )
+        )),
+        (
+            port(),
+            prop_oneof![
+                Just(MatchType::Greater),
+                Just(MatchType::Less),
+                Just(MatchType::GreaterOrEqual),
+                Just(MatchType::LessOrEqual)
+            ]
+        )
+            .prop_map(|(p, m)| Condition::new(
+                Field::IP_REMOTE_PORT,
+                m,
+                FwpValue::Uint16(p)
+            )),
+        prop_oneof![Just(0u16), Just(u16::MAX)].prop_map(|p| Condition::new(
+            Field::IP_LOCAL_PORT,
+            MatchType::Less,
+            FwpValue::Uint16(p)
+        )),
+        prop_oneof![Just(6u8), Just(17)].prop_map(|p| Condition::new(
+            Field::IP_PROTOCOL,
+            MatchType::Equal,
+            FwpValue::Uint8(p)
+        )),
+    ]
+}
+
+fn pure_packet() -> impl Strategy<Value = IncomingValues> {
+    (
+        packet(),
+        prop_oneof![
+            4 => Just(None),
+            1 => Just(Some(FwpValue::ByteArray16([0; 16]))),
+            1 => Just(Some(FwpValue::ByteArray16([1; 16]))),
+            1 => Just(Some(FwpValue::Empty)),
+            // unusual types in index fields force the scan fallback
+            1 => Just(Some(FwpValue::V4AddrMask { addr: 0x0A00_0001, mask: u32::MAX })),
+            1 => Just(Some(FwpValue::Uint64(5))),
+        ],
+        0u16..2100,
+    )
+        .prop_map(|(mut v, ra, lp)| {
+            if let Some(ra) = ra {
+                v.set(Field::IP_REMOTE_ADDRESS, ra);
+            }
+            v.set(Field::IP_LOCAL_PORT, FwpValue::Uint16(lp));
+            v
+        })
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 1500, rng_seed: RngSeed::Fixed(0x5753_4F43_4B57_4651), failure_persistence: None, ..Config::default() })]
+
+    #[test]
+    fn pure_filters_index_equals_linear(
+        filters in prop::collection::vec(
+            (prop::collection::vec(pure_cond(), 0..4), any::<bool>(), any::<bool>(), 0usize..3, 0u64..3),
+            0..80,
+        ),
+        deletions in prop::collection::vec(any::<prop::sample::Index>(), 0..12),
+        packets in prop::collection::vec(pure_packet(), 1..24),
+    ) {
+        let mut e = Engine::new();
+        let s = e.open_session(false);
+        let subs = [
+            SUBLAYER_UNIVERSAL,
+            e.add_sublayer(s, &Sublayer::new("hi", 0x9000)).unwrap(),
+            e.add_sublayer(s, &Sublayer::new("lo", 0x1000)).unwrap(),
+        ];
+        let mut ids = Vec::new();
+        for (i, (conds, permit, hard, sub, w)) in filters.iter().enumerate() {
+            // few distinct exact weights: many ties, broken by filter id
+            let mut flt = Filter::new(format!("p{i}"), L, if *permit { Action::Permit } else { Action::Block })
+                .sublayer(subs[*sub])
+                .weight(Weight::Exact(*w));
+            if *hard { flt = flt.flags(filter_flags::CLEAR_ACTION_RIGHT); }
+            flt.conditions = conds.clone();
+            if let Ok(id) = e.add_filter(s, &flt) {
+                ids.push(id);
+            }
+        }
+        for p in packets.iter().take(4) {
+            prop_assert_eq!(e.classify(L, p), e.classify_linear(L, p));
+        }
+        for d in &deletions {
+            if !ids.is_empty() {
+                let id = ids.remove(d.index(ids.len()));
+                e.delete_filter_by_id(s, id).unwrap();
+            }
+        }
+        for p in &packets {
+            prop_assert_eq!(e.classify(L, p), e.classify_linear(L, p));
+        }
+    }
+}
