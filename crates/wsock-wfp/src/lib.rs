@@ -24,9 +24,12 @@
 //! * **Arbitration** (§3.5): all sublayers in weight order; first terminating action per
 //!   sublayer; soft/hard via the write right; block overrides soft permit; hard block final;
 //!   callout veto of a hard permit (with notification); nothing matched = permit.
-//! * **Indexed classification** (hash maps on exact addresses/ports/protocol, per-length prefix
-//!   maps, bucketed port ranges) that always agrees with the linear reference
-//!   [`Engine::classify_linear`].
+//! * **Indexed classification** that always agrees with the linear reference
+//!   [`Engine::classify_linear`]: static filters on 5-tuple fields go to a tuple-space index
+//!   (one hash table per condition shape, keyed by masked address/port/protocol values; port
+//!   intervals as elementary-segment tables) that yields each sublayer's first match and the
+//!   match count without visiting every match; other filters (callouts, OR groups, other fields)
+//!   go to a candidate index (exact/prefix/port/range buckets) verified filter by filter.
 //!
 //! ```
 //! use wsock_wfp::*;
