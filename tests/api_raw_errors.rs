@@ -641,3 +641,284 @@ fn socket_with_bad_family_or_type_is_rejected() {
     );
     assert_eq!(last_error(), WSAESOCKTNOSUPPORT);
 }
+
+#[test]
+fn accept_with_short_ipv6_address_buffer_is_wsaefault_and_keeps_the_connection() {
+    let (_net, client, server) = started();
+    wsock::ext::set_thread_host(&server);
+    let l = unsafe { socket(AF_INET6 as i32, SOCK_STREAM, 0) };
+    assert_ne!(l, INVALID_SOCKET);
+    let mut any6: SOCKADDR_IN6 = unsafe { std::mem::zeroed() };
+    any6.sin6_family = AF_INET6;
+    any6.sin6_port = 5020u16.to_be();
+    let sin6_len = size_of::<SOCKADDR_IN6>() as i32;
+    let any6_sa = &any6 as *const SOCKADDR_IN6 as *const SOCKADDR;
+    assert_eq!(unsafe { bind(l, any6_sa, sin6_len) }, 0, "{}", last_error());
+    assert_eq!(unsafe { listen(l, 4) }, 0);
+    wsock::ext::set_thread_host(&client);
+    let c = unsafe { socket(AF_INET6 as i32, SOCK_STREAM, 0) };
+    let mut to6 = any6;
+    to6.sin6_addr.u.Byte = "fd00::2".parse::<std::net::Ipv6Addr>().unwrap().octets();
+    let to6_sa = &to6 as *const SOCKADDR_IN6 as *const SOCKADDR;
+    assert_eq!(
+        unsafe { connect(c, to6_sa, sin6_len) },
+        0,
+        "{}",
+        last_error()
+    );
+
+    // A SOCKADDR_IN-sized buffer cannot hold the IPv6 peer.
+    let mut small: SOCKADDR_IN = unsafe { std::mem::zeroed() };
+    let mut len = SIN_LEN;
+    clear_error();
+    let a = unsafe { accept(l, &mut small as *mut SOCKADDR_IN as *mut SOCKADDR, &mut len) };
+    assert_eq!(a, INVALID_SOCKET);
+    assert_eq!(last_error(), WSAEFAULT);
+
+    // The connection was not consumed: a proper buffer gets it, with the client's address.
+    let mut peer: SOCKADDR_IN6 = unsafe { std::mem::zeroed() };
+    let mut len = sin6_len;
+    let a = unsafe { accept(l, &mut peer as *mut SOCKADDR_IN6 as *mut SOCKADDR, &mut len) };
+    assert_ne!(a, INVALID_SOCKET, "{}", last_error());
+    assert_eq!(len, sin6_len);
+    assert_eq!(peer.sin6_family, AF_INET6);
+    assert_eq!(
+        std::net::Ipv6Addr::from(unsafe { peer.sin6_addr.u.Byte }),
+        "fd00::1".parse::<std::net::Ipv6Addr>().unwrap()
+    );
+    safety_timeout(a);
+    send_all(c, b"v6");
+    let mut buf = [0u8; 2];
+    assert_eq!(unsafe { recv(a, buf.as_mut_ptr(), 2, MSG_WAITALL) }, 2);
+    assert_eq!(&buf, b"v6");
+}
+
+#[test]
+fn calls_in_the_wrong_state_give_windows_codes() {
+    let (_net, client, server) = started();
+    let expect = |what: &str, rc: i32, want: i32| {
+        assert_eq!(rc, SOCKET_ERROR, "{what}");
+        assert_eq!(last_error(), want, "{what}");
+        clear_error();
+    };
+    let s = tcp_socket();
+    let mut out: SOCKADDR_IN = unsafe { std::mem::zeroed() };
+    let out_sa = &mut out as *mut SOCKADDR_IN as *mut SOCKADDR;
+    let mut buf = [0u8; 8];
+    clear_error();
+    unsafe {
+        let mut len = SIN_LEN;
+        expect(
+            "getsockname unbound",
+            getsockname(s, out_sa, &mut len),
+            WSAEINVAL,
+        );
+        expect("listen unbound", listen(s, 4), WSAEINVAL);
+        let mut len = SIN_LEN;
+        expect(
+            "getpeername unconnected",
+            getpeername(s, out_sa, &mut len),
+            WSAENOTCONN,
+        );
+        expect(
+            "recv unconnected",
+            recv(s, buf.as_mut_ptr(), 8, 0),
+            WSAENOTCONN,
+        );
+        expect("send unconnected", send(s, buf.as_ptr(), 8, 0), WSAENOTCONN);
+        expect("shutdown unconnected", shutdown(s, SD_SEND), WSAENOTCONN);
+        expect("shutdown bad how", shutdown(s, 7), WSAEINVAL);
+        let v = 1i32;
+        expect(
+            "unknown option",
+            setsockopt(s, SOL_SOCKET, 0x7777, &v as *const i32 as *const u8, 4),
+            WSAENOPROTOOPT,
+        );
+        let mut arg = 0u32;
+        expect(
+            "ioctlsocket unknown",
+            ioctlsocket(s, 0x1234, &mut arg),
+            WSAEINVAL,
+        );
+    }
+    let addr = sockaddr_v4([10, 0, 0, 1], 5030);
+    assert_eq!(unsafe { bind(s, as_sa(&addr), SIN_LEN) }, 0);
+    unsafe {
+        let other = sockaddr_v4([10, 0, 0, 1], 5031);
+        expect("bind twice", bind(s, as_sa(&other), SIN_LEN), WSAEINVAL);
+        expect(
+            "accept not listening",
+            accept(s, null_mut(), null_mut()) as i32,
+            WSAEINVAL,
+        );
+        let foreign = sockaddr_v4([10, 9, 9, 9], 5032);
+        let t = tcp_socket();
+        expect(
+            "bind foreign address",
+            bind(t, as_sa(&foreign), SIN_LEN),
+            WSAEADDRNOTAVAIL,
+        );
+    }
+    // UDP without a peer.
+    let u = udp_socket();
+    unsafe {
+        expect(
+            "udp send unconnected",
+            send(u, buf.as_ptr(), 8, 0),
+            WSAENOTCONN,
+        );
+        expect("udp listen", listen(u, 4), WSAEOPNOTSUPP);
+    }
+    // A datagram longer than the receive buffer: the buffer is filled, WSAEMSGSIZE.
+    let (_l, _c, _a) = connected_pair(&server, &client, 5033);
+    let ua = udp_socket();
+    let ua_addr = sockaddr_v4([10, 0, 0, 1], 5034);
+    assert_eq!(unsafe { bind(ua, as_sa(&ua_addr), SIN_LEN) }, 0);
+    safety_timeout(ua);
+    let msg = b"0123456789";
+    assert_eq!(
+        unsafe { sendto(u, msg.as_ptr(), 10, 0, as_sa(&ua_addr), SIN_LEN) },
+        10
+    );
+    let mut small = [0u8; 4];
+    clear_error();
+    assert_eq!(unsafe { recv(ua, small.as_mut_ptr(), 4, 0) }, SOCKET_ERROR);
+    assert_eq!(last_error(), WSAEMSGSIZE);
+    assert_eq!(&small, b"0123");
+}
+
+#[test]
+fn hostile_arguments_never_panic() {
+    let (_net, client, server) = started();
+    let (_l, c, _a) = connected_pair(&server, &client, 5040);
+    let addr = sockaddr_v4([10, 0, 0, 1], 5041);
+    let mut buf = [0u8; 8];
+    unsafe {
+        // Negative and huge lengths.
+        assert_eq!(recv(c, buf.as_mut_ptr(), -1, 0), SOCKET_ERROR);
+        assert_eq!(send(c, buf.as_ptr(), -5, 0), SOCKET_ERROR);
+        let s = tcp_socket();
+        assert_eq!(bind(s, as_sa(&addr), -1), SOCKET_ERROR);
+        assert_eq!(bind(s, as_sa(&addr), i32::MIN), SOCKET_ERROR);
+        let mut len = -1;
+        let mut out: SOCKADDR_IN = std::mem::zeroed();
+        let out_sa = &mut out as *mut SOCKADDR_IN as *mut SOCKADDR;
+        assert_eq!(getpeername(c, out_sa, &mut len), SOCKET_ERROR);
+        assert_eq!(last_error(), WSAEFAULT);
+        // Unknown flags.
+        assert_eq!(recv(c, buf.as_mut_ptr(), 8, 0x4000_0000), SOCKET_ERROR);
+        assert_eq!(send(c, buf.as_ptr(), 8, 0x4000_0000), SOCKET_ERROR);
+        // A sockaddr of an unknown family.
+        let mut weird = addr;
+        weird.sin_family = 99;
+        assert_eq!(bind(s, as_sa(&weird), SIN_LEN), SOCKET_ERROR);
+        assert_eq!(last_error(), WSAEAFNOSUPPORT);
+        // An IPv6 address on an IPv4 socket.
+        let mut v6: SOCKADDR_IN6 = std::mem::zeroed();
+        v6.sin6_family = AF_INET6;
+        v6.sin6_port = 5042u16.to_be();
+        let rc = bind(
+            s,
+            &v6 as *const SOCKADDR_IN6 as *const SOCKADDR,
+            size_of::<SOCKADDR_IN6>() as i32,
+        );
+        assert_eq!(rc, SOCKET_ERROR);
+        assert_eq!(last_error(), WSAEAFNOSUPPORT);
+        // WSAPoll / select with nothing or garbage.
+        assert_eq!(WSAPoll(null_mut(), 1, 0), SOCKET_ERROR);
+        let mut fds = [WSAPOLLFD {
+            fd: 0xBAD0,
+            events: POLLRDNORM,
+            revents: 0,
+        }];
+        assert_eq!(WSAPoll(fds.as_mut_ptr(), 1, 0), 1);
+        assert_eq!(fds[0].revents, POLLNVAL);
+        assert_eq!(
+            select(0, null_mut(), null_mut(), null_mut(), null()),
+            SOCKET_ERROR
+        );
+        let mut set: FD_SET = std::mem::zeroed();
+        set.fd_count = 10_000;
+        set.fd_array[0] = c;
+        let tv = TIMEVAL {
+            tv_sec: 0,
+            tv_usec: 0,
+        };
+        let _ = select(0, &mut set, null_mut(), null_mut(), &tv);
+        let mut bad = std::mem::zeroed::<FD_SET>();
+        bad.fd_count = 1;
+        bad.fd_array[0] = 0xBAD0;
+        assert_eq!(
+            select(0, &mut bad, null_mut(), null_mut(), &tv),
+            SOCKET_ERROR
+        );
+        assert_eq!(last_error(), WSAENOTSOCK);
+        // WSARecv with a zero count, WSAStartup with odd versions.
+        let (mut n, mut flags) = (0u32, 0u32);
+        let wb = WSABUF {
+            len: 8,
+            buf: buf.as_mut_ptr(),
+        };
+        assert_eq!(
+            WSARecv(c, &wb, 0, &mut n, &mut flags, null_mut(), None),
+            SOCKET_ERROR
+        );
+        let mut data: WSADATA = std::mem::zeroed();
+        assert_eq!(WSAStartup(0x0000, &mut data), WSAVERNOTSUPPORTED);
+        assert_eq!(WSAStartup(0xFFFF, &mut data), 0);
+        assert_eq!(data.wVersion, 0x0202);
+        assert_eq!(WSACleanup(), 0);
+    }
+}
+
+#[test]
+fn recvfrom_with_short_ipv6_address_buffer_is_wsaefault_and_keeps_the_datagram() {
+    let (_net, client, server) = started();
+    let sin6_len = size_of::<SOCKADDR_IN6>() as i32;
+    let mut at: SOCKADDR_IN6 = unsafe { std::mem::zeroed() };
+    at.sin6_family = AF_INET6;
+    at.sin6_port = 5050u16.to_be();
+    at.sin6_addr.u.Byte = "fd00::2".parse::<std::net::Ipv6Addr>().unwrap().octets();
+    let at_sa = &at as *const SOCKADDR_IN6 as *const SOCKADDR;
+    wsock::ext::set_thread_host(&server);
+    let r = unsafe { socket(AF_INET6 as i32, SOCK_DGRAM, 0) };
+    assert_eq!(unsafe { bind(r, at_sa, sin6_len) }, 0, "{}", last_error());
+    safety_timeout(r);
+    wsock::ext::set_thread_host(&client);
+    let s = unsafe { socket(AF_INET6 as i32, SOCK_DGRAM, 0) };
+    let msg = b"six";
+    assert_eq!(unsafe { sendto(s, msg.as_ptr(), 3, 0, at_sa, sin6_len) }, 3);
+
+    let mut buf = [0u8; 16];
+    let mut small: SOCKADDR_IN = unsafe { std::mem::zeroed() };
+    let mut len = SIN_LEN;
+    clear_error();
+    let n = unsafe {
+        recvfrom(
+            r,
+            buf.as_mut_ptr(),
+            16,
+            0,
+            &mut small as *mut SOCKADDR_IN as *mut SOCKADDR,
+            &mut len,
+        )
+    };
+    assert_eq!(n, SOCKET_ERROR);
+    assert_eq!(last_error(), WSAEFAULT);
+
+    let mut from: SOCKADDR_IN6 = unsafe { std::mem::zeroed() };
+    let mut len = sin6_len;
+    let n = unsafe {
+        recvfrom(
+            r,
+            buf.as_mut_ptr(),
+            16,
+            0,
+            &mut from as *mut SOCKADDR_IN6 as *mut SOCKADDR,
+            &mut len,
+        )
+    };
+    assert_eq!(n, 3, "the datagram is still queued: {}", last_error());
+    assert_eq!(&buf[..3], msg);
+    assert_eq!(len, sin6_len);
+}

@@ -375,9 +375,12 @@ unsafe fn accept_impl(
         if !e.stream {
             return Err(WSAEOPNOTSUPP);
         }
-        if !addr.is_null()
-            && (addrlen.is_null() || std::ptr::read_unaligned(addrlen) < SOCKADDR_IN_LEN)
-        {
+        // Checked before a connection is taken off the queue, so a fault loses nothing.
+        let need = match e.endpoint.family() {
+            Family::V4 => SOCKADDR_IN_LEN,
+            Family::V6 => SOCKADDR_IN6_LEN,
+        };
+        if !addr.is_null() && (addrlen.is_null() || std::ptr::read_unaligned(addrlen) < need) {
             return Err(WSAEFAULT);
         }
         let timeout = None;
@@ -412,7 +415,10 @@ unsafe fn accept_impl(
             }
         }
         if !addr.is_null() {
-            write_sockaddr(peer, addr, addrlen)?;
+            if let Err(c) = write_sockaddr(peer, addr, addrlen) {
+                let _ = child.close();
+                return Err(c);
+            }
         }
         let opts = e.endpoint.options().map_err(code)?;
         let _ = child.set_options(|o| *o = opts);
@@ -608,8 +614,13 @@ unsafe fn recv_bytes(
         if flags & !(MSG_PEEK | MSG_WAITALL) != 0 {
             return Err(WSAEOPNOTSUPP);
         }
+        // Checked before a datagram is taken off the queue, so a fault loses nothing.
+        let need = match e.endpoint.family() {
+            Family::V4 => SOCKADDR_IN_LEN,
+            Family::V6 => SOCKADDR_IN6_LEN,
+        };
         if let Some((p, l)) = from {
-            if !p.is_null() && (l.is_null() || std::ptr::read_unaligned(l) < SOCKADDR_IN_LEN) {
+            if !p.is_null() && (l.is_null() || std::ptr::read_unaligned(l) < need) {
                 return Err(WSAEFAULT);
             }
         }
