@@ -922,3 +922,65 @@ fn recvfrom_with_short_ipv6_address_buffer_is_wsaefault_and_keeps_the_datagram()
     assert_eq!(&buf[..3], msg);
     assert_eq!(len, sin6_len);
 }
+
+#[test]
+fn nonblocking_connect_reports_through_select_and_so_error() {
+    let (_net, client, server) = started();
+    let _l = listener_on(&server, &client, 5060);
+    let tv = TIMEVAL {
+        tv_sec: 10,
+        tv_usec: 0,
+    };
+    let so_error = |s: SOCKET| {
+        let (mut v, mut len) = (-1i32, 4i32);
+        let rc = unsafe {
+            getsockopt(
+                s,
+                SOL_SOCKET,
+                SO_ERROR,
+                &mut v as *mut i32 as *mut u8,
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "{}", last_error());
+        v
+    };
+    let mut on = 1u32;
+
+    // To a listener: WSAEWOULDBLOCK, then writable, SO_ERROR 0, and a second connect WSAEISCONN.
+    let c = tcp_socket();
+    assert_eq!(unsafe { ioctlsocket(c, FIONBIO, &mut on) }, 0);
+    let to = sockaddr_v4([10, 0, 0, 2], 5060);
+    clear_error();
+    assert_eq!(unsafe { connect(c, as_sa(&to), SIN_LEN) }, SOCKET_ERROR);
+    assert_eq!(last_error(), WSAEWOULDBLOCK);
+    let mut w: FD_SET = unsafe { std::mem::zeroed() };
+    w.fd_count = 1;
+    w.fd_array[0] = c;
+    let mut x = w;
+    assert_eq!(unsafe { select(0, null_mut(), &mut w, &mut x, &tv) }, 1);
+    assert_eq!((w.fd_count, x.fd_count), (1, 0));
+    assert_eq!(so_error(c), 0);
+    clear_error();
+    assert_eq!(unsafe { connect(c, as_sa(&to), SIN_LEN) }, SOCKET_ERROR);
+    assert_eq!(last_error(), WSAEISCONN);
+
+    // To a closed port: the failure shows in exceptfds and SO_ERROR is WSAECONNREFUSED.
+    let r = tcp_socket();
+    assert_eq!(unsafe { ioctlsocket(r, FIONBIO, &mut on) }, 0);
+    let closed = sockaddr_v4([10, 0, 0, 2], 5061);
+    clear_error();
+    assert_eq!(unsafe { connect(r, as_sa(&closed), SIN_LEN) }, SOCKET_ERROR);
+    assert_eq!(last_error(), WSAEWOULDBLOCK);
+    let mut w: FD_SET = unsafe { std::mem::zeroed() };
+    w.fd_count = 1;
+    w.fd_array[0] = r;
+    let mut x = w;
+    assert_eq!(unsafe { select(0, null_mut(), &mut w, &mut x, &tv) }, 1);
+    assert_eq!(
+        (w.fd_count, x.fd_count),
+        (0, 1),
+        "a failed connect is not writable"
+    );
+    assert_eq!(so_error(r), WSAECONNREFUSED);
+}
