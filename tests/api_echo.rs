@@ -872,7 +872,6 @@ fn dropping_hook_makes_tcp_connect_time_out() {
 /// A datagram `sendto` accepted is not lost when the socket is closed right after: Windows has
 /// handed it to the stack by then.
 #[test]
-#[ignore = "stack bug: see report (UDP close discards datagrams not yet on the wire)"]
 fn udp_datagram_sent_just_before_close_arrives() {
     let (net, client, server) = default_net();
     net.runtime().unwrap().block_on(async {

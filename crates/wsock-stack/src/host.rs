@@ -1077,6 +1077,18 @@ impl HostState {
             },
             Endpoint::Udp(u) => {
                 if let Some(h) = u.handle {
+                    // A datagram `sendto` accepted belongs to the stack: flush it to the device
+                    // before the socket goes (the driver sends what the device holds).
+                    if self.sockets.get::<udp::Socket>(h).send_queue() > 0 {
+                        let now = self.now();
+                        let HostState {
+                            iface,
+                            sockets,
+                            device,
+                            ..
+                        } = self;
+                        iface.poll_egress(now, device, sockets);
+                    }
                     self.sockets.remove(h);
                 }
             }
