@@ -232,6 +232,16 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(21);
 const ORPHAN_LINGER: Duration = Duration::from_secs(60);
 const MAX_LISTEN_POOL: usize = 16;
 
+/// Queues a FIN. smoltcp sends zero-window probes only while data is queued, so a FIN that meets
+/// a zero window whose update was lost would wait forever; a keep-alive probe makes the peer
+/// re-advertise its window. Only closing connections get it, so idle ones stay silent.
+fn close_gracefully(s: &mut tcp::Socket<'_>) {
+    s.set_keep_alive(Some(smoltcp::time::Duration::from_millis(FIN_KEEPALIVE_MS)));
+    s.close();
+}
+
+const FIN_KEEPALIVE_MS: u64 = 1000;
+
 fn ep(addr: SocketAddr) -> IpEndpoint {
     IpEndpoint::new(IpAddress::from(addr.ip()), addr.port())
 }
@@ -1030,7 +1040,7 @@ impl HostState {
                 }
                 if matches!(how, Shutdown::Send | Shutdown::Both) && !t.shut_send {
                     t.shut_send = true;
-                    self.sockets.get_mut::<tcp::Socket>(h).close();
+                    close_gracefully(self.sockets.get_mut::<tcp::Socket>(h));
                 }
                 Ok(())
             }
@@ -1069,7 +1079,7 @@ impl HostState {
                     if t.opts.linger == Some(Duration::ZERO) || t.aborted.is_some() {
                         s.abort();
                     } else {
-                        s.close();
+                        close_gracefully(s);
                     }
                     self.orphans.push((handle, deadline));
                 }
@@ -1294,7 +1304,23 @@ impl HostState {
             .map(|id| {
                 let d = match &self.endpoints[&id] {
                     Endpoint::Tcp(t) => {
-                        format!("tcp {:?} local={:?} state={:?}", t.family, t.local, t.state)
+                        let sock = match t.state {
+                            TcpState::Connected { handle, .. }
+                            | TcpState::Connecting { handle, .. } => {
+                                let s = self.sockets.get::<tcp::Socket>(handle);
+                                format!(
+                                    " tcp={} sendq={} recvq={}",
+                                    s.state(),
+                                    s.send_queue(),
+                                    s.recv_queue()
+                                )
+                            }
+                            _ => String::new(),
+                        };
+                        format!(
+                            "tcp {:?} local={:?} state={:?}{sock}",
+                            t.family, t.local, t.state
+                        )
                     }
                     Endpoint::Udp(u) => format!(
                         "udp {:?} local={:?} connected={:?}",

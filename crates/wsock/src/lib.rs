@@ -42,5 +42,6 @@ mod winsock;
 
 pub use error::{Error, Result};
 pub use wsock_stack::{
-    Family, Faults, Host, Network, NetworkBuilder, Scenario, ScenarioError, StackError,
+    Family, Faults, Host, Network, NetworkBuilder, Scenario, ScenarioError, SocketOptions,
+    StackError,
 };

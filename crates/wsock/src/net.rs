@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use wsock_stack::{Endpoint, Family, Host, Shutdown};
+use wsock_stack::{Endpoint, Family, Host, Shutdown, SocketOptions};
 
 use crate::error::Result;
 
@@ -37,8 +37,28 @@ impl TcpListener {
     /// # Ok::<(), wsock::Error>(())
     /// ```
     pub fn bind(host: &Host, addr: SocketAddr) -> Result<TcpListener> {
+        TcpListener::bind_with(host, addr, SocketOptions::default())
+    }
+
+    /// Binds and listens with socket options (buffer sizes, address sharing) set first; accepted
+    /// streams inherit them, as on Windows.
+    ///
+    /// # Errors
+    /// As [`TcpListener::bind`].
+    ///
+    /// # Examples
+    /// ```
+    /// # let net = wsock::Network::start(wsock::Scenario::default_scenario())?;
+    /// let opts = wsock::SocketOptions { recv_buffer: 4 << 20, ..Default::default() };
+    /// let l = wsock::net::TcpListener::bind_with(&net.host("server").unwrap(), "0.0.0.0:81".parse().unwrap(), opts)?;
+    /// # Ok::<(), wsock::Error>(())
+    /// ```
+    pub fn bind_with(host: &Host, addr: SocketAddr, opts: SocketOptions) -> Result<TcpListener> {
         let ep = host.tcp(family_of(&addr));
-        let r = ep.bind(addr).and_then(|_| ep.listen(16));
+        let r = ep
+            .set_options(|o| *o = opts)
+            .and_then(|_| ep.bind(addr))
+            .and_then(|_| ep.listen(16));
         if let Err(e) = r {
             let _ = ep.close();
             return Err(e.into());
@@ -92,7 +112,24 @@ impl TcpStream {
     /// # Ok::<(), wsock::Error>(())
     /// ```
     pub async fn connect(host: &Host, addr: SocketAddr) -> Result<TcpStream> {
+        TcpStream::connect_with(host, addr, SocketOptions::default()).await
+    }
+
+    /// Connects with socket options (buffer sizes, `TCP_NODELAY`, ...) set before the handshake,
+    /// so the window scale is negotiated for the buffer asked for.
+    ///
+    /// # Errors
+    /// As [`TcpStream::connect`].
+    pub async fn connect_with(
+        host: &Host,
+        addr: SocketAddr,
+        opts: SocketOptions,
+    ) -> Result<TcpStream> {
         let ep = host.tcp(family_of(&addr));
+        if let Err(e) = ep.set_options(|o| *o = opts) {
+            let _ = ep.close();
+            return Err(e.into());
+        }
         match ep.connect(addr).await {
             Ok(()) => Ok(TcpStream { ep }),
             Err(e) => {
