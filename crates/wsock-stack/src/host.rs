@@ -19,6 +19,8 @@ use crate::hooks::{Direction, HookVerdict, PacketContext, PacketHook};
 use crate::network::NetShared;
 use crate::scenario::HostSpec;
 use crate::wire::{self, IpSummary};
+use wsock_ale::{Ale, AleVerdict, BlockEffect, EndpointId, FlowId, InboundInfo};
+use wsock_wfp::SessionId;
 
 /// Address family of a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -188,6 +190,12 @@ struct TcpEp {
     shut_send: bool,
     shut_recv: bool,
     aborted: Option<StackError>,
+    /// The ALE endpoint (for an accepted connection: its listener's).
+    ale: EndpointId,
+    /// Whether this socket created `ale` (accepted connections share the listener's).
+    ale_owned: bool,
+    /// The ALE flow of the connection.
+    flow: Option<FlowId>,
 }
 
 #[derive(Debug)]
@@ -199,6 +207,7 @@ struct UdpEp {
     connected: Option<SocketAddr>,
     shut_send: bool,
     shut_recv: bool,
+    ale: EndpointId,
 }
 
 #[derive(Debug)]
@@ -225,6 +234,12 @@ pub(crate) struct HostState {
     ports: BTreeMap<(Protocol, Family, u16), Vec<PortOwner>>,
     next_ephemeral: u16,
     orphans: Vec<(SocketHandle, std::time::Instant)>,
+    /// ALE and the host's WFP engine.
+    pub(crate) ale: Ale,
+    /// The administrator session the scenario's and the CLI's objects are added through.
+    pub(crate) admin: SessionId,
+    /// Inbound connections ALE permitted, by (local, remote), until `accept` takes them.
+    pending_inbound: HashMap<(SocketAddr, SocketAddr), FlowId>,
 }
 
 const EPHEMERAL_FIRST: u16 = 49152;
@@ -241,6 +256,20 @@ fn close_gracefully(s: &mut tcp::Socket<'_>) {
 }
 
 const FIN_KEEPALIVE_MS: u64 = 1000;
+
+/// One line naming the layer and the filter that blocked.
+pub(crate) fn describe_block(b: &wsock_ale::AleBlock) -> String {
+    match (b.filter_id, &b.filter_name) {
+        (Some(id), Some(name)) => format!("blocked at {} by filter {id} ({name:?})", b.layer),
+        (Some(id), None) => format!("blocked at {} by filter {id}", b.layer),
+        _ => format!("blocked at {}", b.layer),
+    }
+}
+
+fn blocked(b: &wsock_ale::AleBlock) -> StackError {
+    tracing::info!(target: "wsock::ale", layer = %b.layer, filter = ?b.filter_id, name = ?b.filter_name, "ALE blocked");
+    StackError::AccessDenied(describe_block(b))
+}
 
 fn ep(addr: SocketAddr) -> IpEndpoint {
     IpEndpoint::new(IpAddress::from(addr.ip()), addr.port())
@@ -431,10 +460,21 @@ impl HostState {
                 self.sockets.remove(handle);
             }
             (Some(_), _) => {
+                let flow = t.flow;
                 t.state = TcpState::Connected { handle, peer };
                 self.sockets
                     .get_mut::<tcp::Socket>(handle)
                     .set_timeout(None);
+                if let Some(f) = flow {
+                    let now = self.epoch.elapsed();
+                    if let AleVerdict::Block(b) = self.ale.established(f, now) {
+                        let reason = StackError::ConnectionAborted(describe_block(&b));
+                        self.sockets.get_mut::<tcp::Socket>(handle).abort();
+                        self.orphans
+                            .push((handle, std::time::Instant::now() + ORPHAN_LINGER));
+                        self.tcp_mut(id)?.state = TcpState::Failed(reason);
+                    }
+                }
             }
             (None, tcp::State::Closed) if t.aborted.is_none() => {
                 t.aborted = Some(StackError::ConnectionReset);
@@ -497,7 +537,15 @@ impl HostShared {
         net: Arc<NetShared>,
         wire: SocketAddr,
         seed: u64,
-    ) -> HostShared {
+    ) -> Result<HostShared> {
+        let (ale, admin) = crate::policy::build_ale(&spec).map_err(|(t, i, e)| {
+            StackError::Scenario(format!(
+                "host {:?}: [[{}]] #{}: {e}",
+                spec.name,
+                t.toml_name(),
+                i + 1
+            ))
+        })?;
         let mut device = QueueDevice {
             rx: VecDeque::new(),
             tx: Vec::new(),
@@ -515,9 +563,12 @@ impl HostShared {
         // gateway is only a formality that makes smoltcp's routing accept any destination.
         let _ = iface.routes_mut().add_default_ipv4_route(spec.ipv4);
         let _ = iface.routes_mut().add_default_ipv6_route(spec.ipv6);
-        HostShared {
+        Ok(HostShared {
             net,
             state: Mutex::new(HostState {
+                ale,
+                admin,
+                pending_inbound: HashMap::new(),
                 iface,
                 sockets: SocketSet::new(Vec::new()),
                 device,
@@ -534,7 +585,7 @@ impl HostShared {
             counters: HostCounters::default(),
             wire,
             spec,
-        }
+        })
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, HostState> {
@@ -680,10 +731,16 @@ impl HostShared {
 
 /// Endpoint operations, on the host state. Each returns `Ok(None)` when it would block.
 impl HostState {
-    pub(crate) fn create(&mut self, proto: Protocol, family: Family) -> u64 {
+    pub(crate) fn create(
+        &mut self,
+        proto: Protocol,
+        family: Family,
+        ctx: wsock_ale::EndpointContext,
+    ) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         let opts = SocketOptions::default();
+        let ale = self.ale.create_endpoint(ctx);
         let e = match proto {
             Protocol::Tcp => Endpoint::Tcp(TcpEp {
                 family,
@@ -694,6 +751,9 @@ impl HostState {
                 shut_send: false,
                 shut_recv: false,
                 aborted: None,
+                ale,
+                ale_owned: true,
+                flow: None,
             }),
             Protocol::Udp => Endpoint::Udp(UdpEp {
                 family,
@@ -703,6 +763,7 @@ impl HostState {
                 connected: None,
                 shut_send: false,
                 shut_recv: false,
+                ale,
             }),
         };
         self.endpoints.insert(id, e);
@@ -752,10 +813,66 @@ impl HostState {
             }
         }
         self.bind_ep(id, addr)?;
+        // ALE_RESOURCE_ASSIGNMENT for the explicit bind.
+        let (ale, assigned) = (self.ale_of(id)?, self.bound_local(id)?);
+        let now = self.epoch.elapsed();
+        if let AleVerdict::Block(b) = self.ale.bind(ale, addr, assigned.port(), now) {
+            self.release_ports(id);
+            match self.ep_mut(id)? {
+                Endpoint::Tcp(t) => {
+                    t.local = None;
+                    t.owns_port = false;
+                }
+                Endpoint::Udp(u) => u.local = None,
+            }
+            return Err(blocked(&b));
+        }
         if let Endpoint::Udp(_) = self.ep_mut(id)? {
             self.open_udp(id)?;
         }
         Ok(())
+    }
+
+    fn ale_of(&mut self, id: u64) -> Result<EndpointId> {
+        Ok(match self.ep_mut(id)? {
+            Endpoint::Tcp(t) => t.ale,
+            Endpoint::Udp(u) => u.ale,
+        })
+    }
+
+    fn bound_local(&mut self, id: u64) -> Result<SocketAddr> {
+        match self.ep_mut(id)? {
+            Endpoint::Tcp(t) => t.local,
+            Endpoint::Udp(u) => u.local,
+        }
+        .ok_or(StackError::InvalidArgument("socket is not bound"))
+    }
+
+    /// Re-authorizes every flow after a policy change; TCP flows that fail are torn down.
+    pub(crate) fn reauthorize(&mut self) {
+        let now = self.epoch.elapsed();
+        for (flow, verdict) in self.ale.reauthorize(now) {
+            let AleVerdict::Block(b) = verdict else {
+                continue;
+            };
+            if b.effect != BlockEffect::FlowTornDown {
+                continue;
+            }
+            let reason = StackError::ConnectionAborted(format!(
+                "flow torn down on re-authorization: {}",
+                describe_block(&b)
+            ));
+            let ids: Vec<u64> = self
+                .endpoints
+                .iter()
+                .filter(|(_, e)| matches!(e, Endpoint::Tcp(t) if t.flow == Some(flow)))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in ids {
+                tracing::info!(target: "wsock::ale", endpoint = id, "connection torn down by policy");
+                let _ = self.abort(id, reason.clone());
+            }
+        }
     }
 
     fn open_udp(&mut self, id: u64) -> Result<()> {
@@ -826,6 +943,11 @@ impl HostState {
             .local
             .ok_or(StackError::InvalidArgument("listen on an unbound socket"))?;
         let opts = t.opts;
+        let ale = t.ale;
+        let now = self.epoch.elapsed();
+        if let AleVerdict::Block(b) = self.ale.listen(ale, now) {
+            return Err(blocked(&b));
+        }
         let n = backlog.clamp(1, MAX_LISTEN_POOL);
         let mut pool = Vec::with_capacity(n);
         for _ in 0..n {
@@ -840,7 +962,7 @@ impl HostState {
         let TcpState::Listening { pool, .. } = &t.state else {
             return Err(StackError::NotListening);
         };
-        let (opts, family) = (t.opts, t.family);
+        let (opts, family, listener_ale) = (t.opts, t.family, t.ale);
         let pool = pool.clone();
         let ready = pool.iter().position(|h| {
             let s = self.sockets.get::<tcp::Socket>(*h);
@@ -876,6 +998,18 @@ impl HostState {
             pool.remove(i);
             pool.push(nh);
         }
+        // ALE_FLOW_ESTABLISHED for the flow ALE_AUTH_RECV_ACCEPT permitted at the SYN.
+        let flow = self.pending_inbound.remove(&(local, peer));
+        if let Some(f) = flow {
+            let now = self.epoch.elapsed();
+            if let AleVerdict::Block(b) = self.ale.established(f, now) {
+                tracing::info!(target: "wsock::ale", "{}: accepted connection torn down", describe_block(&b));
+                self.sockets.get_mut::<tcp::Socket>(h).abort();
+                self.orphans
+                    .push((h, std::time::Instant::now() + ORPHAN_LINGER));
+                return Ok(None);
+            }
+        }
         let nid = self.next_id;
         self.next_id += 1;
         self.endpoints.insert(
@@ -889,6 +1023,9 @@ impl HostState {
                 shut_send: false,
                 shut_recv: false,
                 aborted: None,
+                ale: listener_ale,
+                ale_owned: false,
+                flow,
             }),
         );
         Ok(Some((nid, peer)))
@@ -912,6 +1049,15 @@ impl HostState {
             return Err(StackError::AddrNotAvailable);
         }
         let local = self.implicit_bind(id)?;
+        // ALE_RESOURCE_ASSIGNMENT (implicit bind, if this is the first) and ALE_AUTH_CONNECT:
+        // a block fails the connect at once and no SYN leaves.
+        let ale = self.ale_of(id)?;
+        let now = self.epoch.elapsed();
+        let flow = match self.ale.connect(ale, local, peer, now) {
+            AleVerdict::Block(b) => return Err(blocked(&b)),
+            AleVerdict::Permit { flow } => flow,
+        };
+        self.tcp_mut(id)?.flow = flow;
         let opts = self.tcp_mut(id)?.opts;
         let h = self.new_tcp_socket(&opts);
         let local_ep = if local.ip().is_unspecified() {

@@ -203,7 +203,7 @@ impl NetworkBuilder {
                 shared.clone(),
                 addr,
                 seed.wrapping_mul(31).wrapping_add(i as u64 + 1),
-            ));
+            )?);
             let sock = {
                 let _g = runtime.enter();
                 Arc::new(UdpSocket::from_std(std_sock).map_err(|e| StackError::Io(e.to_string()))?)

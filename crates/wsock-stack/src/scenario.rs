@@ -34,9 +34,6 @@ pub struct Scenario {
     /// Links with faults. A pair of hosts with no link entry talks over a clean link.
     #[serde(default, rename = "link")]
     pub links: Vec<LinkSpec>,
-    /// WFP objects (filters, sublayers, providers), handed to the policy engine as they are.
-    #[serde(default)]
-    pub wfp: Option<toml::Value>,
 }
 
 fn default_name() -> String {
@@ -76,6 +73,19 @@ pub struct HostSpec {
     /// Services that `wsock host` runs on this host.
     #[serde(default, rename = "service")]
     pub services: Vec<ServiceSpec>,
+    /// WFP providers of this host's filter engine.
+    #[serde(default, rename = "provider")]
+    pub providers: Vec<wsock_wfp::ProviderSpec>,
+    /// WFP sublayers of this host's filter engine.
+    #[serde(default, rename = "sublayer")]
+    pub sublayers: Vec<wsock_wfp::SublayerSpec>,
+    /// WFP filters of this host's filter engine (static: they live as long as the host).
+    #[serde(default, rename = "filter")]
+    pub filters: Vec<wsock_wfp::FilterSpec>,
+    /// Local control endpoint of `wsock host` (TCP on loopback, JSON lines), for `wsock show`
+    /// and `wsock filter` against a running host.
+    #[serde(default)]
+    pub control: Option<SocketAddr>,
 }
 
 fn default_wire() -> SocketAddr {
@@ -234,6 +244,16 @@ fn line_of_table_key(text: &str, table: &str, index: usize, key: Option<&str>) -
     block_line
 }
 
+/// Line of the `n`-th `[[table]]` header in the text.
+fn nth_header_line(text: &str, table: &str, n: usize) -> Option<usize> {
+    let header = format!("[[{table}]]");
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim() == header)
+        .nth(n)
+        .map(|(i, _)| i + 1)
+}
+
 impl Scenario {
     /// The embedded default scenario (two hosts, `client` and `server`).
     ///
@@ -291,6 +311,28 @@ impl Scenario {
                 line: table.and_then(|t| line_of_table_key(text, t, index, key)),
                 message,
             })?;
+        for (hi, h) in scenario.hosts.iter().enumerate() {
+            if let Err((table, index, err)) = crate::policy::build_ale(h) {
+                let before: usize = scenario.hosts[..hi]
+                    .iter()
+                    .map(|p| match table {
+                        crate::policy::PolicyTable::Provider => p.providers.len(),
+                        crate::policy::PolicyTable::Sublayer => p.sublayers.len(),
+                        crate::policy::PolicyTable::Filter => p.filters.len(),
+                    })
+                    .sum();
+                return Err(ScenarioError {
+                    file: file.to_string(),
+                    line: nth_header_line(text, table.toml_name(), before + index),
+                    message: format!(
+                        "host {:?}: [[{}]] #{}: {err}",
+                        h.name,
+                        table.toml_name(),
+                        index + 1
+                    ),
+                });
+            }
+        }
         Ok(scenario)
     }
 

@@ -76,7 +76,8 @@ impl Host {
     /// # Ok::<(), wsock_stack::StackError>(())
     /// ```
     pub fn tcp(&self, family: Family) -> Endpoint {
-        let id = self.shared.lock().create(Protocol::Tcp, family);
+        let ctx = crate::policy::endpoint_context(&self.shared.spec, true, family == Family::V6);
+        let id = self.shared.lock().create(Protocol::Tcp, family, ctx);
         Endpoint {
             host: self.shared.clone(),
             id,
@@ -87,7 +88,8 @@ impl Host {
 
     /// Creates an unbound UDP endpoint.
     pub fn udp(&self, family: Family) -> Endpoint {
-        let id = self.shared.lock().create(Protocol::Udp, family);
+        let ctx = crate::policy::endpoint_context(&self.shared.spec, false, family == Family::V6);
+        let id = self.shared.lock().create(Protocol::Udp, family, ctx);
         Endpoint {
             host: self.shared.clone(),
             id,
@@ -133,6 +135,97 @@ impl Host {
     /// Number of live endpoints.
     pub fn endpoint_count(&self) -> usize {
         self.shared.lock().endpoint_count()
+    }
+}
+
+impl Host {
+    /// Adds a filter to this host's WFP engine (as `FwpmFilterAdd0` through the administrator
+    /// session), then re-authorizes established flows: a flow the new policy blocks is torn
+    /// down and its socket reports `WSAECONNABORTED`.
+    ///
+    /// # Errors
+    /// The `FWP_E_*` reason, with where in the spec it lies.
+    ///
+    /// # Examples
+    /// ```
+    /// use wsock_stack::wsock_wfp::{ConditionSpec, FilterSpec, ValueSpec};
+    /// let net = wsock_stack::Network::start(wsock_stack::Scenario::default_scenario())?;
+    /// let client = net.host("client").unwrap();
+    /// let id = client.add_filter(&FilterSpec {
+    ///     name: "no telnet".into(),
+    ///     layer: "FWPM_LAYER_ALE_AUTH_CONNECT_V4".into(),
+    ///     action: "block".into(),
+    ///     conditions: vec![ConditionSpec::new("ip_remote_port", "equal", ValueSpec::Int(23))],
+    ///     ..Default::default()
+    /// }).unwrap();
+    /// assert!(client.filters().iter().any(|f| f.id == id));
+    /// # Ok::<(), wsock_stack::StackError>(())
+    /// ```
+    pub fn add_filter(
+        &self,
+        spec: &wsock_wfp::FilterSpec,
+    ) -> std::result::Result<u64, wsock_wfp::SpecError> {
+        let r = {
+            let mut st = self.shared.lock();
+            let admin = st.admin;
+            let r = st.ale.engine_mut().add_spec(admin, spec);
+            if r.is_ok() {
+                st.reauthorize();
+            }
+            r
+        };
+        self.shared.kick.notify_one();
+        self.shared.wake_all();
+        r
+    }
+
+    /// Deletes a filter by id, then re-authorizes established flows.
+    ///
+    /// # Errors
+    /// `FWP_E_FILTER_NOT_FOUND` and the other `FwpmFilterDeleteById0` failures.
+    pub fn delete_filter(&self, id: u64) -> std::result::Result<(), wsock_wfp::WfpError> {
+        let r = {
+            let mut st = self.shared.lock();
+            let admin = st.admin;
+            let r = st.ale.engine_mut().delete_filter_by_id(admin, id);
+            if r.is_ok() {
+                st.reauthorize();
+            }
+            r
+        };
+        self.shared.kick.notify_one();
+        self.shared.wake_all();
+        r
+    }
+
+    /// The filters of this host's engine, by layer then id.
+    pub fn filters(&self) -> Vec<crate::policy::FilterRow> {
+        let st = self.shared.lock();
+        crate::policy::filter_rows(st.ale.engine(), st.admin)
+    }
+
+    /// The net events (drops and allows) recorded so far, oldest first.
+    pub fn net_events(&self) -> Vec<wsock_wfp::NetEvent> {
+        self.shared
+            .lock()
+            .ale
+            .engine()
+            .net_events()
+            .cloned()
+            .collect()
+    }
+
+    /// Runs `f` with this host's ALE (and through it the WFP engine: sessions, callouts,
+    /// transactions). Call [`Host::reauthorize`] after changing filters this way.
+    pub fn with_ale<R>(&self, f: impl FnOnce(&mut wsock_ale::Ale) -> R) -> R {
+        f(&mut self.shared.lock().ale)
+    }
+
+    /// Re-authorizes every established flow against the current filters.
+    pub fn reauthorize(&self) {
+        self.shared.lock().reauthorize();
+        self.shared.kick.notify_one();
+        self.shared.wake_all();
     }
 }
 

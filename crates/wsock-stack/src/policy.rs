@@ -1,0 +1,120 @@
+//! The policy of one host: its ALE instance and WFP engine, built from the scenario, and the
+//! views and management calls the CLI and applications use ("why was my connection blocked?").
+
+use serde::Serialize;
+use wsock_ale::{Ale, EndpointContext};
+use wsock_wfp::{Engine, FilterEnumTemplate, SessionId, SpecError};
+
+use crate::scenario::HostSpec;
+
+/// Which list of a host's policy an invalid entry is in (for error messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyTable {
+    /// `[[host.provider]]`.
+    Provider,
+    /// `[[host.sublayer]]`.
+    Sublayer,
+    /// `[[host.filter]]`.
+    Filter,
+}
+
+impl PolicyTable {
+    /// The TOML table name.
+    pub fn toml_name(self) -> &'static str {
+        match self {
+            PolicyTable::Provider => "host.provider",
+            PolicyTable::Sublayer => "host.sublayer",
+            PolicyTable::Filter => "host.filter",
+        }
+    }
+}
+
+/// Builds a host's ALE with its engine holding the scenario's providers, sublayers and filters
+/// (static objects, added through an administrator session that stays open).
+///
+/// # Errors
+/// The table, the index in it and the `FWP_E_*` reason of the first invalid entry.
+///
+/// # Examples
+/// ```
+/// let s = wsock_stack::Scenario::default_scenario();
+/// let (ale, _admin) = wsock_stack::policy::build_ale(&s.hosts[0]).unwrap();
+/// assert_eq!(ale.engine().net_events().count(), 0);
+/// ```
+pub fn build_ale(spec: &HostSpec) -> Result<(Ale, SessionId), (PolicyTable, usize, SpecError)> {
+    let mut engine = Engine::new();
+    let admin = engine.open_session(false);
+    for (i, p) in spec.providers.iter().enumerate() {
+        engine
+            .add_provider_spec(admin, p)
+            .map_err(|e| (PolicyTable::Provider, i, e))?;
+    }
+    for (i, s) in spec.sublayers.iter().enumerate() {
+        engine
+            .add_sublayer_spec(admin, s)
+            .map_err(|e| (PolicyTable::Sublayer, i, e))?;
+    }
+    for (i, f) in spec.filters.iter().enumerate() {
+        engine
+            .add_spec(admin, f)
+            .map_err(|e| (PolicyTable::Filter, i, e))?;
+    }
+    Ok((Ale::new(engine), admin))
+}
+
+/// The ALE context of a socket created on `spec`'s host: its application and user.
+pub(crate) fn endpoint_context(spec: &HostSpec, tcp: bool, v6: bool) -> EndpointContext {
+    let user = spec
+        .users
+        .first()
+        .map(|u| format!("{}\\{}", spec.domain, u.name))
+        .unwrap_or_else(|| "NT AUTHORITY\\SYSTEM".to_string());
+    let proto = if tcp {
+        wsock_ale::Protocol::Tcp
+    } else {
+        wsock_ale::Protocol::Udp
+    };
+    EndpointContext::new(&spec.app, &user, proto, v6)
+}
+
+/// One filter as `wsock show filters` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FilterRow {
+    /// Runtime filter id.
+    pub id: u64,
+    /// Filter key (GUID).
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// Layer name (`FWPM_LAYER_...`).
+    pub layer: String,
+    /// Sublayer key.
+    pub sublayer: String,
+    /// Action.
+    pub action: String,
+    /// Effective weight.
+    pub weight: u64,
+    /// Conditions, one string each.
+    pub conditions: Vec<String>,
+}
+
+/// The filters of an engine, ordered by layer then id.
+pub fn filter_rows(engine: &Engine, session: SessionId) -> Vec<FilterRow> {
+    let mut rows: Vec<FilterRow> = engine
+        .enum_filters(session, &FilterEnumTemplate::default())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| FilterRow {
+            id: f.id,
+            key: f.key.to_string(),
+            name: f.name.clone(),
+            layer: f.layer.to_string(),
+            sublayer: f.sublayer.to_string(),
+            action: format!("{:?}", f.action),
+            weight: f.effective_weight,
+            conditions: f.conditions.iter().map(|c| format!("{c:?}")).collect(),
+        })
+        .collect();
+    rows.sort_by(|a, b| (a.layer.as_str(), a.id).cmp(&(b.layer.as_str(), b.id)));
+    rows
+}
