@@ -240,6 +240,8 @@ pub(crate) struct HostState {
     pub(crate) admin: SessionId,
     /// Inbound connections ALE permitted, by (local, remote), until `accept` takes them.
     pending_inbound: HashMap<(SocketAddr, SocketAddr), FlowId>,
+    /// When UDP flows were last expired.
+    last_expire: Duration,
 }
 
 const EPHEMERAL_FIRST: u16 = 49152;
@@ -485,6 +487,11 @@ impl HostState {
     }
 
     pub(crate) fn housekeeping(&mut self) {
+        let elapsed = self.epoch.elapsed();
+        if elapsed.saturating_sub(self.last_expire) >= Duration::from_secs(1) {
+            self.last_expire = elapsed;
+            self.ale.expire(elapsed);
+        }
         let now = std::time::Instant::now();
         let sockets = &mut self.sockets;
         self.orphans.retain(|(h, deadline)| {
@@ -569,6 +576,7 @@ impl HostShared {
                 ale,
                 admin,
                 pending_inbound: HashMap::new(),
+                last_expire: Duration::ZERO,
                 iface,
                 sockets: SocketSet::new(Vec::new()),
                 device,
@@ -723,6 +731,9 @@ impl HostShared {
             return;
         }
         let mut st = self.lock();
+        if !st.ale_inbound(&packet) {
+            return;
+        }
         if st.device.rx.len() < 4096 {
             st.device.rx.push_back(packet);
         }
@@ -731,6 +742,88 @@ impl HostShared {
 
 /// Endpoint operations, on the host state. Each returns `Ok(None)` when it would block.
 impl HostState {
+    /// ALE on an inbound packet, before the stack sees it: a TCP SYN to a listening socket is
+    /// classified at ALE_AUTH_RECV_ACCEPT (a block drops it silently: no RST, the client times
+    /// out); a UDP datagram from a new remote at ALE_AUTH_RECV_ACCEPT (a block drops it).
+    /// Returns whether the packet may continue.
+    fn ale_inbound(&mut self, packet: &[u8]) -> bool {
+        let Ok(sum) = IpSummary::parse(packet) else {
+            return false;
+        };
+        let Some((sport, dport)) = sum.ports(packet) else {
+            return true;
+        };
+        let local = SocketAddr::new(sum.dst, dport);
+        let remote = SocketAddr::new(sum.src, sport);
+        let family = Family::of(&local);
+        let now = self.epoch.elapsed();
+        let matches = |l: &Option<SocketAddr>| {
+            l.is_some_and(|l| {
+                l.port() == dport
+                    && (l.ip().is_unspecified() || l.ip() == sum.dst)
+                    && Family::of(&l) == family
+            })
+        };
+        match sum.protocol {
+            6 => {
+                let flags = packet.get(sum.transport_offset + 13).copied().unwrap_or(0);
+                if flags & 0x12 != 0x02 {
+                    return true; // not a connection request
+                }
+                if self.pending_inbound.contains_key(&(local, remote)) {
+                    return true; // a retransmitted SYN of a permitted connection
+                }
+                let listener = self.endpoints.values().find_map(|e| match e {
+                    Endpoint::Tcp(t)
+                        if matches!(t.state, TcpState::Listening { .. }) && matches(&t.local) =>
+                    {
+                        Some(t.ale)
+                    }
+                    _ => None,
+                });
+                let Some(listener) = listener else {
+                    return true;
+                };
+                match self.ale.inbound_connection(
+                    listener,
+                    local,
+                    remote,
+                    &InboundInfo::default(),
+                    now,
+                ) {
+                    AleVerdict::Permit { flow } => {
+                        if let Some(f) = flow {
+                            if self.pending_inbound.len() >= 65536 {
+                                self.pending_inbound.clear();
+                            }
+                            self.pending_inbound.insert((local, remote), f);
+                        }
+                        true
+                    }
+                    AleVerdict::Block(b) => {
+                        tracing::info!(target: "wsock::ale", %remote, %local, "inbound connection {}: dropped", describe_block(&b));
+                        false
+                    }
+                }
+            }
+            17 => {
+                let ep = self.endpoints.values().find_map(|e| match e {
+                    Endpoint::Udp(u) if u.handle.is_some() && matches(&u.local) => Some(u.ale),
+                    _ => None,
+                });
+                let Some(ep) = ep else { return true };
+                match self.ale.udp_recv(ep, remote, &InboundInfo::default(), now) {
+                    AleVerdict::Permit { .. } => true,
+                    AleVerdict::Block(b) => {
+                        tracing::info!(target: "wsock::ale", %remote, %local, "datagram {}: dropped", describe_block(&b));
+                        false
+                    }
+                }
+            }
+            _ => true,
+        }
+    }
+
     pub(crate) fn create(
         &mut self,
         proto: Protocol,
@@ -1206,6 +1299,19 @@ impl HostState {
     pub(crate) fn close(&mut self, id: u64) -> Result<()> {
         let e = self.endpoints.remove(&id).ok_or(StackError::NotSocket)?;
         self.release_ports(id);
+        // ALE_ENDPOINT_CLOSURE: the flow, and the endpoint unless it is a listener's.
+        let now = self.epoch.elapsed();
+        match &e {
+            Endpoint::Tcp(t) => {
+                if let Some(f) = t.flow {
+                    self.ale.close_flow(f, now);
+                }
+                if t.ale_owned {
+                    self.ale.close_endpoint(t.ale, now);
+                }
+            }
+            Endpoint::Udp(u) => self.ale.close_endpoint(u.ale, now),
+        }
         let deadline = std::time::Instant::now() + ORPHAN_LINGER;
         match e {
             Endpoint::Tcp(t) => match t.state {
@@ -1335,7 +1441,13 @@ impl HostState {
         if buf.len() + overhead > mtu {
             return Err(StackError::MessageTooLong);
         }
-        self.implicit_bind(id)?;
+        let local = self.implicit_bind(id)?;
+        // ALE: the first datagram to a new remote is classified at ALE_AUTH_CONNECT.
+        let ale = self.ale_of(id)?;
+        let now = self.epoch.elapsed();
+        if let AleVerdict::Block(b) = self.ale.udp_send(ale, local, to, now) {
+            return Err(blocked(&b));
+        }
         let h = self.udp_mut(id)?.handle.ok_or(StackError::NotSocket)?;
         let src = self.source_for(fam);
         let s = self.sockets.get_mut::<udp::Socket>(h);
