@@ -1,13 +1,34 @@
 //! # wsock-cli: the `wsock` command (layer 4)
 //!
-//! The top of the wsock architecture (see `docs/architecture.md`): runs the demo on the embedded
-//! default scenario, runs one host of a scenario as a process (`wsock host`), and checks
-//! scenario files. Logging follows `RUST_LOG` (or `--log`), e.g. `RUST_LOG=wsock=debug`.
+//! The top of the wsock architecture (see `docs/architecture.md`). Commands:
+//!
+//! - `wsock demo [--scenario FILE] [--capture PCAP] [--seed N] [--quiet]`: a TCP echo and a UDP
+//!   exchange between two hosts of the (embedded default) scenario, printing each layer.
+//! - `wsock host NAME [--scenario FILE] [--control ADDR] [--for-seconds N]`: runs one host and
+//!   its services in this process; with a control address (`--control`, or the host's `control`
+//!   in the scenario; loopback only, port 0 picks one) it serves the JSON-lines control socket
+//!   (see `control.rs`) and prints `control listening on ADDR`.
+//! - `wsock show filters|events [--scenario FILE] [--host NAME] [--json] [--control ADDR]`: the
+//!   WFP filters (id, layer, action, weight, name, conditions) or net events, as a table in the
+//!   spirit of `netsh wfp show filters/state` or as JSON (`[{"host":..,"filters":[..]}]`). From a
+//!   scenario file: its static filters (a file has no events); with `--control`: a running host's.
+//! - `wsock filter add --host NAME (--scenario FILE | --control ADDR) --layer L --action A --name N
+//!   [--condition FIELD:MATCH:VALUE ..] [--weight W] [--sublayer S] [--description D]`: adds a
+//!   filter to a scenario file (a validated `[[host.filter]]`, the rest of the file untouched) or
+//!   to a running host (prints the new id).
+//! - `wsock filter delete --host NAME (--scenario FILE | --control ADDR) (--id ID | --name N)`.
+//! - `wsock scenario check FILE`, `wsock scenario default`.
+//!
+//! Errors name the file and line, and for policy the `FWP_E_*` reason and HRESULT. Logging
+//! follows `RUST_LOG` (or `--log`), e.g. `RUST_LOG=wsock=debug`.
 
+mod control;
 mod demo;
+mod policy;
 mod services;
 mod trace_hook;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -61,11 +82,108 @@ enum Command {
         /// Stop after this many seconds (default: run until killed).
         #[arg(long)]
         for_seconds: Option<u64>,
+        /// Serve the control socket here (loopback; port 0 picks one). Default: the host's
+        /// `control` in the scenario, else none.
+        #[arg(long)]
+        control: Option<SocketAddr>,
+    },
+    /// Shows WFP state: filters or net events.
+    Show {
+        #[command(subcommand)]
+        what: ShowWhat,
+    },
+    /// Adds or deletes WFP filters in a scenario file or on a running host.
+    Filter {
+        #[command(subcommand)]
+        action: FilterAction,
     },
     /// Scenario files.
     Scenario {
         #[command(subcommand)]
         action: ScenarioAction,
+    },
+}
+
+#[derive(clap::Args)]
+struct ShowArgs {
+    /// Scenario file (TOML); the embedded default scenario when absent.
+    #[arg(long, conflicts_with = "control")]
+    scenario: Option<PathBuf>,
+    /// Only this host.
+    #[arg(long)]
+    host: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Ask a running `wsock host` at this control address instead of reading a file.
+    #[arg(long)]
+    control: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum ShowWhat {
+    /// The filters (id, layer, action, weight, name, conditions).
+    Filters(ShowArgs),
+    /// The net events (drops with the filter that caused them).
+    Events(ShowArgs),
+}
+
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct Target {
+    /// Edit this scenario file.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Talk to a running `wsock host` at this control address.
+    #[arg(long)]
+    control: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum FilterAction {
+    /// Adds a filter.
+    Add {
+        /// The host whose engine gets the filter.
+        #[arg(long)]
+        host: String,
+        #[command(flatten)]
+        target: Target,
+        /// Layer, e.g. FWPM_LAYER_ALE_AUTH_CONNECT_V4.
+        #[arg(long)]
+        layer: String,
+        /// permit, block, callout_terminating, ...
+        #[arg(long)]
+        action: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// FIELD:MATCH:VALUE, e.g. ip_remote_port:equal:80 or ip_remote_address:equal:10.0.0.0/8
+        /// (VALUE `LOW..HIGH` is a range). Repeatable; AND'd across fields.
+        #[arg(long = "condition")]
+        conditions: Vec<String>,
+        /// Exact weight (number), `auto`, or `range:N`.
+        #[arg(long)]
+        weight: Option<String>,
+        /// Sublayer (built-in name, GUID or a scenario sublayer's name).
+        #[arg(long)]
+        sublayer: Option<String>,
+        /// Description.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Deletes a filter by id or by name.
+    Delete {
+        /// The host whose engine holds the filter.
+        #[arg(long)]
+        host: String,
+        #[command(flatten)]
+        target: Target,
+        /// Filter id (on a file: the id it gets when the scenario loads).
+        #[arg(long, conflicts_with = "name", required_unless_present = "name")]
+        id: Option<u64>,
+        /// Filter name (every filter of that name).
+        #[arg(long)]
+        name: Option<String>,
     },
 }
 
@@ -111,6 +229,73 @@ fn print_capture_hint(net: &Network, run: &RunArgs) {
     }
 }
 
+fn filter_command(action: FilterAction) -> Result<(), String> {
+    match action {
+        FilterAction::Add {
+            host,
+            target,
+            layer,
+            action,
+            name,
+            conditions,
+            weight,
+            sublayer,
+            description,
+        } => {
+            let spec = wsock_stack::wsock_wfp::FilterSpec {
+                name: name.clone(),
+                description: description.unwrap_or_default(),
+                layer,
+                sublayer,
+                action,
+                weight: weight.as_deref().map(policy::parse_weight),
+                conditions: conditions
+                    .iter()
+                    .map(|c| policy::parse_condition(c))
+                    .collect::<Result<_, _>>()?,
+                ..Default::default()
+            };
+            match (&target.scenario, &target.control) {
+                (Some(file), _) => {
+                    policy::add_to_file(file, &host, &spec)?;
+                    println!("added filter {name:?} to host {host} in {}", file.display());
+                }
+                (None, Some(addr)) => {
+                    let id = policy::add_via_control(addr, &host, &spec)?;
+                    println!("added filter id {id} ({name:?}) to host {host}");
+                }
+                (None, None) => return Err("give --scenario FILE or --control ADDR".into()),
+            }
+            Ok(())
+        }
+        FilterAction::Delete {
+            host,
+            target,
+            id,
+            name,
+        } => {
+            match (&target.scenario, &target.control) {
+                (Some(file), _) => {
+                    let names = policy::delete_from_file(file, &host, id, name.as_deref())?;
+                    for n in names {
+                        println!(
+                            "deleted filter {n:?} from host {host} in {}",
+                            file.display()
+                        );
+                    }
+                }
+                (None, Some(addr)) => {
+                    for id in policy::delete_via_control(addr, &host, id, name.as_deref())? {
+                        println!("deleted filter id {id} from host {host}");
+                    }
+                }
+                (None, None) => return Err("give --scenario FILE or --control ADDR".into()),
+            }
+            Ok(())
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = cli
@@ -135,6 +320,7 @@ fn main() -> ExitCode {
             name,
             run,
             for_seconds,
+            control,
         } => start(&run, Some(&name)).and_then(|net| {
             let host = net.host(&name).ok_or_else(|| format!("no host {name:?}"))?;
             services::start(&host).map_err(|e| e.to_string())?;
@@ -145,6 +331,11 @@ fn main() -> ExitCode {
                 host.ipv6(),
                 host.wire_addr()
             );
+            if let Some(addr) = control.or(host.spec().control) {
+                let bound = control::serve(host.clone(), addr)
+                    .map_err(|e| format!("control socket {addr}: {e}"))?;
+                println!("control listening on {bound}");
+            }
             let limit = for_seconds
                 .map(Duration::from_secs)
                 .unwrap_or(Duration::MAX);
@@ -158,6 +349,23 @@ fn main() -> ExitCode {
             print_capture_hint(&net, &run);
             Ok(())
         }),
+        Command::Show { what } => {
+            let (args, filters) = match &what {
+                ShowWhat::Filters(a) => (a, true),
+                ShowWhat::Events(a) => (a, false),
+            };
+            let src = policy::Source {
+                scenario: args.scenario.as_deref(),
+                host: args.host.as_deref(),
+                control: args.control.as_deref(),
+            };
+            if filters {
+                policy::show_filters(&src, args.json)
+            } else {
+                policy::show_events(&src, args.json)
+            }
+        }
+        Command::Filter { action } => filter_command(action),
         Command::Scenario { action } => match action {
             ScenarioAction::Check { file } => Scenario::from_file(&file)
                 .map(|s| {

@@ -1,0 +1,653 @@
+//! `wsock show filters|events` and `wsock filter add|delete`: on a scenario file (static
+//! filters, edited in place with the rest of the file preserved) or, through the control socket,
+//! on a running `wsock host`.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+use toml_edit::{ArrayOfTables, DocumentMut, InlineTable, Item, Table};
+use wsock::Scenario;
+use wsock_stack::policy::{build_ale, filter_rows};
+use wsock_stack::scenario::HostSpec;
+use wsock_stack::wsock_wfp::{ConditionSpec, Engine, FilterSpec, ValueSpec, WeightSpec, WfpError};
+
+use crate::control;
+
+/// Where `show` reads from.
+pub struct Source<'a> {
+    /// Scenario file (`None` = the embedded default), used without `control`.
+    pub scenario: Option<&'a Path>,
+    /// Only this host.
+    pub host: Option<&'a str>,
+    /// A running host's control socket.
+    pub control: Option<&'a str>,
+}
+
+fn load(path: Option<&Path>) -> Result<Scenario, String> {
+    match path {
+        Some(p) => Scenario::from_file(p).map_err(|e| e.to_string()),
+        None => Ok(Scenario::default_scenario()),
+    }
+}
+
+fn hosts<'s>(sc: &'s Scenario, only: Option<&str>) -> Result<Vec<&'s HostSpec>, String> {
+    match only {
+        None => Ok(sc.hosts.iter().collect()),
+        Some(n) => sc
+            .hosts
+            .iter()
+            .find(|h| h.name == n)
+            .map(|h| vec![h])
+            .ok_or_else(|| format!("no host {n:?} in the scenario")),
+    }
+}
+
+/// The filters as `[{"host": .., "filters": [FilterRow..]}]`.
+fn filters_json(src: &Source) -> Result<Value, String> {
+    if let Some(addr) = src.control {
+        let mut req = json!({ "op": "show_filters" });
+        if let Some(h) = src.host {
+            req["host"] = json!(h);
+        }
+        let v = control::request(addr, &req)?;
+        return Ok(json!([{ "host": v["host"], "filters": v["filters"] }]));
+    }
+    let sc = load(src.scenario)?;
+    let mut out = Vec::new();
+    for h in hosts(&sc, src.host)? {
+        let (ale, admin) = build_ale(h).map_err(|(t, i, e)| {
+            format!("host {}: [[{}]] #{}: {e}", h.name, t.toml_name(), i + 1)
+        })?;
+        out.push(json!({ "host": h.name, "filters": filter_rows(ale.engine(), admin) }));
+    }
+    Ok(Value::Array(out))
+}
+
+const NO_EVENTS_NOTE: &str =
+    "a scenario file has no net events; ask a running `wsock host` with --control ADDR";
+
+/// The events as `[{"host": .., "events": [NetEvent..]}]` (plus a `note` from a file).
+fn events_json(src: &Source) -> Result<Value, String> {
+    if let Some(addr) = src.control {
+        let mut req = json!({ "op": "show_events" });
+        if let Some(h) = src.host {
+            req["host"] = json!(h);
+        }
+        let v = control::request(addr, &req)?;
+        return Ok(json!([{ "host": v["host"], "events": v["events"] }]));
+    }
+    let sc = load(src.scenario)?;
+    Ok(Value::Array(
+        hosts(&sc, src.host)?
+            .into_iter()
+            .map(|h| json!({ "host": h.name, "events": [], "note": NO_EVENTS_NOTE }))
+            .collect(),
+    ))
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(width.len()) {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let n = cells.len();
+        let text: Vec<String> = cells
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i + 1 == n {
+                    c
+                } else {
+                    format!("{c:<w$}", w = width[i])
+                }
+            })
+            .collect();
+        println!("  {}", text.join("  ").trim_end());
+    };
+    line(header.iter().map(|h| h.to_string()).collect());
+    line(width.iter().map(|w| "-".repeat(*w)).collect());
+    for r in rows {
+        line(r.clone());
+    }
+}
+
+/// `wsock show filters`.
+pub fn show_filters(src: &Source, as_json: bool) -> Result<(), String> {
+    let v = filters_json(src)?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(());
+    }
+    for h in v.as_array().into_iter().flatten() {
+        let filters = h["filters"].as_array().cloned().unwrap_or_default();
+        println!("host {}: {} filter(s)", s(&h["host"]), filters.len());
+        if filters.is_empty() {
+            continue;
+        }
+        let rows: Vec<Vec<String>> = filters
+            .iter()
+            .map(|f| {
+                let conds: Vec<String> = f["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| pretty_condition(&s(c)))
+                    .collect();
+                vec![
+                    s(&f["id"]),
+                    s(&f["layer"]),
+                    s(&f["action"]),
+                    f["weight"]
+                        .as_u64()
+                        .map(|w| format!("0x{w:016x}"))
+                        .unwrap_or_else(|| s(&f["weight"])),
+                    s(&f["name"]),
+                    if conds.is_empty() {
+                        "(none)".to_string()
+                    } else {
+                        conds.join(" AND ")
+                    },
+                ]
+            })
+            .collect();
+        print_table(
+            &["ID", "LAYER", "ACTION", "WEIGHT", "NAME", "CONDITIONS"],
+            &rows,
+        );
+    }
+    Ok(())
+}
+
+/// A condition as `wsock show filters` prints it (`IP_REMOTE_PORT == 80`), from the engine's
+/// debug form; anything unexpected is printed as it came.
+fn pretty_condition(raw: &str) -> String {
+    let parsed = raw
+        .strip_prefix("Condition { field: ")
+        .and_then(|r| r.strip_suffix(" }"))
+        .and_then(|r| r.split_once(", match_type: "))
+        .and_then(|(field, r)| r.split_once(", value: ").map(|(m, v)| (field, m, v)));
+    let Some((field, m, v)) = parsed else {
+        return raw.to_string();
+    };
+    let field = field.strip_prefix("FWPM_CONDITION_").unwrap_or(field);
+    let op = match m {
+        "Equal" => "==".to_string(),
+        "NotEqual" => "!=".to_string(),
+        "Greater" => ">".to_string(),
+        "Less" => "<".to_string(),
+        "GreaterOrEqual" => ">=".to_string(),
+        "LessOrEqual" => "<=".to_string(),
+        "Range" => "in".to_string(),
+        other => other.to_string(),
+    };
+    format!("{field} {op} {}", pretty_value(v))
+}
+
+fn pretty_value(v: &str) -> String {
+    const INTS: [&str; 8] = [
+        "Uint8(", "Uint16(", "Uint32(", "Uint64(", "Int8(", "Int16(", "Int32(", "Int64(",
+    ];
+    for p in INTS {
+        if let Some(n) = v.strip_prefix(p).and_then(|r| r.strip_suffix(')')) {
+            return n.to_string();
+        }
+    }
+    if let Some(inner) = v.strip_prefix("Range((").and_then(|r| r.strip_suffix("))")) {
+        // Split at the top-level ", " between the two ends.
+        let mut depth = 0i32;
+        for (i, ch) in inner.char_indices() {
+            match ch {
+                '(' | '{' | '[' => depth += 1,
+                ')' | '}' | ']' => depth -= 1,
+                ',' if depth == 0 => {
+                    let (lo, hi) = (&inner[..i], inner[i + 1..].trim_start());
+                    return format!("{}..{}", pretty_value(lo), pretty_value(hi));
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(inner) = v
+        .strip_prefix("V4AddrMask { addr: ")
+        .and_then(|r| r.strip_suffix(" }"))
+    {
+        if let Some((a, m)) = inner.split_once(", mask: ") {
+            if let (Ok(a), Ok(m)) = (a.parse::<u32>(), m.parse::<u32>()) {
+                let addr = std::net::Ipv4Addr::from(a);
+                return if m.leading_ones() + m.trailing_zeros() == 32 {
+                    format!("{addr}/{}", m.leading_ones())
+                } else {
+                    format!("{addr}/{}", std::net::Ipv4Addr::from(m))
+                };
+            }
+        }
+    }
+    v.to_string()
+}
+
+/// `wsock show events`.
+pub fn show_events(src: &Source, as_json: bool) -> Result<(), String> {
+    let v = events_json(src)?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(());
+    }
+    for h in v.as_array().into_iter().flatten() {
+        let events = h["events"].as_array().cloned().unwrap_or_default();
+        println!("host {}: {} net event(s)", s(&h["host"]), events.len());
+        if let Some(note) = h["note"].as_str() {
+            println!("  ({note})");
+        }
+        if events.is_empty() {
+            continue;
+        }
+        let rows: Vec<Vec<String>> = events.iter().map(event_row).collect();
+        print_table(
+            &[
+                "SEQ", "TIME", "TYPE", "LAYER", "FILTER", "PROTO", "LOCAL", "REMOTE", "APP",
+                "REASON",
+            ],
+            &rows,
+        );
+    }
+    Ok(())
+}
+
+fn event_row(e: &Value) -> Vec<String> {
+    let t = &e["timestamp"];
+    let time = match (t["secs"].as_u64(), t["nanos"].as_u64()) {
+        (Some(sec), Some(ns)) => format!("{sec}.{:03}", ns / 1_000_000),
+        _ => s(t),
+    };
+    let (kind, body) = match &e["kind"] {
+        Value::Object(m) if m.len() == 1 => m
+            .iter()
+            .next()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .unwrap_or_default(),
+        Value::String(k) => (k.clone(), Value::Null),
+        other => (s(other), Value::Null),
+    };
+    let filter = match body
+        .get("filter_id")
+        .or_else(|| body.get("vetoing_filter_id"))
+    {
+        Some(id) => {
+            let name = body.get("filter_name").map(s).unwrap_or_default();
+            if name.is_empty() {
+                s(id)
+            } else {
+                format!("{} \"{name}\"", s(id))
+            }
+        }
+        None => String::new(),
+    };
+    let proto = match e["header"]["protocol"].as_u64() {
+        Some(6) => "tcp".to_string(),
+        Some(17) => "udp".to_string(),
+        Some(p) => p.to_string(),
+        None => String::new(),
+    };
+    vec![
+        s(&e["seq"]),
+        time,
+        kind,
+        body.get("layer").map(s).unwrap_or_default(),
+        filter,
+        proto,
+        s(&e["header"]["local"]),
+        s(&e["header"]["remote"]),
+        s(&e["header"]["app_id"]),
+        body.get("reason").map(s).unwrap_or_default(),
+    ]
+}
+
+/// `--condition FIELD:MATCH:VALUE`: the value is a number, `LOW..HIGH` (a range) or a string
+/// (addresses, prefixes, app paths); IPv6 colons are fine because only the first two split.
+pub fn parse_condition(text: &str) -> Result<ConditionSpec, String> {
+    let mut parts = text.splitn(3, ':');
+    let (Some(field), Some(m), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(format!(
+            "condition {text:?} is not FIELD:MATCH:VALUE (e.g. ip_remote_port:equal:80)"
+        ));
+    };
+    if field.trim().is_empty() || m.trim().is_empty() {
+        return Err(format!(
+            "condition {text:?} has an empty field or match type"
+        ));
+    }
+    Ok(ConditionSpec::new(
+        field.trim(),
+        m.trim(),
+        parse_value(value),
+    ))
+}
+
+fn parse_value(v: &str) -> ValueSpec {
+    if let Some((lo, hi)) = v.split_once("..") {
+        if !lo.is_empty() && !hi.is_empty() {
+            return ValueSpec::Range {
+                low: Box::new(parse_scalar(lo)),
+                high: Box::new(parse_scalar(hi)),
+            };
+        }
+    }
+    parse_scalar(v)
+}
+
+fn parse_scalar(v: &str) -> ValueSpec {
+    match v.trim().parse::<i64>() {
+        Ok(n) => ValueSpec::Int(n),
+        Err(_) => ValueSpec::Str(v.to_string()),
+    }
+}
+
+/// `--weight`: a number is an exact `FWP_UINT64` weight; anything else (`auto`, `range:3`)
+/// goes to the engine as text.
+pub fn parse_weight(w: &str) -> WeightSpec {
+    match w.trim().parse::<u64>() {
+        Ok(n) => WeightSpec::Exact(n),
+        Err(_) => WeightSpec::Text(w.to_string()),
+    }
+}
+
+/// `wsock filter add` through a control socket: returns the new filter's id.
+pub fn add_via_control(addr: &str, host: &str, spec: &FilterSpec) -> Result<u64, String> {
+    let spec_json = serde_json::to_value(spec).map_err(|e| e.to_string())?;
+    let v = control::request(
+        addr,
+        &json!({ "op": "add_filter", "host": host, "spec": spec_json }),
+    )?;
+    v["id"]
+        .as_u64()
+        .ok_or_else(|| format!("control socket replied without an id: {v}"))
+}
+
+/// `wsock filter delete` through a control socket: returns the deleted ids.
+pub fn delete_via_control(
+    addr: &str,
+    host: &str,
+    id: Option<u64>,
+    name: Option<&str>,
+) -> Result<Vec<u64>, String> {
+    let mut req = json!({ "op": "delete_filter", "host": host });
+    if let Some(id) = id {
+        req["id"] = json!(id);
+    }
+    if let Some(n) = name {
+        req["name"] = json!(n);
+    }
+    let v = control::request(addr, &req)?;
+    Ok(v["deleted"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_u64)
+        .collect())
+}
+
+/// A scenario file opened for editing.
+struct FileEdit {
+    path: PathBuf,
+    file: String,
+    scenario: Scenario,
+    doc: DocumentMut,
+}
+
+impl FileEdit {
+    fn open(path: &Path) -> Result<FileEdit, String> {
+        let file = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
+        let scenario = Scenario::from_toml_str(&text, &file).map_err(|e| e.to_string())?;
+        let doc: DocumentMut = text
+            .parse()
+            .map_err(|e: toml_edit::TomlError| format!("{file}: {e}"))?;
+        Ok(FileEdit {
+            path: path.to_path_buf(),
+            file,
+            scenario,
+            doc,
+        })
+    }
+
+    fn host_spec(&self, host: &str) -> Result<&HostSpec, String> {
+        self.scenario
+            .hosts
+            .iter()
+            .find(|h| h.name == host)
+            .ok_or_else(|| format!("{}: no host {host:?}", self.file))
+    }
+
+    /// The `[[host]]` table named `host`.
+    fn host_table(&mut self, host: &str) -> Result<&mut Table, String> {
+        let file = self.file.clone();
+        let not_aot = || format!("{file}: hosts are not written as [[host]] tables; edit by hand");
+        let hosts = self
+            .doc
+            .get_mut("host")
+            .and_then(Item::as_array_of_tables_mut)
+            .ok_or_else(not_aot)?;
+        hosts
+            .iter_mut()
+            .find(|t| t.get("name").and_then(Item::as_str) == Some(host))
+            .ok_or_else(|| format!("{file}: no [[host]] named {host:?}"))
+    }
+
+    /// Checks the edited text loads, then replaces the file (write to a sibling, rename).
+    fn commit(self) -> Result<(), String> {
+        let text = self.doc.to_string();
+        Scenario::from_toml_str(&text, &self.file)
+            .map_err(|e| format!("the edit would not load, file left unchanged: {e}"))?;
+        let tmp = self.path.with_extension("toml.wsock-tmp");
+        std::fs::write(&tmp, &text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("{}: {e}", self.file)
+        })
+    }
+}
+
+/// `wsock filter add` on a scenario file: validates the filter against the host's policy
+/// (nothing is written when the engine rejects it) and appends a `[[host.filter]]`.
+pub fn add_to_file(path: &Path, host: &str, spec: &FilterSpec) -> Result<(), String> {
+    let mut edit = FileEdit::open(path)?;
+    let mut hs = edit.host_spec(host)?.clone();
+    hs.filters.push(spec.clone());
+    if let Err((t, i, e)) = build_ale(&hs) {
+        return Err(format!(
+            "{}: host {host}: [[{}]] #{}: {e}; file left unchanged",
+            edit.file,
+            t.toml_name(),
+            i + 1
+        ));
+    }
+    let table = spec_table(spec)?;
+    let file = edit.file.clone();
+    let t = edit.host_table(host)?;
+    let filters = t
+        .entry("filter")
+        .or_insert_with(|| Item::ArrayOfTables(ArrayOfTables::new()))
+        .as_array_of_tables_mut()
+        .ok_or_else(|| {
+            format!("{file}: host {host}: `filter` is not written as [[host.filter]]; edit by hand")
+        })?;
+    filters.push(table);
+    edit.commit()
+}
+
+/// `wsock filter delete` on a scenario file, by name (every filter of that name) or by the id
+/// the filter gets when the scenario loads. Returns the names removed.
+pub fn delete_from_file(
+    path: &Path,
+    host: &str,
+    id: Option<u64>,
+    name: Option<&str>,
+) -> Result<Vec<String>, String> {
+    let mut edit = FileEdit::open(path)?;
+    let hs = edit.host_spec(host)?.clone();
+    let doomed: Vec<usize> = match (id, name) {
+        (None, Some(n)) => hs
+            .filters
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.name == n)
+            .map(|(i, _)| i)
+            .collect(),
+        (Some(id), None) => static_ids(&hs)?
+            .iter()
+            .position(|x| *x == id)
+            .into_iter()
+            .collect(),
+        _ => return Err("give exactly one of --id and --name".into()),
+    };
+    if doomed.is_empty() {
+        let what = name.map_or_else(|| format!("id {}", id.unwrap_or(0)), |n| format!("{n:?}"));
+        return Err(format!(
+            "{}: host {host} has no filter {what} ({} 0x{:08X})",
+            edit.file,
+            WfpError::FilterNotFound.name(),
+            WfpError::FilterNotFound.hresult()
+        ));
+    }
+    let file = edit.file.clone();
+    let t = edit.host_table(host)?;
+    let filters = t
+        .get_mut("filter")
+        .and_then(Item::as_array_of_tables_mut)
+        .ok_or_else(|| {
+            format!("{file}: host {host}: `filter` is not written as [[host.filter]]; edit by hand")
+        })?;
+    if filters.len() != hs.filters.len() {
+        return Err(format!(
+            "{file}: host {host}: the [[host.filter]] tables do not match the loaded filters"
+        ));
+    }
+    for i in doomed.iter().rev() {
+        filters.remove(*i);
+    }
+    if filters.is_empty() {
+        t.remove("filter");
+    }
+    edit.commit()?;
+    Ok(doomed.iter().map(|i| hs.filters[*i].name.clone()).collect())
+}
+
+/// The ids the host's static filters get when the scenario loads, in file order.
+fn static_ids(hs: &HostSpec) -> Result<Vec<u64>, String> {
+    let mut engine = Engine::new();
+    let admin = engine.open_session(false);
+    let bad = |e: &dyn std::fmt::Display| format!("host {}: {e}", hs.name);
+    for p in &hs.providers {
+        engine.add_provider_spec(admin, p).map_err(|e| bad(&e))?;
+    }
+    for sl in &hs.sublayers {
+        engine.add_sublayer_spec(admin, sl).map_err(|e| bad(&e))?;
+    }
+    hs.filters
+        .iter()
+        .map(|f| engine.add_spec(admin, f).map_err(|e| bad(&e)))
+        .collect()
+}
+
+/// The `[[host.filter]]` table of a spec, keys in a readable order, defaults left out.
+fn spec_table(spec: &FilterSpec) -> Result<Table, String> {
+    let v = serde_json::to_value(spec).map_err(|e| e.to_string())?;
+    let Value::Object(map) = v else {
+        return Err("filter spec is not a table".into());
+    };
+    const ORDER: [&str; 13] = [
+        "name",
+        "description",
+        "key",
+        "layer",
+        "sublayer",
+        "provider",
+        "action",
+        "callout",
+        "weight",
+        "flags",
+        "provider_context",
+        "raw_context",
+        "conditions",
+    ];
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort_by_key(|k| ORDER.iter().position(|o| o == k).unwrap_or(ORDER.len()));
+    let mut t = Table::new();
+    for k in keys {
+        let val = &map[k.as_str()];
+        let default = match val {
+            Value::Null => true,
+            Value::String(s) => s.is_empty() && k != "name",
+            Value::Array(a) => a.is_empty(),
+            Value::Number(n) => k == "raw_context" && n.as_u64() == Some(0),
+            _ => false,
+        };
+        if default {
+            continue;
+        }
+        let mut tv = toml_value(val).map_err(|e| format!("{k}: {e}"))?;
+        if let toml_edit::Value::Array(a) = &mut tv {
+            if k == "conditions" {
+                for item in a.iter_mut() {
+                    item.decor_mut().set_prefix("\n  ");
+                }
+                a.set_trailing("\n");
+                a.set_trailing_comma(true);
+            }
+        }
+        t.insert(k, Item::Value(tv));
+    }
+    Ok(t)
+}
+
+fn toml_value(v: &Value) -> Result<toml_edit::Value, String> {
+    Ok(match v {
+        Value::Null => return Err("null has no TOML form".into()),
+        Value::Bool(b) => (*b).into(),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.into(),
+            (None, Some(_)) if n.as_u64().is_some() => {
+                return Err(format!(
+                    "{n} is too large for TOML; write it as a hex string"
+                ))
+            }
+            (None, Some(f)) => f.into(),
+            (None, None) => return Err(format!("{n} has no TOML form")),
+        },
+        Value::String(s) => s.as_str().into(),
+        Value::Array(a) => {
+            let mut arr = toml_edit::Array::new();
+            for x in a {
+                arr.push(toml_value(x)?);
+            }
+            toml_edit::Value::Array(arr)
+        }
+        Value::Object(m) => {
+            const ORDER: [&str; 10] = [
+                "field", "match", "type", "value", "low", "high", "range", "exact", "allow", "deny",
+            ];
+            let mut keys: Vec<(&String, &Value)> = m.iter().collect();
+            keys.sort_by_key(|(k, _)| ORDER.iter().position(|o| o == k).unwrap_or(ORDER.len()));
+            let mut t = InlineTable::new();
+            for (k, x) in keys {
+                if x.is_null() {
+                    continue;
+                }
+                t.insert(k, toml_value(x)?);
+            }
+            toml_edit::Value::InlineTable(t)
+        }
+    })
+}
