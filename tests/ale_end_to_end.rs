@@ -282,3 +282,15 @@ fn scenario_filters_apply_and_bad_ones_name_file_line_and_reason() {
     assert_eq!(err.line, Some(line), "{err}");
     assert!(err.to_string().contains("FWP_E_"), "{err}");
 }
+
+#[test]
+fn connect_to_an_address_no_host_has_is_wsaehostunreach() {
+    let net = net();
+    let client = net.host("client").unwrap();
+    let err = net
+        .runtime()
+        .unwrap()
+        .block_on(TcpStream::connect(&client, addr("10.9.9.9:80")))
+        .unwrap_err();
+    assert_eq!(err.wsa_code(), 10065, "{err}");
+}

@@ -43,7 +43,7 @@ pub(crate) struct NetShared {
 }
 
 impl NetShared {
-    fn route(&self, dst: IpAddr) -> Option<(String, SocketAddr)> {
+    pub(crate) fn route(&self, dst: IpAddr) -> Option<(String, SocketAddr)> {
         match self.routes.read() {
             Ok(r) => r.get(&dst).cloned(),
             Err(p) => p.into_inner().get(&dst).cloned(),

@@ -269,6 +269,15 @@ fn ready_or_block<T>(r: Result<Option<T>>) -> Result<T> {
 }
 
 impl Endpoint {
+    /// `HostUnreachable` when no host of the scenario has the address (no SYN would be answered).
+    fn check_route(&self, peer: SocketAddr) -> Result<()> {
+        if peer.ip().is_unspecified() || self.host.net.route(peer.ip()).is_some() {
+            Ok(())
+        } else {
+            Err(StackError::HostUnreachable)
+        }
+    }
+
     /// TCP or UDP.
     pub fn protocol(&self) -> Protocol {
         self.protocol
@@ -364,6 +373,7 @@ impl Endpoint {
     /// # Errors
     /// `IsConnected`, `AlreadyInProgress`, `FamilyMismatch`, `AddrNotAvailable`.
     pub fn start_connect(&self, peer: SocketAddr) -> Result<()> {
+        self.check_route(peer)?;
         self.host.op(|st| st.start_connect(self.id, peer))
     }
 

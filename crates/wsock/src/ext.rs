@@ -2,8 +2,9 @@
 //! Windows has one host per process; wsock has many, so the choice lives here, outside `sys`.
 //!
 //! Order of choice: the thread's host set with [`set_thread_host`]; else the process default
-//! from the environment (`WSOCK_HOST`, the host name, and `WSOCK_SCENARIO`, a scenario file, or
-//! the embedded default scenario when unset); else `WSAStartup` fails with `WSASYSNOTREADY` and
+//! from the environment (`WSOCK_HOST`, the host name, and `WSOCK_SCENARIO`, a scenario file in
+//! which only that host runs in this process; when unset, every host of the embedded default
+//! scenario runs in this process); else `WSAStartup` fails with `WSASYSNOTREADY` and
 //! [`last_setup_error`] says why.
 
 use std::cell::RefCell;
@@ -60,11 +61,17 @@ fn process_default() -> Result<(Host, Arc<Winsock>), String> {
             let name = std::env::var(HOST_ENV).map_err(|_| {
                 format!("no host selected: call wsock::ext::set_thread_host or set {HOST_ENV} (and optionally {SCENARIO_ENV})")
             })?;
-            let scenario = match std::env::var(SCENARIO_ENV) {
-                Ok(path) => Scenario::from_file(path.as_ref()).map_err(|e| e.to_string())?,
-                Err(_) => Scenario::default_scenario(),
-            };
-            let net = Network::builder(scenario).local_hosts([name.clone()]).start().map_err(|e| e.to_string())?;
+            // With a scenario file, only this host runs here (the others are other processes,
+            // at fixed ports); with the embedded default scenario, every host runs in this
+            // process, so the default's port-0 wire endpoints work.
+            let net = match std::env::var(SCENARIO_ENV) {
+                Ok(path) => {
+                    let scenario = Scenario::from_file(path.as_ref()).map_err(|e| e.to_string())?;
+                    Network::builder(scenario).local_hosts([name.clone()]).start()
+                }
+                Err(_) => Network::start(Scenario::default_scenario()),
+            }
+            .map_err(|e| e.to_string())?;
             let host = net.host(&name).ok_or_else(|| format!("{HOST_ENV}={name} is not a host of the scenario"))?;
             let ws = winsock::for_network(&net);
             Ok((host, ws))
