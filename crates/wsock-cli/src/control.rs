@@ -44,7 +44,7 @@ enum Request {
     AddFilter {
         #[serde(default)]
         host: Option<String>,
-        spec: FilterSpec,
+        spec: Box<FilterSpec>,
     },
     DeleteFilter {
         #[serde(default)]
@@ -210,7 +210,12 @@ fn handle(host: &Host, line: &[u8]) -> Value {
             };
             for id in &ids {
                 if let Err(e) = host.delete_filter(*id) {
-                    return error_reply(format!("filter {id}: {e}"), e);
+                    let text = e.to_string();
+                    let text = text
+                        .strip_prefix(&format!("{}: ", e.name()))
+                        .unwrap_or(&text)
+                        .to_string();
+                    return error_reply(format!("filter {id}: {text}"), e);
                 }
             }
             json!({ "host": name, "deleted": ids })
