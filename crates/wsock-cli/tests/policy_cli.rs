@@ -669,3 +669,54 @@ fn a_drop_on_a_running_host_shows_in_its_events() {
     });
     assert!(echoed, "the echo answers once the filter is gone");
 }
+
+#[test]
+fn host_takes_its_control_address_from_the_scenario_and_only_on_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("one.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"one\"\n[[host]]\nname = \"server\"\nipv4 = \"10.0.0.2\"\nipv6 = \"fd00::2\"\ncontrol = \"127.0.0.1:0\"\n{POLICY}"
+        ),
+    )
+    .unwrap();
+    let mut child = wsock()
+        .args(["host", "server", "--for-seconds", "120", "--scenario"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _reap = Reap(child);
+    let mut out = BufReader::new(stdout);
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    let ctl = line
+        .trim()
+        .strip_prefix("control listening on ")
+        .unwrap_or_else(|| panic!("server said {line:?}"))
+        .to_string();
+    // The running host serves the scenario's static filters.
+    let v = json(&["show", "filters", "--control", &ctl, "--json"]);
+    let names: Vec<&str> = filters_of(&v, "server")
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{v}");
+    assert!(names.contains(&"no smtp") && names.contains(&"high ports in"));
+
+    let err = fails(&[
+        "host",
+        "server",
+        "--for-seconds",
+        "1",
+        "--control",
+        "0.0.0.0:0",
+        "--scenario",
+        p(&file),
+    ]);
+    assert!(err.contains("loopback"), "{err}");
+}
