@@ -16,11 +16,20 @@ fn mb_per_s(bytes: usize, d: Duration) -> f64 {
 }
 
 fn ours(total: usize, mtu: usize) -> Duration {
-    let net = wsock::Network::builder(wsock::Scenario::default_scenario()).mtu(mtu).start().expect("network");
+    let net = wsock::Network::builder(wsock::Scenario::default_scenario())
+        .mtu(mtu)
+        .start()
+        .expect("network");
     let client = net.host("client").unwrap();
     let server = net.host("server").unwrap();
-    let opts = wsock::SocketOptions { recv_buffer: 4 << 20, send_buffer: 4 << 20, nodelay: true, ..Default::default() };
-    let listener = wsock::net::TcpListener::bind_with(&server, "0.0.0.0:5001".parse().unwrap(), opts).unwrap();
+    let opts = wsock::SocketOptions {
+        recv_buffer: 4 << 20,
+        send_buffer: 4 << 20,
+        nodelay: true,
+        ..Default::default()
+    };
+    let listener =
+        wsock::net::TcpListener::bind_with(&server, "0.0.0.0:5001".parse().unwrap(), opts).unwrap();
     net.runtime().unwrap().block_on(async move {
         let reader = tokio::spawn(async move {
             let (mut s, _) = listener.accept().await.unwrap();
@@ -34,7 +43,10 @@ fn ours(total: usize, mtu: usize) -> Duration {
             got
         });
         let start = Instant::now();
-        let mut c = wsock::net::TcpStream::connect_with(&client, "10.0.0.2:5001".parse().unwrap(), opts).await.unwrap();
+        let mut c =
+            wsock::net::TcpStream::connect_with(&client, "10.0.0.2:5001".parse().unwrap(), opts)
+                .await
+                .unwrap();
         let buf = vec![0x5au8; CHUNK];
         let mut sent = 0;
         while sent < total {
@@ -48,7 +60,11 @@ fn ours(total: usize, mtu: usize) -> Duration {
 }
 
 fn peer(total: usize) -> Duration {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -92,11 +108,17 @@ fn compare(figure: &str, total: usize, mtu: usize) {
         p.push(mb_per_s(total, peer(total)));
     }
     let (o, p) = (median(o), median(p));
-    println!("compare: {figure} ours={o:.1} MB/s peer(tokio-tcp)={p:.1} MB/s ratio={:.3}", o / p);
+    println!(
+        "compare: {figure} ours={o:.1} MB/s peer(tokio-tcp)={p:.1} MB/s ratio={:.3}",
+        o / p
+    );
 }
 
 fn main() {
-    let mb: usize = std::env::var("WSOCK_BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
+    let mb: usize = std::env::var("WSOCK_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
     compare("stream_throughput", mb << 20, 65000);
     compare("stream_throughput_mtu1500", (mb / 4).max(1) << 20, 1500);
 }

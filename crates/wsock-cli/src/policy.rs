@@ -142,7 +142,7 @@ pub fn show_filters(src: &Source, as_json: bool) -> Result<(), String> {
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .map(|c| pretty_condition(&s(c)))
+                    .map(s)
                     .collect();
                 vec![
                     s(&f["id"]),
@@ -167,73 +167,6 @@ pub fn show_filters(src: &Source, as_json: bool) -> Result<(), String> {
         );
     }
     Ok(())
-}
-
-/// A condition as `wsock show filters` prints it (`IP_REMOTE_PORT == 80`), from the engine's
-/// debug form; anything unexpected is printed as it came.
-fn pretty_condition(raw: &str) -> String {
-    let parsed = raw
-        .strip_prefix("Condition { field: ")
-        .and_then(|r| r.strip_suffix(" }"))
-        .and_then(|r| r.split_once(", match_type: "))
-        .and_then(|(field, r)| r.split_once(", value: ").map(|(m, v)| (field, m, v)));
-    let Some((field, m, v)) = parsed else {
-        return raw.to_string();
-    };
-    let field = field.strip_prefix("FWPM_CONDITION_").unwrap_or(field);
-    let op = match m {
-        "Equal" => "==".to_string(),
-        "NotEqual" => "!=".to_string(),
-        "Greater" => ">".to_string(),
-        "Less" => "<".to_string(),
-        "GreaterOrEqual" => ">=".to_string(),
-        "LessOrEqual" => "<=".to_string(),
-        "Range" => "in".to_string(),
-        other => other.to_string(),
-    };
-    format!("{field} {op} {}", pretty_value(v))
-}
-
-fn pretty_value(v: &str) -> String {
-    const INTS: [&str; 8] = [
-        "Uint8(", "Uint16(", "Uint32(", "Uint64(", "Int8(", "Int16(", "Int32(", "Int64(",
-    ];
-    for p in INTS {
-        if let Some(n) = v.strip_prefix(p).and_then(|r| r.strip_suffix(')')) {
-            return n.to_string();
-        }
-    }
-    if let Some(inner) = v.strip_prefix("Range((").and_then(|r| r.strip_suffix("))")) {
-        // Split at the top-level ", " between the two ends.
-        let mut depth = 0i32;
-        for (i, ch) in inner.char_indices() {
-            match ch {
-                '(' | '{' | '[' => depth += 1,
-                ')' | '}' | ']' => depth -= 1,
-                ',' if depth == 0 => {
-                    let (lo, hi) = (&inner[..i], inner[i + 1..].trim_start());
-                    return format!("{}..{}", pretty_value(lo), pretty_value(hi));
-                }
-                _ => {}
-            }
-        }
-    }
-    if let Some(inner) = v
-        .strip_prefix("V4AddrMask { addr: ")
-        .and_then(|r| r.strip_suffix(" }"))
-    {
-        if let Some((a, m)) = inner.split_once(", mask: ") {
-            if let (Ok(a), Ok(m)) = (a.parse::<u32>(), m.parse::<u32>()) {
-                let addr = std::net::Ipv4Addr::from(a);
-                return if m.leading_ones() + m.trailing_zeros() == 32 {
-                    format!("{addr}/{}", m.leading_ones())
-                } else {
-                    format!("{addr}/{}", std::net::Ipv4Addr::from(m))
-                };
-            }
-        }
-    }
-    v.to_string()
 }
 
 /// `wsock show events`.

@@ -110,11 +110,73 @@ pub fn filter_rows(engine: &Engine, session: SessionId) -> Vec<FilterRow> {
             name: f.name.clone(),
             layer: f.layer.to_string(),
             sublayer: f.sublayer.to_string(),
-            action: format!("{:?}", f.action),
+            action: f.action.name().to_string(),
             weight: f.effective_weight,
-            conditions: f.conditions.iter().map(|c| format!("{c:?}")).collect(),
+            conditions: f.conditions.iter().map(condition_text).collect(),
         })
         .collect();
     rows.sort_by(|a, b| (a.layer.as_str(), a.id).cmp(&(b.layer.as_str(), b.id)));
     rows
+}
+
+/// `IP_REMOTE_PORT equal 80`, `IP_REMOTE_ADDRESS equal 10.0.0.0/8`, ...
+fn condition_text(c: &wsock_wfp::Condition) -> String {
+    let field = c.field.name().trim_start_matches("FWPM_CONDITION_");
+    let value = match &c.value {
+        wsock_wfp::FwpValue::Uint32(a) if field.contains("ADDRESS") => {
+            std::net::Ipv4Addr::from(*a).to_string()
+        }
+        v => value_text(v),
+    };
+    use wsock_wfp::MatchType as M;
+    let op = match c.match_type {
+        M::Equal => "==".to_string(),
+        M::NotEqual => "!=".to_string(),
+        M::Greater => ">".to_string(),
+        M::Less => "<".to_string(),
+        M::GreaterOrEqual => ">=".to_string(),
+        M::LessOrEqual => "<=".to_string(),
+        M::Range => "in".to_string(),
+        other => other
+            .name()
+            .trim_start_matches("FWP_MATCH_")
+            .to_ascii_lowercase(),
+    };
+    format!("{field} {op} {value}")
+}
+
+fn value_text(v: &wsock_wfp::FwpValue) -> String {
+    use wsock_wfp::FwpValue as V;
+    match v {
+        V::Empty => "empty".into(),
+        V::Uint8(x) => x.to_string(),
+        V::Uint16(x) => x.to_string(),
+        V::Uint32(x) => x.to_string(),
+        V::Uint64(x) => x.to_string(),
+        V::Int8(x) => x.to_string(),
+        V::Int16(x) => x.to_string(),
+        V::Int32(x) => x.to_string(),
+        V::Int64(x) => x.to_string(),
+        V::ByteArray16(b) => std::net::Ipv6Addr::from(*b).to_string(),
+        V::V4AddrMask { addr, mask } if mask.leading_ones() + mask.trailing_zeros() == 32 => {
+            format!(
+                "{}/{}",
+                std::net::Ipv4Addr::from(*addr),
+                mask.leading_ones()
+            )
+        }
+        V::V4AddrMask { addr, mask } => {
+            format!(
+                "{}/{}",
+                std::net::Ipv4Addr::from(*addr),
+                std::net::Ipv4Addr::from(*mask)
+            )
+        }
+        V::V6AddrMask { addr, prefix_len } => {
+            format!("{}/{prefix_len}", std::net::Ipv6Addr::from(*addr))
+        }
+        V::Range(r) => format!("{}..{}", value_text(&r.0), value_text(&r.1)),
+        V::UnicodeString(s) | V::Sid(s) => format!("{s:?}"),
+        other => format!("{other:?}"),
+    }
 }
