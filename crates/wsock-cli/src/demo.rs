@@ -187,7 +187,7 @@ pub fn run(net: &Network, print_packets: bool) -> Result<(), String> {
     };
     crate::services::start(&server).map_err(|e| e.to_string())?;
     println!("[api   ] server: tcp-echo listening on 0.0.0.0:{tcp_port}, udp-echo bound to 0.0.0.0:{udp_port} (Rust face)");
-    println!("[ale   ] policy engine not wired to sockets yet: every socket event is permitted");
+    println!("[ale   ] every socket event is classified by ALE against each host's WFP filters ({} on client, {} on server)", client.filters().len(), server.filters().len());
     println!("[ipsec ] not built yet: traffic crosses the wire in clear (GRE-in-UDP)");
     if print_packets {
         for h in [&client, &server] {
@@ -204,20 +204,107 @@ pub fn run(net: &Network, print_packets: bool) -> Result<(), String> {
         .map_err(|_| "the client thread panicked".to_string())??;
     let ok_tcp = tcp == b"hello from a Winsock client on wsock";
     let ok_udp = udp == b"one UDP datagram";
+    print_ale_trace(&client);
     let cs = client.counters();
     let ss = server.counters();
     println!(
         "[wire  ] client sent {} / received {} datagrams; server sent {} / received {}",
         cs.wire_sent, cs.wire_received, ss.wire_sent, ss.wire_received
     );
-    if ok_tcp && ok_udp {
-        println!(
-            "demo ok: TCP echo and UDP exchange completed between {} and {}",
-            client.name(),
-            server.name()
-        );
+    let blocked = blocked_connect(&client, server_ip, tcp_port)?;
+    if ok_tcp && ok_udp && blocked {
+        println!("demo ok: TCP echo and UDP exchange completed between {} and {}; a WFP filter blocked a connect", client.name(), server.name());
         Ok(())
     } else {
-        Err(format!("echo mismatch: tcp ok {ok_tcp}, udp ok {ok_udp}"))
+        Err(format!(
+            "demo failed: tcp echo ok {ok_tcp}, udp exchange ok {ok_udp}, block seen {blocked}"
+        ))
     }
+}
+
+/// Prints what ALE classified on `host`, one line per layer visited.
+fn print_ale_trace(host: &Host) {
+    let records: Vec<(String, String, Option<u64>)> = host.with_ale(|ale| {
+        ale.trace()
+            .map(|r| {
+                (
+                    r.layer.to_string(),
+                    format!("{:?}", r.decision).to_lowercase(),
+                    r.filter_id,
+                )
+            })
+            .collect()
+    });
+    for (layer, decision, filter) in records.iter().take(12) {
+        let by = filter
+            .map(|f| format!("by filter {f}"))
+            .unwrap_or_else(|| "(no filter matched)".into());
+        println!("[ale   ] {}: {layer} -> {decision} {by}", host.name());
+    }
+    if records.len() > 12 {
+        println!("[ale   ] ... {} more classifications", records.len() - 12);
+    }
+}
+
+/// Adds a BLOCK filter for the server's echo port on the client, shows `connect` failing with
+/// WSAEACCES and the net event naming the filter, then removes the filter.
+#[allow(unsafe_code)]
+fn blocked_connect(client: &Host, server_ip: IpAddr, port: u16) -> Result<bool, String> {
+    use wsock_stack::wsock_wfp::{ConditionSpec, FilterSpec, NetEventKind, ValueSpec};
+    let spec = FilterSpec {
+        name: format!("demo: block TCP to port {port}"),
+        layer: "FWPM_LAYER_ALE_AUTH_CONNECT_V4".into(),
+        action: "block".into(),
+        conditions: vec![ConditionSpec::new(
+            "ip_remote_port",
+            "equal",
+            ValueSpec::Int(i64::from(port)),
+        )],
+        ..Default::default()
+    };
+    let id = client.add_filter(&spec).map_err(|e| e.to_string())?;
+    println!(
+        "[wfp   ] client: added filter {id} {:?} at FWPM_LAYER_ALE_AUTH_CONNECT_V4",
+        spec.name
+    );
+    let c = client.clone();
+    let code = std::thread::spawn(move || {
+        wsock::ext::set_thread_host(&c);
+        // SAFETY: pointers point into live locals with the lengths passed.
+        unsafe {
+            let mut data: WSADATA = std::mem::zeroed();
+            WSAStartup(0x0202, &mut data);
+            let s = socket(AF_INET as i32, SOCK_STREAM, IPPROTO_TCP);
+            let sa = sockaddr(SocketAddr::new(server_ip, port));
+            let r = connect(s, sa.as_ptr() as *const SOCKADDR, sa.len() as i32);
+            let code = if r == 0 { 0 } else { WSAGetLastError() };
+            closesocket(s);
+            WSACleanup();
+            code
+        }
+    })
+    .join()
+    .map_err(|_| "the client thread panicked".to_string())?;
+    let result = if code == 0 {
+        "0".to_string()
+    } else {
+        format!("SOCKET_ERROR, WSAGetLastError() = {code}")
+    };
+    println!("[api   ] client: connect({server_ip}:{port}) = {result} (WSAEACCES is {WSAEACCES})");
+    let event = client
+        .net_events()
+        .into_iter()
+        .rev()
+        .find_map(|e| match e.kind {
+            NetEventKind::ClassifyDrop(c) if c.filter_id == id => {
+                Some((c.layer.to_string(), c.filter_name, e.header.remote))
+            }
+            _ => None,
+        });
+    if let Some((layer, name, remote)) = &event {
+        println!("[wfp   ] client: net event: drop at {layer} by filter {id} {name:?}, remote {remote:?}");
+    }
+    client.delete_filter(id).map_err(|e| e.to_string())?;
+    println!("[wfp   ] client: filter {id} deleted");
+    Ok(code == WSAEACCES && event.is_some())
 }

@@ -25,6 +25,9 @@ fn demo_exits_zero_and_reports_each_layer() {
         "[stack ] client TCP",
         "[SYN]",
         "recvfrom = 16",
+        "FWPM_LAYER_ALE_AUTH_CONNECT_V4 -> permit",
+        "WSAGetLastError() = 10013",
+        "net event: drop at FWPM_LAYER_ALE_AUTH_CONNECT_V4",
         "demo ok",
     ] {
         assert!(
