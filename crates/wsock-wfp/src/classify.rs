@@ -190,14 +190,74 @@ pub trait Callout: Send + Sync {
     fn notify(&self, _event: &CalloutNotification) {}
 }
 
+/// `Rank::hot`: the filter has a static action (`PERMIT`/`BLOCK`); the other bits are valid.
+pub(crate) const HOT_STATIC: u8 = 1;
+/// `Rank::hot`: static `BLOCK` (else static `PERMIT`).
+pub(crate) const HOT_BLOCK: u8 = 2;
+/// `Rank::hot`: the static decision is hard (block, or permit with `CLEAR_ACTION_RIGHT`).
+pub(crate) const HOT_HARD: u8 = 4;
+
+/// A filter's evaluation-order key plus what arbitration needs to know about a static filter,
+/// in 24 bytes: kept inline wherever filters are collected, so arbitration reaches a decision
+/// without touching the (cold, large) [`CompiledFilter`].
+///
+/// Ascending = evaluation order: (sublayer weight desc, sublayer sequence, effective weight
+/// desc, filter id). `hot` comes last and never decides a comparison (ids are unique).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Rank {
+    /// `u16::MAX - sublayer weight`.
+    pub sw: u16,
+    /// Sublayer sequence (unique per sublayer within a store).
+    pub seq: u32,
+    /// `u64::MAX - effective weight`.
+    pub w: u64,
+    /// Filter id.
+    pub id: u64,
+    /// `HOT_*` bits.
+    pub hot: u8,
+}
+
+impl Rank {
+    /// The sublayer's identity in evaluation order.
+    #[inline]
+    pub fn sublayer(&self) -> (u16, u32) {
+        (self.sw, self.seq)
+    }
+}
+
+/// A matching filter as arbitration sees it: its rank (with the static-decision bits) and the
+/// filter itself (read only for callout filters, the final `decided_by` and the reference path).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cand<'a> {
+    pub rank: Rank,
+    pub cf: &'a CompiledFilter,
+}
+
+impl<'a> Cand<'a> {
+    /// With the static-decision bits (the indexed path).
+    #[inline]
+    pub fn of(cf: &'a CompiledFilter) -> Self {
+        Cand { rank: cf.order, cf }
+    }
+    /// Without them: arbitration reads everything from the filter (the reference path).
+    #[inline]
+    pub fn slow(cf: &'a CompiledFilter) -> Self {
+        Cand {
+            rank: Rank { hot: 0, ..cf.order },
+            cf,
+        }
+    }
+}
+
 /// A filter prepared for classification.
 #[derive(Debug)]
 pub(crate) struct CompiledFilter {
     pub filter: Filter,
-    pub name: Arc<str>,
+    /// The filter's [`FilterRef`], prebuilt (one contiguous read when it decides).
+    pub fref: FilterRef,
     pub groups: Vec<(Field, Vec<Condition>)>,
     /// Sort key: ascending = evaluation order.
-    pub order: (u16, u32, u64, u64),
+    pub order: Rank,
     pub lifetime: Lifetime,
 }
 
@@ -212,14 +272,33 @@ impl CompiledFilter {
         for c in &filter.conditions {
             groups.entry(c.field).or_default().push(c.clone());
         }
-        let order = (
-            u16::MAX - sublayer_weight,
-            sublayer_seq,
-            u64::MAX - filter.effective_weight,
-            filter.id,
-        );
-        CompiledFilter {
+        let hot = match filter.action {
+            Action::Block => HOT_STATIC | HOT_BLOCK | HOT_HARD,
+            Action::Permit if filter.flags & filter_flags::CLEAR_ACTION_RIGHT != 0 => {
+                HOT_STATIC | HOT_HARD
+            }
+            Action::Permit => HOT_STATIC,
+            _ => 0,
+        };
+        let order = Rank {
+            sw: u16::MAX - sublayer_weight,
+            seq: sublayer_seq,
+            w: u64::MAX - filter.effective_weight,
+            id: filter.id,
+            hot,
+        };
+        let fref = FilterRef {
+            id: filter.id,
+            key: filter.key,
             name: Arc::from(filter.name.as_str()),
+            layer: filter.layer,
+            sublayer: filter.sublayer,
+            action: filter.action,
+            provider_context_key: filter.provider_context_key,
+            raw_context: filter.raw_context,
+        };
+        CompiledFilter {
+            fref,
             filter,
             groups: groups.into_iter().collect(),
             order,
@@ -235,17 +314,9 @@ impl CompiledFilter {
         })
     }
 
+    #[inline]
     pub fn to_ref(&self) -> FilterRef {
-        FilterRef {
-            id: self.filter.id,
-            key: self.filter.key,
-            name: self.name.clone(),
-            layer: self.filter.layer,
-            sublayer: self.filter.sublayer,
-            action: self.filter.action,
-            provider_context_key: self.filter.provider_context_key,
-            raw_context: self.filter.raw_context,
-        }
+        self.fref.clone()
     }
 }
 
@@ -393,6 +464,8 @@ pub(crate) struct LayerIndex {
     unindexed: Bucket,
     /// Number of filters in the candidate index.
     impure: usize,
+    /// Sublayer keys of the filters ever inserted.
+    pub sublayers: SublayerKeys,
 }
 
 impl LayerIndex {
@@ -451,6 +524,7 @@ impl LayerIndex {
     }
 
     pub fn insert(&mut self, cf: Arc<CompiledFilter>) {
+        self.sublayers.note(&cf);
         self.all.insert(cf.filter.id, cf.clone());
         if let Some(p) = place(&cf) {
             self.pure.insert(p, cf);
@@ -498,7 +572,7 @@ impl LayerIndex {
     /// Via the index: pushes, in evaluation order, every filter arbitration can reach (all
     /// matching impure filters, the first matching pure filter of each sublayer, possibly more
     /// pure ones) and returns how many filters match in all.
-    pub fn lookup<'a>(&'a self, v: &IncomingValues, out: &mut Vec<&'a CompiledFilter>) -> usize {
+    pub fn lookup<'a>(&'a self, v: &IncomingValues, out: &mut Vec<Cand<'a>>) -> usize {
         let mut count = 0;
         if self.impure > 0 {
             self.lookup_impure(v, out);
@@ -512,24 +586,26 @@ impl LayerIndex {
                 None => {
                     // an index field holds a value of an unexpected type: scan
                     out.clear();
-                    self.scan(v, out);
+                    let mut m = Vec::new();
+                    self.scan(v, &mut m);
+                    out.extend(m.into_iter().map(Cand::of));
                     return out.len();
                 }
             }
         }
         if impure_matched > 0 && out.len() > impure_matched {
-            out.sort_unstable_by_key(|cf| cf.order);
+            out.sort_unstable_by_key(|c| c.rank);
         }
         count
     }
 
     /// Matching impure filters in evaluation order, via the candidate index.
-    fn lookup_impure<'a>(&'a self, v: &IncomingValues, out: &mut Vec<&'a CompiledFilter>) {
-        let push = |b: Option<&'a Bucket>, out: &mut Vec<&'a CompiledFilter>| {
+    fn lookup_impure<'a>(&'a self, v: &IncomingValues, out: &mut Vec<Cand<'a>>) {
+        let push = |b: Option<&'a Bucket>, out: &mut Vec<Cand<'a>>| {
             if let Some(b) = b {
                 for cf in b {
                     if cf.matches(v) {
-                        out.push(cf);
+                        out.push(Cand::of(cf));
                     }
                 }
             }
@@ -586,8 +662,8 @@ impl LayerIndex {
             }
         }
         push(Some(&self.unindexed), out);
-        out.sort_unstable_by_key(|cf| cf.order);
-        out.dedup_by_key(|cf| cf.filter.id);
+        out.sort_unstable_by_key(|c| c.rank);
+        out.dedup_by_key(|c| c.rank.id);
     }
 
     /// Matching filters in evaluation order, by scanning every filter (the reference).
@@ -598,6 +674,26 @@ impl LayerIndex {
             }
         }
         out.sort_unstable_by_key(|cf| cf.order);
+    }
+}
+
+/// Sublayer keys by evaluation-order identity (`(u16::MAX - weight, sequence)`), so arbitration
+/// names a static filter's sublayer without reading the filter. Insert-only: a sequence number
+/// is never reused within a store (a transaction works on a clone), so entries never go stale.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SublayerKeys(Vec<((u16, u32), Guid)>);
+
+impl SublayerKeys {
+    fn note(&mut self, cf: &CompiledFilter) {
+        let s = cf.order.sublayer();
+        if !self.0.iter().any(|(k, _)| *k == s) {
+            self.0.push((s, cf.filter.sublayer));
+        }
+    }
+    /// The key of sublayer `s`, if noted.
+    #[inline]
+    pub fn key(&self, s: (u16, u32)) -> Option<Guid> {
+        self.0.iter().find(|(k, _)| *k == s).map(|(_, g)| *g)
     }
 }
 
@@ -615,101 +711,113 @@ pub struct ArbitrationOptions {
 pub(crate) fn arbitrate(
     layer: Layer,
     values: &IncomingValues,
-    matched: &[&CompiledFilter],
+    matched: &[Cand<'_>],
     matched_count: usize,
+    sublayers: &SublayerKeys,
     callouts: &BTreeMap<Guid, Arc<dyn Callout>>,
     opts: ArbitrationOptions,
 ) -> ClassifyResult {
-    let mut decision: Option<(Decision, bool, &CompiledFilter)> = None;
+    let mut decision: Option<(Decision, bool, &Cand<'_>)> = None;
     let mut writable = true;
     let mut veto = None;
     let mut sublayer_results = Vec::new();
     let mut i = 0;
     while i < matched.len() {
-        let sub = matched[i].filter.sublayer;
+        let sub = matched[i].rank.sublayer();
         let mut j = i;
-        while j < matched.len() && matched[j].filter.sublayer == sub {
+        while j < matched.len() && matched[j].rank.sublayer() == sub {
             j += 1;
         }
         // walk one sublayer: first terminating action wins
-        let mut sub_result: Option<(Decision, bool, &CompiledFilter, bool)> = None;
-        for cf in &matched[i..j] {
-            let f = &cf.filter;
-            let r = match f.action {
-                Action::Permit => Some((
-                    Decision::Permit,
-                    f.flags & filter_flags::CLEAR_ACTION_RIGHT != 0,
-                    false,
-                )),
-                Action::Block => Some((Decision::Block, true, false)),
-                Action::CalloutTerminating(key)
-                | Action::CalloutUnknown(key)
-                | Action::CalloutInspection(key) => match callouts.get(&key) {
-                    None => {
-                        if matches!(f.action, Action::CalloutInspection(_)) {
-                            None
-                        } else if f.flags & filter_flags::PERMIT_IF_CALLOUT_UNREGISTERED != 0 {
-                            Some((Decision::Permit, false, false))
-                        } else {
-                            // an added-but-unregistered callout behaves as a static block
-                            Some((Decision::Block, true, false))
+        let mut sub_result: Option<(Decision, bool, &Cand<'_>, bool)> = None;
+        for c in &matched[i..j] {
+            let hot = c.rank.hot;
+            let r = if hot & HOT_STATIC != 0 {
+                // static action: decided from the inline bits
+                let d = if hot & HOT_BLOCK != 0 {
+                    Decision::Block
+                } else {
+                    Decision::Permit
+                };
+                Some((d, hot & HOT_HARD != 0, false))
+            } else {
+                let f = &c.cf.filter;
+                match f.action {
+                    Action::Permit => Some((
+                        Decision::Permit,
+                        f.flags & filter_flags::CLEAR_ACTION_RIGHT != 0,
+                        false,
+                    )),
+                    Action::Block => Some((Decision::Block, true, false)),
+                    Action::CalloutTerminating(key)
+                    | Action::CalloutUnknown(key)
+                    | Action::CalloutInspection(key) => match callouts.get(&key) {
+                        None => {
+                            if matches!(f.action, Action::CalloutInspection(_)) {
+                                None
+                            } else if f.flags & filter_flags::PERMIT_IF_CALLOUT_UNREGISTERED != 0 {
+                                Some((Decision::Permit, false, false))
+                            } else {
+                                // an added-but-unregistered callout behaves as a static block
+                                Some((Decision::Block, true, false))
+                            }
                         }
-                    }
-                    Some(c) => {
-                        let out = c.classify(&CalloutClassify {
-                            layer,
-                            values,
-                            filter: f,
-                            write_right: writable,
-                        });
-                        if matches!(f.action, Action::CalloutInspection(_)) {
-                            None
-                        } else {
-                            match out.action {
-                                CalloutAction::Continue => None,
-                                CalloutAction::Permit => {
-                                    Some((Decision::Permit, out.clear_write_right, true))
-                                }
-                                CalloutAction::Block => {
-                                    Some((Decision::Block, out.clear_write_right, true))
+                        Some(co) => {
+                            let out = co.classify(&CalloutClassify {
+                                layer,
+                                values,
+                                filter: f,
+                                write_right: writable,
+                            });
+                            if matches!(f.action, Action::CalloutInspection(_)) {
+                                None
+                            } else {
+                                match out.action {
+                                    CalloutAction::Continue => None,
+                                    CalloutAction::Permit => {
+                                        Some((Decision::Permit, out.clear_write_right, true))
+                                    }
+                                    CalloutAction::Block => {
+                                        Some((Decision::Block, out.clear_write_right, true))
+                                    }
                                 }
                             }
                         }
-                    }
-                },
+                    },
+                }
             };
             if let Some((d, hard, from_callout)) = r {
-                sub_result = Some((d, hard, cf, from_callout));
+                sub_result = Some((d, hard, c, from_callout));
                 break;
             }
         }
-        if let Some((d, hard, cf, from_callout)) = sub_result {
+        if let Some((d, hard, c, from_callout)) = sub_result {
             sublayer_results.push(SublayerResult {
-                sublayer: sub,
+                sublayer: sublayers.key(sub).unwrap_or(c.cf.filter.sublayer),
                 decision: d,
                 hard,
-                filter_id: cf.filter.id,
+                filter_id: c.rank.id,
             });
             if writable {
-                decision = Some((d, hard, cf));
+                decision = Some((d, hard, c));
                 writable = !hard;
-            } else if let Some((Decision::Permit, _, permit_cf)) = decision {
+            } else if let Some((Decision::Permit, _, permit)) = decision {
                 // hard permit in place: only a veto can change it
                 if d == Decision::Block && (from_callout || opts.static_block_veto) {
                     veto = Some(Veto {
-                        vetoed_filter_id: permit_cf.filter.id,
-                        vetoing: cf.to_ref(),
+                        vetoed_filter_id: permit.rank.id,
+                        vetoing: c.cf.to_ref(),
                     });
-                    if let Some(key) = cf.filter.action.callout() {
-                        if let Some(c) = callouts.get(&key) {
-                            c.notify(&CalloutNotification::Veto {
+                    if let Some(key) = c.cf.filter.action.callout() {
+                        if let Some(co) = callouts.get(&key) {
+                            co.notify(&CalloutNotification::Veto {
                                 layer,
-                                vetoed_filter_id: permit_cf.filter.id,
-                                vetoing_filter_id: cf.filter.id,
+                                vetoed_filter_id: permit.rank.id,
+                                vetoing_filter_id: c.rank.id,
                             });
                         }
                     }
-                    decision = Some((Decision::Block, true, cf));
+                    decision = Some((Decision::Block, true, c));
                 }
             }
             // a hard block is final; later sublayers are still walked so inspection
@@ -718,11 +826,11 @@ pub(crate) fn arbitrate(
         i = j;
     }
     match decision {
-        Some((d, hard, cf)) => ClassifyResult {
+        Some((d, hard, c)) => ClassifyResult {
             layer,
             decision: d,
             hard,
-            decided_by: Some(cf.to_ref()),
+            decided_by: Some(c.cf.to_ref()),
             veto,
             sublayer_results,
             matched_filters: matched_count,

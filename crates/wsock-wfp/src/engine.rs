@@ -7,8 +7,8 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 use crate::classify::{
-    arbitrate, ArbitrationOptions, Callout, CalloutNotification, ClassifyResult, CompiledFilter,
-    Decision, LayerIndex,
+    arbitrate, ArbitrationOptions, Callout, CalloutNotification, Cand, ClassifyResult,
+    CompiledFilter, Decision, LayerIndex, SublayerKeys,
 };
 use crate::netevent::{
     ClassifyInfo, NetEvent, NetEventHeader, NetEventKind, NetEventLog, NetEventSubscription,
@@ -1525,6 +1525,7 @@ impl Engine {
             values,
             &m,
             n,
+            &idx.sublayers,
             &self.callouts,
             self.options.arbitration,
         )
@@ -1536,11 +1537,14 @@ impl Engine {
         let mut m = Vec::new();
         self.store.layers[layer.0 as usize].scan(values, &mut m);
         let n = m.len();
+        // the reference reads every filter (no inline decision bits, no sublayer table)
+        let m: Vec<Cand<'_>> = m.into_iter().map(Cand::slow).collect();
         arbitrate(
             layer,
             values,
             &m,
             n,
+            &SublayerKeys::default(),
             &self.callouts,
             self.options.arbitration,
         )

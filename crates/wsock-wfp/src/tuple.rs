@@ -27,7 +27,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
-use crate::classify::CompiledFilter;
+use crate::classify::{Cand, CompiledFilter, Rank};
 use crate::object::Action;
 use crate::value::{Condition, FwpValue, IncomingValues, MatchType};
 use crate::Field;
@@ -242,7 +242,7 @@ pub(crate) fn place(cf: &CompiledFilter) -> Option<Placement> {
 /// A sublayer's identity in evaluation order (sublayer weight, sublayer sequence).
 #[inline]
 fn sublayer_of(cf: &CompiledFilter) -> (u16, u32) {
-    (cf.order.0, cf.order.1)
+    cf.order.sublayer()
 }
 
 /// A hash key: the compact form (`u128`) for IPv4/any-address shapes, [`Key`] otherwise.
@@ -265,8 +265,8 @@ impl TupleKey for Key {
     }
 }
 
-/// A filter's evaluation-order key ([`CompiledFilter::order`]).
-type Order = (u16, u32, u64, u64);
+/// A filter's evaluation-order key with its decision bits ([`CompiledFilter::order`]).
+type Order = Rank;
 
 /// A head: a filter with its order key inline, so heads are compared without touching the
 /// filter itself (at 100,000 filters every filter touched is a likely cache miss).
@@ -342,7 +342,7 @@ impl<'a> Winners<'a> {
                     return;
                 }
                 Some((so, scf)) => {
-                    if (so.0, so.1) == (o.0, o.1) {
+                    if so.sublayer() == o.sublayer() {
                         if o < *so {
                             *so = o;
                             *scf = cf;
@@ -353,7 +353,7 @@ impl<'a> Winners<'a> {
             }
         }
         for (so, scf) in &mut self.spill {
-            if (so.0, so.1) == (o.0, o.1) {
+            if so.sublayer() == o.sublayer() {
                 if o < *so {
                     *so = o;
                     *scf = cf;
@@ -365,19 +365,19 @@ impl<'a> Winners<'a> {
     }
 
     /// Pushes the winners to `out` in evaluation order (sorted on the inline keys).
-    fn push_to(&mut self, out: &mut Vec<&'a CompiledFilter>) {
+    fn push_to(&mut self, out: &mut Vec<Cand<'a>>) {
         if self.spill.is_empty() {
             let n = self.fixed.iter().take_while(|s| s.is_some()).count();
             let fixed = &mut self.fixed[..n];
             fixed.sort_unstable_by_key(|s| s.map(|(o, _)| o));
-            for (_, cf) in fixed.iter().flatten() {
-                out.push(cf);
+            for (rank, cf) in fixed.iter().flatten() {
+                out.push(Cand { rank: *rank, cf });
             }
         } else {
             self.spill.extend(self.fixed.iter().flatten());
             self.spill.sort_unstable_by_key(|(o, _)| *o);
-            for (_, cf) in &self.spill {
-                out.push(cf);
+            for (rank, cf) in &self.spill {
+                out.push(Cand { rank: *rank, cf });
             }
         }
     }
@@ -680,11 +680,7 @@ impl TupleIndex {
     /// Pushes the first matching pure filter of each sublayer to `out` (in evaluation order) and returns
     /// how many pure filters match; `None` if an index field of the packet holds a value of a type the index
     /// does not reason about (the caller then scans).
-    pub fn lookup<'a>(
-        &'a self,
-        v: &IncomingValues,
-        out: &mut Vec<&'a CompiledFilter>,
-    ) -> Option<usize> {
+    pub fn lookup<'a>(&'a self, v: &IncomingValues, out: &mut Vec<Cand<'a>>) -> Option<usize> {
         let addr = |f: Field| match v.get(f) {
             FwpValue::Empty => Some(PAddr::None),
             FwpValue::Uint32(a) => Some(PAddr::V4(*a)),

@@ -338,3 +338,55 @@ proptest! {
         }
     }
 }
+
+/// The indexed path names a static winner's sublayer from a per-layer table keyed on the
+/// sublayer's (weight, sequence) instead of reading the filter. A sublayer sequence number
+/// comes back after an aborted transaction (the transaction worked on a copy of the store),
+/// so a different sublayer with the same weight can get the same sequence: the table must
+/// not remember the aborted one.
+#[test]
+fn sublayer_names_survive_aborted_transaction() {
+    let mut e = Engine::new();
+    let s = e.open_session(false);
+    let pkt = IncomingValues::new()
+        .with(Field::IP_REMOTE_ADDRESS, FwpValue::Uint32(0x0A00_0002))
+        .with(Field::IP_REMOTE_PORT, FwpValue::Uint16(80))
+        .with(Field::IP_PROTOCOL, FwpValue::Uint8(6));
+    let pure = |sl: Guid| {
+        Filter::new("pure", L, Action::Block)
+            .sublayer(sl)
+            .condition(
+                Field::IP_REMOTE_ADDRESS,
+                MatchType::Equal,
+                FwpValue::Uint32(0x0A00_0002),
+            )
+            .condition(
+                Field::IP_REMOTE_PORT,
+                MatchType::Equal,
+                FwpValue::Uint16(80),
+            )
+    };
+    e.begin_transaction(s, false, std::time::Duration::ZERO)
+        .unwrap();
+    let gone = e
+        .add_sublayer(
+            s,
+            &Sublayer::new("gone", 0x4000).key(Guid::from_u128(0x6f6e_65)),
+        )
+        .unwrap();
+    e.add_filter(s, &pure(gone)).unwrap();
+    e.abort_transaction(s).unwrap();
+    let kept = e
+        .add_sublayer(
+            s,
+            &Sublayer::new("kept", 0x4000).key(Guid::from_u128(0x6b_6570_74)),
+        )
+        .unwrap();
+    assert_ne!(gone, kept);
+    e.add_filter(s, &pure(kept)).unwrap();
+    let r = e.classify(L, &pkt);
+    assert_eq!(r, e.classify_linear(L, &pkt));
+    assert_eq!(r.sublayer_results.len(), 1);
+    assert_eq!(r.sublayer_results[0].sublayer, kept);
+    assert_eq!(r.decided_by.as_ref().map(|f| f.sublayer), Some(kept));
+}
