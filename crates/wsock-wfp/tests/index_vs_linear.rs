@@ -371,7 +371,7 @@ fn sublayer_names_survive_aborted_transaction() {
     let gone = e
         .add_sublayer(
             s,
-            &Sublayer::new("gone", 0x4000).key(Guid::from_u128(0x6f6e_65)),
+            &Sublayer::new("gone", 0x4000).key(Guid::from_u128(0x006f_6e65)),
         )
         .unwrap();
     e.add_filter(s, &pure(gone)).unwrap();
@@ -379,7 +379,7 @@ fn sublayer_names_survive_aborted_transaction() {
     let kept = e
         .add_sublayer(
             s,
-            &Sublayer::new("kept", 0x4000).key(Guid::from_u128(0x6b_6570_74)),
+            &Sublayer::new("kept", 0x4000).key(Guid::from_u128(0x6b65_7074)),
         )
         .unwrap();
     assert_ne!(gone, kept);
