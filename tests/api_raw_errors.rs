@@ -984,3 +984,24 @@ fn nonblocking_connect_reports_through_select_and_so_error() {
     );
     assert_eq!(so_error(r), WSAECONNREFUSED);
 }
+
+/// Code written against windows-sys ports by swapping the crate name: the same module path holds
+/// the same functions and types.
+#[test]
+fn windows_sys_module_paths_resolve_to_wsock() {
+    use wsock::sys::Win32::Networking::WinSock::{
+        socket, WSAGetLastError, AF_INET, INVALID_SOCKET, SOCKET, SOCK_STREAM, WSANOTINITIALISED,
+    };
+    let f: unsafe extern "system" fn(i32, i32, i32) -> SOCKET = socket;
+    let net = wsock::Network::start(wsock::Scenario::default_scenario()).unwrap();
+    wsock::ext::set_thread_host(&net.host("client").unwrap());
+    // SAFETY: no pointers involved.
+    unsafe {
+        assert_eq!(
+            f(AF_INET as i32, SOCK_STREAM, 0),
+            INVALID_SOCKET,
+            "no WSAStartup yet"
+        );
+        assert_eq!(WSAGetLastError(), WSANOTINITIALISED);
+    }
+}

@@ -190,3 +190,31 @@ fn partition_stops_the_transfer_and_repair_resumes_it() {
     );
     assert_eq!(mismatch, None, "seed {seed}: data intact");
 }
+
+#[test]
+fn corruption_delay_and_jitter_do_not_change_a_byte() {
+    let seed = 77u64;
+    let net = Network::builder(Scenario::default_scenario())
+        .seed(seed)
+        .mtu(9000)
+        .start()
+        .unwrap();
+    let faults = Faults {
+        corrupt: 0.03,
+        delay_ms: 1,
+        jitter_ms: 2,
+        ..Faults::default()
+    };
+    net.set_faults("client", "server", faults).unwrap();
+    net.set_faults("server", "client", faults).unwrap();
+    const TOTAL: usize = 4 << 20;
+    let (got, mismatch) =
+        net.runtime()
+            .unwrap()
+            .block_on(transfer(&net, TOTAL, seed, 5003, |_| {}));
+    assert_eq!(got, TOTAL, "seed {seed}");
+    assert_eq!(
+        mismatch, None,
+        "seed {seed}: corrupted packets are caught by checksums, never delivered"
+    );
+}

@@ -28,6 +28,49 @@ struct LinkDir {
     direction: u8,
     faults: Mutex<Faults>,
     index: AtomicU64,
+    /// The link's delay line: delayed datagrams leave in the order they entered (delay and
+    /// jitter never reorder; only the `reorder` fault does). Started on first use.
+    delay_line: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Delayed>>>,
+}
+
+/// A datagram waiting in a link's delay line.
+struct Delayed {
+    release: tokio::time::Instant,
+    datagram: Vec<u8>,
+    copies: usize,
+    to: SocketAddr,
+}
+
+impl LinkDir {
+    /// Queues a datagram on the delay line, starting the line's task if needed.
+    fn delay(&self, host: &Arc<HostShared>, sock: &Arc<UdpSocket>, item: Delayed) {
+        let mut line = match self.delay_line.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let item = match line.as_ref() {
+            Some(tx) => match tx.send(item) {
+                Ok(()) => return,
+                Err(e) => e.0,
+            },
+            None => item,
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Delayed>();
+        let (host, sock) = (host.clone(), sock.clone());
+        tokio::spawn(async move {
+            let mut last = tokio::time::Instant::now();
+            while let Some(d) = rx.recv().await {
+                // Never earlier than the datagram before it: FIFO under jitter.
+                last = last.max(d.release);
+                tokio::time::sleep_until(last).await;
+                for _ in 0..d.copies {
+                    send_datagram(&host, &sock, &d.datagram, d.to).await;
+                }
+            }
+        });
+        let _ = tx.send(item);
+        *line = Some(tx);
+    }
 }
 
 /// State every host of a network shares.
@@ -175,6 +218,7 @@ impl NetworkBuilder {
                         direction,
                         faults: Mutex::new(f),
                         index: AtomicU64::new(0),
+                        delay_line: Mutex::new(None),
                     },
                 );
             }
@@ -479,17 +523,10 @@ async fn transmit(host: &Arc<HostShared>, sock: &Arc<UdpSocket>, mut packet: Vec
         return;
     };
     let copies = if d.duplicate { 2 } else { 1 };
-    let delay = Duration::from_millis(d.delay_ms)
-        + if d.reorder {
-            Duration::from_millis(3)
-        } else {
-            Duration::ZERO
-        };
-    if delay.is_zero() {
-        for _ in 0..copies {
-            send_datagram(host, sock, &datagram, to_wire).await;
-        }
-    } else {
+    let delay = Duration::from_millis(d.delay_ms);
+    if d.reorder {
+        // Held back outside the delay line, so the datagrams after it overtake it.
+        let delay = delay + Duration::from_millis(3);
         let (host, sock) = (host.clone(), sock.clone());
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
@@ -497,6 +534,22 @@ async fn transmit(host: &Arc<HostShared>, sock: &Arc<UdpSocket>, mut packet: Vec
                 send_datagram(&host, &sock, &datagram, to_wire).await;
             }
         });
+    } else if delay.is_zero() {
+        for _ in 0..copies {
+            send_datagram(host, sock, &datagram, to_wire).await;
+        }
+    } else {
+        let release = tokio::time::Instant::now() + delay;
+        link.delay(
+            host,
+            sock,
+            Delayed {
+                release,
+                datagram,
+                copies,
+                to: to_wire,
+            },
+        );
     }
 }
 
