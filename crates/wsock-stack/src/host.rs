@@ -277,6 +277,14 @@ fn ep(addr: SocketAddr) -> IpEndpoint {
     IpEndpoint::new(IpAddress::from(addr.ip()), addr.port())
 }
 
+/// The smoltcp local endpoint of a bound address (the unspecified address: any).
+fn listen_ep(local: SocketAddr) -> IpListenEndpoint {
+    IpListenEndpoint {
+        addr: (!local.ip().is_unspecified()).then(|| IpAddress::from(local.ip())),
+        port: local.port(),
+    }
+}
+
 fn sock_addr(e: IpEndpoint) -> SocketAddr {
     SocketAddr::new(IpAddr::from(e.addr), e.port)
 }
@@ -507,17 +515,7 @@ impl HostState {
 
     fn listen_socket(&mut self, local: SocketAddr, opts: &SocketOptions) -> Result<SocketHandle> {
         let h = self.new_tcp_socket(opts);
-        let lep = if local.ip().is_unspecified() {
-            IpListenEndpoint {
-                addr: None,
-                port: local.port(),
-            }
-        } else {
-            IpListenEndpoint {
-                addr: Some(IpAddress::from(local.ip())),
-                port: local.port(),
-            }
-        };
+        let lep = listen_ep(local);
         self.sockets
             .get_mut::<tcp::Socket>(h)
             .listen(lep)
@@ -985,17 +983,7 @@ impl HostState {
             vec![0u8; opts.send_buffer.clamp(65536, 16 << 20)],
         );
         let mut s = udp::Socket::new(rx, tx);
-        let lep = if local.ip().is_unspecified() {
-            IpListenEndpoint {
-                addr: None,
-                port: local.port(),
-            }
-        } else {
-            IpListenEndpoint {
-                addr: Some(IpAddress::from(local.ip())),
-                port: local.port(),
-            }
-        };
+        let lep = listen_ep(local);
         s.bind(lep)
             .map_err(|_| StackError::InvalidArgument("cannot bind"))?;
         let h = self.sockets.add(s);
@@ -1153,17 +1141,7 @@ impl HostState {
         self.tcp_mut(id)?.flow = flow;
         let opts = self.tcp_mut(id)?.opts;
         let h = self.new_tcp_socket(&opts);
-        let local_ep = if local.ip().is_unspecified() {
-            IpListenEndpoint {
-                addr: None,
-                port: local.port(),
-            }
-        } else {
-            IpListenEndpoint {
-                addr: Some(IpAddress::from(local.ip())),
-                port: local.port(),
-            }
-        };
+        let local_ep = listen_ep(local);
         let HostState { iface, sockets, .. } = self;
         let s = sockets.get_mut::<tcp::Socket>(h);
         s.set_timeout(Some(smoltcp::time::Duration::from_millis(
