@@ -588,17 +588,20 @@ impl Ale {
     }
 
     fn block(
+        &self,
         r: &ClassifyResult,
         effect: BlockEffect,
         flow: Option<FlowId>,
         reauth: bool,
     ) -> AleVerdict {
         let f = r.decided_by.as_ref();
+        // key and name are resolved through the engine (a `FilterRef` carries only the id)
+        let resolved = f.and_then(|f| self.engine.resolve_filter(f));
         AleVerdict::Block(AleBlock {
             layer: r.layer,
             filter_id: f.map(|f| f.id),
-            filter_key: f.map(|f| f.key),
-            filter_name: f.map(|f| f.name.to_string()),
+            filter_key: resolved.map(|x| x.key),
+            filter_name: resolved.map(|x| x.name.clone()),
             sublayer: f.map(|f| f.sublayer),
             reauth,
             flow,
@@ -673,7 +676,7 @@ impl Ale {
         };
         let r = self.run(&ev, now, Some(ep), None);
         if r.is_block() {
-            return Self::block(
+            return self.block(
                 &r,
                 BlockEffect::BindFailed {
                     wsa_error: WSAEACCES,
@@ -744,7 +747,7 @@ impl Ale {
         };
         let r = self.run(&ev, now, Some(ep), None);
         if r.is_block() {
-            return Self::block(
+            return self.block(
                 &r,
                 BlockEffect::ListenFailed {
                     wsa_error: WSAEACCES,
@@ -860,7 +863,7 @@ impl Ale {
                     wsa_error: WSAEACCES,
                 }
             };
-            return Self::block(&r, effect, None, false);
+            return self.block(&r, effect, None, false);
         }
         let id = self.new_flow(ep, &ctx, local, remote, Direction::Outbound, &r, now, None);
         if ctx.protocol != Protocol::Tcp {
@@ -913,7 +916,7 @@ impl Ale {
         };
         let r = self.run(&tev, now, Some(listener), None);
         if r.is_block() {
-            return Self::block(&r, BlockEffect::SilentDrop, None, false);
+            return self.block(&r, BlockEffect::SilentDrop, None, false);
         }
         let ev = Event {
             layer: Self::layer(&ctx, LayerKind::AuthRecvAccept),
@@ -929,7 +932,7 @@ impl Ale {
         };
         let r = self.run(&ev, now, Some(listener), None);
         if r.is_block() {
-            return Self::block(&r, BlockEffect::SilentDrop, None, false);
+            return self.block(&r, BlockEffect::SilentDrop, None, false);
         }
         let id = self.new_flow(
             listener,
@@ -981,7 +984,7 @@ impl Ale {
         let r = self.run(&ev, now, Some(f.info.endpoint), Some(flow));
         if r.is_block() {
             self.remove_flow(flow);
-            return Self::block(&r, BlockEffect::FlowTornDown, Some(flow), false);
+            return self.block(&r, BlockEffect::FlowTornDown, Some(flow), false);
         }
         if let Some(f) = self.flows.get_mut(&flow) {
             f.info.established = true;
@@ -1036,7 +1039,7 @@ impl Ale {
         let r = self.run(&ev, now, Some(f.info.endpoint), Some(flow));
         if r.is_block() {
             self.remove_flow(flow);
-            return Some(Self::block(&r, BlockEffect::FlowTornDown, Some(flow), true));
+            return Some(self.block(&r, BlockEffect::FlowTornDown, Some(flow), true));
         }
         let gen = self.engine.layer_generation(f.info.layer);
         if let Some(fl) = self.flows.get_mut(&flow) {
@@ -1071,7 +1074,7 @@ impl Ale {
         };
         let r = self.run(&ev, now, Some(f.info.endpoint), Some(flow));
         r.is_block()
-            .then(|| Self::block(&r, BlockEffect::PacketDropped, Some(flow), false))
+            .then(|| self.block(&r, BlockEffect::PacketDropped, Some(flow), false))
     }
 
     /// A packet of an existing flow (either direction, including the SYN and handshake

@@ -19,26 +19,24 @@ pub enum Decision {
     Block,
 }
 
-/// Which filter produced a decision (enough for a net event to name it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which filter produced a decision: its id plus what classification knows without reading
+/// the filter itself. The rest (`filterKey`, display name, provider context, `rawContext`) is
+/// resolved through the engine: [`crate::Engine::resolve_filter`] (what net events and ALE do
+/// to name the filter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FilterRef {
     /// `filterId`.
     pub id: u64,
-    /// `filterKey`.
-    pub key: Guid,
-    /// Display name.
-    pub name: Arc<str>,
     /// Layer.
     pub layer: Layer,
     /// Sublayer key.
     pub sublayer: Guid,
     /// The filter's action.
     pub action: Action,
-    /// Provider context of the filter (IPsec policy filters), if any.
-    pub provider_context_key: Option<Guid>,
-    /// `rawContext`.
-    pub raw_context: u64,
 }
+
+/// Per-sublayer results of one classification (up to four inline, without allocating).
+pub type SublayerResults = crate::InlineVec<SublayerResult, 4>;
 
 /// The terminating decision of one sublayer (like `terminatingFiltersInfo` of a net event).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +74,7 @@ pub struct ClassifyResult {
     /// Set when a callout vetoed a hard permit.
     pub veto: Option<Veto>,
     /// Per-sublayer terminating decisions, in evaluation order.
-    pub sublayer_results: Vec<SublayerResult>,
+    pub sublayer_results: SublayerResults,
     /// Number of filters whose conditions matched (including inspection callouts).
     pub matched_filters: usize,
 }
@@ -247,14 +245,37 @@ impl<'a> Cand<'a> {
             cf,
         }
     }
+
+    /// The filter's [`FilterRef`]: from the inline bits for a static filter (no read of the
+    /// filter), else from the filter.
+    #[inline]
+    fn to_ref(self, layer: Layer, sublayer: Guid) -> FilterRef {
+        let hot = self.rank.hot;
+        let action = if hot & HOT_STATIC != 0 {
+            if hot & HOT_BLOCK != 0 {
+                Action::Block
+            } else {
+                Action::Permit
+            }
+        } else {
+            self.cf.filter.action
+        };
+        FilterRef {
+            id: self.rank.id,
+            layer,
+            sublayer,
+            action,
+        }
+    }
 }
+
+/// The matching filters a lookup hands to arbitration (a few inline, without allocating).
+pub(crate) type Cands<'a> = crate::InlineVec<Cand<'a>, 8>;
 
 /// A filter prepared for classification.
 #[derive(Debug)]
 pub(crate) struct CompiledFilter {
     pub filter: Filter,
-    /// The filter's [`FilterRef`], prebuilt (one contiguous read when it decides).
-    pub fref: FilterRef,
     pub groups: Vec<(Field, Vec<Condition>)>,
     /// Sort key: ascending = evaluation order.
     pub order: Rank,
@@ -287,18 +308,7 @@ impl CompiledFilter {
             id: filter.id,
             hot,
         };
-        let fref = FilterRef {
-            id: filter.id,
-            key: filter.key,
-            name: Arc::from(filter.name.as_str()),
-            layer: filter.layer,
-            sublayer: filter.sublayer,
-            action: filter.action,
-            provider_context_key: filter.provider_context_key,
-            raw_context: filter.raw_context,
-        };
         CompiledFilter {
-            fref,
             filter,
             groups: groups.into_iter().collect(),
             order,
@@ -312,11 +322,6 @@ impl CompiledFilter {
             let x = v.get(*f);
             cs.iter().any(|c| c.matches(x))
         })
-    }
-
-    #[inline]
-    pub fn to_ref(&self) -> FilterRef {
-        self.fref.clone()
     }
 }
 
@@ -572,7 +577,7 @@ impl LayerIndex {
     /// Via the index: pushes, in evaluation order, every filter arbitration can reach (all
     /// matching impure filters, the first matching pure filter of each sublayer, possibly more
     /// pure ones) and returns how many filters match in all.
-    pub fn lookup<'a>(&'a self, v: &IncomingValues, out: &mut Vec<Cand<'a>>) -> usize {
+    pub fn lookup<'a>(&'a self, v: &IncomingValues, out: &mut Cands<'a>) -> usize {
         let mut count = 0;
         if self.impure > 0 {
             self.lookup_impure(v, out);
@@ -600,8 +605,8 @@ impl LayerIndex {
     }
 
     /// Matching impure filters in evaluation order, via the candidate index.
-    fn lookup_impure<'a>(&'a self, v: &IncomingValues, out: &mut Vec<Cand<'a>>) {
-        let push = |b: Option<&'a Bucket>, out: &mut Vec<Cand<'a>>| {
+    fn lookup_impure<'a>(&'a self, v: &IncomingValues, out: &mut Cands<'a>) {
+        let push = |b: Option<&'a Bucket>, out: &mut Cands<'a>| {
             if let Some(b) = b {
                 for cf in b {
                     if cf.matches(v) {
@@ -717,10 +722,10 @@ pub(crate) fn arbitrate(
     callouts: &BTreeMap<Guid, Arc<dyn Callout>>,
     opts: ArbitrationOptions,
 ) -> ClassifyResult {
-    let mut decision: Option<(Decision, bool, &Cand<'_>)> = None;
+    let mut decision: Option<(Decision, bool, &Cand<'_>, Guid)> = None;
     let mut writable = true;
     let mut veto = None;
-    let mut sublayer_results = Vec::new();
+    let mut sublayer_results = SublayerResults::new();
     let mut i = 0;
     while i < matched.len() {
         let sub = matched[i].rank.sublayer();
@@ -792,21 +797,22 @@ pub(crate) fn arbitrate(
             }
         }
         if let Some((d, hard, c, from_callout)) = sub_result {
+            let skey = sublayers.key(sub).unwrap_or(c.cf.filter.sublayer);
             sublayer_results.push(SublayerResult {
-                sublayer: sublayers.key(sub).unwrap_or(c.cf.filter.sublayer),
+                sublayer: skey,
                 decision: d,
                 hard,
                 filter_id: c.rank.id,
             });
             if writable {
-                decision = Some((d, hard, c));
+                decision = Some((d, hard, c, skey));
                 writable = !hard;
-            } else if let Some((Decision::Permit, _, permit)) = decision {
+            } else if let Some((Decision::Permit, _, permit, _)) = decision {
                 // hard permit in place: only a veto can change it
                 if d == Decision::Block && (from_callout || opts.static_block_veto) {
                     veto = Some(Veto {
                         vetoed_filter_id: permit.rank.id,
-                        vetoing: c.cf.to_ref(),
+                        vetoing: c.to_ref(layer, skey),
                     });
                     if let Some(key) = c.cf.filter.action.callout() {
                         if let Some(co) = callouts.get(&key) {
@@ -817,7 +823,7 @@ pub(crate) fn arbitrate(
                             });
                         }
                     }
-                    decision = Some((Decision::Block, true, c));
+                    decision = Some((Decision::Block, true, c, skey));
                 }
             }
             // a hard block is final; later sublayers are still walked so inspection
@@ -826,11 +832,11 @@ pub(crate) fn arbitrate(
         i = j;
     }
     match decision {
-        Some((d, hard, c)) => ClassifyResult {
+        Some((d, hard, c, skey)) => ClassifyResult {
             layer,
             decision: d,
             hard,
-            decided_by: Some(c.cf.to_ref()),
+            decided_by: Some(c.to_ref(layer, skey)),
             veto,
             sublayer_results,
             matched_filters: matched_count,

@@ -7,8 +7,8 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 use crate::classify::{
-    arbitrate, ArbitrationOptions, Callout, CalloutNotification, Cand, ClassifyResult,
-    CompiledFilter, Decision, LayerIndex, SublayerKeys,
+    arbitrate, ArbitrationOptions, Callout, CalloutNotification, Cand, Cands, ClassifyResult,
+    CompiledFilter, Decision, FilterRef, LayerIndex, SublayerKeys,
 };
 use crate::netevent::{
     ClassifyInfo, NetEvent, NetEventHeader, NetEventKind, NetEventLog, NetEventSubscription,
@@ -1514,7 +1514,7 @@ impl Engine {
     /// Classifies at `layer` with the index (the production path). Pure apart from callouts.
     pub fn classify(&self, layer: Layer, values: &IncomingValues) -> ClassifyResult {
         let idx = &self.store.layers[layer.0 as usize];
-        let mut m = Vec::new();
+        let mut m = Cands::new();
         let n = if idx.is_empty() {
             0
         } else {
@@ -1529,6 +1529,18 @@ impl Engine {
             &self.callouts,
             self.options.arbitration,
         )
+    }
+
+    /// The filter a [`FilterRef`] (a classification's `decided_by`, a veto's `vetoing`) names,
+    /// for its key, display name, provider context and `rawContext`; `None` once the filter
+    /// has been deleted (or, for a ref from another engine, if no such filter exists).
+    pub fn resolve_filter(&self, f: &FilterRef) -> Option<&Filter> {
+        self.store
+            .layers
+            .get(f.layer.0 as usize)?
+            .all
+            .get(&f.id)
+            .map(|cf| &cf.filter)
     }
 
     /// Classifies at `layer` by scanning every filter: the plain reference classifier the
@@ -1578,7 +1590,13 @@ impl Engine {
         }
         let info = || {
             let (id, key, name, sub) = match &result.decided_by {
-                Some(f) => (f.id, f.key, f.name.to_string(), f.sublayer),
+                Some(f) => {
+                    let (key, name) = match self.resolve_filter(f) {
+                        Some(x) => (x.key, x.name.clone()),
+                        None => (Guid::NIL, String::new()),
+                    };
+                    (f.id, key, name, f.sublayer)
+                }
                 None => (0, Guid::NIL, String::new(), Guid::NIL),
             };
             ClassifyInfo {

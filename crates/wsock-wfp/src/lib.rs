@@ -53,6 +53,7 @@ mod classify;
 mod engine;
 mod error;
 mod guid;
+mod inline;
 mod netevent;
 mod object;
 mod schema;
@@ -62,7 +63,7 @@ mod value;
 
 pub use classify::{
     ArbitrationOptions, Callout, CalloutAction, CalloutClassify, CalloutNotification,
-    CalloutVerdict, ClassifyResult, Decision, FilterRef, SublayerResult, Veto,
+    CalloutVerdict, ClassifyResult, Decision, FilterRef, SublayerResult, SublayerResults, Veto,
 };
 pub use engine::{
     ChangeEvent, ChangeType, Engine, EngineOptions, FilterEnumTemplate, ObjectKind, SessionId,
@@ -70,6 +71,7 @@ pub use engine::{
 };
 pub use error::WfpError;
 pub use guid::{Guid, ParseGuidError};
+pub use inline::InlineVec;
 pub use netevent::{ClassifyInfo, NetEvent, NetEventHeader, NetEventKind, NetEventSubscription};
 pub use object::{
     auto_weight, effective_weight, filter_flags, Action, CalloutObject, Filter, Lifetime, Provider,

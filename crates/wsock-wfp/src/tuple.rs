@@ -27,7 +27,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
-use crate::classify::{Cand, CompiledFilter, Rank};
+use crate::classify::{Cand, Cands, CompiledFilter, Rank};
 use crate::object::Action;
 use crate::value::{Condition, FwpValue, IncomingValues, MatchType};
 use crate::Field;
@@ -365,7 +365,7 @@ impl<'a> Winners<'a> {
     }
 
     /// Pushes the winners to `out` in evaluation order (sorted on the inline keys).
-    fn push_to(&mut self, out: &mut Vec<Cand<'a>>) {
+    fn push_to(&mut self, out: &mut Cands<'a>) {
         if self.spill.is_empty() {
             let n = self.fixed.iter().take_while(|s| s.is_some()).count();
             let fixed = &mut self.fixed[..n];
@@ -680,7 +680,7 @@ impl TupleIndex {
     /// Pushes the first matching pure filter of each sublayer to `out` (in evaluation order) and returns
     /// how many pure filters match; `None` if an index field of the packet holds a value of a type the index
     /// does not reason about (the caller then scans).
-    pub fn lookup<'a>(&'a self, v: &IncomingValues, out: &mut Vec<Cand<'a>>) -> Option<usize> {
+    pub fn lookup<'a>(&'a self, v: &IncomingValues, out: &mut Cands<'a>) -> Option<usize> {
         let addr = |f: Field| match v.get(f) {
             FwpValue::Empty => Some(PAddr::None),
             FwpValue::Uint32(a) => Some(PAddr::V4(*a)),
