@@ -785,7 +785,7 @@ impl Ale {
                 remote,
                 direction: dir,
                 layer: r.layer,
-                decided_by: r.decided_by.clone(),
+                decided_by: r.decided_by,
                 established: false,
                 last_activity: now,
             },
@@ -1044,7 +1044,7 @@ impl Ale {
         let gen = self.engine.layer_generation(f.info.layer);
         if let Some(fl) = self.flows.get_mut(&flow) {
             fl.gen = gen;
-            fl.info.decided_by = r.decided_by.clone();
+            fl.info.decided_by = r.decided_by;
         }
         Some(AleVerdict::Permit { flow: Some(flow) })
     }
