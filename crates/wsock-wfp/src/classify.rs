@@ -35,8 +35,8 @@ pub struct FilterRef {
     pub action: Action,
 }
 
-/// Per-sublayer results of one classification (up to four inline, without allocating).
-pub type SublayerResults = crate::InlineVec<SublayerResult, 4>;
+/// Per-sublayer results of one classification (up to two inline, without allocating).
+pub type SublayerResults = crate::InlineVec<SublayerResult, 2>;
 
 /// The terminating decision of one sublayer (like `terminatingFiltersInfo` of a net event).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,7 +270,7 @@ impl<'a> Cand<'a> {
 }
 
 /// The matching filters a lookup hands to arbitration (a few inline, without allocating).
-pub(crate) type Cands<'a> = crate::InlineVec<Cand<'a>, 8>;
+pub(crate) type Cands<'a> = crate::InlineVec<Cand<'a>, 4>;
 
 /// A filter prepared for classification.
 #[derive(Debug)]
