@@ -401,10 +401,14 @@ struct SegmentTable {
     segs: Vec<Heads>,
     /// `port >> 4` -> segment containing `port & !15` (only for large tables).
     dir: Vec<u32>,
+    /// `port` -> its segment (only for very large tables: one dependent load, no scan;
+    /// segments start at distinct ports, so an index fits in `u16`).
+    full: Vec<u16>,
 }
 
 const DIR_SHIFT: u32 = 4;
 const DIR_MIN_SEGMENTS: usize = 32;
+const FULL_MIN_SEGMENTS: usize = 1024;
 
 impl SegmentTable {
     fn build(filters: &[(u16, u16, Arc<CompiledFilter>)]) -> SegmentTable {
@@ -459,7 +463,17 @@ impl SegmentTable {
                 None => break,
             }
         }
-        if t.starts.len() >= DIR_MIN_SEGMENTS {
+        if t.starts.len() >= FULL_MIN_SEGMENTS {
+            let mut seg = 0usize;
+            t.full = (0..=u16::MAX)
+                .map(|port| {
+                    while t.starts.get(seg + 1).is_some_and(|&s| s <= port) {
+                        seg += 1;
+                    }
+                    u16::try_from(seg).unwrap_or(u16::MAX)
+                })
+                .collect();
+        } else if t.starts.len() >= DIR_MIN_SEGMENTS {
             let blocks = 1usize << (16 - DIR_SHIFT);
             t.dir = (0..blocks)
                 .map(|b| {
@@ -474,6 +488,9 @@ impl SegmentTable {
     /// The segment containing `port`.
     #[inline]
     fn find(&self, port: u16) -> Option<&Heads> {
+        if let Some(&i) = self.full.get(usize::from(port)) {
+            return self.segs.get(usize::from(i));
+        }
         let i = match self.dir.get((port >> DIR_SHIFT) as usize) {
             Some(&d) => {
                 let mut i = d as usize;

@@ -390,3 +390,59 @@ fn sublayer_names_survive_aborted_transaction() {
     assert_eq!(r.sublayer_results[0].sublayer, kept);
     assert_eq!(r.decided_by.as_ref().map(|f| f.sublayer), Some(kept));
 }
+
+/// A port-range bucket large enough for the direct port -> segment map (>= 1024 segments),
+/// with filters in two sublayers and deletions: every port agrees with the linear reference.
+#[test]
+fn large_port_range_bucket_agrees_with_linear() {
+    let mut e = Engine::new();
+    let s = e.open_session(false);
+    let hi = e.add_sublayer(s, &Sublayer::new("hi", 0x9000)).unwrap();
+    let mut x: u64 = 0x1234_5678_9ABC_DEF1;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut ids = Vec::new();
+    for i in 0..900 {
+        let lo = (next() % 65_000) as u16;
+        let hi_port = lo.saturating_add((next() % 700) as u16);
+        let mut f = Filter::new(
+            format!("r{i}"),
+            L,
+            if next() % 3 == 0 {
+                Action::Permit
+            } else {
+                Action::Block
+            },
+        )
+        .condition(
+            Field::IP_LOCAL_PORT,
+            MatchType::Range,
+            FwpValue::range(FwpValue::Uint16(lo), FwpValue::Uint16(hi_port)),
+        )
+        .condition(Field::IP_PROTOCOL, MatchType::Equal, FwpValue::Uint8(6));
+        if next() % 4 == 0 {
+            f = f.sublayer(hi);
+        }
+        ids.push(e.add_filter(s, &f).unwrap());
+    }
+    let check = |e: &Engine| {
+        for port in (0..=u16::MAX)
+            .step_by(13)
+            .chain([0, 1, u16::MAX - 1, u16::MAX])
+        {
+            let v = IncomingValues::new()
+                .with(Field::IP_LOCAL_PORT, FwpValue::Uint16(port))
+                .with(Field::IP_PROTOCOL, FwpValue::Uint8(6));
+            assert_eq!(e.classify(L, &v), e.classify_linear(L, &v), "port {port}");
+        }
+    };
+    check(&e);
+    for id in ids.iter().step_by(3) {
+        e.delete_filter_by_id(s, *id).unwrap();
+    }
+    check(&e);
+}
