@@ -713,6 +713,7 @@ pub struct ArbitrationOptions {
 /// Runs §3.5 over the matching filters (already in evaluation order). `matched` must hold
 /// every matching filter arbitration can reach (it may omit static filters that follow another
 /// static filter of their sublayer); `matched_count` is the number of all matching filters.
+#[inline]
 pub(crate) fn arbitrate(
     layer: Layer,
     values: &IncomingValues,

@@ -368,8 +368,21 @@ impl<'a> Winners<'a> {
     fn push_to(&mut self, out: &mut Cands<'a>) {
         if self.spill.is_empty() {
             let n = self.fixed.iter().take_while(|s| s.is_some()).count();
-            let fixed = &mut self.fixed[..n];
-            fixed.sort_unstable_by_key(|s| s.map(|(o, _)| o));
+            let fixed = self.fixed.get_mut(..n).unwrap_or_default();
+            // one winner per sublayer, so the sublayer alone orders them (insertion sort:
+            // n <= 4, usually 1 or 2)
+            let key = |s: Option<&Option<(Order, &CompiledFilter)>>| {
+                s.copied()
+                    .flatten()
+                    .map(|(o, _)| (u64::from(o.sw) << 32) | u64::from(o.seq))
+            };
+            for i in 1..fixed.len() {
+                let mut j = i;
+                while j > 0 && key(fixed.get(j)) < key(fixed.get(j - 1)) {
+                    fixed.swap(j, j - 1);
+                    j -= 1;
+                }
+            }
             for (rank, cf) in fixed.iter().flatten() {
                 out.push(Cand { rank: *rank, cf });
             }
