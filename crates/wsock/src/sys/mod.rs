@@ -559,7 +559,8 @@ unsafe fn wsabufs<'a>(bufs: *const WSABUF, count: u32) -> Result<Vec<&'a mut [u8
     if bufs.is_null() || count == 0 {
         return Err(WSAEFAULT);
     }
-    let mut out = Vec::with_capacity(count as usize);
+    // A huge count with a short array is the caller's error; never pre-allocate for it.
+    let mut out = Vec::with_capacity((count as usize).min(64));
     for i in 0..count as usize {
         let b = std::ptr::read_unaligned(bufs.add(i));
         if b.buf.is_null() && b.len > 0 {
@@ -1082,6 +1083,9 @@ const SECURE_SOCKET_IOCTLS: [u32; 4] = [
     SIO_QUERY_SECURITY,
 ];
 
+/// Upper bound on `WSAPoll`'s `fds`.
+const MAX_POLL_FDS: u32 = 1 << 20;
+
 fn revents(r: &Readiness, events: i16) -> i16 {
     let mut v = 0i16;
     if r.readable {
@@ -1104,8 +1108,9 @@ pub unsafe extern "system" fn WSAPoll(fdarray: *mut WSAPOLLFD, fds: u32, timeout
     if fdarray.is_null() && fds > 0 {
         return fail(WSAEFAULT);
     }
-    if let Err(msg) = crate::ext::current() {
-        let _ = msg;
+    // More descriptors than any process can have sockets: refuse rather than allocate.
+    if fds > MAX_POLL_FDS {
+        return fail(WSAEINVAL);
     }
     let mut items: Vec<WSAPOLLFD> = (0..fds as usize)
         .map(|i| std::ptr::read_unaligned(fdarray.add(i)))
