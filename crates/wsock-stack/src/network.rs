@@ -77,8 +77,9 @@ impl LinkDir {
 pub(crate) struct NetShared {
     pub(crate) mtu: usize,
     seed: u64,
-    routes: RwLock<HashMap<IpAddr, (String, SocketAddr)>>,
-    links: HashMap<(String, String), LinkDir>,
+    routes: RwLock<HashMap<IpAddr, (Arc<str>, SocketAddr)>>,
+    /// Link directions by sender, then receiver (looked up by `&str`: no allocation per packet).
+    links: HashMap<String, HashMap<String, LinkDir>>,
     capture: Option<Arc<Capture>>,
     local: RwLock<HashMap<String, Arc<HostShared>>>,
     wire_sockets: RwLock<HashMap<String, Arc<UdpSocket>>>,
@@ -86,7 +87,11 @@ pub(crate) struct NetShared {
 }
 
 impl NetShared {
-    pub(crate) fn route(&self, dst: IpAddr) -> Option<(String, SocketAddr)> {
+    fn link(&self, from: &str, to: &str) -> Option<&LinkDir> {
+        self.links.get(from).and_then(|m| m.get(to))
+    }
+
+    pub(crate) fn route(&self, dst: IpAddr) -> Option<(Arc<str>, SocketAddr)> {
         match self.routes.read() {
             Ok(r) => r.get(&dst).cloned(),
             Err(p) => p.into_inner().get(&dst).cloned(),
@@ -197,10 +202,11 @@ impl NetworkBuilder {
         let mut routes = HashMap::new();
         for h in &sc.hosts {
             let wire = bound.get(&h.name).map(|(_, a)| *a).unwrap_or(h.wire);
-            routes.insert(IpAddr::V4(h.ipv4), (h.name.clone(), wire));
-            routes.insert(IpAddr::V6(h.ipv6), (h.name.clone(), wire));
+            let name: Arc<str> = Arc::from(h.name.as_str());
+            routes.insert(IpAddr::V4(h.ipv4), (name.clone(), wire));
+            routes.insert(IpAddr::V6(h.ipv6), (name, wire));
         }
-        let mut links = HashMap::new();
+        let mut links: HashMap<String, HashMap<String, LinkDir>> = HashMap::new();
         for a in &sc.hosts {
             for b in &sc.hosts {
                 if a.name == b.name {
@@ -211,8 +217,8 @@ impl NetworkBuilder {
                     Some(l) if l.b == a.name => 1,
                     _ => 0,
                 };
-                links.insert(
-                    (a.name.clone(), b.name.clone()),
+                links.entry(a.name.clone()).or_default().insert(
+                    b.name.clone(),
                     LinkDir {
                         link,
                         direction,
@@ -425,8 +431,7 @@ impl Network {
         let l = self
             .inner
             .shared
-            .links
-            .get(&(from.to_string(), to.to_string()))
+            .link(from, to)
             .ok_or_else(|| StackError::Scenario(format!("no link from {from:?} to {to:?}")))?;
         *l.faults.lock().map_err(|_| StackError::NetworkDown)? = faults;
         Ok(())
@@ -436,8 +441,7 @@ impl Network {
     pub fn faults(&self, from: &str, to: &str) -> Option<Faults> {
         self.inner
             .shared
-            .links
-            .get(&(from.to_string(), to.to_string()))
+            .link(from, to)
             .and_then(|l| l.faults.lock().ok().map(|f| *f))
     }
 
@@ -497,12 +501,12 @@ async fn transmit(host: &Arc<HostShared>, sock: &Arc<UdpSocket>, mut packet: Vec
         tracing::debug!(target: "wsock::stack", host = %host.spec.name, dst = %summary.dst, "no route: packet dropped");
         return;
     };
-    if to_name == host.spec.name {
+    if *to_name == *host.spec.name {
         host.ingress_packet(packet);
         host.kick.notify_one();
         return;
     }
-    let Some(link) = net.links.get(&(host.spec.name.clone(), to_name)) else {
+    let Some(link) = net.link(&host.spec.name, &to_name) else {
         return;
     };
     let index = link.index.fetch_add(1, Ordering::Relaxed);
