@@ -20,7 +20,7 @@ pub struct Source<'a> {
     /// Only this host.
     pub host: Option<&'a str>,
     /// A running host's control socket.
-    pub control: Option<&'a str>,
+    pub control: Option<&'a control::Endpoint>,
 }
 
 fn load(path: Option<&Path>) -> Result<Scenario, String> {
@@ -64,7 +64,7 @@ fn filters_json(src: &Source) -> Result<Value, String> {
 }
 
 const NO_EVENTS_NOTE: &str =
-    "a scenario file has no net events; ask a running `wsock host` with --control ADDR";
+    "a scenario file has no net events; ask a running `wsock host` with --control";
 
 /// The events as `[{"host": .., "events": [NetEvent..]}]` (plus a `note` from a file).
 fn events_json(src: &Source) -> Result<Value, String> {
@@ -296,7 +296,11 @@ pub fn parse_weight(w: &str) -> WeightSpec {
 }
 
 /// `wsock filter add` through a control socket: returns the new filter's id.
-pub fn add_via_control(addr: &str, host: &str, spec: &FilterSpec) -> Result<u64, String> {
+pub fn add_via_control(
+    addr: &control::Endpoint,
+    host: &str,
+    spec: &FilterSpec,
+) -> Result<u64, String> {
     let spec_json = serde_json::to_value(spec).map_err(|e| e.to_string())?;
     let v = control::request(
         addr,
@@ -309,7 +313,7 @@ pub fn add_via_control(addr: &str, host: &str, spec: &FilterSpec) -> Result<u64,
 
 /// `wsock filter delete` through a control socket: returns the deleted ids.
 pub fn delete_via_control(
-    addr: &str,
+    addr: &control::Endpoint,
     host: &str,
     id: Option<u64>,
     name: Option<&str>,
