@@ -49,7 +49,8 @@ pub struct Ace {
     pub kind: AceKind,
     /// Inheritance flags.
     pub flags: AceFlags,
-    /// The rights it allows or denies (may hold generic rights; they are mapped at check time).
+    /// The rights it allows or denies. Generic rights in it count for nothing in an access check
+    /// until mapped ([`SecurityDescriptor::map_generic`]).
     pub mask: AccessMask,
     /// Whom it applies to.
     pub sid: Sid,
@@ -121,6 +122,29 @@ pub struct SecurityDescriptor {
     pub dacl_flags: DaclFlags,
 }
 
+impl SecurityDescriptor {
+    /// Maps the generic rights of every ACE through `mapping` (what Windows does when a
+    /// descriptor is assigned to an object, e.g. by `CreatePrivateObjectSecurity`), so that an
+    /// SDDL `GA` becomes the object type's full access. Idempotent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsock_identity::*;
+    /// let mut sd = SecurityDescriptor::from_sddl("O:SYG:SYD:(A;;GA;;;WD)", None)?;
+    /// sd.map_generic(&GenericMapping::TOKEN);
+    /// assert_eq!(sd.dacl.unwrap().aces[0].mask, rights::TOKEN_ALL_ACCESS);
+    /// # Ok::<(), IdentityError>(())
+    /// ```
+    pub fn map_generic(&mut self, mapping: &GenericMapping) {
+        if let Some(acl) = &mut self.dacl {
+            for ace in &mut acl.aces {
+                ace.mask = mapping.map(ace.mask);
+            }
+        }
+    }
+}
+
 /// The outcome of an access check that ran: the rights granted and the status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AccessCheckOutcome {
@@ -165,14 +189,19 @@ impl AccessCheckOutcome {
 ///    `READ_CONTROL | WRITE_DAC`, unless the DACL has an ACE for OWNER RIGHTS (`S-1-3-4`), in
 ///    which case those ACEs say what the owner gets.
 /// 2. A null DACL grants everything asked (`MAXIMUM_ALLOWED` gets `mapping.all`).
-/// 3. Otherwise the ACEs are walked in order, skipping inherit-only ones, with their generic
-///    rights mapped through `mapping`. An allow ACE matches the user or an *enabled* group
-///    that is not deny-only; a deny ACE also matches deny-only groups. The first matching deny
+/// 3. Otherwise the ACEs are walked in order, skipping inherit-only ones. An allow ACE matches
+///    the user or an *enabled* group that is not deny-only; a deny ACE also matches deny-only
+///    groups. The first matching deny
 ///    ACE that holds a still-wanted right denies; allowed rights accumulate; the walk stops
 ///    once every wanted right is granted. With `MAXIMUM_ALLOWED`, the whole DACL is walked and
 ///    every right allowed before being denied is granted.
 /// 4. Rights not granted by the end mean denial. Asking for nothing, or for
 ///    `ACCESS_SYSTEM_SECURITY` (which needs a privilege wsock tokens never hold), is denied.
+///
+/// As on Windows, `mapping` is *not* applied to the ACEs: generic rights left in an ACE
+/// (`GA` from SDDL, say) grant and deny nothing. Windows maps them when a descriptor is
+/// assigned to an object; here call [`SecurityDescriptor::map_generic`] once, as that step.
+/// `mapping` serves `MAXIMUM_ALLOWED` on a null DACL.
 ///
 /// Denial is not an `Err`: it is an [`AccessCheckOutcome`] with status `ERROR_ACCESS_DENIED`,
 /// as `AccessCheck` returns TRUE with `AccessStatus` FALSE.
@@ -230,17 +259,17 @@ pub fn access_check(
         return Ok(AccessCheckOutcome::denied(None));
     }
 
+    let is_owner = token.matches_allow(&owner);
     let Some(dacl) = &sd.dacl else {
-        // Null DACL: everything.
-        let granted = if want_max {
-            wanted | mapping.all
-        } else {
-            wanted
+        // Null DACL: everything; MAXIMUM_ALLOWED gets the mapping's GenericAll (and the
+        // owner's implicit rights).
+        let granted = match (want_max, is_owner) {
+            (false, _) => wanted,
+            (true, false) => wanted | mapping.all,
+            (true, true) => wanted | mapping.all | READ_CONTROL | WRITE_DAC,
         };
         return Ok(AccessCheckOutcome::granted(granted));
     };
-
-    let is_owner = token.matches_allow(&owner);
     let applies = |ace: &&Ace| !ace.flags.contains(AceFlags::INHERIT_ONLY);
     let owner_rights_in_dacl = dacl
         .aces
@@ -267,7 +296,7 @@ pub fn access_check(
             if !matches(ace) {
                 continue;
             }
-            let mask = mapping.map(ace.mask) & !MAXIMUM_ALLOWED;
+            let mask = ace.mask & !(MAXIMUM_ALLOWED | GENERIC_ANY);
             match ace.kind {
                 AceKind::Allowed => granted |= mask & !denied,
                 AceKind::Denied => {
@@ -294,7 +323,7 @@ pub fn access_check(
         if !matches(ace) {
             continue;
         }
-        let mask = mapping.map(ace.mask);
+        let mask = ace.mask & !GENERIC_ANY;
         match ace.kind {
             AceKind::Allowed => remaining &= !mask,
             AceKind::Denied if mask & remaining != 0 => {

@@ -664,12 +664,13 @@ pub struct TokenGroups {
 }
 
 impl TokenGroups {
-    /// Bytes `GetTokenInformation(TokenGroups)` needs on x64: the count and padding (8), one
-    /// 16-byte `SID_AND_ATTRIBUTES` per group (at least the one of `sizeof(TOKEN_GROUPS)`),
-    /// then the SIDs one after another (each a multiple of 4 bytes, so they stay aligned).
+    /// Bytes `GetTokenInformation(TokenGroups)` needs on x64: the offset of `Groups` (count and
+    /// padding, 8), one 16-byte `SID_AND_ATTRIBUTES` per group, then the SIDs one after another
+    /// (each a multiple of 4 bytes, so they stay aligned).
     pub fn required_size(&self) -> usize {
-        let array = TOKEN_GROUPS_HEADER + SID_AND_ATTRIBUTES_SIZE * self.groups.len();
-        array.max(TOKEN_GROUPS_SIZE) + self.groups.iter().map(|g| g.sid.byte_len()).sum::<usize>()
+        TOKEN_GROUPS_HEADER
+            + SID_AND_ATTRIBUTES_SIZE * self.groups.len()
+            + self.groups.iter().map(|g| g.sid.byte_len()).sum::<usize>()
     }
 }
 

@@ -137,6 +137,22 @@ fn null_dacl_grants_everything() {
     };
     assert_eq!(check(&s, &t, FILE_ALL_ACCESS), (FILE_ALL_ACCESS, 0));
     assert_eq!(check(&s, &t, MAXIMUM_ALLOWED), (FILE_ALL_ACCESS, 0));
+    // MAXIMUM_ALLOWED on a null DACL is bounded by the mapping's GenericAll, plus the owner's
+    // implicit rights
+    let o = access_check(&s, &t, MAXIMUM_ALLOWED, &GenericMapping::TOKEN).unwrap();
+    assert_eq!(o.granted, TOKEN_ALL_ACCESS);
+    let owned = SecurityDescriptor {
+        owner: Some(t.user().sid),
+        ..s.clone()
+    };
+    let narrow = GenericMapping {
+        read: READ_DATA,
+        write: WRITE_DATA,
+        execute: 0,
+        all: READ_DATA | WRITE_DATA,
+    };
+    let o = access_check(&owned, &t, MAXIMUM_ALLOWED, &narrow).unwrap();
+    assert_eq!(o.granted, READ_DATA | WRITE_DATA | READ_CONTROL | WRITE_DAC);
 }
 
 #[test]
@@ -257,19 +273,31 @@ fn inherit_only_aces_are_skipped() {
 }
 
 #[test]
-fn generic_rights_in_aces_are_mapped_through_the_generic_mapping() {
+fn unmapped_generic_rights_in_aces_grant_nothing_as_on_windows() {
     let d = dir();
     let t = alice(&d);
-    let s = sd(
+    let mut s = sd(
         well_known::LOCAL_SYSTEM,
-        vec![Ace::allow(well_known::EVERYONE, GENERIC_READ)],
+        vec![
+            Ace::deny(well_known::NETWORK, GENERIC_WRITE),
+            Ace::allow(well_known::EVERYONE, GENERIC_READ | GENERIC_WRITE),
+        ],
     );
-    assert_eq!(check(&s, &t, FILE_GENERIC_READ), (FILE_GENERIC_READ, 0));
-    assert_eq!(check(&s, &t, WRITE_DATA).1, 5);
-    let token_sd = sd(
+    assert_eq!(check(&s, &t, FILE_GENERIC_READ).1, 5);
+    assert_eq!(check(&s, &t, MAXIMUM_ALLOWED), (0, 5));
+    // once mapped (as assigning the descriptor to an object does), they work
+    s.map_generic(&FILE);
+    assert_eq!(check(&s, &t, READ_DATA), (READ_DATA, 0));
+    assert_eq!(
+        check(&s, &t, WRITE_DATA).1,
+        5,
+        "the mapped deny still comes first"
+    );
+    let mut token_sd = sd(
         well_known::LOCAL_SYSTEM,
         vec![Ace::allow(well_known::EVERYONE, GENERIC_ALL)],
     );
+    token_sd.map_generic(&GenericMapping::TOKEN);
     let o = access_check(&token_sd, &t, MAXIMUM_ALLOWED, &GenericMapping::TOKEN).unwrap();
     assert_eq!(o.granted, TOKEN_ALL_ACCESS);
 }

@@ -161,9 +161,9 @@ fn token_groups_size_is_header_array_and_sids() {
         g.required_size(),
         8 + 16 * 9 + 28 + 28 + 12 + 16 + 12 + 12 + 12 + 20 + 12
     );
-    // an empty list still needs sizeof(TOKEN_GROUPS)
+    // an empty list needs only the count (and its padding)
     let empty = wsock_identity::TokenGroups { groups: vec![] };
-    assert_eq!(empty.required_size(), 24);
+    assert_eq!(empty.required_size(), 8);
 }
 
 #[test]
