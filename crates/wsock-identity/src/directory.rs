@@ -174,6 +174,63 @@ impl DirectorySpec {
         self
     }
 
+    /// Adds a user, merging it with a same-named user already in the spec (names compare
+    /// case-insensitively): the group lists are joined, and a password given on only one side
+    /// is kept. This is how several hosts of a scenario that declare the same domain user
+    /// become one account.
+    ///
+    /// # Errors
+    ///
+    /// [`IdentityError::AccountExists`] if both declare a password and the passwords differ.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsock_identity::{DirectorySpec, UserSpec};
+    /// // What the stack does with its scenario's hosts (machine, domain, users).
+    /// let hosts = [("CLIENT", ["alice"]), ("SERVER", ["alice"])];
+    /// let mut spec = DirectorySpec::new("WSOCK");
+    /// for (machine, users) in hosts {
+    ///     spec.add_machine(machine);
+    ///     for u in users {
+    ///         spec.add_user(UserSpec::new(u))?;
+    ///     }
+    /// }
+    /// let dir = spec.build()?;
+    /// assert_eq!(dir.user("alice")?.sid().rid(), Some(1000));
+    /// # Ok::<(), wsock_identity::IdentityError>(())
+    /// ```
+    pub fn add_user(&mut self, user: UserSpec) -> Result<(), IdentityError> {
+        let k = key(&user.name);
+        let Some(existing) = self.users.iter_mut().find(|u| key(&u.name) == k) else {
+            self.users.push(user);
+            return Ok(());
+        };
+        match (&existing.password, user.password) {
+            (Some(a), Some(b)) if *a != b => {
+                return Err(IdentityError::AccountExists { name: user.name })
+            }
+            (None, Some(b)) => existing.password = Some(b),
+            _ => {}
+        }
+        for g in user.groups {
+            if !existing.groups.iter().any(|e| key(e) == key(&g)) {
+                existing.groups.push(g);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a machine account unless one with the same name (case-insensitive, with or without
+    /// the trailing `$`) is already in the spec.
+    pub fn add_machine(&mut self, name: impl Into<String>) {
+        let name = name.into();
+        let bare = |n: &str| key(n.strip_suffix('$').unwrap_or(n));
+        if !self.machines.iter().any(|m| bare(&m.name) == bare(&name)) {
+            self.machines.push(MachineSpec::new(name));
+        }
+    }
+
     /// Builds the directory.
     ///
     /// The domain SID is [`Sid::domain_from_name`]`(domain)`. RIDs: Domain Admins 512, Domain

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::IdentityError;
 use crate::rights::{AccessMask, GenericMapping, MAXIMUM_ALLOWED};
-use crate::token::Token;
+use crate::token::{Token, TokenInformation, TokenInformationClass};
 
 /// `INVALID_HANDLE_VALUE` as a 64-bit value ((HANDLE)-1); never issued.
 pub const INVALID_HANDLE_VALUE: u64 = u64::MAX;
@@ -258,5 +258,38 @@ impl<T> HandleTable<T> {
     /// The open handles, in increasing order (the order they were issued).
     pub fn handles(&self) -> Vec<Handle> {
         self.lock().keys().map(|&h| Handle(h)).collect()
+    }
+}
+
+impl HandleTable<Token> {
+    /// `GetTokenInformation` on a handle: checks the handle is open with the access the class
+    /// needs (`TOKEN_QUERY`, or `TOKEN_QUERY_SOURCE` for `TokenSource`) and answers as plain
+    /// data; the caller then runs the size probe with [`TokenInformation::check_buffer`].
+    ///
+    /// # Errors
+    ///
+    /// [`IdentityError::InvalidHandle`], [`IdentityError::AccessDenied`], or what
+    /// [`Token::information`] returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsock_identity::*;
+    /// let dir = DirectorySpec::new("W").machine("M").build()?;
+    /// let table: HandleTable = HandleTable::new();
+    /// let h = table.insert(Token::peer_machine(&dir, "M", AuthMethod::Kerberos)?, rights::TOKEN_QUERY);
+    /// let info = table.token_information(h, TokenInformationClass::Type)?;
+    /// assert_eq!(info, TokenInformation::Type(TokenType::Impersonation));
+    /// let no_query = table.insert(Token::peer_machine(&dir, "M", AuthMethod::Kerberos)?, 0);
+    /// assert_eq!(table.token_information(no_query, TokenInformationClass::Type).unwrap_err().win32_code(), 5);
+    /// # Ok::<(), IdentityError>(())
+    /// ```
+    pub fn token_information(
+        &self,
+        handle: Handle,
+        class: TokenInformationClass,
+    ) -> Result<TokenInformation, IdentityError> {
+        self.get_with_access(handle, class.required_access())?
+            .information(class)
     }
 }

@@ -456,6 +456,11 @@ pub mod well_known {
     pub const BUILTIN_USERS: Sid = Sid::from_const(5, &[32, 545]);
     /// Mandatory Label\Medium Mandatory Level, `S-1-16-8192` (the integrity of network logons).
     pub const MEDIUM_MANDATORY_LEVEL: Sid = Sid::from_const(16, &[8192]);
+    /// NT AUTHORITY\NTLM Authentication, `S-1-5-64-10`: the logon was authenticated by NTLM.
+    pub const NTLM_AUTHENTICATION: Sid = Sid::from_const(5, &[64, 10]);
+    /// Authentication authority asserted identity, `S-1-18-1`: the identity was vouched for by
+    /// the domain's authentication authority (Kerberos).
+    pub const AUTHENTICATION_AUTHORITY_ASSERTED_IDENTITY: Sid = Sid::from_const(18, &[1]);
 
     /// RID of the domain's Administrator account.
     pub const DOMAIN_USER_RID_ADMIN: u32 = 500;

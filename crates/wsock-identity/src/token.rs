@@ -234,7 +234,9 @@ impl Token {
     /// Groups, in order (attributes mandatory | enabled by default | enabled unless said):
     /// the account's domain groups (Domain Computers first), `Everyone`, `BUILTIN\Users`
     /// (`BUILTIN\Administrators` too for members of Domain Admins), `NETWORK`,
-    /// `Authenticated Users`, `This Organization`, the logon SID `S-1-5-5-x-y` (with
+    /// `Authenticated Users`, `This Organization`, the authentication SID of the method
+    /// (`NTLM Authentication` S-1-5-64-10 for NTLM, `Authentication authority asserted
+    /// identity` S-1-18-1 for Kerberos, none otherwise), the logon SID `S-1-5-5-x-y` (with
     /// `SE_GROUP_LOGON_ID`), and `Medium Mandatory Level` (integrity attributes only, so it never
     /// counts in access checks). Type impersonation, level `SecurityImpersonation`, a fresh
     /// logon session.
@@ -316,6 +318,14 @@ impl Token {
         add(wk::NETWORK, GroupAttributes::DEFAULT);
         add(wk::AUTHENTICATED_USERS, GroupAttributes::DEFAULT);
         add(wk::THIS_ORGANIZATION, GroupAttributes::DEFAULT);
+        match method {
+            AuthMethod::Ntlm => add(wk::NTLM_AUTHENTICATION, GroupAttributes::DEFAULT),
+            AuthMethod::Kerberos => add(
+                wk::AUTHENTICATION_AUTHORITY_ASSERTED_IDENTITY,
+                GroupAttributes::DEFAULT,
+            ),
+            AuthMethod::Certificate | AuthMethod::PreSharedKey | AuthMethod::Password => {}
+        }
         add(
             wk::logon_sid(logon),
             GroupAttributes::DEFAULT | GroupAttributes::LOGON_ID,

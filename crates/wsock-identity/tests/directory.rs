@@ -267,3 +267,31 @@ fn accounts_iterate_in_sid_order() {
         assert_eq!(dir.lookup_name(&a.qualified_name()).unwrap().sid(), a.sid());
     }
 }
+
+#[test]
+fn add_user_merges_same_named_users_from_several_hosts() {
+    let mut spec = DirectorySpec::new("WSOCK");
+    spec.add_machine("CLIENT");
+    spec.add_machine("client$");
+    spec.add_machine("SERVER");
+    spec.add_user(UserSpec::new("alice").group("Domain Admins"))
+        .unwrap();
+    spec.add_user(UserSpec::new("ALICE").password("pw").group("domain admins"))
+        .unwrap();
+    spec.add_user(UserSpec::new("Alice").password("pw"))
+        .unwrap();
+    assert_eq!(spec.machines.len(), 2);
+    assert_eq!(spec.users.len(), 1);
+    assert_eq!(spec.users[0].groups.len(), 1);
+    let e = spec
+        .add_user(UserSpec::new("alice").password("other"))
+        .unwrap_err();
+    assert!(matches!(e, IdentityError::AccountExists { .. }));
+    let dir = spec.build().unwrap();
+    assert!(dir.check_password("alice", "pw").is_ok());
+    assert!(dir
+        .user("alice")
+        .unwrap()
+        .groups()
+        .contains(&dir.domain_rid(512).unwrap()));
+}

@@ -160,3 +160,29 @@ fn concurrent_inserts_and_closes_never_collide() {
     assert_eq!(table.len(), 1000);
     assert_eq!(all.len(), 1000);
 }
+
+#[test]
+fn token_information_through_a_handle_needs_token_query() {
+    use wsock_identity::{TokenInformation, TokenInformationClass};
+    let table: HandleTable = HandleTable::new();
+    let t = token();
+    let user_sid = t.user().sid;
+    let q = table.insert(t.clone(), rights::TOKEN_QUERY);
+    let none = table.insert(t, rights::TOKEN_IMPERSONATE);
+    match table
+        .token_information(q, TokenInformationClass::User)
+        .unwrap()
+    {
+        TokenInformation::User(u) => assert_eq!(u.user.sid, user_sid),
+        other => panic!("{other:?}"),
+    }
+    let e = table
+        .token_information(none, TokenInformationClass::User)
+        .unwrap_err();
+    assert_eq!(e.win32_code(), 5);
+    table.close(q).unwrap();
+    let e = table
+        .token_information(q, TokenInformationClass::User)
+        .unwrap_err();
+    assert_eq!(e.win32_code(), 6);
+}

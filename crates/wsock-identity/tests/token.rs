@@ -308,3 +308,22 @@ fn deny_only_group_is_no_longer_a_membership() {
     assert_ne!(t.statistics().modified_id, before);
     assert!(!t.set_deny_only(&well_known::LOCAL_SYSTEM));
 }
+
+#[test]
+fn authentication_method_adds_its_package_sid() {
+    let d = dir();
+    let ntlm = Token::peer_user(&d, "alice", AuthMethod::Ntlm).unwrap();
+    assert!(ntlm.is_member(&well_known::NTLM_AUTHENTICATION));
+    assert!(!ntlm.is_member(&well_known::AUTHENTICATION_AUTHORITY_ASSERTED_IDENTITY));
+    let krb = Token::peer_user(&d, "alice", AuthMethod::Kerberos).unwrap();
+    assert!(krb.is_member(&well_known::AUTHENTICATION_AUTHORITY_ASSERTED_IDENTITY));
+    assert!(!krb.is_member(&well_known::NTLM_AUTHENTICATION));
+    let cert = Token::peer_machine(&d, "CLIENT", AuthMethod::Certificate).unwrap();
+    assert!(!cert.is_member(&well_known::NTLM_AUTHENTICATION));
+    assert!(!cert.is_member(&well_known::AUTHENTICATION_AUTHORITY_ASSERTED_IDENTITY));
+    assert_eq!(well_known::NTLM_AUTHENTICATION.to_string(), "S-1-5-64-10");
+    assert_eq!(
+        well_known::AUTHENTICATION_AUTHORITY_ASSERTED_IDENTITY.to_string(),
+        "S-1-18-1"
+    );
+}
