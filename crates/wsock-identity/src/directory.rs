@@ -242,7 +242,8 @@ impl DirectorySpec {
     ///
     /// * [`IdentityError::InvalidParameter`]: an empty or malformed domain or account name
     ///   (names may not contain `" / \ [ ] : ; | = , + * ? < > @` or control characters, and
-    ///   are at most 256 characters).
+    ///   are at most 256 characters), or a domain named `BUILTIN`, `NT AUTHORITY` or
+    ///   `Mandatory Label`.
     /// * [`IdentityError::AccountExists`]: two accounts with the same name (case-insensitive),
     ///   including a declared group named like a built-in domain group.
     /// * [`IdentityError::NoneMapped`]: a user or machine names a group that does not exist.
@@ -381,6 +382,11 @@ impl Directory {
         if !valid_name(&spec.domain) {
             return Err(IdentityError::InvalidParameter {
                 what: "domain name is empty or has a forbidden character",
+            });
+        }
+        if ["BUILTIN", "NT AUTHORITY", "MANDATORY LABEL"].contains(&key(&spec.domain).as_str()) {
+            return Err(IdentityError::InvalidParameter {
+                what: "domain name is reserved for well-known principals",
             });
         }
         if let Some(dns) = &spec.dns_name {

@@ -17,6 +17,9 @@
 //!           / "DU" / "DA" / "DC" / "DG"               ; these four need a domain SID
 //! ```
 
+use std::fmt;
+use std::str::FromStr;
+
 use crate::error::{IdentityError, SddlErrorKind};
 use crate::rights::*;
 use crate::security::{Ace, AceFlags, AceKind, Acl, SecurityDescriptor};
@@ -396,4 +399,20 @@ fn parse_dacl(
     }
     sd.dacl = if null { None } else { Some(acl) };
     Ok(pos)
+}
+
+impl fmt::Display for SecurityDescriptor {
+    /// The SDDL form, with no domain aliases (see [`SecurityDescriptor::to_sddl`]).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_sddl(None))
+    }
+}
+
+impl FromStr for SecurityDescriptor {
+    type Err = IdentityError;
+
+    /// Parses SDDL without a domain (see [`SecurityDescriptor::from_sddl`]).
+    fn from_str(s: &str) -> Result<SecurityDescriptor, IdentityError> {
+        SecurityDescriptor::from_sddl(s, None)
+    }
 }

@@ -295,3 +295,11 @@ fn add_user_merges_same_named_users_from_several_hosts() {
         .groups()
         .contains(&dir.domain_rid(512).unwrap()));
 }
+
+#[test]
+fn well_known_domain_names_are_reserved() {
+    for name in ["BUILTIN", "nt authority", "Mandatory Label"] {
+        let e = DirectorySpec::new(name).build().unwrap_err();
+        assert_eq!(e.win32_code(), 87, "{name}");
+    }
+}

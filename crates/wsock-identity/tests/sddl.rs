@@ -236,3 +236,10 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn sddl_display_and_from_str_round_trip() {
+    let sd: SecurityDescriptor = "O:BAG:SYD:P(A;;FA;;;BA)".parse().unwrap();
+    assert_eq!(sd.to_string(), "O:BAG:SYD:P(A;;FA;;;BA)");
+    assert!("O:nope".parse::<SecurityDescriptor>().is_err());
+}
