@@ -1878,3 +1878,146 @@ fn example_udp_pton_exchanges_a_datagram_with_the_echo_service() {
     assert_eq!(sender, "10.0.0.2:7");
     assert_eq!(reply, b"hello, winsock");
 }
+
+// ---------------------------------------------------------------- signatures, robustness
+
+/// The functions have windows-sys 0.61.2's exact signatures and are reachable under its module
+/// path, so Windows code ports by swapping the import.
+#[test]
+fn functions_have_the_windows_sys_signatures_under_its_module_path() {
+    use wsock::sys::core::{PCWSTR, PSTR, PWSTR};
+    use wsock::sys::Win32::Networking::WinSock as ws;
+    type Sys<F> = F;
+    let _: Sys<unsafe extern "system" fn(u16) -> u16> = ws::htons;
+    let _: Sys<unsafe extern "system" fn(u32) -> u32> = ws::htonl;
+    let _: Sys<unsafe extern "system" fn(u16) -> u16> = ws::ntohs;
+    let _: Sys<unsafe extern "system" fn(u32) -> u32> = ws::ntohl;
+    let _: Sys<unsafe extern "system" fn(SOCKET, *mut FD_SET) -> i32> = ws::__WSAFDIsSet;
+    let _: Sys<unsafe extern "system" fn(i32, PCSTR, *mut c_void) -> i32> = ws::inet_pton;
+    let _: Sys<unsafe extern "system" fn(i32, PCWSTR, *mut c_void) -> i32> = ws::InetPtonW;
+    let _: Sys<unsafe extern "system" fn(i32, *const c_void, PSTR, usize) -> PCSTR> = ws::inet_ntop;
+    let _: Sys<unsafe extern "system" fn(i32, *const c_void, PWSTR, usize) -> PCWSTR> =
+        ws::InetNtopW;
+    let _: Sys<unsafe extern "system" fn(PCSTR) -> u32> = ws::inet_addr;
+    let _: Sys<unsafe extern "system" fn(IN_ADDR) -> PSTR> = ws::inet_ntoa;
+    let _: Sys<
+        unsafe extern "system" fn(
+            *const SOCKADDR,
+            u32,
+            *const WSAPROTOCOL_INFOA,
+            PSTR,
+            *mut u32,
+        ) -> i32,
+    > = ws::WSAAddressToStringA;
+    let _: Sys<
+        unsafe extern "system" fn(
+            *const SOCKADDR,
+            u32,
+            *const WSAPROTOCOL_INFOW,
+            PWSTR,
+            *mut u32,
+        ) -> i32,
+    > = ws::WSAAddressToStringW;
+    let _: Sys<
+        unsafe extern "system" fn(
+            PCSTR,
+            i32,
+            *const WSAPROTOCOL_INFOA,
+            *mut SOCKADDR,
+            *mut i32,
+        ) -> i32,
+    > = ws::WSAStringToAddressA;
+    let _: Sys<
+        unsafe extern "system" fn(
+            PCWSTR,
+            i32,
+            *const WSAPROTOCOL_INFOW,
+            *mut SOCKADDR,
+            *mut i32,
+        ) -> i32,
+    > = ws::WSAStringToAddressW;
+    let _: Sys<
+        unsafe extern "system" fn(PCSTR, PCSTR, *const ADDRINFOA, *mut *mut ADDRINFOA) -> i32,
+    > = ws::getaddrinfo;
+    let _: Sys<unsafe extern "system" fn(*const ADDRINFOA)> = ws::freeaddrinfo;
+    let _: Sys<
+        unsafe extern "system" fn(PCWSTR, PCWSTR, *const ADDRINFOW, *mut *mut ADDRINFOW) -> i32,
+    > = ws::GetAddrInfoW;
+    let _: Sys<unsafe extern "system" fn(*const ADDRINFOW)> = ws::FreeAddrInfoW;
+    let _: Sys<
+        unsafe extern "system" fn(*const SOCKADDR, socklen_t, PSTR, u32, PSTR, u32, i32) -> i32,
+    > = ws::getnameinfo;
+    let _: Sys<
+        unsafe extern "system" fn(*const SOCKADDR, socklen_t, PWSTR, u32, PWSTR, u32, i32) -> i32,
+    > = ws::GetNameInfoW;
+    let _: Sys<unsafe extern "system" fn(PSTR, i32) -> i32> = ws::gethostname;
+    let _: Sys<unsafe extern "system" fn(PWSTR, i32) -> i32> = ws::GetHostNameW;
+    let _: Sys<unsafe extern "system" fn(PCSTR) -> *mut HOSTENT> = ws::gethostbyname;
+}
+
+/// No input makes a function panic (a panic may not cross `extern "system"`): thousands of
+/// generated strings over the characters that matter go through every parser.
+#[test]
+fn parsers_never_panic_on_generated_text() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static PANICS: AtomicUsize = AtomicUsize::new(0);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICS.fetch_add(1, Ordering::SeqCst);
+        previous(info);
+    }));
+    let _net = started();
+    let alphabet = b"0123456789abcdefABCDEFxX.:[]%  \t-+/g\xfe";
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut buf16 = [0u8; 64];
+    let mut out = [0u8; 64];
+    for _ in 0..20_000 {
+        let len = (next() % 48) as usize;
+        let text: Vec<u8> = (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .chain(std::iter::once(0))
+            .collect();
+        let p = text.as_ptr();
+        unsafe {
+            inet_pton(AF_INET as i32, p, buf16.as_mut_ptr() as *mut c_void);
+            inet_pton(AF_INET6 as i32, p, buf16.as_mut_ptr() as *mut c_void);
+            inet_addr(p);
+            let mut len = 28;
+            WSAStringToAddressA(
+                p,
+                AF_INET as i32,
+                null(),
+                out.as_mut_ptr() as *mut SOCKADDR,
+                &mut len,
+            );
+            let mut len = 28;
+            WSAStringToAddressA(
+                p,
+                AF_INET6 as i32,
+                null(),
+                out.as_mut_ptr() as *mut SOCKADDR,
+                &mut len,
+            );
+            let mut res: *mut ADDRINFOA = null_mut();
+            if getaddrinfo(p, p, null(), &mut res) == 0 {
+                freeaddrinfo(res);
+            }
+            gethostbyname(p);
+            let mut n = 64u32;
+            WSAAddressToStringA(
+                buf16.as_ptr() as *const SOCKADDR,
+                (next() % 40) as u32,
+                null(),
+                out.as_mut_ptr(),
+                &mut n,
+            );
+        }
+    }
+    assert_eq!(PANICS.load(Ordering::SeqCst), 0);
+}
