@@ -1314,6 +1314,17 @@ fn getaddrinfo_ai_canonname_names_the_first_result() {
     assert_eq!(r.len(), 2);
     assert_eq!(r[0].canon.as_deref(), Some("server.wsock"));
     assert_eq!(r[1].canon, None);
+    let r = gai(Some("server"), None, Some(hints(AI_FQDN, AF_INET, 0, 0))).expect("fqdn");
+    assert_eq!(r[0].canon.as_deref(), Some("server.wsock"), "AI_FQDN");
+    assert_eq!(
+        gai(
+            Some("server"),
+            None,
+            Some(hints(AI_FQDN | AI_CANONNAME, AF_INET, 0, 0))
+        ),
+        Err((WSAEINVAL, WSAEINVAL)),
+        "AI_FQDN with AI_CANONNAME"
+    );
     let r = gai(Some("server"), None, None).expect("no canon");
     assert!(r.iter().all(|e| e.canon.is_none()));
     assert_eq!(
@@ -1830,6 +1841,13 @@ fn gethostbyname_empty_localhost_and_numeric() {
             [Ipv4Addr::new(10, 0, 0, 1)]
         );
         let l = c("localhost");
+        assert_eq!(
+            hostent_addrs(gethostbyname(l.as_ptr())),
+            [Ipv4Addr::LOCALHOST]
+        );
+        // ReactOS apitest ws2_32 `WSAAsync` (run on Windows too): gethostbyname("127.0.0.1")
+        // succeeds, although Microsoft's page says IP strings are not resolved.
+        let l = c("127.0.0.1");
         assert_eq!(
             hostent_addrs(gethostbyname(l.as_ptr())),
             [Ipv4Addr::LOCALHOST]

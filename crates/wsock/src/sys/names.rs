@@ -1195,7 +1195,8 @@ fn resolve(node: Option<&str>, service: Option<&str>, h: &Hints) -> Result<Found
     for a in &mut found.addrs {
         a.set_port(port);
     }
-    if !h.has(AI_CANONNAME) {
+    // AI_FQDN (Windows 7 and later): the first result carries the fully qualified name too.
+    if !h.has(AI_CANONNAME) && !h.has(AI_FQDN) {
         found.canon = None;
     }
     Ok(found)
@@ -1359,7 +1360,8 @@ fn finish_eai(r: Result<(), i32>) -> i32 {
 /// else loopback. One result per address, in RFC 6724 default-policy order for `AF_UNSPEC`
 /// (so IPv4 before a unique-local `fd00::/8` address, `::1` before `127.0.0.1`); each result
 /// echoes the hints' `ai_socktype` and `ai_protocol` (0 when the hints leave them 0) and has
-/// `ai_flags` 0; with `AI_CANONNAME` the first carries the canonical name (`host.domain`).
+/// `ai_flags` 0; with `AI_CANONNAME` or `AI_FQDN` the first carries the canonical name
+/// (`host.domain`).
 ///
 /// Returns 0, or the error code, which is also the last error (set to 0 on success).
 ///
