@@ -330,8 +330,10 @@ impl Account {
 /// Holds, besides the declared users, machines and groups: the domain itself, the built-in
 /// domain groups (Domain Admins/Users/Guests/Computers), and the well-known principals
 /// (Everyone, NT AUTHORITY\NETWORK, Authenticated Users, This Organization, SYSTEM, ANONYMOUS
-/// LOGON, INTERACTIVE, BUILTIN\Administrators, BUILTIN\Users, Medium Mandatory Level), so that
-/// lookups answer like `LookupAccountName`/`LookupAccountSid` on a member of the domain.
+/// LOGON, INTERACTIVE, NTLM Authentication, Authentication authority asserted identity,
+/// BUILTIN\Administrators, BUILTIN\Users, Medium Mandatory Level), so that lookups answer like
+/// `LookupAccountName`/`LookupAccountSid` on a member of the domain. Every group SID of a peer
+/// token resolves, except the per-logon SID `S-1-5-5-x-y`.
 ///
 /// Immutable once built, so it can be shared (`Arc<Directory>`) without locking.
 #[derive(Debug, Clone)]
@@ -344,6 +346,28 @@ pub struct Directory {
     by_bare: HashMap<String, usize>,
     by_sid: HashMap<Sid, usize>,
 }
+
+/// The well-known principals every directory knows: (domain, name, SID, kind), with the
+/// names `LookupAccountSid` gives them on an English Windows.
+#[rustfmt::skip]
+const WELL_KNOWN_ACCOUNTS: &[(&str, &str, Sid, SidNameUse)] = &[
+    ("", "Everyone", wk::EVERYONE, SidNameUse::WellKnownGroup),
+    ("", "NULL SID", wk::NULL, SidNameUse::WellKnownGroup),
+    ("", "CREATOR OWNER", wk::CREATOR_OWNER, SidNameUse::WellKnownGroup),
+    ("", "OWNER RIGHTS", wk::OWNER_RIGHTS, SidNameUse::WellKnownGroup),
+    ("", "Authentication authority asserted identity",
+        wk::AUTHENTICATION_AUTHORITY_ASSERTED_IDENTITY, SidNameUse::WellKnownGroup),
+    ("NT AUTHORITY", "NETWORK", wk::NETWORK, SidNameUse::WellKnownGroup),
+    ("NT AUTHORITY", "INTERACTIVE", wk::INTERACTIVE, SidNameUse::WellKnownGroup),
+    ("NT AUTHORITY", "ANONYMOUS LOGON", wk::ANONYMOUS, SidNameUse::WellKnownGroup),
+    ("NT AUTHORITY", "Authenticated Users", wk::AUTHENTICATED_USERS, SidNameUse::WellKnownGroup),
+    ("NT AUTHORITY", "This Organization", wk::THIS_ORGANIZATION, SidNameUse::WellKnownGroup),
+    ("NT AUTHORITY", "SYSTEM", wk::LOCAL_SYSTEM, SidNameUse::WellKnownGroup),
+    ("NT AUTHORITY", "NTLM Authentication", wk::NTLM_AUTHENTICATION, SidNameUse::WellKnownGroup),
+    ("BUILTIN", "Administrators", wk::BUILTIN_ADMINISTRATORS, SidNameUse::Alias),
+    ("BUILTIN", "Users", wk::BUILTIN_USERS, SidNameUse::Alias),
+    ("Mandatory Label", "Medium Mandatory Level", wk::MEDIUM_MANDATORY_LEVEL, SidNameUse::Label),
+];
 
 const BAD_NAME_CHARS: &[char] = &[
     '"', '/', '\\', '[', ']', ':', ';', '|', '=', ',', '+', '*', '?', '<', '>', '@',
@@ -408,72 +432,7 @@ impl Directory {
         };
         // Well-known principals first: bare names resolve to them before domain accounts,
         // as LookupAccountName does.
-        let builtin = [
-            ("", "Everyone", wk::EVERYONE, SidNameUse::WellKnownGroup),
-            ("", "NULL SID", wk::NULL, SidNameUse::WellKnownGroup),
-            (
-                "",
-                "CREATOR OWNER",
-                wk::CREATOR_OWNER,
-                SidNameUse::WellKnownGroup,
-            ),
-            (
-                "",
-                "OWNER RIGHTS",
-                wk::OWNER_RIGHTS,
-                SidNameUse::WellKnownGroup,
-            ),
-            (
-                "NT AUTHORITY",
-                "NETWORK",
-                wk::NETWORK,
-                SidNameUse::WellKnownGroup,
-            ),
-            (
-                "NT AUTHORITY",
-                "INTERACTIVE",
-                wk::INTERACTIVE,
-                SidNameUse::WellKnownGroup,
-            ),
-            (
-                "NT AUTHORITY",
-                "ANONYMOUS LOGON",
-                wk::ANONYMOUS,
-                SidNameUse::WellKnownGroup,
-            ),
-            (
-                "NT AUTHORITY",
-                "Authenticated Users",
-                wk::AUTHENTICATED_USERS,
-                SidNameUse::WellKnownGroup,
-            ),
-            (
-                "NT AUTHORITY",
-                "This Organization",
-                wk::THIS_ORGANIZATION,
-                SidNameUse::WellKnownGroup,
-            ),
-            (
-                "NT AUTHORITY",
-                "SYSTEM",
-                wk::LOCAL_SYSTEM,
-                SidNameUse::WellKnownGroup,
-            ),
-            (
-                "BUILTIN",
-                "Administrators",
-                wk::BUILTIN_ADMINISTRATORS,
-                SidNameUse::Alias,
-            ),
-            ("BUILTIN", "Users", wk::BUILTIN_USERS, SidNameUse::Alias),
-            (
-                "Mandatory Label",
-                "Medium Mandatory Level",
-                wk::MEDIUM_MANDATORY_LEVEL,
-                SidNameUse::Label,
-            ),
-        ];
-        for (d, n, sid, kind) in builtin {
+        for &(d, n, sid, kind) in WELL_KNOWN_ACCOUNTS {
             dir.push(d, n, sid, kind, Vec::new(), None, false)?;
         }
         let dom = spec.domain.clone();

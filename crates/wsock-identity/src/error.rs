@@ -22,6 +22,8 @@ pub mod win32 {
     /// `ERROR_NO_IMPERSONATION_TOKEN`: a primary token was given where an impersonation token
     /// is required.
     pub const ERROR_NO_IMPERSONATION_TOKEN: u32 = 1309;
+    /// `ERROR_PRIVILEGE_NOT_HELD`: the access asked for needs a privilege the token lacks.
+    pub const ERROR_PRIVILEGE_NOT_HELD: u32 = 1314;
     /// `ERROR_NO_SUCH_USER`.
     pub const ERROR_NO_SUCH_USER: u32 = 1317;
     /// `ERROR_LOGON_FAILURE`: unknown user name or bad password.

@@ -151,7 +151,8 @@ pub struct AccessCheckOutcome {
     /// `GrantedAccess`: the rights granted (0 when denied). With `MAXIMUM_ALLOWED`, every right
     /// the token can get; otherwise exactly the desired rights.
     pub granted: AccessMask,
-    /// `AccessStatus` as a Win32 code: 0 when granted, `ERROR_ACCESS_DENIED` (5) when denied.
+    /// `AccessStatus` as a Win32 code: 0 when granted, `ERROR_ACCESS_DENIED` (5) when denied,
+    /// `ERROR_PRIVILEGE_NOT_HELD` (1314) when `ACCESS_SYSTEM_SECURITY` was asked for.
     pub status: u32,
     /// For teaching and tracing: the index in the DACL of the ACE that decided a denial (a
     /// deny ACE), if one did; `None` when access was denied because no ACE granted it.
@@ -195,8 +196,9 @@ impl AccessCheckOutcome {
 ///    ACE that holds a still-wanted right denies; allowed rights accumulate; the walk stops
 ///    once every wanted right is granted. With `MAXIMUM_ALLOWED`, the whole DACL is walked and
 ///    every right allowed before being denied is granted.
-/// 4. Rights not granted by the end mean denial. Asking for nothing, or for
-///    `ACCESS_SYSTEM_SECURITY` (which needs a privilege wsock tokens never hold), is denied.
+/// 4. Rights not granted by the end mean denial. Asking for nothing is denied; asking for
+///    `ACCESS_SYSTEM_SECURITY` is denied with `ERROR_PRIVILEGE_NOT_HELD` (it needs
+///    SeSecurityPrivilege, which wsock tokens never hold).
 ///
 /// As on Windows, `mapping` is *not* applied to the ACEs: generic rights left in an ACE
 /// (`GA` from SDDL, say) grant and deny nothing. Windows maps them when a descriptor is
@@ -255,8 +257,14 @@ pub fn access_check(
 
     let want_max = desired & MAXIMUM_ALLOWED != 0;
     let wanted = desired & !MAXIMUM_ALLOWED;
-    if desired == 0 || wanted & ACCESS_SYSTEM_SECURITY != 0 {
+    if desired == 0 {
         return Ok(AccessCheckOutcome::denied(None));
+    }
+    if wanted & ACCESS_SYSTEM_SECURITY != 0 {
+        return Ok(AccessCheckOutcome {
+            status: win32::ERROR_PRIVILEGE_NOT_HELD,
+            ..AccessCheckOutcome::denied(None)
+        });
     }
 
     let is_owner = token.matches_allow(&owner);

@@ -372,7 +372,7 @@ fn descriptor_without_owner_or_group_is_error_invalid_security_descr() {
 }
 
 #[test]
-fn asking_for_nothing_or_for_system_security_is_denied() {
+fn asking_for_nothing_is_denied_and_for_system_security_needs_a_privilege() {
     let d = dir();
     let t = alice(&d);
     let s = SecurityDescriptor {
@@ -382,7 +382,12 @@ fn asking_for_nothing_or_for_system_security_is_denied() {
         ..SecurityDescriptor::default()
     };
     assert_eq!(check(&s, &t, 0), (0, 5));
-    assert_eq!(check(&s, &t, ACCESS_SYSTEM_SECURITY), (0, 5));
+    assert_eq!(check(&s, &t, ACCESS_SYSTEM_SECURITY), (0, 1314));
+    assert!(
+        !access_check(&s, &t, ACCESS_SYSTEM_SECURITY | READ_CONTROL, &FILE)
+            .unwrap()
+            .is_granted()
+    );
 }
 
 #[test]

@@ -327,3 +327,28 @@ fn authentication_method_adds_its_package_sid() {
         "S-1-18-1"
     );
 }
+
+#[test]
+fn every_token_group_resolves_by_sid_except_the_logon_sid() {
+    let d = dir();
+    for method in [
+        AuthMethod::Kerberos,
+        AuthMethod::Ntlm,
+        AuthMethod::Certificate,
+    ] {
+        for t in [
+            Token::peer_user(&d, "root", method).unwrap(),
+            Token::peer_machine(&d, "CLIENT", method).unwrap(),
+        ] {
+            assert!(d.lookup_sid(&t.user().sid).is_ok());
+            let logon = well_known::logon_sid(t.authentication_id());
+            for g in t.groups() {
+                if g.sid == logon {
+                    assert!(d.lookup_sid(&g.sid).is_err());
+                } else {
+                    assert!(d.lookup_sid(&g.sid).is_ok(), "{}", g.sid);
+                }
+            }
+        }
+    }
+}
