@@ -21,17 +21,36 @@
 //!   the scenario, which `--scenario` then only names).
 //! - `wsock filter add --host NAME (--scenario FILE | --control [PATH] | --control-tcp ADDR) --layer L
 //!   --action A --name N [--condition FIELD:MATCH:VALUE ..] [--weight W] [--sublayer S]
-//!   [--description D]`: adds a filter to a scenario file (a validated `[[host.filter]]`, the
+//!   [--description D] [--flags F,..] [--provider P] [--key GUID]`: adds a filter to a scenario file (a validated `[[host.filter]]`, the
 //!   rest of the file untouched) or to a running host (prints the new id).
+//!   `--flags F,..`, `--provider P` and `--key GUID` set the filter's flags (Windows or short
+//!   names), provider and key.
 //! - `wsock filter delete --host NAME (--scenario FILE | --control [PATH] | --control-tcp ADDR)
 //!   (--id ID | --name N)`.
 //! - `wsock scenario check FILE`, `wsock scenario default`.
 //!
+//! `--json` prints 64-bit filter ids and weights, event sequence numbers and the filter ids in
+//! events as decimal strings (`"weight": "18446744073709551615"`), because JavaScript and other
+//! double-based JSON readers round integers above 2^53. A reader that closes stdout early
+//! (`wsock show events | head`) ends any command quietly with status 0 (see `out.rs`).
+//!
 //! Errors name the file and line, and for policy the `FWP_E_*` reason and HRESULT. Logging
 //! follows `RUST_LOG` (or `--log`), e.g. `RUST_LOG=wsock=debug`.
 
+/// Prints a line to stdout like `println!`, except that a closed stdout (`wsock show events |
+/// head`) ends the process quietly with status 0 instead of a panic; see [`out::line`].
+macro_rules! outln {
+    () => {
+        $crate::out::line(format_args!(""))
+    };
+    ($($t:tt)*) => {
+        $crate::out::line(format_args!($($t)*))
+    };
+}
+
 mod control;
 mod demo;
+mod out;
 mod policy;
 mod services;
 mod trace_hook;
@@ -262,12 +281,29 @@ enum FilterAction {
         /// (VALUE `LOW..HIGH` is a range). Repeatable; AND'd across fields.
         #[arg(long = "condition")]
         conditions: Vec<String>,
-        /// Exact weight (number), `auto`, or `range:N`.
-        #[arg(long)]
+        /// Exact weight (unsigned 64-bit number), `auto`, or `range:N` (N 0..=15).
+        #[arg(long, allow_hyphen_values = true)]
         weight: Option<String>,
         /// Sublayer (built-in name, GUID or a scenario sublayer's name).
         #[arg(long)]
         sublayer: Option<String>,
+        /// Provider (GUID, built-in name or a scenario provider's name).
+        #[arg(long)]
+        provider: Option<String>,
+        /// Filter key (GUID). Default: on a running host a random one (as Windows generates),
+        /// in a file the one the engine generates when the scenario loads.
+        #[arg(long)]
+        key: Option<String>,
+        /// Filter flags by Windows name or short name, comma-separated or repeated, e.g.
+        /// FWPM_FILTER_FLAG_CLEAR_ACTION_RIGHT, clear_action_right, persistent,
+        /// permit_if_callout_unregistered.
+        #[arg(
+            long = "flags",
+            alias = "flag",
+            value_delimiter = ',',
+            value_name = "FLAG"
+        )]
+        flags: Vec<String>,
         /// Description.
         #[arg(long)]
         description: Option<String>,
@@ -321,8 +357,8 @@ fn start(run: &RunArgs, local: Option<&str>) -> Result<Network, String> {
 fn print_capture_hint(net: &Network, run: &RunArgs) {
     if let Some(c) = &run.capture {
         let _ = net.flush_capture();
-        println!("capture written to {}; dissect it with:", c.display());
-        println!(
+        outln!("capture written to {}; dissect it with:", c.display());
+        outln!(
             "  tshark -r {} {}",
             c.display(),
             net.decode_as_args().join(" ")
@@ -341,13 +377,23 @@ fn filter_command(action: FilterAction) -> Result<(), String> {
             conditions,
             weight,
             sublayer,
+            provider,
+            key,
+            flags,
             description,
         } => {
-            let spec = wsock_stack::wsock_wfp::FilterSpec {
+            let mut spec = wsock_stack::wsock_wfp::FilterSpec {
                 name: name.clone(),
                 description: description.unwrap_or_default(),
+                key,
                 layer,
                 sublayer,
+                provider,
+                flags: flags
+                    .iter()
+                    .map(|f| f.trim().replace('-', "_"))
+                    .filter(|f| !f.is_empty())
+                    .collect(),
                 action,
                 weight: weight.as_deref().map(policy::parse_weight),
                 conditions: conditions
@@ -359,11 +405,14 @@ fn filter_command(action: FilterAction) -> Result<(), String> {
             match target.resolve(&host)? {
                 Err(file) => {
                     policy::add_to_file(&file, &host, &spec)?;
-                    println!("added filter {name:?} to host {host} in {}", file.display());
+                    outln!("added filter {name:?} to host {host} in {}", file.display());
                 }
                 Ok(ep) => {
+                    if spec.key.is_none() {
+                        spec.key = Some(policy::random_guid()?);
+                    }
                     let id = policy::add_via_control(&ep, &host, &spec)?;
-                    println!("added filter id {id} ({name:?}) to host {host}");
+                    outln!("added filter id {id} ({name:?}) to host {host}");
                 }
             }
             Ok(())
@@ -378,7 +427,7 @@ fn filter_command(action: FilterAction) -> Result<(), String> {
                 Err(file) => {
                     let names = policy::delete_from_file(&file, &host, id, name.as_deref())?;
                     for n in names {
-                        println!(
+                        outln!(
                             "deleted filter {n:?} from host {host} in {}",
                             file.display()
                         );
@@ -386,7 +435,7 @@ fn filter_command(action: FilterAction) -> Result<(), String> {
                 }
                 Ok(ep) => {
                     for id in policy::delete_via_control(&ep, &host, id, name.as_deref())? {
-                        println!("deleted filter id {id} from host {host}");
+                        outln!("deleted filter id {id} from host {host}");
                     }
                 }
             }
@@ -445,7 +494,7 @@ fn run_host(a: HostArgs) -> Result<(), String> {
     let name = &a.name;
     let host = net.host(name).ok_or_else(|| format!("no host {name:?}"))?;
     services::start(&host).map_err(|e| e.to_string())?;
-    println!(
+    outln!(
         "host {} up: {} / {}, wire udp {}",
         host.name(),
         host.ipv4(),
@@ -476,7 +525,7 @@ fn run_host(a: HostArgs) -> Result<(), String> {
         };
         control::serve_unix(host.clone(), &path, &mut cleanup)
             .map_err(|e| format!("control socket {}: {e}", path.display()))?;
-        println!("control listening on {}", path.display());
+        outln!("control listening on {}", path.display());
     }
     if let Some(addr) = a.control_tcp.or(host.spec().control) {
         let token_file = match &a.token_file {
@@ -488,7 +537,7 @@ fn run_host(a: HostArgs) -> Result<(), String> {
         };
         let bound = control::serve_tcp(host.clone(), addr, &token_file, &mut cleanup)
             .map_err(|e| format!("control socket {addr}: {e}"))?;
-        println!(
+        outln!(
             "control listening on tcp {bound}, token in {}",
             token_file.display()
         );
@@ -574,7 +623,7 @@ fn main() -> ExitCode {
         Command::Scenario { action } => match action {
             ScenarioAction::Check { file } => Scenario::from_file(&file)
                 .map(|s| {
-                    println!(
+                    outln!(
                         "{}: ok ({} hosts, {} links)",
                         file.display(),
                         s.hosts.len(),
@@ -583,7 +632,7 @@ fn main() -> ExitCode {
                 })
                 .map_err(|e| e.to_string()),
             ScenarioAction::Default => {
-                print!("{}", wsock_stack::scenario::DEFAULT_SCENARIO_TOML);
+                out::text(wsock_stack::scenario::DEFAULT_SCENARIO_TOML);
                 Ok(())
             }
         },

@@ -34,7 +34,7 @@ impl PacketHook for PrintPackets {
         let n = self.printed.fetch_add(1, Ordering::Relaxed);
         if n >= self.limit {
             if n == self.limit {
-                println!("[stack ] ... (further packets not printed)");
+                outln!("[stack ] ... (further packets not printed)");
             }
             return HookVerdict::Pass;
         }
@@ -57,9 +57,16 @@ impl PacketHook for PrintPackets {
             _ => ("IP", String::new(), 0),
         };
         let (sp, dp) = s.ports(packet).unwrap_or((0, 0));
-        println!(
+        outln!(
             "[stack ] {:<6} {} {}:{} -> {}:{} {} payload {} B, sent as GRE-in-UDP",
-            ctx.host, proto, s.src, sp, s.dst, dp, detail, payload
+            ctx.host,
+            proto,
+            s.src,
+            sp,
+            s.dst,
+            dp,
+            detail,
+            payload
         );
         HookVerdict::Pass
     }
