@@ -30,6 +30,8 @@ pub mod win32 {
     pub const ERROR_LOGON_FAILURE: u32 = 1326;
     /// `ERROR_NONE_MAPPED`: no mapping between account names and security IDs was done.
     pub const ERROR_NONE_MAPPED: u32 = 1332;
+    /// `ERROR_INVALID_ACL`.
+    pub const ERROR_INVALID_ACL: u32 = 1336;
     /// `ERROR_INVALID_SID`.
     pub const ERROR_INVALID_SID: u32 = 1337;
     /// `ERROR_INVALID_SECURITY_DESCR`.
@@ -217,11 +219,21 @@ pub enum IdentityError {
     /// in `AccessCheck`, or raising the level in a duplicate).
     #[error("bad impersonation level")]
     BadImpersonationLevel,
-    /// A security descriptor lacks its owner or group (required by `AccessCheck`).
+    /// A security descriptor lacks its owner or group (required by `AccessCheck`), or its
+    /// binary (self-relative) form is malformed.
     #[error("invalid security descriptor: {what}")]
     InvalidSecurityDescriptor {
-        /// What is missing.
+        /// What is missing or wrong.
         what: &'static str,
+    },
+    /// The binary form of an ACL is malformed, or holds an ACE type this crate does not model.
+    /// `position` is the byte offset of the problem in the input.
+    #[error("invalid ACL at byte {position}: {what}")]
+    InvalidAcl {
+        /// What is wrong.
+        what: &'static str,
+        /// Byte offset into the input.
+        position: usize,
     },
     /// A desired access mask still holds generic rights; map it with
     /// [`GenericMapping::map`](crate::GenericMapping::map) first, as Windows requires.
@@ -258,6 +270,7 @@ impl IdentityError {
             IdentityError::NoImpersonationToken => ERROR_NO_IMPERSONATION_TOKEN,
             IdentityError::BadImpersonationLevel => ERROR_BAD_IMPERSONATION_LEVEL,
             IdentityError::InvalidSecurityDescriptor { .. } => ERROR_INVALID_SECURITY_DESCR,
+            IdentityError::InvalidAcl { .. } => ERROR_INVALID_ACL,
             IdentityError::GenericNotMapped { .. } => ERROR_GENERIC_NOT_MAPPED,
         }
     }

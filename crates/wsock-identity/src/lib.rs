@@ -29,6 +29,7 @@
 //! * [`HandleTable`]: process-unique handles (multiples of 4) with granted access.
 //! * [`SecurityDescriptor`] and [`access_check`]: owner, group, DACL of allow/deny ACEs,
 //!   evaluated in order as Windows does; a small SDDL subset ([`SecurityDescriptor::from_sddl`]).
+//! * [`binary`]: the Windows binary forms of ACLs and self-relative security descriptors.
 //! * [`rights`]: access-right constants with their Windows values, and [`GenericMapping`].
 //! * [`IdentityError`]: one error enum, each variant mapped once to a Win32 error code.
 //!
@@ -71,6 +72,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod binary;
 mod directory;
 mod error;
 mod handle;
