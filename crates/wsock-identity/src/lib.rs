@@ -15,8 +15,11 @@
 //! * `wsock-stack` builds each host's [`Directory`] from its scenario (domain, machine, users)
 //!   with the plain-data [`DirectorySpec`];
 //! * `wsock` keeps a [`HandleTable`] per `Network` and gives the raw face its Windows shapes:
-//!   `GetTokenInformation` (sizes from [`TokenInformation::required_size`]), `CloseHandle`,
-//!   `AccessCheck` ([`access_check`]) and thread- or task-scoped impersonation.
+//!   `GetTokenInformation` ([`HandleTable::token_information`], sizes from
+//!   [`TokenInformation::required_size`]), `CloseHandle` ([`HandleTable::close`]),
+//!   `AccessCheck` ([`access_check`], descriptors read with
+//!   [`SecurityDescriptor::from_self_relative`]) and thread- or task-scoped impersonation
+//!   (the token from [`impersonation_token`]).
 //!
 //! What it models:
 //!
@@ -33,8 +36,8 @@
 //! * [`rights`]: access-right constants with their Windows values, and [`GenericMapping`].
 //! * [`IdentityError`]: one error enum, each variant mapped once to a Win32 error code.
 //!
-//! Every parser here (SID text and bytes, SDDL) is total: bad input gives a typed error with a
-//! position, never a panic.
+//! Every parser here (SID text and bytes, SDDL, binary ACLs and descriptors) is total: bad
+//! input gives a typed error with a position, never a panic.
 //!
 //! ```
 //! use wsock_identity::*;
@@ -54,9 +57,9 @@
 //! let h = handles.insert_mapped(user, rights::TOKEN_QUERY, &GenericMapping::TOKEN);
 //!
 //! // GetTokenInformation(TokenUser): probe the size, then read.
-//! let token = handles.get_with_access(h, TokenInformationClass::User.required_access())?;
-//! let info = token.information(TokenInformationClass::User)?;
+//! let info = handles.token_information(h, TokenInformationClass::User)?;
 //! assert!(info.check_buffer(0).is_err());
+//! let token = handles.get(h)?.object;
 //!
 //! // AccessCheck against a descriptor written in SDDL.
 //! let sd = SecurityDescriptor::from_sddl("O:BAG:BAD:(A;;FA;;;BA)(A;;FR;;;AU)", None)?;

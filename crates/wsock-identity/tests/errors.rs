@@ -34,6 +34,13 @@ fn every_variant_maps_to_its_win32_code() {
             1338,
         ),
         (IdentityError::GenericNotMapped { mask: 0x8000_0000 }, 1360),
+        (
+            IdentityError::InvalidAcl {
+                what: "x",
+                position: 2,
+            },
+            1336,
+        ),
     ];
     for (e, code) in cases {
         assert_eq!(e.win32_code(), code, "{e:?}");
