@@ -25,7 +25,7 @@ pub const SECURITY_MAX_SID_SIZE: usize = 8 + 4 * SID_MAX_SUB_AUTHORITIES;
 /// (6 bytes big-endian), then each sub-authority as a little-endian u32.
 ///
 /// Parsing never panics: bad input gives [`IdentityError::InvalidSid`] with the byte offset.
-/// `Sid` is `Copy` (68 bytes at most) and ordered by authority, then sub-authorities.
+/// `Sid` is a `Copy` value with no heap allocation, ordered by authority, then sub-authorities.
 ///
 /// # Examples
 ///
