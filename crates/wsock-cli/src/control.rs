@@ -116,7 +116,22 @@ pub fn ensure_runtime_dir() -> Result<PathBuf, String> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(format!("{}: {e}", dir.display())),
     }
-    let md = fs::symlink_metadata(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    verify_runtime_dir(&dir)?;
+    Ok(dir)
+}
+
+/// Refuses a runtime directory that is a symlink, not ours, or open to others: a client looking
+/// for a default socket must not talk to one another user planted.
+///
+/// # Errors
+/// Why `dir` is refused (or cannot be read).
+pub fn verify_runtime_dir(dir: &Path) -> Result<(), String> {
+    let md = fs::symlink_metadata(dir).map_err(|e| {
+        format!(
+            "{}: {e} (no `wsock host` of yours has served a default control socket here)",
+            dir.display()
+        )
+    })?;
     let uid = own_uid();
     if !md.file_type().is_dir() {
         return Err(format!(
@@ -138,7 +153,7 @@ pub fn ensure_runtime_dir() -> Result<PathBuf, String> {
             md.mode() & 0o777
         ));
     }
-    Ok(dir)
+    Ok(())
 }
 
 /// The default control socket of host `host` of scenario `scenario`:
@@ -246,7 +261,7 @@ pub fn serve_unix(host: Host, path: &Path, cleanup: &mut Cleanup) -> io::Result<
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let file_name = path.file_name().ok_or_else(|| {
+    path.file_name().ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
             "the control socket path has no file name",
@@ -277,7 +292,8 @@ pub fn serve_unix(host: Host, path: &Path, cleanup: &mut Cleanup) -> io::Result<
     let private = tempfile::Builder::new()
         .prefix(".wsock-ctl-")
         .tempdir_in(&parent)?;
-    let staging = private.path().join(file_name);
+    // A short name: the staging path must fit in sun_path whenever `path` does.
+    let staging = private.path().join("s");
     let listener = UnixListener::bind(&staging)?;
     fs::set_permissions(&staging, fs::Permissions::from_mode(0o600))?;
     fs::rename(&staging, path)?;

@@ -192,6 +192,7 @@ impl ControlArgs {
             }
             (Some(None), _) => {
                 let h = need_host("--control without a PATH")?;
+                control::verify_runtime_dir(&control::runtime_dir())?;
                 Ok(Some(control::Endpoint::Unix(control::default_socket_path(
                     &scenario_name()?,
                     h,
@@ -200,10 +201,11 @@ impl ControlArgs {
             (None, Some(addr)) => {
                 let file = match &self.token_file {
                     Some(f) => f.clone(),
-                    None => control::default_token_path(
-                        &scenario_name()?,
-                        need_host("--control-tcp without --token-file")?,
-                    ),
+                    None => {
+                        let h = need_host("--control-tcp without --token-file")?;
+                        control::verify_runtime_dir(&control::runtime_dir())?;
+                        control::default_token_path(&scenario_name()?, h)
+                    }
                 };
                 control::Endpoint::tcp(addr, &file).map(Some)
             }

@@ -399,18 +399,41 @@ fn tcp_control_needs_the_token_from_an_owner_only_file() {
         .unwrap();
     assert!(!out.status.success());
     assert!(text(&out).contains("wrong control token"), "{}", text(&out));
-    let out = wsock()
-        .env("XDG_RUNTIME_DIR", dir.path())
-        .args([
-            "show",
-            "filters",
-            "--host",
-            "server",
-            "--control-tcp",
-            &addr,
-        ])
-        .output()
-        .unwrap();
+    // No --token-file: the default one, in a runtime directory that must be the user's own.
+    let default_lookup = || {
+        wsock()
+            .env("XDG_RUNTIME_DIR", dir.path())
+            .args([
+                "show",
+                "filters",
+                "--host",
+                "server",
+                "--control-tcp",
+                &addr,
+            ])
+            .arg("--scenario")
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let out = default_lookup();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("no `wsock host` of yours"),
+        "{}",
+        text(&out)
+    );
+    let rt = dir.path().join("wsock");
+    std::fs::create_dir(&rt).unwrap();
+    std::fs::set_permissions(&rt, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = default_lookup();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("lets others in"), "{}", text(&out));
+    std::fs::set_permissions(&rt, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = default_lookup();
     assert!(!out.status.success());
     assert!(text(&out).contains("token file"), "{}", text(&out));
+    std::fs::copy(&token_file, rt.join("one-server.token")).unwrap();
+    let out = default_lookup();
+    assert!(out.status.success(), "{}", text(&out));
 }
