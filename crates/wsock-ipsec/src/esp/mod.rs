@@ -43,6 +43,7 @@ mod replay;
 mod suite;
 
 pub use replay::{ReplayWindow, MAX_REPLAY_WINDOW};
+pub(crate) use suite::ct_eq;
 pub use suite::{EspCrypto, EspSuite, Integrity, SeqInfo, ESP_HEADER_LEN};
 
 use crate::error::{IpsecError, LifetimeKind};

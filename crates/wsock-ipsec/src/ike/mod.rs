@@ -4,4 +4,5 @@
 //! these two modules: [`wire`] turns bytes into typed payloads and back, and `crypto` derives
 //! keys and protects SK payloads. Neither keeps protocol state.
 
+pub mod crypto;
 pub mod wire;
