@@ -12,7 +12,8 @@
 //! - [`natt`]: the RFC 3948 demultiplexing of the NAT-T socket (keepalive / IKE / ESP).
 //! - [`ike::wire`]: IKEv2 messages and payloads as typed views and `Repr`s, with parse and emit.
 //! - [`ike::crypto`]: prf/prf+, SKEYSEED and key derivation, SK payload protection, and ephemeral
-//!   Diffie-Hellman (P-256, P-384, X25519).
+//!   Diffie-Hellman (P-256, P-384, X25519), PSK AUTH and NAT detection hashes.
+//! - [`keylog`]: key records in the format tshark and the project's oracle read.
 //!
 //! Errors: one enum, [`IpsecError`], mapped once to the Windows `ERROR_IPSEC_*` codes by
 //! [`IpsecError::win32_code`].
@@ -24,6 +25,7 @@
 pub mod error;
 pub mod esp;
 pub mod ike;
+pub mod keylog;
 pub mod natt;
 
 pub use error::{IpsecError, LifetimeKind};

@@ -13,7 +13,9 @@ use wsock_ipsec::ike::wire::*;
 /// `dh <group> <our public>` -> `<their public> <shared>`;
 /// `keys <hash> <ni> <nr> <gir> <spii> <spir> <integ_len> <encr_len> <esp_len>` -> the seven
 /// IKE SA keys and KEYMAT, space-separated;
-/// `skgcm <sk_e> <msg>` and `skcbc <sk_e> <sk_a> <icv_len> <msg>` -> the inner payload chain.
+/// `skgcm <sk_e> <msg>` and `skcbc <sk_e> <sk_a> <icv_len> <msg>` -> the inner payload chain;
+/// `auth <psk> <msg> <nonce> <sk_p> <id_body>` -> the PSK AUTH data (SHA-256 PRF);
+/// `natd <spii> <spir> <ip bytes> <port>` -> the NAT detection hash.
 const PY: &str = r#"
 import sys, hmac, hashlib
 from cryptography.hazmat.primitives.asymmetric import x25519, ec
@@ -63,6 +65,12 @@ for line in sys.stdin:
         d = Cipher(algorithms.AES(k), modes.CBC(m[32:48])).decryptor()
         plain = d.update(m[48:-n]) + d.finalize()
         print(X(plain[:-1 - plain[-1]]))
+    elif f[0] == "auth":
+        psk, msg, nonce, skp, idb = map(H, f[1:6])
+        h = hashlib.sha256
+        print(X(prf(h, prf(h, psk, b"Key Pad for IKEv2"), msg + nonce + prf(h, skp, idb))))
+    elif f[0] == "natd":
+        print(X(hashlib.sha1(H(f[1]) + H(f[2]) + H(f[3]) + int(f[4]).to_bytes(2, "big")).digest()))
 "#;
 
 fn python_available() -> bool {
@@ -246,4 +254,34 @@ fn python_agrees_on_dh_key_derivation_and_sk_payloads() {
         hex(&m2)
     );
     assert_eq!(python(script), vec![hex(&chain), hex(&chain)]);
+
+    // 4. PSK AUTH and NAT detection hashes.
+    let id_body = [&[2u8, 0, 0, 0][..], b"initiator.test"].concat();
+    let sk_pi = [0x5au8; 32];
+    let octets = signed_octets(Prf::HmacSha256, &m1, &nr, &sk_pi, &id_body);
+    let auth = psk_auth(Prf::HmacSha256, b"secret", &octets);
+    let v4 = std::net::IpAddr::from([10, 99, 0, 1]);
+    let v6 = std::net::IpAddr::from([0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    let script = format!(
+        "auth {} {} {} {} {}\nnatd {} {} {} 4500\nnatd {} {} {} 500\n",
+        hex(b"secret"),
+        hex(&m1),
+        hex(&nr),
+        hex(&sk_pi),
+        hex(&id_body),
+        hex(&spi_i.to_be_bytes()),
+        hex(&[0; 8]),
+        hex(&[10, 99, 0, 1]),
+        hex(&spi_i.to_be_bytes()),
+        hex(&spi_r.to_be_bytes()),
+        hex(&[0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+    );
+    assert_eq!(
+        python(script),
+        vec![
+            hex(&auth),
+            hex(&nat_detection_hash(spi_i, 0, v4, 4500)),
+            hex(&nat_detection_hash(spi_i, spi_r, v6, 500)),
+        ]
+    );
 }

@@ -154,6 +154,50 @@ pub fn skeyseed_rekey(prf: Prf, old_sk_d: &[u8], g_ir: &[u8], ni: &[u8], nr: &[u
     prf.prf_parts(old_sk_d, &[g_ir, ni, nr])
 }
 
+/// The octets an IKE_AUTH signs (RFC 7296 §2.15): the peer-visible first message of the signer
+/// (`RealMessage1` / `RealMessage2`, exactly as sent), the other side's nonce body, and
+/// `prf(SK_p, RestOfIDPayload)` where `id_body` is the signer's ID payload body (ID type, three
+/// reserved bytes, ID data) and `sk_p` is SK_pi for the initiator, SK_pr for the responder.
+pub fn signed_octets(
+    prf: Prf,
+    first_message: &[u8],
+    peer_nonce: &[u8],
+    sk_p: &[u8],
+    id_body: &[u8],
+) -> Vec<u8> {
+    let mac = prf.prf(sk_p, id_body);
+    let mut out = Vec::with_capacity(first_message.len() + peer_nonce.len() + mac.len());
+    out.extend_from_slice(first_message);
+    out.extend_from_slice(peer_nonce);
+    out.extend_from_slice(&mac);
+    out
+}
+
+/// The key pad of shared-key authentication: 17 ASCII octets, no terminator.
+pub const KEY_PAD: &[u8] = b"Key Pad for IKEv2";
+
+/// AUTH data for shared-key authentication: `prf(prf(Shared Secret, "Key Pad for IKEv2"),
+/// <signed octets>)`.
+pub fn psk_auth(prf: Prf, psk: &[u8], signed_octets: &[u8]) -> Vec<u8> {
+    prf.prf(&prf.prf(psk, KEY_PAD), signed_octets)
+}
+
+/// The data of a NAT_DETECTION_SOURCE_IP / _DESTINATION_IP notify (RFC 7296 §2.23):
+/// `SHA-1(SPIi | SPIr | IP | port)`, with SPIr zero in the first request.
+pub fn nat_detection_hash(spi_i: u64, spi_r: u64, addr: std::net::IpAddr, port: u16) -> [u8; 20] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
+    ctx.update(&spi_i.to_be_bytes());
+    ctx.update(&spi_r.to_be_bytes());
+    match addr {
+        std::net::IpAddr::V4(a) => ctx.update(&a.octets()),
+        std::net::IpAddr::V6(a) => ctx.update(&a.octets()),
+    }
+    ctx.update(&port.to_be_bytes());
+    let mut out = [0u8; 20];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
 /// The seven keys of an IKE SA.
 #[derive(Clone, PartialEq, Eq)]
 pub struct IkeSaKeys {
