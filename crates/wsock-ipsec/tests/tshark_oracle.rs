@@ -14,6 +14,9 @@ use wsock_ipsec::ike::wire::{transform as t, *};
 use wsock_ipsec::keylog::{EspKeyRecord, IkeKeyRecord};
 use wsock_ipsec::natt;
 
+/// Source, destination, SPI, suite, encryption key, integrity key.
+type SaSpec = (Ipv4Addr, Ipv4Addr, u32, EspSuite, Vec<u8>, Vec<u8>);
+
 const A: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 
@@ -255,7 +258,7 @@ fn tshark_dissects_and_decrypts_our_ike_and_esp() {
         h.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xfa, 0xf0, 0, 0, 0, 0]);
         h
     };
-    let sas: Vec<(Ipv4Addr, Ipv4Addr, u32, EspSuite, Vec<u8>, Vec<u8>)> = vec![
+    let sas: Vec<SaSpec> = vec![
         (
             A,
             B,
