@@ -61,6 +61,46 @@ pub const NEXT_HEADER_IPV6: u8 = 41;
 /// The default anti-replay window (RFC 4303 recommends 64).
 pub const DEFAULT_REPLAY_WINDOW: u32 = 64;
 
+/// The cleartext header of an ESP packet: what a receiver needs to find the SA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EspHeader {
+    /// The SPI.
+    pub spi: u32,
+    /// The low 32 bits of the sequence number.
+    pub seq_lo: u32,
+}
+
+impl EspHeader {
+    /// Reads the SPI and sequence number of an ESP packet.
+    ///
+    /// # Errors
+    /// [`IpsecError::InvalidPacket`] for fewer than 8 bytes or a zero SPI (reserved, never sent).
+    ///
+    /// # Examples
+    /// ```
+    /// use wsock_ipsec::esp::EspHeader;
+    /// let h = EspHeader::parse(&[0xc0, 0, 0, 1, 0, 0, 0, 7, 0xaa]).unwrap();
+    /// assert_eq!((h.spi, h.seq_lo), (0xc000_0001, 7));
+    /// ```
+    pub fn parse(packet: &[u8]) -> Result<Self, IpsecError> {
+        match packet {
+            [a, b, c, d, e, f, g, h, ..] => {
+                let spi = u32::from_be_bytes([*a, *b, *c, *d]);
+                if spi == 0 {
+                    return Err(IpsecError::InvalidPacket("ESP SPI 0 is reserved"));
+                }
+                Ok(EspHeader {
+                    spi,
+                    seq_lo: u32::from_be_bytes([*e, *f, *g, *h]),
+                })
+            }
+            _ => Err(IpsecError::InvalidPacket(
+                "ESP packet shorter than its header",
+            )),
+        }
+    }
+}
+
 /// ESP mode of an SA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Mode {

@@ -499,3 +499,29 @@ fn suite_from_transform_ids() {
         assert_eq!(again, s);
     }
 }
+
+#[test]
+fn sa_types_can_move_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<OutboundSa>();
+    assert_send_sync::<InboundSa>();
+    assert_send_sync::<crate::ike::crypto::SkCrypter>();
+    assert_send_sync::<crate::ike::crypto::KeyExchange>();
+}
+
+#[test]
+fn esp_header_view() {
+    assert!(EspHeader::parse(&[0, 0, 0, 0, 0, 0, 0, 1]).is_err());
+    assert!(EspHeader::parse(&[1, 2, 3]).is_err());
+    let cfg = SaConfig::new(0xd000, EspSuite::ChaCha20Poly1305);
+    let (mut tx, _) = pair(&cfg);
+    let mut p = Vec::new();
+    tx.seal(T0, 6, b"x", &mut p).unwrap();
+    assert_eq!(
+        EspHeader::parse(&p).unwrap(),
+        EspHeader {
+            spi: 0xd000,
+            seq_lo: 1
+        }
+    );
+}
