@@ -13,6 +13,7 @@
 //! - [`ike::wire`]: IKEv2 messages and payloads as typed views and `Repr`s, with parse and emit.
 //! - [`ike::crypto`]: prf/prf+, SKEYSEED and key derivation, SK payload protection, and ephemeral
 //!   Diffie-Hellman (P-256, P-384, X25519), PSK AUTH and NAT detection hashes.
+//! - [`ike::proposal`]: SA proposals from suites and back, and the responder's choice.
 //! - [`keylog`]: key records in the format tshark and the project's oracle read.
 //!
 //! Errors: one enum, [`IpsecError`], mapped once to the Windows `ERROR_IPSEC_*` codes by

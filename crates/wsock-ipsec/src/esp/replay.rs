@@ -213,3 +213,26 @@ mod tests {
         assert!(ReplayWindow::new(MAX_REPLAY_WINDOW + 1).is_err());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// RFC 4303 Appendix A: any packet inside the window, or ahead of it by less than
+        /// 2^32 - W, gets its high half inferred correctly from the low half alone.
+        #[test]
+        fn esn_inference_recovers_the_sequence_number(
+            top in 1u64..(1 << 62),
+            size in prop::sample::select(vec![32u32, 64, 100, 1024]),
+            ahead in any::<bool>(),
+            delta in 0u64..(1 << 31),
+        ) {
+            let mut w = ReplayWindow::new(size).unwrap();
+            w.record(top);
+            let seq = if ahead { top + delta } else { top - (delta % u64::from(size)).min(top - 1) };
+            prop_assert_eq!(w.infer_esn(seq as u32), Some(seq));
+        }
+    }
+}
