@@ -8,8 +8,11 @@
 //! with `WSASetLastError` on the calling thread, as on Windows. Which host `socket()` creates on
 //! is chosen with [`crate::ext`].
 //!
-//! What is not built yet answers with a clear code rather than pretending: overlapped I/O and the
-//! secure-socket IOCTLs return `WSAEOPNOTSUPP` (see `docs/windows-differences.md`).
+//! Event objects, `WSAEventSelect` and overlapped I/O (events and completion routines run at
+//! alertable waits, `SleepEx`) are built; I/O completion ports and the Microsoft extension
+//! functions (`AcceptEx`, `ConnectEx`, ...) are not: `SIO_GET_EXTENSION_FUNCTION_POINTER`
+//! answers `WSAEINVAL`. What is not built yet answers with a clear code rather than pretending:
+//! the secure-socket IOCTLs return `WSAEOPNOTSUPP` (see `docs/windows-differences.md`).
 //!
 //! # Safety
 //! As on Windows, pointer arguments must be valid for the lengths passed. wsock checks what can
@@ -22,9 +25,16 @@
     clippy::too_many_arguments
 )]
 
+mod events;
 mod names;
+mod overlapped;
 mod reexports;
+pub use events::{
+    SleepEx, WSACloseEvent, WSACreateEvent, WSAEnumNetworkEvents, WSAEventSelect, WSAResetEvent,
+    WSASetEvent, WSAWaitForMultipleEvents,
+};
 pub use names::*;
+pub use overlapped::WSAGetOverlappedResult;
 pub use reexports::*;
 
 use std::cell::Cell;
@@ -35,7 +45,9 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use windows_sys::core::{PCSTR, PSTR};
+use std::mem::size_of;
+
+use windows_sys::core::{GUID, PCSTR, PSTR};
 use windows_sys::Win32::System::IO::OVERLAPPED;
 use wsock_stack::{Family, Readiness, Shutdown, StackError};
 
@@ -50,6 +62,14 @@ pub mod Win32 {
         /// `Win32::Networking::WinSock`: everything of [`crate::sys`].
         pub mod WinSock {
             pub use crate::sys::*;
+        }
+    }
+    /// `Win32::System`.
+    pub mod System {
+        /// `Win32::System::Threading`: `SleepEx`, the alertable wait where completion routines
+        /// of overlapped socket I/O run.
+        pub mod Threading {
+            pub use crate::sys::SleepEx;
         }
     }
 }
@@ -281,19 +301,87 @@ pub unsafe extern "system" fn socket(
     create_socket(af, r#type, protocol)
 }
 
-/// Creates a socket; protocol info and groups are not supported (must be null / 0).
+/// Creates a socket; protocol info and groups are not supported (must be null / 0). Without
+/// `WSA_FLAG_OVERLAPPED` in `dwflags` the socket is not overlapped: an `OVERLAPPED` given to its
+/// calls is ignored and they run synchronously, as Microsoft documents.
+///
+/// # Safety
+/// `lpprotocolinfo` must be null (it is not read).
+///
+/// # Errors
+/// As [`socket`]; `WSAEINVAL` for protocol info or a group.
 pub unsafe extern "system" fn WSASocketW(
     af: i32,
     r#type: i32,
     protocol: i32,
     lpprotocolinfo: *const WSAPROTOCOL_INFOW,
     g: u32,
-    _dwflags: u32,
+    dwflags: u32,
 ) -> SOCKET {
-    if !lpprotocolinfo.is_null() || g != 0 {
+    wsasocket(af, r#type, protocol, lpprotocolinfo.is_null(), g, dwflags)
+}
+
+/// The ANSI form of [`WSASocketW`] (same behaviour).
+///
+/// # Safety
+/// `lpprotocolinfo` must be null (it is not read).
+///
+/// # Errors
+/// As [`WSASocketW`].
+pub unsafe extern "system" fn WSASocketA(
+    af: i32,
+    r#type: i32,
+    protocol: i32,
+    lpprotocolinfo: *const WSAPROTOCOL_INFOA,
+    g: u32,
+    dwflags: u32,
+) -> SOCKET {
+    wsasocket(af, r#type, protocol, lpprotocolinfo.is_null(), g, dwflags)
+}
+
+fn wsasocket(af: i32, ty: i32, protocol: i32, no_info: bool, g: u32, flags: u32) -> SOCKET {
+    if !no_info || g != 0 {
         return fail_socket(WSAEINVAL);
     }
-    create_socket(af, r#type, protocol)
+    let s = create_socket(af, ty, protocol);
+    if s != INVALID_SOCKET && flags & WSA_FLAG_OVERLAPPED == 0 {
+        if let Ok((_, e)) = winsock::lookup(s) {
+            e.overlapped.store(false, Ordering::SeqCst);
+        }
+    }
+    s
+}
+
+/// Checks `socket`'s arguments in Windows' order (type, then family, then protocol, as Wine's
+/// `test_WSASocket` records) and infers what Windows infers: type 0 from the protocol (TCP when
+/// 0), family `AF_UNSPEC` from the protocol. Returns (family, stream) or the WSA code.
+fn socket_args(af: i32, ty: i32, protocol: i32) -> Result<(Family, bool), i32> {
+    if af == i32::from(AF_UNSPEC) && ty == 0 && protocol == 0 {
+        return Err(WSAEINVAL);
+    }
+    let ty = match (ty, protocol) {
+        (0, 0) | (0, IPPROTO_TCP) => SOCK_STREAM,
+        (0, IPPROTO_UDP) => SOCK_DGRAM,
+        (0, _) => return Err(WSAEPROTONOSUPPORT),
+        (SOCK_STREAM, _) | (SOCK_DGRAM, _) => ty,
+        _ => return Err(WSAESOCKTNOSUPPORT),
+    };
+    let family = match af {
+        x if x == i32::from(AF_INET) => Family::V4,
+        x if x == i32::from(AF_INET6) => Family::V6,
+        x if x == i32::from(AF_UNSPEC) => {
+            if protocol == 0 {
+                return Err(WSAEINVAL);
+            }
+            Family::V4
+        }
+        _ => return Err(WSAEAFNOSUPPORT),
+    };
+    match (ty, protocol) {
+        (SOCK_STREAM, 0) | (SOCK_STREAM, IPPROTO_TCP) => Ok((family, true)),
+        (SOCK_DGRAM, 0) | (SOCK_DGRAM, IPPROTO_UDP) => Ok((family, false)),
+        _ => Err(WSAEPROTONOSUPPORT),
+    }
 }
 
 fn create_socket(af: i32, ty: i32, protocol: i32) -> SOCKET {
@@ -304,16 +392,9 @@ fn create_socket(af: i32, ty: i32, protocol: i32) -> SOCKET {
     if !ws.initialised() {
         return fail_socket(WSANOTINITIALISED);
     }
-    let family = match af {
-        x if x == i32::from(AF_INET) => Family::V4,
-        x if x == i32::from(AF_INET6) => Family::V6,
-        _ => return fail_socket(WSAEAFNOSUPPORT),
-    };
-    let stream = match (ty, protocol) {
-        (SOCK_STREAM, 0) | (SOCK_STREAM, IPPROTO_TCP) => true,
-        (SOCK_DGRAM, 0) | (SOCK_DGRAM, IPPROTO_UDP) => false,
-        (SOCK_STREAM, _) | (SOCK_DGRAM, _) => return fail_socket(WSAEPROTOTYPE),
-        _ => return fail_socket(WSAESOCKTNOSUPPORT),
+    let (family, stream) = match socket_args(af, ty, protocol) {
+        Ok(v) => v,
+        Err(c) => return fail_socket(c),
     };
     let ep = if stream {
         host.tcp(family)
@@ -346,6 +427,8 @@ pub unsafe extern "system" fn listen(s: SOCKET, backlog: i32) -> i32 {
             backlog.max(1) as usize
         };
         e.endpoint.listen(backlog).map_err(code)?;
+        e.listening.store(true, Ordering::SeqCst);
+        events::rearm(e, FD_ACCEPT);
         Ok(0)
     }))
 }
@@ -386,7 +469,9 @@ unsafe fn accept_impl(
             return Err(WSAEFAULT);
         }
         let timeout = None;
-        let (child, peer) = run_blocking(e, timeout, |cx| e.endpoint.poll_accept(cx))?;
+        let taken = run_blocking(e, timeout, |cx| e.endpoint.poll_accept(cx));
+        events::rearm(e, FD_ACCEPT);
+        let (child, peer) = taken?;
         if let Some(f) = cond {
             let mut sa = [0u8; 28];
             let mut sa_len = sa.len() as i32;
@@ -452,6 +537,8 @@ pub unsafe extern "system" fn connect(s: SOCKET, name: *const SOCKADDR, namelen:
             return Ok(0);
         }
         e.endpoint.start_connect(addr).map_err(code)?;
+        e.connecting.store(true, Ordering::SeqCst);
+        events::rearm(e, FD_CONNECT);
         if e.nonblocking.load(Ordering::Relaxed) {
             return Err(WSAEWOULDBLOCK);
         }
@@ -489,6 +576,23 @@ unsafe fn send_bytes(
     to: Option<SocketAddr>,
 ) -> Result<i32, i32> {
     with_socket(s, |_, e| {
+        let r = send_entry(e, data, flags, to);
+        if r == Err(WSAEWOULDBLOCK) {
+            events::rearm(e, FD_WRITE);
+        }
+        r
+    })
+}
+
+/// `send` on an entry. `MSG_OOB` (and any flag but `MSG_DONTROUTE`) is refused with
+/// `WSAEOPNOTSUPP`: wsock has no urgent data.
+fn send_entry(
+    e: &SocketEntry,
+    data: &[u8],
+    flags: i32,
+    to: Option<SocketAddr>,
+) -> Result<i32, i32> {
+    {
         if flags & !(MSG_DONTROUTE) != 0 {
             return Err(WSAEOPNOTSUPP);
         }
@@ -513,7 +617,7 @@ unsafe fn send_bytes(
             }
         }
         Ok(sent as i32)
-    })
+    }
 }
 
 /// Sends stream data (or a datagram to the connected peer).
@@ -577,7 +681,24 @@ unsafe fn wsabufs<'a>(bufs: *const WSABUF, count: u32) -> Result<Vec<&'a mut [u8
     Ok(out)
 }
 
-/// Sends from several buffers (gather). Overlapped I/O is not built yet: `WSAEOPNOTSUPP`.
+/// Whether calls on `s` with this `OVERLAPPED` take the overlapped path (a non-null
+/// `OVERLAPPED` on a socket made with `WSA_FLAG_OVERLAPPED`); on other sockets it is ignored.
+fn overlapped_call(s: SOCKET, ov: *mut OVERLAPPED) -> bool {
+    !ov.is_null()
+        && winsock::lookup(s)
+            .map(|(_, e)| e.overlapped.load(Ordering::SeqCst))
+            .unwrap_or(false)
+}
+
+/// Sends from several buffers (gather). With an `OVERLAPPED` on an overlapped socket the send
+/// is overlapped (see the `overlapped` module docs: 0 when done at once, else `WSA_IO_PENDING`).
+///
+/// # Safety
+/// `lpbuffers` must point to `dwbuffercount` valid `WSABUF`s; an `OVERLAPPED` must stay valid
+/// until the operation completes.
+///
+/// # Errors
+/// As [`send`]; `WSAEFAULT` for null buffers; `WSA_IO_PENDING` for a started overlapped send.
 pub unsafe extern "system" fn WSASend(
     s: SOCKET,
     lpbuffers: *const WSABUF,
@@ -587,15 +708,92 @@ pub unsafe extern "system" fn WSASend(
     lpoverlapped: *mut OVERLAPPED,
     lpcompletionroutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
 ) -> i32 {
-    if !lpoverlapped.is_null() || lpcompletionroutine.is_some() {
-        return fail(WSAEOPNOTSUPP);
+    wsa_send(
+        s,
+        lpbuffers,
+        dwbuffercount,
+        lpnumberofbytessent,
+        dwflags,
+        None,
+        lpoverlapped,
+        lpcompletionroutine,
+    )
+}
+
+/// Sends from several buffers to `lpto` (or, with a null `lpto`, to the connected peer);
+/// overlapped as [`WSASend`].
+///
+/// # Safety
+/// As [`WSASend`]; `lpto` must be valid for `itolen` bytes.
+///
+/// # Errors
+/// As [`sendto`]; `WSA_IO_PENDING` for a started overlapped send.
+pub unsafe extern "system" fn WSASendTo(
+    s: SOCKET,
+    lpbuffers: *const WSABUF,
+    dwbuffercount: u32,
+    lpnumberofbytessent: *mut u32,
+    dwflags: u32,
+    lpto: *const SOCKADDR,
+    itolen: i32,
+    lpoverlapped: *mut OVERLAPPED,
+    lpcompletionroutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+) -> i32 {
+    let dest = if lpto.is_null() {
+        None
+    } else {
+        match read_sockaddr(lpto, itolen) {
+            Ok(a) => Some(a),
+            Err(c) => return fail(c),
+        }
+    };
+    wsa_send(
+        s,
+        lpbuffers,
+        dwbuffercount,
+        lpnumberofbytessent,
+        dwflags,
+        dest,
+        lpoverlapped,
+        lpcompletionroutine,
+    )
+}
+
+unsafe fn wsa_send(
+    s: SOCKET,
+    lpbuffers: *const WSABUF,
+    dwbuffercount: u32,
+    lpnumberofbytessent: *mut u32,
+    dwflags: u32,
+    to: Option<SocketAddr>,
+    lpoverlapped: *mut OVERLAPPED,
+    lpcompletionroutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+) -> i32 {
+    if let Err(c) = winsock::lookup(s) {
+        return fail(c);
     }
     let bufs = match wsabufs(lpbuffers, dwbuffercount) {
         Ok(b) => b,
         Err(c) => return fail(c),
     };
     let data: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
-    match send_bytes(s, &data, dwflags as i32, None) {
+    if overlapped_call(s, lpoverlapped) {
+        if dwflags as i32 & !MSG_DONTROUTE != 0 {
+            return fail(WSAEOPNOTSUPP);
+        }
+        return overlapped::send(
+            s,
+            data,
+            to,
+            lpnumberofbytessent,
+            lpoverlapped,
+            lpcompletionroutine,
+        );
+    }
+    if lpnumberofbytessent.is_null() && lpoverlapped.is_null() {
+        return fail(WSAEFAULT);
+    }
+    match send_bytes(s, &data, dwflags as i32, to) {
         Ok(n) => {
             if !lpnumberofbytessent.is_null() {
                 std::ptr::write_unaligned(lpnumberofbytessent, n as u32);
@@ -614,6 +812,21 @@ unsafe fn recv_bytes(
     from: Option<(*mut SOCKADDR, *mut i32)>,
 ) -> Result<i32, i32> {
     with_socket(s, |_, e| {
+        let r = recv_entry(e, buf, flags, from);
+        events::rearm(e, FD_READ);
+        r
+    })
+}
+
+/// `recv` on an entry. `MSG_OOB` (and any flag but `MSG_PEEK`, `MSG_WAITALL`) is refused with
+/// `WSAEOPNOTSUPP`: wsock has no urgent data.
+unsafe fn recv_entry(
+    e: &SocketEntry,
+    buf: &mut [u8],
+    flags: i32,
+    from: Option<(*mut SOCKADDR, *mut i32)>,
+) -> Result<i32, i32> {
+    {
         if flags & !(MSG_PEEK | MSG_WAITALL) != 0 {
             return Err(WSAEOPNOTSUPP);
         }
@@ -646,7 +859,19 @@ unsafe fn recv_bytes(
                         r => Poll::Ready(r),
                     }
                 } else {
-                    e.endpoint.poll_recv_from(cx, buf)
+                    // With SIO_UDP_CONNRESET off, a port-unreachable report is skipped.
+                    let mut r = e.endpoint.poll_recv_from(cx, buf);
+                    for _ in 0..64 {
+                        match r {
+                            Poll::Ready(Err(StackError::ConnectionReset))
+                                if !e.udp_connreset.load(Ordering::SeqCst) =>
+                            {
+                                r = e.endpoint.poll_recv_from(cx, buf);
+                            }
+                            _ => break,
+                        }
+                    }
+                    r
                 }
             })?;
             if let Some((p, l)) = from {
@@ -702,7 +927,7 @@ unsafe fn recv_bytes(
                 Err(c) => return Err(c),
             }
         }
-    })
+    }
 }
 
 /// Receives stream data (0 at end of stream) or one datagram.
@@ -738,7 +963,15 @@ pub unsafe extern "system" fn recvfrom(
     finish(recv_bytes(s, data, flags, Some((from, fromlen))))
 }
 
-/// Receives into several buffers (scatter). Overlapped I/O is not built yet: `WSAEOPNOTSUPP`.
+/// Receives into several buffers (scatter). With an `OVERLAPPED` on an overlapped socket the
+/// receive is overlapped (0 when data was there at once, else `WSA_IO_PENDING`).
+///
+/// # Safety
+/// `lpbuffers` must point to `dwbuffercount` valid `WSABUF`s whose buffers (and the
+/// `OVERLAPPED`) stay valid until an overlapped receive completes.
+///
+/// # Errors
+/// As [`recv`]; `WSAEFAULT` for null buffers or flags; `WSA_IO_PENDING`.
 pub unsafe extern "system" fn WSARecv(
     s: SOCKET,
     lpbuffers: *const WSABUF,
@@ -748,10 +981,75 @@ pub unsafe extern "system" fn WSARecv(
     lpoverlapped: *mut OVERLAPPED,
     lpcompletionroutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
 ) -> i32 {
-    if !lpoverlapped.is_null() || lpcompletionroutine.is_some() {
-        return fail(WSAEOPNOTSUPP);
+    wsa_recv(
+        s,
+        lpbuffers,
+        dwbuffercount,
+        lpnumberofbytesrecvd,
+        lpflags,
+        None,
+        lpoverlapped,
+        lpcompletionroutine,
+    )
+}
+
+/// Receives one datagram (or stream data) into several buffers, with its source; overlapped as
+/// [`WSARecv`]. `lpfrom` and `lpfromlen` must stay valid until an overlapped receive completes.
+///
+/// # Safety
+/// As [`WSARecv`]; `lpfrom` must be valid for `*lpfromlen` bytes.
+///
+/// # Errors
+/// As [`recvfrom`]; `WSA_IO_PENDING`.
+pub unsafe extern "system" fn WSARecvFrom(
+    s: SOCKET,
+    lpbuffers: *const WSABUF,
+    dwbuffercount: u32,
+    lpnumberofbytesrecvd: *mut u32,
+    lpflags: *mut u32,
+    lpfrom: *mut SOCKADDR,
+    lpfromlen: *mut i32,
+    lpoverlapped: *mut OVERLAPPED,
+    lpcompletionroutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+) -> i32 {
+    wsa_recv(
+        s,
+        lpbuffers,
+        dwbuffercount,
+        lpnumberofbytesrecvd,
+        lpflags,
+        Some((lpfrom, lpfromlen)),
+        lpoverlapped,
+        lpcompletionroutine,
+    )
+}
+
+unsafe fn wsa_recv(
+    s: SOCKET,
+    lpbuffers: *const WSABUF,
+    dwbuffercount: u32,
+    lpnumberofbytesrecvd: *mut u32,
+    lpflags: *mut u32,
+    from: Option<(*mut SOCKADDR, *mut i32)>,
+    lpoverlapped: *mut OVERLAPPED,
+    lpcompletionroutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+) -> i32 {
+    if let Err(c) = winsock::lookup(s) {
+        return fail(c);
     }
-    if lpflags.is_null() {
+    if overlapped_call(s, lpoverlapped) {
+        return overlapped::recv(
+            s,
+            lpbuffers,
+            dwbuffercount,
+            lpnumberofbytesrecvd,
+            lpflags,
+            from,
+            lpoverlapped,
+            lpcompletionroutine,
+        );
+    }
+    if lpflags.is_null() || (lpnumberofbytesrecvd.is_null() && lpoverlapped.is_null()) {
         return fail(WSAEFAULT);
     }
     let mut bufs = match wsabufs(lpbuffers, dwbuffercount) {
@@ -761,7 +1059,7 @@ pub unsafe extern "system" fn WSARecv(
     let total: usize = bufs.iter().map(|b| b.len()).sum();
     let mut tmp = vec![0u8; total];
     let flags = std::ptr::read_unaligned(lpflags) as i32;
-    match recv_bytes(s, &mut tmp, flags, None) {
+    match recv_bytes(s, &mut tmp, flags, from) {
         Ok(n) => {
             let mut off = 0usize;
             for b in bufs.iter_mut() {
@@ -796,10 +1094,53 @@ pub unsafe extern "system" fn shutdown(s: SOCKET, how: WINSOCK_SHUTDOWN_HOW) -> 
     }))
 }
 
+/// Shuts down sending (`shutdown(SD_SEND)`); disconnect data is not supported.
+///
+/// # Safety
+/// `lpoutbounddisconnectdata` must be null (it is not read).
+///
+/// # Errors
+/// As [`shutdown`]; `WSAENOPROTOOPT` when disconnect data is given (Microsoft: "the disconnect
+/// data is not supported by the service provider").
+pub unsafe extern "system" fn WSASendDisconnect(
+    s: SOCKET,
+    lpoutbounddisconnectdata: *const WSABUF,
+) -> i32 {
+    if let Err(c) = winsock::lookup(s) {
+        return fail(c);
+    }
+    if !lpoutbounddisconnectdata.is_null() {
+        return fail(WSAENOPROTOOPT);
+    }
+    shutdown(s, SD_SEND)
+}
+
+/// Shuts down receiving (`shutdown(SD_RECEIVE)`); disconnect data is not supported.
+///
+/// # Safety
+/// `lpinbounddisconnectdata` must be null (it is not written).
+///
+/// # Errors
+/// As [`shutdown`]; `WSAENOPROTOOPT` when a disconnect data buffer is given.
+pub unsafe extern "system" fn WSARecvDisconnect(
+    s: SOCKET,
+    lpinbounddisconnectdata: *const WSABUF,
+) -> i32 {
+    if let Err(c) = winsock::lookup(s) {
+        return fail(c);
+    }
+    if !lpinbounddisconnectdata.is_null() {
+        return fail(WSAENOPROTOOPT);
+    }
+    shutdown(s, SD_RECEIVE)
+}
+
 /// Closes a socket; queued data still goes out unless `SO_LINGER` is on with a zero timeout.
+/// Pending overlapped operations complete with `WSA_OPERATION_ABORTED`.
 pub unsafe extern "system" fn closesocket(s: SOCKET) -> i32 {
     finish(with_socket(s, |ws, e| {
         ws.remove(s);
+        e.closed.send_replace(true);
         let _ = e.endpoint.close();
         winsock::release_if_idle(ws);
         Ok(0)
@@ -906,7 +1247,13 @@ pub unsafe extern "system" fn setsockopt(
                 ep.set_options(|o| o.send_buffer = v.max(0) as usize)
                     .map_err(code)?;
             }
-            (SOL_SOCKET, SO_KEEPALIVE) | (SOL_SOCKET, SO_BROADCAST) => {
+            (SOL_SOCKET, SO_KEEPALIVE) => {
+                let v = read_int(optval, optlen)? != 0;
+                if let Ok(mut k) = e.keepalive.lock() {
+                    k.0 = v;
+                }
+            }
+            (SOL_SOCKET, SO_BROADCAST) => {
                 read_int(optval, optlen)?;
             }
             (IPPROTO_TCP, TCP_NODELAY) => {
@@ -959,6 +1306,9 @@ pub unsafe extern "system" fn getsockopt(
             (SOL_SOCKET, SO_RCVTIMEO) => to_ms(rcv),
             (SOL_SOCKET, SO_SNDTIMEO) => to_ms(snd),
             (SOL_SOCKET, SO_DONTLINGER) => i32::from(o.linger.is_none()),
+            (SOL_SOCKET, SO_KEEPALIVE) => {
+                i32::from(e.keepalive.lock().map(|k| k.0).unwrap_or(false))
+            }
             (SOL_SOCKET, SO_RCVBUF) => o.recv_buffer.min(i32::MAX as usize) as i32,
             (SOL_SOCKET, SO_SNDBUF) => o.send_buffer.min(i32::MAX as usize) as i32,
             (SOL_SOCKET, SO_TYPE) => {
@@ -993,6 +1343,21 @@ pub unsafe extern "system" fn getsockopt(
     }))
 }
 
+/// `FIONBIO`: a socket with a `WSAEventSelect` association cannot be made blocking
+/// (`WSAEINVAL`, Microsoft "ioctlsocket function", Remarks).
+fn set_nonblocking(e: &SocketEntry, on: bool) -> Result<(), i32> {
+    let selected = e
+        .select
+        .lock()
+        .map(|g| g.map(|s| s.mask != 0).unwrap_or(false))
+        .unwrap_or(false);
+    if !on && selected {
+        return Err(WSAEINVAL);
+    }
+    e.nonblocking.store(on, Ordering::Relaxed);
+    Ok(())
+}
+
 fn bytes_available(e: &SocketEntry) -> u32 {
     let mut tmp = vec![0u8; 1 << 16];
     let n = if e.stream {
@@ -1006,7 +1371,14 @@ fn bytes_available(e: &SocketEntry) -> u32 {
     n as u32
 }
 
-/// `FIONBIO` (non-blocking mode) and `FIONREAD` (bytes ready); others give `WSAEINVAL`.
+/// `FIONBIO` (non-blocking mode), `FIONREAD` (bytes ready) and `SIOCATMARK` (always TRUE: wsock
+/// has no urgent data, so all data is "at the mark"); others give `WSAEINVAL`.
+///
+/// # Safety
+/// `argp` must be valid for a `u32`.
+///
+/// # Errors
+/// `WSANOTINITIALISED`, `WSAENOTSOCK`, `WSAEFAULT` (null `argp`), `WSAEINVAL`.
 pub unsafe extern "system" fn ioctlsocket(s: SOCKET, cmd: i32, argp: *mut u32) -> i32 {
     finish(with_socket(s, |_, e| {
         if argp.is_null() {
@@ -1014,12 +1386,15 @@ pub unsafe extern "system" fn ioctlsocket(s: SOCKET, cmd: i32, argp: *mut u32) -
         }
         match cmd {
             FIONBIO => {
-                e.nonblocking
-                    .store(std::ptr::read_unaligned(argp) != 0, Ordering::Relaxed);
+                set_nonblocking(e, std::ptr::read_unaligned(argp) != 0)?;
                 Ok(0)
             }
             FIONREAD => {
                 std::ptr::write_unaligned(argp, bytes_available(e));
+                Ok(0)
+            }
+            SIOCATMARK => {
+                std::ptr::write_unaligned(argp, 1);
                 Ok(0)
             }
             _ => Err(WSAEINVAL),
@@ -1027,9 +1402,20 @@ pub unsafe extern "system" fn ioctlsocket(s: SOCKET, cmd: i32, argp: *mut u32) -
     }))
 }
 
-/// Dispatches by control code: `FIONBIO`, `FIONREAD`; the secure-socket IOCTLs
-/// (`SIO_SET_SECURITY`, `SIO_SET_PEER_TARGET_NAME`, ...) are not built yet and every other code
-/// gives `WSAEOPNOTSUPP`. Overlapped calls are not built yet either.
+/// Dispatches by control code: `FIONBIO`, `FIONREAD`, `SIOCATMARK` (TRUE), `SIO_KEEPALIVE_VALS`
+/// (stored, like `SO_KEEPALIVE`: wsock sends no keep-alive probes), `SIO_UDP_CONNRESET` (UDP
+/// only), `SIO_GET_EXTENSION_FUNCTION_POINTER` (no extension functions: `WSAEINVAL`, as Windows
+/// answers for a GUID its provider does not have). The secure-socket IOCTLs (`SIO_SET_SECURITY`,
+/// ...) are not built yet and every other code gives `WSAEOPNOTSUPP`; every failure stores 0 in
+/// `*lpcbbytesreturned` (Wine's `test_unsupported_ioctls` records that Windows does). An
+/// `OVERLAPPED` is not supported (`WSAEOPNOTSUPP`).
+///
+/// # Safety
+/// The buffers must be valid for the lengths given.
+///
+/// # Errors
+/// `WSANOTINITIALISED`, `WSAENOTSOCK`, `WSAEFAULT` (short buffers, or a null
+/// `lpcbbytesreturned`), `WSAEINVAL`, `WSAEOPNOTSUPP`.
 pub unsafe extern "system" fn WSAIoctl(
     s: SOCKET,
     dwiocontrolcode: u32,
@@ -1041,26 +1427,66 @@ pub unsafe extern "system" fn WSAIoctl(
     lpoverlapped: *mut OVERLAPPED,
     lpcompletionroutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
 ) -> i32 {
-    finish(with_socket(s, |_, e| {
+    let r = with_socket(s, |_, e| {
         if !lpoverlapped.is_null() || lpcompletionroutine.is_some() {
             return Err(WSAEOPNOTSUPP);
+        }
+        if lpcbbytesreturned.is_null() {
+            return Err(WSAEFAULT);
+        }
+        std::ptr::write_unaligned(lpcbbytesreturned, 0);
+        let in_u32 = || -> Result<u32, i32> {
+            if lpvinbuffer.is_null() || cbinbuffer < 4 {
+                return Err(WSAEFAULT);
+            }
+            Ok(std::ptr::read_unaligned(lpvinbuffer as *const u32))
+        };
+        match dwiocontrolcode {
+            SIO_KEEPALIVE_VALS => {
+                if lpvinbuffer.is_null() || (cbinbuffer as usize) < size_of::<tcp_keepalive>() {
+                    return Err(WSAEFAULT);
+                }
+                let k = std::ptr::read_unaligned(lpvinbuffer as *const tcp_keepalive);
+                if let Ok(mut g) = e.keepalive.lock() {
+                    *g = (k.onoff != 0, k.keepalivetime, k.keepaliveinterval);
+                }
+                return Ok(0);
+            }
+            SIO_UDP_CONNRESET => {
+                if e.stream {
+                    return Err(WSAEINVAL);
+                }
+                let v = in_u32()?;
+                e.udp_connreset.store(v != 0, Ordering::SeqCst);
+                return Ok(0);
+            }
+            SIO_GET_EXTENSION_FUNCTION_POINTER => {
+                if lpvinbuffer.is_null() || (cbinbuffer as usize) < size_of::<GUID>() {
+                    return Err(WSAEFAULT);
+                }
+                tracing::debug!(target: "wsock::api", "no Winsock extension functions (AcceptEx, ConnectEx, ...)");
+                return Err(WSAEINVAL);
+            }
+            x if x == SIOCATMARK as u32 => {
+                if lpvoutbuffer.is_null() || cboutbuffer < 4 {
+                    return Err(WSAEFAULT);
+                }
+                std::ptr::write_unaligned(lpvoutbuffer as *mut u32, 1);
+                std::ptr::write_unaligned(lpcbbytesreturned, 4);
+                return Ok(0);
+            }
+            _ => {}
         }
         match dwiocontrolcode as i32 {
             FIONBIO => {
                 if lpvinbuffer.is_null() || cbinbuffer < 4 {
                     return Err(WSAEFAULT);
                 }
-                e.nonblocking.store(
-                    std::ptr::read_unaligned(lpvinbuffer as *const u32) != 0,
-                    Ordering::Relaxed,
-                );
-                if !lpcbbytesreturned.is_null() {
-                    std::ptr::write_unaligned(lpcbbytesreturned, 0);
-                }
+                set_nonblocking(e, std::ptr::read_unaligned(lpvinbuffer as *const u32) != 0)?;
                 Ok(0)
             }
             FIONREAD => {
-                if lpvoutbuffer.is_null() || cboutbuffer < 4 || lpcbbytesreturned.is_null() {
+                if lpvoutbuffer.is_null() || cboutbuffer < 4 {
                     return Err(WSAEFAULT);
                 }
                 std::ptr::write_unaligned(lpvoutbuffer as *mut u32, bytes_available(e));
@@ -1073,7 +1499,11 @@ pub unsafe extern "system" fn WSAIoctl(
             }
             _ => Err(WSAEOPNOTSUPP),
         }
-    }))
+    });
+    if r.is_err() && !lpcbbytesreturned.is_null() && lpoverlapped.is_null() {
+        std::ptr::write_unaligned(lpcbbytesreturned, 0);
+    }
+    finish(r)
 }
 
 /// `SIO_SET_SECURITY`, `SIO_SET_PEER_TARGET_NAME`, `SIO_DELETE_PEER_TARGET_NAME`,
