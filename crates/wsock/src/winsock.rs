@@ -22,6 +22,8 @@ pub(crate) struct SocketEntry {
     pub(crate) listening: AtomicBool,
     /// A stream `connect` was started (`FD_CONNECT` is reported once).
     pub(crate) connecting: AtomicBool,
+    /// The last connect failed (no `FD_CLOSE` follows its `FD_CONNECT`).
+    pub(crate) connect_failed: AtomicBool,
     /// `SIO_UDP_CONNRESET`: an ICMP port unreachable fails the next receive (default on).
     pub(crate) udp_connreset: AtomicBool,
     /// `SO_KEEPALIVE`, and `SIO_KEEPALIVE_VALS` (on/off, time ms, interval ms), stored only.
@@ -124,6 +126,7 @@ impl Winsock {
                 overlapped: AtomicBool::new(true),
                 listening: AtomicBool::new(false),
                 connecting: AtomicBool::new(false),
+                connect_failed: AtomicBool::new(false),
                 udp_connreset: AtomicBool::new(true),
                 keepalive: Mutex::new((false, 7_200_000, 1_000)),
                 select: Mutex::new(None),

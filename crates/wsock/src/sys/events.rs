@@ -436,6 +436,9 @@ fn conditions(e: &SocketEntry, r: &Readiness, armed: u32) -> (Vec<(u32, i32)>, b
         return (out, false);
     }
     let connect_done = stream && connecting && (err.is_some() || r.writable);
+    if connect_done && err.is_some() {
+        e.connect_failed.store(true, Ordering::SeqCst);
+    }
     if connect_done && armed & FD_CONNECT != 0 {
         out.push((FD_CONNECT, err.unwrap_or(0)));
     }
@@ -449,7 +452,7 @@ fn conditions(e: &SocketEntry, r: &Readiness, armed: u32) -> (Vec<(u32, i32)>, b
     if armed & FD_WRITE != 0 && r.writable && err.is_none() {
         out.push((FD_WRITE, 0));
     }
-    if stream && armed & FD_CLOSE != 0 {
+    if stream && armed & FD_CLOSE != 0 && !e.connect_failed.load(Ordering::SeqCst) {
         if let Some(c) = err {
             out.push((FD_CLOSE, c));
         } else if r.hangup || (r.readable && bytes_available(e) == 0) {
@@ -534,6 +537,31 @@ pub(crate) fn rearm(e: &SocketEntry, ev: u32) {
     if active {
         refresh(e, None);
     }
+}
+
+/// An accepted socket takes the listener's `WSAEventSelect` association (same event and mask,
+/// non-blocking), as Microsoft documents ("WSAEventSelect function", Remarks).
+pub(crate) fn inherit(listener: &SocketEntry, child: SOCKET, child_entry: &SocketEntry) {
+    let sel = match listener.select.lock().ok().and_then(|g| *g) {
+        Some(s) if s.mask != 0 => s,
+        _ => return,
+    };
+    child_entry.nonblocking.store(true, Ordering::SeqCst);
+    if let Ok(mut g) = child_entry.select.lock() {
+        *g = Some(EventSelect {
+            event: sel.event,
+            mask: sel.mask,
+            recorded: 0,
+            errors: [0; 10],
+            armed: SUPPORTED,
+        });
+    }
+    if let Some(ev) = event(sel.event) {
+        if let Ok(mut st) = ev.state.lock() {
+            st.sockets.push(child);
+        }
+    }
+    refresh(child_entry, None);
 }
 
 /// Associates network events of socket `s` with event object `heventobject`, makes the socket

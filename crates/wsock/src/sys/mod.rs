@@ -514,6 +514,7 @@ unsafe fn accept_impl(
             if let Ok(mut d) = dst.timeouts.lock() {
                 *d = *src;
             }
+            events::inherit(e, h, &dst);
         }
         Ok(h)
     });
@@ -537,6 +538,7 @@ pub unsafe extern "system" fn connect(s: SOCKET, name: *const SOCKADDR, namelen:
             return Ok(0);
         }
         e.endpoint.start_connect(addr).map_err(code)?;
+        e.connect_failed.store(false, Ordering::SeqCst);
         e.connecting.store(true, Ordering::SeqCst);
         events::rearm(e, FD_CONNECT);
         if e.nonblocking.load(Ordering::Relaxed) {
