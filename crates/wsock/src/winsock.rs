@@ -24,6 +24,12 @@ pub(crate) struct SocketEntry {
     pub(crate) connecting: AtomicBool,
     /// The last connect failed (no `FD_CLOSE` follows its `FD_CONNECT`).
     pub(crate) connect_failed: AtomicBool,
+    /// The stream was connected (accepted, or a connect completed).
+    pub(crate) established: AtomicBool,
+    /// `shutdown(SD_SEND)` was called (polls still report writable, as Windows does).
+    pub(crate) send_shutdown: AtomicBool,
+    /// Wakers of `select`/`WSAPoll` calls waiting on this socket, woken by `closesocket`.
+    pub(crate) close_wakers: Mutex<Vec<std::task::Waker>>,
     /// `SIO_UDP_CONNRESET`: an ICMP port unreachable fails the next receive (default on).
     pub(crate) udp_connreset: AtomicBool,
     /// `SO_KEEPALIVE`, and `SIO_KEEPALIVE_VALS` (on/off, time ms, interval ms), stored only.
@@ -127,6 +133,9 @@ impl Winsock {
                 listening: AtomicBool::new(false),
                 connecting: AtomicBool::new(false),
                 connect_failed: AtomicBool::new(false),
+                established: AtomicBool::new(false),
+                send_shutdown: AtomicBool::new(false),
+                close_wakers: Mutex::new(Vec::new()),
                 udp_connreset: AtomicBool::new(true),
                 keepalive: Mutex::new((false, 7_200_000, 1_000)),
                 select: Mutex::new(None),

@@ -685,9 +685,20 @@ fn sio_keepalive_vals_is_accepted_and_short_input_is_wsaefault() {
     assert_eq!(ioctl_in(s, SIO_KEEPALIVE_VALS, &bytes), (0, 0, 0));
     assert_eq!(ioctl_in(s, SIO_KEEPALIVE_VALS, &bytes[..8]).1, WSAEFAULT);
     set_int(s, SOL_SOCKET, SO_KEEPALIVE, 1);
-    assert_eq!(get_int(s, SOL_SOCKET, SO_KEEPALIVE), (1, 4));
+    // Wine `test_set_getsockopt`: SO_KEEPALIVE is reported in one byte.
+    let mut v = [0u8; 4];
+    let mut len = 4;
+    assert_eq!(
+        unsafe { getsockopt(s, SOL_SOCKET, SO_KEEPALIVE, v.as_mut_ptr(), &mut len) },
+        0
+    );
+    assert_eq!((v[0], len), (1, 1));
     set_int(s, SOL_SOCKET, SO_KEEPALIVE, 0);
-    assert_eq!(get_int(s, SOL_SOCKET, SO_KEEPALIVE), (0, 4));
+    assert_eq!(
+        unsafe { getsockopt(s, SOL_SOCKET, SO_KEEPALIVE, v.as_mut_ptr(), &mut len) },
+        0
+    );
+    assert_eq!((v[0], len), (0, 1));
 }
 
 /// Microsoft, "SIO_UDP_CONNRESET": a BOOL on a UDP socket; wsock refuses it on TCP

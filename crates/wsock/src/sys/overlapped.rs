@@ -194,7 +194,7 @@ fn set_error(c: i32) {
 }
 
 /// Whether the operation before this one (its completion signal) has finished.
-fn finished(prev: &mut Option<oneshot::Receiver<()>>) -> bool {
+pub(crate) fn finished(prev: &mut Option<oneshot::Receiver<()>>) -> bool {
     match prev {
         None => true,
         Some(rx) => !matches!(rx.try_recv(), Err(oneshot::error::TryRecvError::Empty)),
