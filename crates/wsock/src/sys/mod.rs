@@ -872,6 +872,7 @@ unsafe fn wsa_send(
             if !lpnumberofbytessent.is_null() {
                 std::ptr::write_unaligned(lpnumberofbytessent, n as u32);
             }
+            LAST_ERROR.with(|e| e.set(0));
             0
         }
         Err(c) => fail(c),
@@ -1148,6 +1149,7 @@ unsafe fn wsa_recv(
                 std::ptr::write_unaligned(lpnumberofbytesrecvd, n as u32);
             }
             std::ptr::write_unaligned(lpflags, 0);
+            LAST_ERROR.with(|e| e.set(0));
             0
         }
         Err(c) => fail(c),

@@ -194,11 +194,16 @@ fn set_error(c: i32) {
 }
 
 /// Whether the operation before this one (its completion signal) has finished.
+/// A finished receiver is dropped (a completed oneshot must not be polled again).
 pub(crate) fn finished(prev: &mut Option<oneshot::Receiver<()>>) -> bool {
-    match prev {
+    let done = match prev {
         None => true,
         Some(rx) => !matches!(rx.try_recv(), Err(oneshot::error::TryRecvError::Empty)),
+    };
+    if done {
+        *prev = None;
     }
+    done
 }
 
 /// Immediate outcome of an operation: `Some(Ok(..))` done, `Some(Err(code))` failed, `None`
