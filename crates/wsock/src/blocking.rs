@@ -44,3 +44,28 @@ pub(crate) fn block_on<F: Future>(fut: F, timeout: Option<Duration>) -> Option<F
         }
     }
 }
+
+/// How long a waiter sleeps at most before polling again (see [`wait_polling`]).
+const SLICE: Duration = Duration::from_millis(50);
+
+/// Polls `poll` on the calling thread until it is ready (`Some`) or `timeout` passes (`None`),
+/// at least once, and again at least every 50 ms: waits that combine several wake-up sources
+/// (sockets, event objects, completion queues, other threads' `closesocket`) stay correct even
+/// if one source's wake-up is lost, at the cost of a late answer instead of a missed one.
+pub(crate) fn wait_polling<T>(
+    timeout: Option<Duration>,
+    mut poll: impl FnMut(&mut Context<'_>) -> Poll<T>,
+) -> Option<T> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let slice = deadline.map_or(SLICE, |d| {
+            d.saturating_duration_since(Instant::now()).min(SLICE)
+        });
+        if let Some(v) = block_on(std::future::poll_fn(&mut poll), Some(slice)) {
+            return Some(v);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return None;
+        }
+    }
+}

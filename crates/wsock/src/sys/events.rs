@@ -22,12 +22,11 @@
 //! run, as the NT wait does.
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::thread::{Thread, ThreadId};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dashmap::DashMap;
 use windows_sys::core::BOOL;
@@ -279,14 +278,10 @@ fn wait_until<T>(
     timeout: Option<Duration>,
     mut ready: impl FnMut(&mut Context<'_>) -> Option<T>,
 ) -> Option<T> {
-    let deadline = timeout.map(|t| Instant::now() + t);
-    crate::blocking::block_on(
-        poll_fn(|cx| match ready(cx) {
-            Some(v) => Poll::Ready(v),
-            None => Poll::Pending,
-        }),
-        deadline.map(|d| d.saturating_duration_since(Instant::now())),
-    )
+    crate::blocking::wait_polling(timeout, |cx| match ready(cx) {
+        Some(v) => Poll::Ready(v),
+        None => Poll::Pending,
+    })
 }
 
 /// Waits until one (or, with `fWaitAll`, every) event is signalled, the timeout passes, or

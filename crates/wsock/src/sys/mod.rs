@@ -1132,8 +1132,15 @@ unsafe fn wsa_recv(
         Err(c) => return fail(c),
     };
     let total: usize = bufs.iter().map(|b| b.len()).sum();
-    let mut tmp = vec![0u8; total];
     let flags = std::ptr::read_unaligned(lpflags) as i32;
+    // Without MSG_WAITALL data comes in pieces of at most this much, so a huge buffer costs no
+    // huge temporary.
+    let cap = if flags & MSG_WAITALL != 0 {
+        total
+    } else {
+        total.min(1 << 20)
+    };
+    let mut tmp = vec![0u8; cap];
     match recv_bytes(s, &mut tmp, flags, from) {
         Ok(n) => {
             let mut off = 0usize;
@@ -1750,36 +1757,33 @@ fn poll_entries(items: &[(Option<Arc<SocketEntry>>, i16)], timeout: Option<Durat
     if out.iter().any(|r| *r != 0) || timeout == Some(Duration::ZERO) {
         return out;
     }
-    let woke = block_on(
-        poll_fn(|cx| {
-            let mut any = false;
-            for (e, ev) in items {
-                let Some(e) = e else { continue };
-                if let Ok(mut w) = e.close_wakers.lock() {
-                    if !w.iter().any(|x| x.will_wake(cx.waker())) {
-                        w.push(cx.waker().clone());
-                    }
-                }
-                if is_closed(e) {
-                    any = true;
-                    continue;
-                }
-                let ev = *ev;
-                if e.endpoint
-                    .poll_ready(cx, |r| revents(e, r, ev) != 0)
-                    .is_ready()
-                {
-                    any = true;
+    let woke = crate::blocking::wait_polling(timeout, |cx| {
+        let mut any = false;
+        for (e, ev) in items {
+            let Some(e) = e else { continue };
+            if let Ok(mut w) = e.close_wakers.lock() {
+                if !w.iter().any(|x| x.will_wake(cx.waker())) {
+                    w.push(cx.waker().clone());
                 }
             }
-            if any {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
+            if is_closed(e) {
+                any = true;
+                continue;
             }
-        }),
-        timeout,
-    );
+            let ev = *ev;
+            if e.endpoint
+                .poll_ready(cx, |r| revents(e, r, ev) != 0)
+                .is_ready()
+            {
+                any = true;
+            }
+        }
+        if any {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    });
     if woke.is_some() {
         scan()
     } else {

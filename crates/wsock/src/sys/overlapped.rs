@@ -249,7 +249,9 @@ pub(crate) unsafe fn recv(
         let rt = ws.runtime.clone().ok_or(WSAENETDOWN)?;
         let done = Completion::start(ov, routine);
         let mut chain = e.chain.lock().map_err(|_| WSAENETDOWN)?;
-        let total = bufs.total();
+        // A receive takes at most this much at once (a datagram is at most 64 KiB), so a huge
+        // buffer costs no huge temporary.
+        let total = bufs.total().min(if e.stream { 1 << 20 } else { 1 << 17 });
         if finished(&mut chain.0) {
             let mut tmp = vec![0u8; total];
             let r = if e.stream {
