@@ -800,3 +800,82 @@ fn sleepex_has_the_windows_sys_signature_and_path() {
     ) -> u32 = WSAWaitForMultipleEvents;
     let _ = g;
 }
+
+/// Hostile arguments to the new functions give their documented codes and never panic.
+#[test]
+fn hostile_arguments_to_events_and_overlapped_calls_give_codes() {
+    let (_n, client, server) = started();
+    let (_l, c, _a) = pair(&server, &client, 5011);
+    let e = event();
+    let mut ov = ov_with(e);
+    let mut flags = 0u32;
+    let mut n = 0u32;
+    unsafe {
+        // No buffers, a null WSABUF array, null flags.
+        sentinel();
+        assert_eq!(
+            WSARecv(c, null(), 1, &mut n, &mut flags, &mut *ov, None),
+            SOCKET_ERROR
+        );
+        assert_eq!(last_error(), WSAEFAULT);
+        let mut b = [0u8; 4];
+        let wb = WSABUF {
+            len: 4,
+            buf: b.as_mut_ptr(),
+        };
+        sentinel();
+        assert_eq!(
+            WSARecv(c, &wb, 0, &mut n, &mut flags, &mut *ov, None),
+            SOCKET_ERROR
+        );
+        assert_eq!(last_error(), WSAEFAULT);
+        sentinel();
+        assert_eq!(
+            WSARecv(c, &wb, 1, &mut n, null_mut(), &mut *ov, None),
+            SOCKET_ERROR
+        );
+        assert_eq!(last_error(), WSAEFAULT);
+        let bad = WSABUF {
+            len: 4,
+            buf: null_mut(),
+        };
+        sentinel();
+        assert_eq!(WSASend(c, &bad, 1, &mut n, 0, &mut *ov, None), SOCKET_ERROR);
+        assert_eq!(last_error(), WSAEFAULT);
+        let to = v4([10, 0, 0, 2], 9);
+        sentinel();
+        assert_eq!(
+            WSASendTo(c, &wb, 1, &mut n, 0, sa(&to), 3, &mut *ov, None),
+            SOCKET_ERROR
+        );
+        assert_eq!(last_error(), WSAEFAULT);
+        // Not sockets.
+        sentinel();
+        assert_eq!(
+            WSARecv(0xbad0, &wb, 1, &mut n, &mut flags, &mut *ov, None),
+            SOCKET_ERROR
+        );
+        assert_eq!(last_error(), WSAENOTSOCK);
+        sentinel();
+        assert_eq!(WSAEventSelect(0xbad0, e, FD_READ as i32), SOCKET_ERROR);
+        assert_eq!(last_error(), WSAENOTSOCK);
+        // Unknown FD_ bits and an unknown event.
+        sentinel();
+        assert_eq!(WSAEventSelect(c, e, 1 << 20), SOCKET_ERROR);
+        assert_eq!(last_error(), WSAEINVAL);
+        sentinel();
+        assert_eq!(WSAEventSelect(c, 0x7777_0001, FD_READ as i32), SOCKET_ERROR);
+        assert_eq!(last_error(), WSAEINVAL);
+        // WSAGetOverlappedResult on an OVERLAPPED wsock never saw, not pending.
+        let other: OVERLAPPED = zeroed();
+        let (mut got, mut fl) = (7u32, 7u32);
+        assert_eq!(WSAGetOverlappedResult(c, &other, &mut got, 0, &mut fl), 1);
+        assert_eq!((got, fl), (0, 0));
+        sentinel();
+        assert_eq!(WSAGetOverlappedResult(c, null(), &mut got, 0, &mut fl), 0);
+        assert_eq!(last_error(), WSAEFAULT);
+        // Alertable sleeps with nothing queued.
+        assert_eq!(SleepEx(0, 1), 0);
+        assert_eq!(SleepEx(1, 1), 0);
+    }
+}

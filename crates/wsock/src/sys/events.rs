@@ -37,7 +37,7 @@ use wsock_stack::Readiness;
 use super::{
     bytes_available, with_socket, FD_ACCEPT, FD_ACCEPT_BIT, FD_CLOSE, FD_CLOSE_BIT, FD_CONNECT,
     FD_CONNECT_BIT, FD_MAX_EVENTS, FD_READ, FD_READ_BIT, FD_WRITE, FD_WRITE_BIT, LAST_ERROR,
-    SOCKET, WSAEFAULT, WSAEINVAL, WSAEVENT, WSANETWORKEVENTS, WSA_INVALID_HANDLE,
+    SOCKET, SOCKET_ERROR, WSAEFAULT, WSAEINVAL, WSAEVENT, WSANETWORKEVENTS, WSA_INVALID_HANDLE,
     WSA_INVALID_PARAMETER, WSA_MAXIMUM_WAIT_EVENTS, WSA_WAIT_EVENT_0, WSA_WAIT_FAILED,
     WSA_WAIT_IO_COMPLETION, WSA_WAIT_TIMEOUT,
 };
@@ -304,67 +304,69 @@ pub unsafe extern "system" fn WSAWaitForMultipleEvents(
     dwtimeout: u32,
     falertable: BOOL,
 ) -> WAIT_EVENT {
-    if cevents == 0 || cevents > WSA_MAXIMUM_WAIT_EVENTS || lphevents.is_null() {
-        set_error(WSA_INVALID_PARAMETER);
-        return WSA_WAIT_FAILED;
-    }
-    let handles: Vec<isize> = (0..cevents as usize)
-        .map(|i| std::ptr::read_unaligned(lphevents.add(i)) as isize)
-        .collect();
-    let mut evs = Vec::with_capacity(handles.len());
-    for h in &handles {
-        match event(*h) {
-            Some(e) => evs.push(e),
-            None => {
+    super::guard(WSA_WAIT_FAILED, || {
+        if cevents == 0 || cevents > WSA_MAXIMUM_WAIT_EVENTS || lphevents.is_null() {
+            set_error(WSA_INVALID_PARAMETER);
+            return WSA_WAIT_FAILED;
+        }
+        let handles: Vec<isize> = (0..cevents as usize)
+            .map(|i| std::ptr::read_unaligned(lphevents.add(i)) as isize)
+            .collect();
+        let mut evs = Vec::with_capacity(handles.len());
+        for h in &handles {
+            match event(*h) {
+                Some(e) => evs.push(e),
+                None => {
+                    set_error(WSA_INVALID_HANDLE);
+                    return WSA_WAIT_FAILED;
+                }
+            }
+        }
+        let timeout =
+            (dwtimeout != super::WSA_INFINITE).then(|| Duration::from_millis(dwtimeout.into()));
+        if falertable != 0 {
+            current_apc_thread();
+        }
+        let check = |cx: Option<&mut Context<'_>>| -> Option<WAIT_EVENT> {
+            let mut cx = cx;
+            for (e, h) in evs.iter().zip(&handles) {
+                if event(*h).is_none() {
+                    return Some(WSA_WAIT_FAILED);
+                }
+                for s in e.sockets() {
+                    refresh_socket(s, cx.as_deref_mut());
+                }
+                if let Some(c) = cx.as_deref_mut() {
+                    e.register(c.waker());
+                }
+            }
+            if fwaitall != 0 {
+                if evs.iter().all(|e| e.signalled()) {
+                    return Some(WSA_WAIT_EVENT_0 as u32);
+                }
+            } else if let Some(i) = evs.iter().position(|e| e.signalled()) {
+                return Some(WSA_WAIT_EVENT_0 as u32 + i as u32);
+            }
+            if falertable != 0 && apcs_pending() {
+                run_apcs();
+                return Some(WSA_WAIT_IO_COMPLETION as u32);
+            }
+            None
+        };
+        let r = if timeout == Some(Duration::ZERO) {
+            check(None)
+        } else {
+            wait_until(timeout, |cx| check(Some(cx)))
+        };
+        match r {
+            Some(WSA_WAIT_FAILED) => {
                 set_error(WSA_INVALID_HANDLE);
-                return WSA_WAIT_FAILED;
+                WSA_WAIT_FAILED
             }
+            Some(v) => v,
+            None => WSA_WAIT_TIMEOUT,
         }
-    }
-    let timeout =
-        (dwtimeout != super::WSA_INFINITE).then(|| Duration::from_millis(dwtimeout.into()));
-    if falertable != 0 {
-        current_apc_thread();
-    }
-    let check = |cx: Option<&mut Context<'_>>| -> Option<WAIT_EVENT> {
-        let mut cx = cx;
-        for (e, h) in evs.iter().zip(&handles) {
-            if event(*h).is_none() {
-                return Some(WSA_WAIT_FAILED);
-            }
-            for s in e.sockets() {
-                refresh_socket(s, cx.as_deref_mut());
-            }
-            if let Some(c) = cx.as_deref_mut() {
-                e.register(c.waker());
-            }
-        }
-        if fwaitall != 0 {
-            if evs.iter().all(|e| e.signalled()) {
-                return Some(WSA_WAIT_EVENT_0 as u32);
-            }
-        } else if let Some(i) = evs.iter().position(|e| e.signalled()) {
-            return Some(WSA_WAIT_EVENT_0 as u32 + i as u32);
-        }
-        if falertable != 0 && apcs_pending() {
-            run_apcs();
-            return Some(WSA_WAIT_IO_COMPLETION as u32);
-        }
-        None
-    };
-    let r = if timeout == Some(Duration::ZERO) {
-        check(None)
-    } else {
-        wait_until(timeout, |cx| check(Some(cx)))
-    };
-    match r {
-        Some(WSA_WAIT_FAILED) => {
-            set_error(WSA_INVALID_HANDLE);
-            WSA_WAIT_FAILED
-        }
-        Some(v) => v,
-        None => WSA_WAIT_TIMEOUT,
-    }
+    })
 }
 
 /// Suspends the calling thread for `dwmilliseconds` (`u32::MAX`: no limit). When `balertable`
@@ -378,31 +380,33 @@ pub unsafe extern "system" fn WSAWaitForMultipleEvents(
 /// # Errors
 /// None.
 pub unsafe extern "system" fn SleepEx(dwmilliseconds: u32, balertable: BOOL) -> u32 {
-    let timeout =
-        (dwmilliseconds != u32::MAX).then(|| Duration::from_millis(dwmilliseconds.into()));
-    if balertable == 0 {
-        match timeout {
-            Some(t) => std::thread::sleep(t),
-            None => loop {
-                std::thread::park();
-            },
+    super::guard(0, || {
+        let timeout =
+            (dwmilliseconds != u32::MAX).then(|| Duration::from_millis(dwmilliseconds.into()));
+        if balertable == 0 {
+            match timeout {
+                Some(t) => std::thread::sleep(t),
+                None => loop {
+                    std::thread::park();
+                },
+            }
+            return 0;
         }
-        return 0;
-    }
-    current_apc_thread();
-    let r = wait_until(timeout, |_| {
-        if apcs_pending() {
-            run_apcs();
-            Some(())
+        current_apc_thread();
+        let r = wait_until(timeout, |_| {
+            if apcs_pending() {
+                run_apcs();
+                Some(())
+            } else {
+                None
+            }
+        });
+        if r.is_some() {
+            WAIT_IO_COMPLETION
         } else {
-            None
+            0
         }
-    });
-    if r.is_some() {
-        WAIT_IO_COMPLETION
-    } else {
-        0
-    }
+    })
 }
 
 // ---------------------------------------------------------------- WSAEventSelect
@@ -444,7 +448,14 @@ fn conditions(e: &SocketEntry, r: &Readiness, armed: u32) -> (Vec<(u32, i32)>, b
     if armed & FD_READ != 0 && r.readable && (!stream || bytes_available(e) > 0) {
         out.push((FD_READ, 0));
     }
-    if armed & FD_WRITE != 0 && r.writable && err.is_none() {
+    // While a non-blocking send's remainder (or an overlapped send) is still queued, the
+    // socket is not writable in Windows' sense.
+    let send_idle = e
+        .chain
+        .lock()
+        .map(|mut c| super::overlapped::finished(&mut c.1))
+        .unwrap_or(true);
+    if armed & FD_WRITE != 0 && r.writable && err.is_none() && send_idle {
         out.push((FD_WRITE, 0));
     }
     if stream && armed & FD_CLOSE != 0 && !e.connect_failed.load(Ordering::SeqCst) {
@@ -577,42 +588,44 @@ pub unsafe extern "system" fn WSAEventSelect(
     heventobject: WSAEVENT,
     lnetworkevents: i32,
 ) -> i32 {
-    super::finish(with_socket(s, |_, e| {
-        let mask = lnetworkevents as u32;
-        if mask & !((1 << FD_MAX_EVENTS) - 1) != 0 {
-            return Err(WSAEINVAL);
-        }
-        let ev = if mask != 0 {
-            Some(event(heventobject).ok_or(WSAEINVAL)?)
-        } else {
-            None
-        };
-        let previous = e.select.lock().ok().and_then(|g| g.map(|p| p.event));
-        if let Some(p) = previous.and_then(event) {
-            if let Ok(mut st) = p.state.lock() {
-                st.sockets.retain(|x| *x != s);
+    super::guard(SOCKET_ERROR, || {
+        super::finish(with_socket(s, |_, e| {
+            let mask = lnetworkevents as u32;
+            if mask & !((1 << FD_MAX_EVENTS) - 1) != 0 {
+                return Err(WSAEINVAL);
             }
-        }
-        e.nonblocking.store(true, Ordering::SeqCst);
-        if let Ok(mut g) = e.select.lock() {
-            *g = (mask != 0).then_some(EventSelect {
-                event: heventobject,
-                mask: mask & SUPPORTED,
-                recorded: 0,
-                errors: [0; 10],
-                armed: SUPPORTED,
-            });
-        }
-        if let Some(ev) = ev {
-            if let Ok(mut st) = ev.state.lock() {
-                if !st.sockets.contains(&s) {
-                    st.sockets.push(s);
+            let ev = if mask != 0 {
+                Some(event(heventobject).ok_or(WSAEINVAL)?)
+            } else {
+                None
+            };
+            let previous = e.select.lock().ok().and_then(|g| g.map(|p| p.event));
+            if let Some(p) = previous.and_then(event) {
+                if let Ok(mut st) = p.state.lock() {
+                    st.sockets.retain(|x| *x != s);
                 }
             }
-            refresh(e, None);
-        }
-        Ok(0)
-    }))
+            e.nonblocking.store(true, Ordering::SeqCst);
+            if let Ok(mut g) = e.select.lock() {
+                *g = (mask != 0).then_some(EventSelect {
+                    event: heventobject,
+                    mask: mask & SUPPORTED,
+                    recorded: 0,
+                    errors: [0; 10],
+                    armed: SUPPORTED,
+                });
+            }
+            if let Some(ev) = ev {
+                if let Ok(mut st) = ev.state.lock() {
+                    if !st.sockets.contains(&s) {
+                        st.sockets.push(s);
+                    }
+                }
+                refresh(e, None);
+            }
+            Ok(0)
+        }))
+    })
 }
 
 /// Reports the network events recorded for socket `s` since the last call (with an error code
@@ -629,29 +642,31 @@ pub unsafe extern "system" fn WSAEnumNetworkEvents(
     heventobject: WSAEVENT,
     lpnetworkevents: *mut WSANETWORKEVENTS,
 ) -> i32 {
-    super::finish(with_socket(s, |_, e| {
-        if lpnetworkevents.is_null() {
-            return Err(WSAEFAULT);
-        }
-        let ev = if heventobject != 0 {
-            Some(event(heventobject).ok_or(WSAEINVAL)?)
-        } else {
-            None
-        };
-        refresh(e, None);
-        let mut out: WSANETWORKEVENTS = std::mem::zeroed();
-        if let Ok(mut g) = e.select.lock() {
-            if let Some(st) = g.as_mut() {
-                out.lNetworkEvents = st.recorded as i32;
-                out.iErrorCode = st.errors;
-                st.recorded = 0;
-                st.errors = [0; 10];
+    super::guard(SOCKET_ERROR, || {
+        super::finish(with_socket(s, |_, e| {
+            if lpnetworkevents.is_null() {
+                return Err(WSAEFAULT);
             }
-        }
-        if let Some(ev) = ev {
-            ev.reset();
-        }
-        std::ptr::write_unaligned(lpnetworkevents, out);
-        Ok(0)
-    }))
+            let ev = if heventobject != 0 {
+                Some(event(heventobject).ok_or(WSAEINVAL)?)
+            } else {
+                None
+            };
+            refresh(e, None);
+            let mut out: WSANETWORKEVENTS = std::mem::zeroed();
+            if let Ok(mut g) = e.select.lock() {
+                if let Some(st) = g.as_mut() {
+                    out.lNetworkEvents = st.recorded as i32;
+                    out.iErrorCode = st.errors;
+                    st.recorded = 0;
+                    st.errors = [0; 10];
+                }
+            }
+            if let Some(ev) = ev {
+                ev.reset();
+            }
+            std::ptr::write_unaligned(lpnetworkevents, out);
+            Ok(0)
+        }))
+    })
 }

@@ -96,6 +96,15 @@ fn fail<T: From<i32>>(code: i32) -> T {
     T::from(SOCKET_ERROR)
 }
 
+/// Runs `f`, turning a panic (a bug: nothing here should panic) into `fallback` with
+/// `WSAEINVAL` as the last error, so no panic crosses an `extern "system"` boundary.
+pub(crate) fn guard<T>(fallback: T, f: impl FnOnce() -> T) -> T {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        LAST_ERROR.with(|e| e.set(WSAEINVAL));
+        fallback
+    })
+}
+
 fn fail_socket(code: i32) -> SOCKET {
     LAST_ERROR.with(|e| e.set(code));
     INVALID_SOCKET
@@ -782,16 +791,18 @@ pub unsafe extern "system" fn WSASend(
     lpoverlapped: *mut OVERLAPPED,
     lpcompletionroutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
 ) -> i32 {
-    wsa_send(
-        s,
-        lpbuffers,
-        dwbuffercount,
-        lpnumberofbytessent,
-        dwflags,
-        None,
-        lpoverlapped,
-        lpcompletionroutine,
-    )
+    guard(SOCKET_ERROR, || {
+        wsa_send(
+            s,
+            lpbuffers,
+            dwbuffercount,
+            lpnumberofbytessent,
+            dwflags,
+            None,
+            lpoverlapped,
+            lpcompletionroutine,
+        )
+    })
 }
 
 /// Sends from several buffers to `lpto` (or, with a null `lpto`, to the connected peer);
@@ -813,24 +824,26 @@ pub unsafe extern "system" fn WSASendTo(
     lpoverlapped: *mut OVERLAPPED,
     lpcompletionroutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
 ) -> i32 {
-    let dest = if lpto.is_null() {
-        None
-    } else {
-        match read_sockaddr(lpto, itolen) {
-            Ok(a) => Some(a),
-            Err(c) => return fail(c),
-        }
-    };
-    wsa_send(
-        s,
-        lpbuffers,
-        dwbuffercount,
-        lpnumberofbytessent,
-        dwflags,
-        dest,
-        lpoverlapped,
-        lpcompletionroutine,
-    )
+    guard(SOCKET_ERROR, || {
+        let dest = if lpto.is_null() {
+            None
+        } else {
+            match read_sockaddr(lpto, itolen) {
+                Ok(a) => Some(a),
+                Err(c) => return fail(c),
+            }
+        };
+        wsa_send(
+            s,
+            lpbuffers,
+            dwbuffercount,
+            lpnumberofbytessent,
+            dwflags,
+            dest,
+            lpoverlapped,
+            lpcompletionroutine,
+        )
+    })
 }
 
 unsafe fn wsa_send(
@@ -1056,16 +1069,18 @@ pub unsafe extern "system" fn WSARecv(
     lpoverlapped: *mut OVERLAPPED,
     lpcompletionroutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
 ) -> i32 {
-    wsa_recv(
-        s,
-        lpbuffers,
-        dwbuffercount,
-        lpnumberofbytesrecvd,
-        lpflags,
-        None,
-        lpoverlapped,
-        lpcompletionroutine,
-    )
+    guard(SOCKET_ERROR, || {
+        wsa_recv(
+            s,
+            lpbuffers,
+            dwbuffercount,
+            lpnumberofbytesrecvd,
+            lpflags,
+            None,
+            lpoverlapped,
+            lpcompletionroutine,
+        )
+    })
 }
 
 /// Receives one datagram (or stream data) into several buffers, with its source; overlapped as
@@ -1087,16 +1102,18 @@ pub unsafe extern "system" fn WSARecvFrom(
     lpoverlapped: *mut OVERLAPPED,
     lpcompletionroutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
 ) -> i32 {
-    wsa_recv(
-        s,
-        lpbuffers,
-        dwbuffercount,
-        lpnumberofbytesrecvd,
-        lpflags,
-        Some((lpfrom, lpfromlen)),
-        lpoverlapped,
-        lpcompletionroutine,
-    )
+    guard(SOCKET_ERROR, || {
+        wsa_recv(
+            s,
+            lpbuffers,
+            dwbuffercount,
+            lpnumberofbytesrecvd,
+            lpflags,
+            Some((lpfrom, lpfromlen)),
+            lpoverlapped,
+            lpcompletionroutine,
+        )
+    })
 }
 
 unsafe fn wsa_recv(
@@ -1323,87 +1340,89 @@ pub unsafe extern "system" fn setsockopt(
     optval: PCSTR,
     optlen: i32,
 ) -> i32 {
-    finish(with_socket(s, |_, e| {
-        let ep = &e.endpoint;
-        if !known_level(level) {
-            return Err(WSAEINVAL);
-        }
-        match (level, optname) {
-            (SOL_SOCKET, SO_REUSEADDR) => {
-                let v = read_bool(optval, optlen)?;
-                if v && ep.options().map_err(code)?.exclusive_addr {
-                    return Err(WSAEINVAL);
+    guard(SOCKET_ERROR, || {
+        finish(with_socket(s, |_, e| {
+            let ep = &e.endpoint;
+            if !known_level(level) {
+                return Err(WSAEINVAL);
+            }
+            match (level, optname) {
+                (SOL_SOCKET, SO_REUSEADDR) => {
+                    let v = read_bool(optval, optlen)?;
+                    if v && ep.options().map_err(code)?.exclusive_addr {
+                        return Err(WSAEINVAL);
+                    }
+                    ep.set_options(|o| o.reuse_addr = v).map_err(code)?;
                 }
-                ep.set_options(|o| o.reuse_addr = v).map_err(code)?;
-            }
-            (SOL_SOCKET, SO_EXCLUSIVEADDRUSE) => {
-                let v = read_bool(optval, optlen)?;
-                if v && ep.options().map_err(code)?.reuse_addr {
-                    return Err(WSAEINVAL);
+                (SOL_SOCKET, SO_EXCLUSIVEADDRUSE) => {
+                    let v = read_bool(optval, optlen)?;
+                    if v && ep.options().map_err(code)?.reuse_addr {
+                        return Err(WSAEINVAL);
+                    }
+                    ep.set_options(|o| o.exclusive_addr = v).map_err(code)?;
                 }
-                ep.set_options(|o| o.exclusive_addr = v).map_err(code)?;
-            }
-            (SOL_SOCKET, SO_RCVTIMEO) => {
-                let v = ms(read_int(optval, optlen)?);
-                if let Ok(mut t) = e.timeouts.lock() {
-                    t.0 = v;
+                (SOL_SOCKET, SO_RCVTIMEO) => {
+                    let v = ms(read_int(optval, optlen)?);
+                    if let Ok(mut t) = e.timeouts.lock() {
+                        t.0 = v;
+                    }
                 }
-            }
-            (SOL_SOCKET, SO_SNDTIMEO) => {
-                let v = ms(read_int(optval, optlen)?);
-                if let Ok(mut t) = e.timeouts.lock() {
-                    t.1 = v;
+                (SOL_SOCKET, SO_SNDTIMEO) => {
+                    let v = ms(read_int(optval, optlen)?);
+                    if let Ok(mut t) = e.timeouts.lock() {
+                        t.1 = v;
+                    }
                 }
-            }
-            (SOL_SOCKET, SO_LINGER) => {
-                if !e.stream {
-                    return Err(WSAENOPROTOOPT);
+                (SOL_SOCKET, SO_LINGER) => {
+                    if !e.stream {
+                        return Err(WSAENOPROTOOPT);
+                    }
+                    if optval.is_null() || optlen < size_of::<LINGER>() as i32 {
+                        return Err(WSAEFAULT);
+                    }
+                    let l = std::ptr::read_unaligned(optval as *const LINGER);
+                    let v = (l.l_onoff != 0).then(|| Duration::from_secs(u64::from(l.l_linger)));
+                    ep.set_options(|o| o.linger = v).map_err(code)?;
                 }
-                if optval.is_null() || optlen < size_of::<LINGER>() as i32 {
-                    return Err(WSAEFAULT);
+                (SOL_SOCKET, SO_DONTLINGER) => {
+                    if !e.stream {
+                        return Err(WSAENOPROTOOPT);
+                    }
+                    if read_bool(optval, optlen)? {
+                        ep.set_options(|o| o.linger = None).map_err(code)?;
+                    }
                 }
-                let l = std::ptr::read_unaligned(optval as *const LINGER);
-                let v = (l.l_onoff != 0).then(|| Duration::from_secs(u64::from(l.l_linger)));
-                ep.set_options(|o| o.linger = v).map_err(code)?;
-            }
-            (SOL_SOCKET, SO_DONTLINGER) => {
-                if !e.stream {
-                    return Err(WSAENOPROTOOPT);
+                (SOL_SOCKET, SO_RCVBUF) => {
+                    let v = read_int(optval, optlen)?;
+                    ep.set_options(|o| o.recv_buffer = v.max(0) as usize)
+                        .map_err(code)?;
                 }
-                if read_bool(optval, optlen)? {
-                    ep.set_options(|o| o.linger = None).map_err(code)?;
+                (SOL_SOCKET, SO_SNDBUF) => {
+                    let v = read_int(optval, optlen)?;
+                    ep.set_options(|o| o.send_buffer = v.max(0) as usize)
+                        .map_err(code)?;
                 }
-            }
-            (SOL_SOCKET, SO_RCVBUF) => {
-                let v = read_int(optval, optlen)?;
-                ep.set_options(|o| o.recv_buffer = v.max(0) as usize)
-                    .map_err(code)?;
-            }
-            (SOL_SOCKET, SO_SNDBUF) => {
-                let v = read_int(optval, optlen)?;
-                ep.set_options(|o| o.send_buffer = v.max(0) as usize)
-                    .map_err(code)?;
-            }
-            (SOL_SOCKET, SO_KEEPALIVE) => {
-                let v = read_bool(optval, optlen)?;
-                if let Ok(mut k) = e.keepalive.lock() {
-                    k.0 = v;
+                (SOL_SOCKET, SO_KEEPALIVE) => {
+                    let v = read_bool(optval, optlen)?;
+                    if let Ok(mut k) = e.keepalive.lock() {
+                        k.0 = v;
+                    }
                 }
-            }
-            (SOL_SOCKET, SO_BROADCAST) => {
-                read_bool(optval, optlen)?;
-            }
-            (IPPROTO_TCP, TCP_NODELAY) => {
-                if !e.stream {
-                    return Err(WSAENOPROTOOPT);
+                (SOL_SOCKET, SO_BROADCAST) => {
+                    read_bool(optval, optlen)?;
                 }
-                let v = read_bool(optval, optlen)?;
-                ep.set_options(|o| o.nodelay = v).map_err(code)?;
+                (IPPROTO_TCP, TCP_NODELAY) => {
+                    if !e.stream {
+                        return Err(WSAENOPROTOOPT);
+                    }
+                    let v = read_bool(optval, optlen)?;
+                    ep.set_options(|o| o.nodelay = v).map_err(code)?;
+                }
+                _ => return Err(WSAENOPROTOOPT),
             }
-            _ => return Err(WSAENOPROTOOPT),
-        }
-        Ok(0)
-    }))
+            Ok(0)
+        }))
+    })
 }
 
 /// How `getsockopt` writes an option into a short buffer (Wine `test_set_getsockopt`, the
@@ -1435,83 +1454,87 @@ pub unsafe extern "system" fn getsockopt(
     optval: PSTR,
     optlen: *mut i32,
 ) -> i32 {
-    finish(with_socket(s, |_, e| {
-        if optval.is_null() || optlen.is_null() {
-            return Err(WSAEFAULT);
-        }
-        if !known_level(level) {
-            return Err(WSAEINVAL);
-        }
-        let cap = std::ptr::read_unaligned(optlen);
-        let o = e.endpoint.options().map_err(code)?;
-        let (rcv, snd) = e.timeouts.lock().map(|t| *t).unwrap_or((None, None));
-        let to_ms = |d: Option<Duration>| {
-            d.map(|d| d.as_millis().min(i32::MAX as u128) as i32)
-                .unwrap_or(0)
-        };
-        if (level, optname) == (SOL_SOCKET, SO_LINGER) {
-            if !e.stream {
-                return Err(WSAENOPROTOOPT);
-            }
-            if cap < size_of::<LINGER>() as i32 {
+    guard(SOCKET_ERROR, || {
+        finish(with_socket(s, |_, e| {
+            if optval.is_null() || optlen.is_null() {
                 return Err(WSAEFAULT);
             }
-            let l = LINGER {
-                l_onoff: u16::from(o.linger.is_some()),
-                l_linger: o.linger.map(|d| d.as_secs().min(65535) as u16).unwrap_or(0),
+            if !known_level(level) {
+                return Err(WSAEINVAL);
+            }
+            let cap = std::ptr::read_unaligned(optlen);
+            let o = e.endpoint.options().map_err(code)?;
+            let (rcv, snd) = e.timeouts.lock().map(|t| *t).unwrap_or((None, None));
+            let to_ms = |d: Option<Duration>| {
+                d.map(|d| d.as_millis().min(i32::MAX as u128) as i32)
+                    .unwrap_or(0)
             };
-            std::ptr::write_unaligned(optval as *mut LINGER, l);
-            std::ptr::write_unaligned(optlen, size_of::<LINGER>() as i32);
-            return Ok(0);
-        }
-        use OptSize::*;
-        let (v, size): (i32, OptSize) = match (level, optname) {
-            (SOL_SOCKET, SO_REUSEADDR) => (i32::from(o.reuse_addr), Bool),
-            (SOL_SOCKET, SO_EXCLUSIVEADDRUSE) => (i32::from(o.exclusive_addr), Bool),
-            (SOL_SOCKET, SO_RCVTIMEO) => (to_ms(rcv), Strict),
-            (SOL_SOCKET, SO_SNDTIMEO) => (to_ms(snd), Strict),
-            (SOL_SOCKET, SO_DONTLINGER) if e.stream => (i32::from(o.linger.is_none()), Bool),
-            (SOL_SOCKET, SO_DONTLINGER) => return Err(WSAENOPROTOOPT),
-            (SOL_SOCKET, SO_KEEPALIVE) => (
-                i32::from(e.keepalive.lock().map(|k| k.0).unwrap_or(false)),
-                Byte,
-            ),
-            (SOL_SOCKET, SO_RCVBUF) => (o.recv_buffer.min(i32::MAX as usize) as i32, Strict),
-            (SOL_SOCKET, SO_SNDBUF) => (o.send_buffer.min(i32::MAX as usize) as i32, Strict),
-            (SOL_SOCKET, SO_ACCEPTCONN) => (i32::from(e.listening.load(Ordering::SeqCst)), Bool),
-            (SOL_SOCKET, SO_TYPE) => (if e.stream { SOCK_STREAM } else { SOCK_DGRAM }, Strict),
-            (SOL_SOCKET, SO_ERROR) => {
-                if cap < 4 {
+            if (level, optname) == (SOL_SOCKET, SO_LINGER) {
+                if !e.stream {
+                    return Err(WSAENOPROTOOPT);
+                }
+                if cap < size_of::<LINGER>() as i32 {
                     return Err(WSAEFAULT);
                 }
-                let p = e.pending_error.swap(0, Ordering::SeqCst);
-                let v = if p != 0 {
-                    p
-                } else {
-                    e.endpoint
-                        .readiness()
-                        .ok()
-                        .and_then(|r| r.error)
-                        .map(|x| wsa_code_of(&x))
-                        .unwrap_or(0)
+                let l = LINGER {
+                    l_onoff: u16::from(o.linger.is_some()),
+                    l_linger: o.linger.map(|d| d.as_secs().min(65535) as u16).unwrap_or(0),
                 };
-                (v, Strict)
+                std::ptr::write_unaligned(optval as *mut LINGER, l);
+                std::ptr::write_unaligned(optlen, size_of::<LINGER>() as i32);
+                return Ok(0);
             }
-            (IPPROTO_TCP, TCP_NODELAY) if e.stream => (i32::from(o.nodelay), Byte),
-            _ => return Err(WSAENOPROTOOPT),
-        };
-        let n: i32 = match size {
-            Strict if cap < 4 => return Err(WSAEFAULT),
-            _ if cap < 1 => return Err(WSAEFAULT),
-            Byte => 1,
-            Bool if cap < 4 => 1,
-            _ => 4,
-        };
-        let bytes = v.to_ne_bytes();
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), optval, n as usize);
-        std::ptr::write_unaligned(optlen, n);
-        Ok(0)
-    }))
+            use OptSize::*;
+            let (v, size): (i32, OptSize) = match (level, optname) {
+                (SOL_SOCKET, SO_REUSEADDR) => (i32::from(o.reuse_addr), Bool),
+                (SOL_SOCKET, SO_EXCLUSIVEADDRUSE) => (i32::from(o.exclusive_addr), Bool),
+                (SOL_SOCKET, SO_RCVTIMEO) => (to_ms(rcv), Strict),
+                (SOL_SOCKET, SO_SNDTIMEO) => (to_ms(snd), Strict),
+                (SOL_SOCKET, SO_DONTLINGER) if e.stream => (i32::from(o.linger.is_none()), Bool),
+                (SOL_SOCKET, SO_DONTLINGER) => return Err(WSAENOPROTOOPT),
+                (SOL_SOCKET, SO_KEEPALIVE) => (
+                    i32::from(e.keepalive.lock().map(|k| k.0).unwrap_or(false)),
+                    Byte,
+                ),
+                (SOL_SOCKET, SO_RCVBUF) => (o.recv_buffer.min(i32::MAX as usize) as i32, Strict),
+                (SOL_SOCKET, SO_SNDBUF) => (o.send_buffer.min(i32::MAX as usize) as i32, Strict),
+                (SOL_SOCKET, SO_ACCEPTCONN) => {
+                    (i32::from(e.listening.load(Ordering::SeqCst)), Bool)
+                }
+                (SOL_SOCKET, SO_TYPE) => (if e.stream { SOCK_STREAM } else { SOCK_DGRAM }, Strict),
+                (SOL_SOCKET, SO_ERROR) => {
+                    if cap < 4 {
+                        return Err(WSAEFAULT);
+                    }
+                    let p = e.pending_error.swap(0, Ordering::SeqCst);
+                    let v = if p != 0 {
+                        p
+                    } else {
+                        e.endpoint
+                            .readiness()
+                            .ok()
+                            .and_then(|r| r.error)
+                            .map(|x| wsa_code_of(&x))
+                            .unwrap_or(0)
+                    };
+                    (v, Strict)
+                }
+                (IPPROTO_TCP, TCP_NODELAY) if e.stream => (i32::from(o.nodelay), Byte),
+                _ => return Err(WSAENOPROTOOPT),
+            };
+            let n: i32 = match size {
+                Strict if cap < 4 => return Err(WSAEFAULT),
+                _ if cap < 1 => return Err(WSAEFAULT),
+                Byte => 1,
+                Bool if cap < 4 => 1,
+                _ => 4,
+            };
+            let bytes = v.to_ne_bytes();
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), optval, n as usize);
+            std::ptr::write_unaligned(optlen, n);
+            Ok(0)
+        }))
+    })
 }
 
 /// `FIONBIO`: a socket with a `WSAEventSelect` association cannot be made blocking
@@ -1598,83 +1621,85 @@ pub unsafe extern "system" fn WSAIoctl(
     lpoverlapped: *mut OVERLAPPED,
     lpcompletionroutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
 ) -> i32 {
-    let r = with_socket(s, |_, e| {
-        if !lpoverlapped.is_null() || lpcompletionroutine.is_some() {
-            return Err(WSAEOPNOTSUPP);
-        }
-        if lpcbbytesreturned.is_null() {
-            return Err(WSAEFAULT);
-        }
-        std::ptr::write_unaligned(lpcbbytesreturned, 0);
-        let in_u32 = || -> Result<u32, i32> {
-            if lpvinbuffer.is_null() || cbinbuffer < 4 {
+    guard(SOCKET_ERROR, || {
+        let r = with_socket(s, |_, e| {
+            if !lpoverlapped.is_null() || lpcompletionroutine.is_some() {
+                return Err(WSAEOPNOTSUPP);
+            }
+            if lpcbbytesreturned.is_null() {
                 return Err(WSAEFAULT);
             }
-            Ok(std::ptr::read_unaligned(lpvinbuffer as *const u32))
-        };
-        match dwiocontrolcode {
-            SIO_KEEPALIVE_VALS => {
-                if lpvinbuffer.is_null() || (cbinbuffer as usize) < size_of::<tcp_keepalive>() {
-                    return Err(WSAEFAULT);
-                }
-                let k = std::ptr::read_unaligned(lpvinbuffer as *const tcp_keepalive);
-                if let Ok(mut g) = e.keepalive.lock() {
-                    *g = (k.onoff != 0, k.keepalivetime, k.keepaliveinterval);
-                }
-                return Ok(0);
-            }
-            SIO_UDP_CONNRESET => {
-                if e.stream {
-                    return Err(WSAEINVAL);
-                }
-                let v = in_u32()?;
-                e.udp_connreset.store(v != 0, Ordering::SeqCst);
-                return Ok(0);
-            }
-            SIO_GET_EXTENSION_FUNCTION_POINTER => {
-                if lpvinbuffer.is_null() || (cbinbuffer as usize) < size_of::<GUID>() {
-                    return Err(WSAEFAULT);
-                }
-                tracing::debug!(target: "wsock::api", "no Winsock extension functions (AcceptEx, ConnectEx, ...)");
-                return Err(WSAEINVAL);
-            }
-            x if x == SIOCATMARK as u32 => {
-                if lpvoutbuffer.is_null() || cboutbuffer < 4 {
-                    return Err(WSAEFAULT);
-                }
-                std::ptr::write_unaligned(lpvoutbuffer as *mut u32, 1);
-                std::ptr::write_unaligned(lpcbbytesreturned, 4);
-                return Ok(0);
-            }
-            _ => {}
-        }
-        match dwiocontrolcode as i32 {
-            FIONBIO => {
+            std::ptr::write_unaligned(lpcbbytesreturned, 0);
+            let in_u32 = || -> Result<u32, i32> {
                 if lpvinbuffer.is_null() || cbinbuffer < 4 {
                     return Err(WSAEFAULT);
                 }
-                set_nonblocking(e, std::ptr::read_unaligned(lpvinbuffer as *const u32) != 0)?;
-                Ok(0)
-            }
-            FIONREAD => {
-                if lpvoutbuffer.is_null() || cboutbuffer < 4 {
-                    return Err(WSAEFAULT);
+                Ok(std::ptr::read_unaligned(lpvinbuffer as *const u32))
+            };
+            match dwiocontrolcode {
+                SIO_KEEPALIVE_VALS => {
+                    if lpvinbuffer.is_null() || (cbinbuffer as usize) < size_of::<tcp_keepalive>() {
+                        return Err(WSAEFAULT);
+                    }
+                    let k = std::ptr::read_unaligned(lpvinbuffer as *const tcp_keepalive);
+                    if let Ok(mut g) = e.keepalive.lock() {
+                        *g = (k.onoff != 0, k.keepalivetime, k.keepaliveinterval);
+                    }
+                    return Ok(0);
                 }
-                std::ptr::write_unaligned(lpvoutbuffer as *mut u32, bytes_available(e));
-                std::ptr::write_unaligned(lpcbbytesreturned, 4);
-                Ok(0)
+                SIO_UDP_CONNRESET => {
+                    if e.stream {
+                        return Err(WSAEINVAL);
+                    }
+                    let v = in_u32()?;
+                    e.udp_connreset.store(v != 0, Ordering::SeqCst);
+                    return Ok(0);
+                }
+                SIO_GET_EXTENSION_FUNCTION_POINTER => {
+                    if lpvinbuffer.is_null() || (cbinbuffer as usize) < size_of::<GUID>() {
+                        return Err(WSAEFAULT);
+                    }
+                    tracing::debug!(target: "wsock::api", "no Winsock extension functions (AcceptEx, ConnectEx, ...)");
+                    return Err(WSAEINVAL);
+                }
+                x if x == SIOCATMARK as u32 => {
+                    if lpvoutbuffer.is_null() || cboutbuffer < 4 {
+                        return Err(WSAEFAULT);
+                    }
+                    std::ptr::write_unaligned(lpvoutbuffer as *mut u32, 1);
+                    std::ptr::write_unaligned(lpcbbytesreturned, 4);
+                    return Ok(0);
+                }
+                _ => {}
             }
-            _ if SECURE_SOCKET_IOCTLS.contains(&dwiocontrolcode) => {
-                tracing::warn!(target: "wsock::api", code = format_args!("{dwiocontrolcode:#x}"), "secure socket IOCTLs are not implemented yet");
-                Err(WSAEOPNOTSUPP)
+            match dwiocontrolcode as i32 {
+                FIONBIO => {
+                    if lpvinbuffer.is_null() || cbinbuffer < 4 {
+                        return Err(WSAEFAULT);
+                    }
+                    set_nonblocking(e, std::ptr::read_unaligned(lpvinbuffer as *const u32) != 0)?;
+                    Ok(0)
+                }
+                FIONREAD => {
+                    if lpvoutbuffer.is_null() || cboutbuffer < 4 {
+                        return Err(WSAEFAULT);
+                    }
+                    std::ptr::write_unaligned(lpvoutbuffer as *mut u32, bytes_available(e));
+                    std::ptr::write_unaligned(lpcbbytesreturned, 4);
+                    Ok(0)
+                }
+                _ if SECURE_SOCKET_IOCTLS.contains(&dwiocontrolcode) => {
+                    tracing::warn!(target: "wsock::api", code = format_args!("{dwiocontrolcode:#x}"), "secure socket IOCTLs are not implemented yet");
+                    Err(WSAEOPNOTSUPP)
+                }
+                _ => Err(WSAEOPNOTSUPP),
             }
-            _ => Err(WSAEOPNOTSUPP),
+        });
+        if r.is_err() && !lpcbbytesreturned.is_null() && lpoverlapped.is_null() {
+            std::ptr::write_unaligned(lpcbbytesreturned, 0);
         }
-    });
-    if r.is_err() && !lpcbbytesreturned.is_null() && lpoverlapped.is_null() {
-        std::ptr::write_unaligned(lpcbbytesreturned, 0);
-    }
-    finish(r)
+        finish(r)
+    })
 }
 
 /// `SIO_SET_SECURITY`, `SIO_SET_PEER_TARGET_NAME`, `SIO_DELETE_PEER_TARGET_NAME`,
@@ -1801,42 +1826,44 @@ fn poll_entries(items: &[(Option<Arc<SocketEntry>>, i16)], timeout: Option<Durat
 /// `WSAEFAULT` (null `fdarray` with `fds` > 0), `WSAEINVAL` (an `events` flag Windows does not
 /// take, or an impossible `fds`).
 pub unsafe extern "system" fn WSAPoll(fdarray: *mut WSAPOLLFD, fds: u32, timeout: i32) -> i32 {
-    if fdarray.is_null() && fds > 0 {
-        return fail(WSAEFAULT);
-    }
-    // More descriptors than any process can have sockets: refuse rather than allocate.
-    if fds > MAX_POLL_FDS {
-        return fail(WSAEINVAL);
-    }
-    let mut items: Vec<WSAPOLLFD> = (0..fds as usize)
-        .map(|i| std::ptr::read_unaligned(fdarray.add(i)))
-        .collect();
-    if items
-        .iter()
-        .any(|p| p.events & !(POLLRDNORM | POLLRDBAND | POLLWRNORM | POLLPRI) != 0)
-    {
-        return fail(WSAEINVAL);
-    }
-    let entries: Vec<(Option<Arc<SocketEntry>>, i16)> = items
-        .iter()
-        .map(|p| (winsock::lookup(p.fd).ok().map(|(_, e)| e), p.events))
-        .collect();
-    let wait = if timeout < 0 {
-        None
-    } else {
-        Some(Duration::from_millis(timeout as u64))
-    };
-    let rev = poll_entries(&entries, wait);
-    let mut n = 0;
-    for (i, p) in items.iter_mut().enumerate() {
-        p.revents = rev[i];
-        if p.revents != 0 {
-            n += 1;
+    guard(SOCKET_ERROR, || {
+        if fdarray.is_null() && fds > 0 {
+            return fail(WSAEFAULT);
         }
-        std::ptr::write_unaligned(fdarray.add(i), *p);
-    }
-    LAST_ERROR.with(|e| e.set(0));
-    n
+        // More descriptors than any process can have sockets: refuse rather than allocate.
+        if fds > MAX_POLL_FDS {
+            return fail(WSAEINVAL);
+        }
+        let mut items: Vec<WSAPOLLFD> = (0..fds as usize)
+            .map(|i| std::ptr::read_unaligned(fdarray.add(i)))
+            .collect();
+        if items
+            .iter()
+            .any(|p| p.events & !(POLLRDNORM | POLLRDBAND | POLLWRNORM | POLLPRI) != 0)
+        {
+            return fail(WSAEINVAL);
+        }
+        let entries: Vec<(Option<Arc<SocketEntry>>, i16)> = items
+            .iter()
+            .map(|p| (winsock::lookup(p.fd).ok().map(|(_, e)| e), p.events))
+            .collect();
+        let wait = if timeout < 0 {
+            None
+        } else {
+            Some(Duration::from_millis(timeout as u64))
+        };
+        let rev = poll_entries(&entries, wait);
+        let mut n = 0;
+        for (i, p) in items.iter_mut().enumerate() {
+            p.revents = rev[i];
+            if p.revents != 0 {
+                n += 1;
+            }
+            std::ptr::write_unaligned(fdarray.add(i), *p);
+        }
+        LAST_ERROR.with(|e| e.set(0));
+        n
+    })
 }
 
 /// The largest `fd_count` `select` reads: C programs that define a larger `FD_SETSIZE` (1024 is
@@ -1903,100 +1930,102 @@ pub unsafe extern "system" fn select(
     exceptfds: *mut FD_SET,
     timeout: *const TIMEVAL,
 ) -> i32 {
-    let sets = (|| -> Result<_, i32> {
-        Ok((
-            fdset_handles(readfds)?,
-            fdset_handles(writefds)?,
-            fdset_handles(exceptfds)?,
-        ))
-    })();
-    let (r, w, x) = match sets {
-        Ok(v) => v,
-        Err(c) => return fail(c),
-    };
-    if r.is_empty() && w.is_empty() && x.is_empty() {
-        if let Err(c) = crate::ext::current()
-            .ok()
-            .filter(|(_, ws)| ws.initialised())
-            .ok_or(WSANOTINITIALISED)
-        {
-            return fail(c);
-        }
-        return fail(WSAEINVAL);
-    }
-    let mut unique: Vec<SOCKET> = Vec::new();
-    for h in r.iter().chain(&w).chain(&x) {
-        if !unique.contains(h) {
-            unique.push(*h);
-        }
-    }
-    let mut items = Vec::with_capacity(unique.len());
-    for h in &unique {
-        match winsock::lookup(*h) {
-            Ok((_, e)) => {
-                let mut ev = 0i16;
-                if r.contains(h) {
-                    ev |= POLLRDNORM;
-                }
-                if w.contains(h) {
-                    ev |= POLLWRNORM;
-                }
-                items.push((Some(e), ev));
-            }
+    guard(SOCKET_ERROR, || {
+        let sets = (|| -> Result<_, i32> {
+            Ok((
+                fdset_handles(readfds)?,
+                fdset_handles(writefds)?,
+                fdset_handles(exceptfds)?,
+            ))
+        })();
+        let (r, w, x) = match sets {
+            Ok(v) => v,
             Err(c) => return fail(c),
-        }
-    }
-    let wait = if timeout.is_null() {
-        None
-    } else {
-        let t = std::ptr::read_unaligned(timeout);
-        if t.tv_sec < 0 || t.tv_usec < 0 {
+        };
+        if r.is_empty() && w.is_empty() && x.is_empty() {
+            if let Err(c) = crate::ext::current()
+                .ok()
+                .filter(|(_, ws)| ws.initialised())
+                .ok_or(WSANOTINITIALISED)
+            {
+                return fail(c);
+            }
             return fail(WSAEINVAL);
         }
-        Some(Duration::from_millis(
-            (t.tv_sec as u64).saturating_mul(1000) + t.tv_usec as u64 / 1000,
-        ))
-    };
-    // A socket only in the except set waits for a failed connect: poll it for errors.
-    let rev = poll_entries(&items, wait);
-    let state = |h: &SOCKET| -> (i16, bool) {
-        let i = unique.iter().position(|u| u == h).unwrap_or(0);
-        let failed = items[i]
-            .0
-            .as_ref()
-            .map(|e| {
-                e.endpoint
-                    .readiness()
-                    .map(|rd| connect_failed(e, &rd))
-                    .unwrap_or(false)
-            })
-            .unwrap_or(false);
-        (rev[i], failed)
-    };
-    let mut rr = Vec::new();
-    let mut wr = Vec::new();
-    let mut xr = Vec::new();
-    for h in &r {
-        let (v, failed) = state(h);
-        if !failed && v & (POLLRDNORM | POLLHUP | POLLERR | POLLNVAL) != 0 {
-            rr.push(*h);
+        let mut unique: Vec<SOCKET> = Vec::new();
+        for h in r.iter().chain(&w).chain(&x) {
+            if !unique.contains(h) {
+                unique.push(*h);
+            }
         }
-    }
-    for h in &w {
-        let (v, failed) = state(h);
-        if !failed && v & POLLWRNORM != 0 && v & POLLERR == 0 {
-            wr.push(*h);
+        let mut items = Vec::with_capacity(unique.len());
+        for h in &unique {
+            match winsock::lookup(*h) {
+                Ok((_, e)) => {
+                    let mut ev = 0i16;
+                    if r.contains(h) {
+                        ev |= POLLRDNORM;
+                    }
+                    if w.contains(h) {
+                        ev |= POLLWRNORM;
+                    }
+                    items.push((Some(e), ev));
+                }
+                Err(c) => return fail(c),
+            }
         }
-    }
-    for h in &x {
-        let (_, failed) = state(h);
-        if failed {
-            xr.push(*h);
+        let wait = if timeout.is_null() {
+            None
+        } else {
+            let t = std::ptr::read_unaligned(timeout);
+            if t.tv_sec < 0 || t.tv_usec < 0 {
+                return fail(WSAEINVAL);
+            }
+            Some(Duration::from_millis(
+                (t.tv_sec as u64).saturating_mul(1000) + t.tv_usec as u64 / 1000,
+            ))
+        };
+        // A socket only in the except set waits for a failed connect: poll it for errors.
+        let rev = poll_entries(&items, wait);
+        let state = |h: &SOCKET| -> (i16, bool) {
+            let i = unique.iter().position(|u| u == h).unwrap_or(0);
+            let failed = items[i]
+                .0
+                .as_ref()
+                .map(|e| {
+                    e.endpoint
+                        .readiness()
+                        .map(|rd| connect_failed(e, &rd))
+                        .unwrap_or(false)
+                })
+                .unwrap_or(false);
+            (rev[i], failed)
+        };
+        let mut rr = Vec::new();
+        let mut wr = Vec::new();
+        let mut xr = Vec::new();
+        for h in &r {
+            let (v, failed) = state(h);
+            if !failed && v & (POLLRDNORM | POLLHUP | POLLERR | POLLNVAL) != 0 {
+                rr.push(*h);
+            }
         }
-    }
-    fdset_store(readfds, &rr);
-    fdset_store(writefds, &wr);
-    fdset_store(exceptfds, &xr);
-    LAST_ERROR.with(|e| e.set(0));
-    (rr.len() + wr.len() + xr.len()) as i32
+        for h in &w {
+            let (v, failed) = state(h);
+            if !failed && v & POLLWRNORM != 0 && v & POLLERR == 0 {
+                wr.push(*h);
+            }
+        }
+        for h in &x {
+            let (_, failed) = state(h);
+            if failed {
+                xr.push(*h);
+            }
+        }
+        fdset_store(readfds, &rr);
+        fdset_store(writefds, &wr);
+        fdset_store(exceptfds, &xr);
+        LAST_ERROR.with(|e| e.set(0));
+        (rr.len() + wr.len() + xr.len()) as i32
+    })
 }

@@ -481,49 +481,53 @@ pub unsafe extern "system" fn WSAGetOverlappedResult(
     fwait: BOOL,
     lpdwflags: *mut u32,
 ) -> BOOL {
-    let r = with_socket(s, |_, _| {
-        if lpoverlapped.is_null() || lpcbtransfer.is_null() || lpdwflags.is_null() {
-            return Err(WSAEFAULT);
-        }
-        let key = lpoverlapped as usize;
-        let (m, cv) = ops();
-        let mut g = m.lock().map_err(|_| WSAENETDOWN)?;
-        let done = loop {
-            match g.get(&key) {
-                Some(Some(d)) => break *d,
-                Some(None) if fwait != 0 => {
-                    g = cv.wait(g).map_err(|_| WSAENETDOWN)?;
-                }
-                Some(None) => return Err(WSA_IO_INCOMPLETE),
-                None => {
-                    // Not an operation wsock started: read the OVERLAPPED as Windows would.
-                    let st = std::ptr::read_volatile(std::ptr::addr_of!((*lpoverlapped).Internal));
-                    if st == STATUS_PENDING {
-                        return Err(WSA_IO_INCOMPLETE);
-                    }
-                    let n =
-                        std::ptr::read_volatile(std::ptr::addr_of!((*lpoverlapped).InternalHigh));
-                    break Done {
-                        error: if st == 0 { 0 } else { super::WSAEINVAL },
-                        bytes: n as u32,
-                        flags: 0,
-                    };
-                }
+    super::guard(0, || {
+        let r = with_socket(s, |_, _| {
+            if lpoverlapped.is_null() || lpcbtransfer.is_null() || lpdwflags.is_null() {
+                return Err(WSAEFAULT);
             }
-        };
-        drop(g);
-        std::ptr::write_unaligned(lpcbtransfer, done.bytes);
-        std::ptr::write_unaligned(lpdwflags, done.flags);
-        if done.error != 0 {
-            return Err(done.error);
+            let key = lpoverlapped as usize;
+            let (m, cv) = ops();
+            let mut g = m.lock().map_err(|_| WSAENETDOWN)?;
+            let done = loop {
+                match g.get(&key) {
+                    Some(Some(d)) => break *d,
+                    Some(None) if fwait != 0 => {
+                        g = cv.wait(g).map_err(|_| WSAENETDOWN)?;
+                    }
+                    Some(None) => return Err(WSA_IO_INCOMPLETE),
+                    None => {
+                        // Not an operation wsock started: read the OVERLAPPED as Windows would.
+                        let st =
+                            std::ptr::read_volatile(std::ptr::addr_of!((*lpoverlapped).Internal));
+                        if st == STATUS_PENDING {
+                            return Err(WSA_IO_INCOMPLETE);
+                        }
+                        let n = std::ptr::read_volatile(std::ptr::addr_of!(
+                            (*lpoverlapped).InternalHigh
+                        ));
+                        break Done {
+                            error: if st == 0 { 0 } else { super::WSAEINVAL },
+                            bytes: n as u32,
+                            flags: 0,
+                        };
+                    }
+                }
+            };
+            drop(g);
+            std::ptr::write_unaligned(lpcbtransfer, done.bytes);
+            std::ptr::write_unaligned(lpdwflags, done.flags);
+            if done.error != 0 {
+                return Err(done.error);
+            }
+            Ok(())
+        });
+        match r {
+            Ok(()) => 1,
+            Err(c) => {
+                set_error(c);
+                0
+            }
         }
-        Ok(())
-    });
-    match r {
-        Ok(()) => 1,
-        Err(c) => {
-            set_error(c);
-            0
-        }
-    }
+    })
 }
