@@ -3,7 +3,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
 
 use wsock::sys::*;
 use wsock::{Host, Network};
@@ -185,13 +184,12 @@ pub fn run(net: &Network, print_packets: bool) -> Result<(), String> {
             server.name()
         ));
     };
-    crate::services::start(&server).map_err(|e| e.to_string())?;
-    println!("[api   ] server: tcp-echo listening on 0.0.0.0:{tcp_port}, udp-echo bound to 0.0.0.0:{udp_port} (Rust face)");
+    println!("[api   ] server: tcp-echo listening on 0.0.0.0:{tcp_port}, udp-echo bound to 0.0.0.0:{udp_port} (the scenario's services)");
     println!("[ale   ] every socket event is classified by ALE against each host's WFP filters ({} on client, {} on server)", client.filters().len(), server.filters().len());
     println!("[ipsec ] not built yet: traffic crosses the wire in clear (GRE-in-UDP)");
     if print_packets {
         for h in [&client, &server] {
-            h.add_hook(Arc::new(PrintPackets {
+            h.add_stage(Box::new(PrintPackets {
                 printed: AtomicU64::new(0),
                 limit: 40,
             }));

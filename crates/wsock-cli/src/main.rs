@@ -25,7 +25,6 @@
 mod control;
 mod demo;
 mod policy;
-mod services;
 mod trace_hook;
 
 use std::net::SocketAddr;
@@ -323,7 +322,6 @@ fn main() -> ExitCode {
             control,
         } => start(&run, Some(&name)).and_then(|net| {
             let host = net.host(&name).ok_or_else(|| format!("no host {name:?}"))?;
-            services::start(&host).map_err(|e| e.to_string())?;
             println!(
                 "host {} up: {} / {}, wire udp {}",
                 host.name(),
