@@ -49,7 +49,7 @@ fn client_calls(
         if WSAStartup(0x0202, &mut data) != 0 {
             return Err("WSAStartup failed".into());
         }
-        println!("[api   ] client: WSAStartup(2.2) = 0");
+        outln!("[api   ] client: WSAStartup(2.2) = 0");
         let af = if server_addr.is_ipv4() {
             AF_INET
         } else {
@@ -69,7 +69,7 @@ fn client_calls(
         );
         let to = SocketAddr::new(server_addr, tcp_port);
         let sa = sockaddr(to);
-        println!(
+        outln!(
             "[api   ] client: socket(AF_INET{}, SOCK_STREAM) = {s:#x}; connect({to})",
             if server_addr.is_ipv4() { "" } else { "6" }
         );
@@ -79,27 +79,27 @@ fn client_calls(
         let mut local = [0u8; 28];
         let mut len = local.len() as i32;
         getsockname(s, local.as_mut_ptr() as *mut SOCKADDR, &mut len);
-        println!(
+        outln!(
             "[api   ] client: connect = 0 (local port {})",
             u16::from_be_bytes([local[2], local[3]])
         );
         let msg = b"hello from a Winsock client on wsock";
         let n = send(s, msg.as_ptr(), msg.len() as i32, 0);
-        println!("[api   ] client: send({} bytes) = {n}", msg.len());
+        outln!("[api   ] client: send({} bytes) = {n}", msg.len());
         let mut buf = vec![0u8; msg.len()];
         let got = recv(s, buf.as_mut_ptr(), buf.len() as i32, MSG_WAITALL);
         if got < 0 {
             return Err(last_error("recv"));
         }
         buf.truncate(got as usize);
-        println!(
+        outln!(
             "[api   ] client: recv(MSG_WAITALL) = {got}: {:?}",
             String::from_utf8_lossy(&buf)
         );
         shutdown(s, SD_SEND);
         let mut tail = [0u8; 16];
         let eof = recv(s, tail.as_mut_ptr(), tail.len() as i32, 0);
-        println!("[api   ] client: shutdown(SD_SEND); recv = {eof} (server closed its side)");
+        outln!("[api   ] client: shutdown(SD_SEND); recv = {eof} (server closed its side)");
         closesocket(s);
 
         let u = socket(af, SOCK_DGRAM, IPPROTO_UDP);
@@ -120,7 +120,7 @@ fn client_calls(
             uto.as_ptr() as *const SOCKADDR,
             uto.len() as i32,
         );
-        println!("[api   ] client: socket(SOCK_DGRAM) = {u:#x}; sendto({}:{udp_port}, {} bytes) = {sent}", server_addr, dgram.len());
+        outln!("[api   ] client: socket(SOCK_DGRAM) = {u:#x}; sendto({}:{udp_port}, {} bytes) = {sent}", server_addr, dgram.len());
         let mut ubuf = vec![0u8; 1500];
         let mut from = [0u8; 28];
         let mut flen = from.len() as i32;
@@ -136,7 +136,7 @@ fn client_calls(
             return Err(last_error("recvfrom"));
         }
         ubuf.truncate(r as usize);
-        println!(
+        outln!(
             "[api   ] client: recvfrom = {r}: {:?}",
             String::from_utf8_lossy(&ubuf)
         );
@@ -149,14 +149,14 @@ fn client_calls(
 /// Runs the demo on `net`. Returns an error message when an exchange fails.
 pub fn run(net: &Network, print_packets: bool) -> Result<(), String> {
     let sc = net.scenario();
-    println!(
+    outln!(
         "wsock demo: scenario {:?}, seed {}, link MTU {}",
         sc.name,
         net.seed(),
         net.mtu()
     );
     for h in net.hosts() {
-        println!(
+        outln!(
             "  host {:<8} {} / {}  wire udp {}",
             h.name(),
             h.ipv4(),
@@ -184,9 +184,12 @@ pub fn run(net: &Network, print_packets: bool) -> Result<(), String> {
             server.name()
         ));
     };
-    println!("[api   ] server: tcp-echo listening on 0.0.0.0:{tcp_port}, udp-echo bound to 0.0.0.0:{udp_port} (the scenario's services)");
-    println!("[ale   ] every socket event is classified by ALE against each host's WFP filters ({} on client, {} on server)", client.filters().len(), server.filters().len());
-    println!("[ipsec ] not built yet: traffic crosses the wire in clear (GRE-in-UDP)");
+    outln!("[api   ] server: tcp-echo listening on 0.0.0.0:{tcp_port}, udp-echo bound to 0.0.0.0:{udp_port} (the scenario's services, started with the network)");
+    outln!("[ale   ] every socket event is classified by ALE against each host's WFP filters ({} on client, {} on server)", client.filters().len(), server.filters().len());
+    outln!("         ALE (Application Layer Enforcement): the part of Windows' stack that asks the filter engine before a socket binds, connects, accepts or sends its first datagram");
+    outln!("         WFP (Windows Filtering Platform): that filter engine; filters at each layer permit or block, ranked by sublayer and weight");
+    outln!("[ipsec ] not built yet: traffic crosses the wire in clear (GRE-in-UDP)");
+    outln!("         GRE-in-UDP: each virtual IP packet travels in a GRE header inside a real UDP datagram on loopback (RFC 8086), which Wireshark dissects");
     if print_packets {
         for h in [&client, &server] {
             h.add_stage(Box::new(PrintPackets {
@@ -205,13 +208,16 @@ pub fn run(net: &Network, print_packets: bool) -> Result<(), String> {
     print_ale_trace(&client);
     let cs = client.counters();
     let ss = server.counters();
-    println!(
+    outln!(
         "[wire  ] client sent {} / received {} datagrams; server sent {} / received {}",
-        cs.wire_sent, cs.wire_received, ss.wire_sent, ss.wire_received
+        cs.wire_sent,
+        cs.wire_received,
+        ss.wire_sent,
+        ss.wire_received
     );
     let blocked = blocked_connect(&client, server_ip, tcp_port)?;
     if ok_tcp && ok_udp && blocked {
-        println!("demo ok: TCP echo and UDP exchange completed between {} and {}; a WFP filter blocked a connect", client.name(), server.name());
+        outln!("demo ok: TCP echo and UDP exchange completed between {} and {}; a WFP filter blocked a connect", client.name(), server.name());
         Ok(())
     } else {
         Err(format!(
@@ -237,10 +243,10 @@ fn print_ale_trace(host: &Host) {
         let by = filter
             .map(|f| format!("by filter {f}"))
             .unwrap_or_else(|| "(no filter matched)".into());
-        println!("[ale   ] {}: {layer} -> {decision} {by}", host.name());
+        outln!("[ale   ] {}: {layer} -> {decision} {by}", host.name());
     }
     if records.len() > 12 {
-        println!("[ale   ] ... {} more classifications", records.len() - 12);
+        outln!("[ale   ] ... {} more classifications", records.len() - 12);
     }
 }
 
@@ -261,7 +267,7 @@ fn blocked_connect(client: &Host, server_ip: IpAddr, port: u16) -> Result<bool, 
         ..Default::default()
     };
     let id = client.add_filter(&spec).map_err(|e| e.to_string())?;
-    println!(
+    outln!(
         "[wfp   ] client: added filter {id} {:?} at FWPM_LAYER_ALE_AUTH_CONNECT_V4",
         spec.name
     );
@@ -288,7 +294,7 @@ fn blocked_connect(client: &Host, server_ip: IpAddr, port: u16) -> Result<bool, 
     } else {
         format!("SOCKET_ERROR, WSAGetLastError() = {code}")
     };
-    println!("[api   ] client: connect({server_ip}:{port}) = {result} (WSAEACCES is {WSAEACCES})");
+    outln!("[api   ] client: connect({server_ip}:{port}) = {result} (WSAEACCES is {WSAEACCES})");
     let event = client
         .net_events()
         .into_iter()
@@ -300,9 +306,12 @@ fn blocked_connect(client: &Host, server_ip: IpAddr, port: u16) -> Result<bool, 
             _ => None,
         });
     if let Some((layer, name, remote)) = &event {
-        println!("[wfp   ] client: net event: drop at {layer} by filter {id} {name:?}, remote {remote:?}");
+        let remote = remote.map_or_else(|| "unknown".to_string(), |a| a.to_string());
+        outln!(
+            "[wfp   ] client: net event: drop at {layer} by filter {id} {name:?}, remote {remote}"
+        );
     }
     client.delete_filter(id).map_err(|e| e.to_string())?;
-    println!("[wfp   ] client: filter {id} deleted");
+    outln!("[wfp   ] client: filter {id} deleted");
     Ok(code == WSAEACCES && event.is_some())
 }

@@ -4,32 +4,60 @@
 //!
 //! - `wsock demo [--scenario FILE] [--capture PCAP] [--seed N] [--quiet]`: a TCP echo and a UDP
 //!   exchange between two hosts of the (embedded default) scenario, printing each layer.
-//! - `wsock host NAME [--scenario FILE] [--control ADDR] [--for-seconds N]`: runs one host and
-//!   its services in this process; with a control address (`--control`, or the host's `control`
-//!   in the scenario; loopback only, port 0 picks one) it serves the JSON-lines control socket
-//!   (see `control.rs`) and prints `control listening on ADDR`.
-//! - `wsock show filters|events [--scenario FILE] [--host NAME] [--json] [--control ADDR]`: the
-//!   WFP filters (id, layer, action, weight, name, conditions) or net events, as a table in the
-//!   spirit of `netsh wfp show filters/state` or as JSON (`[{"host":..,"filters":[..]}]`). From a
-//!   scenario file: its static filters (a file has no events); with `--control`: a running host's.
-//! - `wsock filter add --host NAME (--scenario FILE | --control ADDR) --layer L --action A --name N
-//!   [--condition FIELD:MATCH:VALUE ..] [--weight W] [--sublayer S] [--description D]`: adds a
-//!   filter to a scenario file (a validated `[[host.filter]]`, the rest of the file untouched) or
-//!   to a running host (prints the new id).
-//! - `wsock filter delete --host NAME (--scenario FILE | --control ADDR) (--id ID | --name N)`.
+//! - `wsock host NAME [--scenario FILE] [--control PATH | --no-control] [--control-tcp ADDR
+//!   [--token-file FILE]] [--for-seconds N]`: runs one host and its services in this process
+//!   and serves the JSON-lines control socket (see `control.rs`): on a Unix domain socket (mode
+//!   0600, peers of another uid refused) at `--control PATH` or by default at
+//!   `$XDG_RUNTIME_DIR/wsock/<scenario>-<host>.sock` (else `<tmp>/wsock-<uid>/...`), printing
+//!   `control listening on PATH`; with `--control-tcp 127.0.0.1:PORT` (or the host's `control` in
+//!   the scenario) also on loopback TCP behind a random token written to an owner-only file,
+//!   printing `control listening on tcp ADDR, token in FILE`. Ctrl-C / SIGTERM stop it and remove
+//!   both files.
+//! - `wsock show filters|events [--scenario FILE] [--host NAME] [--json] [--control [PATH] |
+//!   --control-tcp ADDR [--token-file FILE]]`: the WFP filters (id, layer, action, weight, name,
+//!   conditions) or net events, as a table in the spirit of `netsh wfp show filters/state` or as
+//!   JSON (`[{"host":..,"filters":[..]}]`). From a scenario file: its static filters (a file has
+//!   no events); with `--control`: a running host's (no PATH: the default socket of `--host` in
+//!   the scenario, which `--scenario` then only names).
+//! - `wsock filter add --host NAME (--scenario FILE | --control [PATH] | --control-tcp ADDR) --layer L
+//!   --action A --name N [--condition FIELD:MATCH:VALUE ..] [--weight W] [--sublayer S]
+//!   [--description D] [--flags F,..] [--provider P] [--key GUID]`: adds a filter to a scenario file (a validated `[[host.filter]]`, the
+//!   rest of the file untouched) or to a running host (prints the new id).
+//!   `--flags F,..`, `--provider P` and `--key GUID` set the filter's flags (Windows or short
+//!   names), provider and key.
+//! - `wsock filter delete --host NAME (--scenario FILE | --control [PATH] | --control-tcp ADDR)
+//!   (--id ID | --name N)`.
 //! - `wsock scenario check FILE`, `wsock scenario default`.
+//!
+//! `--json` prints 64-bit filter ids and weights, event sequence numbers and the filter ids in
+//! events as decimal strings (`"weight": "18446744073709551615"`), because JavaScript and other
+//! double-based JSON readers round integers above 2^53. A reader that closes stdout early
+//! (`wsock show events | head`) ends any command quietly with status 0 (see `out.rs`).
 //!
 //! Errors name the file and line, and for policy the `FWP_E_*` reason and HRESULT. Logging
 //! follows `RUST_LOG` (or `--log`), e.g. `RUST_LOG=wsock=debug`.
 
+/// Prints a line to stdout like `println!`, except that a closed stdout (`wsock show events |
+/// head`) ends the process quietly with status 0 instead of a panic; see [`out::line`].
+macro_rules! outln {
+    () => {
+        $crate::out::line(format_args!(""))
+    };
+    ($($t:tt)*) => {
+        $crate::out::line(format_args!($($t)*))
+    };
+}
+
 mod control;
 mod demo;
+mod out;
 mod policy;
 mod trace_hook;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -81,10 +109,21 @@ enum Command {
         /// Stop after this many seconds (default: run until killed).
         #[arg(long)]
         for_seconds: Option<u64>,
-        /// Serve the control socket here (loopback; port 0 picks one). Default: the host's
-        /// `control` in the scenario, else none.
+        /// Serve the control socket at this Unix socket path (default:
+        /// `$XDG_RUNTIME_DIR/wsock/<scenario>-<host>.sock`, else `<tmp>/wsock-<uid>/...`).
+        #[arg(long, conflicts_with = "no_control")]
+        control: Option<PathBuf>,
+        /// Serve no Unix control socket.
         #[arg(long)]
-        control: Option<SocketAddr>,
+        no_control: bool,
+        /// Also serve the control protocol on TCP at this loopback address (port 0 picks one),
+        /// behind a random token written to an owner-only file. Default: the host's `control`
+        /// in the scenario, else none.
+        #[arg(long)]
+        control_tcp: Option<SocketAddr>,
+        /// Where to write the TCP token (default: next to the default socket, `.token`).
+        #[arg(long, requires = "control_tcp")]
+        token_file: Option<PathBuf>,
     },
     /// Shows WFP state: filters or net events.
     Show {
@@ -103,20 +142,90 @@ enum Command {
     },
 }
 
+/// How `show` and `filter` reach a running `wsock host`.
+#[derive(clap::Args, Clone)]
+struct ControlArgs {
+    /// Ask a running `wsock host` over its Unix control socket: at PATH, or (no value) at the
+    /// default path of `--host NAME` in the scenario (`--scenario FILE` then only names it).
+    #[arg(long, num_args = 0..=1, value_name = "PATH", conflicts_with = "control_tcp")]
+    control: Option<Option<PathBuf>>,
+    /// Ask a running `wsock host` over its token-protected TCP control socket at ADDR.
+    #[arg(long, value_name = "ADDR")]
+    control_tcp: Option<String>,
+    /// The token file the host printed (default: the default token path of `--host NAME`).
+    #[arg(long, requires = "control_tcp")]
+    token_file: Option<PathBuf>,
+}
+
+impl ControlArgs {
+    /// The endpoint these arguments name, if any.
+    fn endpoint(
+        &self,
+        scenario: Option<&std::path::Path>,
+        host: Option<&str>,
+    ) -> Result<Option<control::Endpoint>, String> {
+        let scenario_name = || -> Result<String, String> {
+            match scenario {
+                Some(p) => Scenario::from_file(p)
+                    .map(|s| s.name)
+                    .map_err(|e| e.to_string()),
+                None => Ok(Scenario::default_scenario().name),
+            }
+        };
+        let need_host = |what: &str| {
+            host.ok_or_else(|| format!("{what} needs --host NAME to find the host's default path"))
+        };
+        match (&self.control, &self.control_tcp) {
+            (Some(Some(path)), _) => {
+                if path
+                    .to_str()
+                    .and_then(|t| t.parse::<SocketAddr>().ok())
+                    .is_some()
+                {
+                    return Err(format!(
+                        "--control takes a Unix socket path; {} is a TCP address: use --control-tcp ADDR (with --token-file)",
+                        path.display()
+                    ));
+                }
+                Ok(Some(control::Endpoint::Unix(path.clone())))
+            }
+            (Some(None), _) => {
+                let h = need_host("--control without a PATH")?;
+                control::verify_runtime_dir(&control::runtime_dir())?;
+                Ok(Some(control::Endpoint::Unix(control::default_socket_path(
+                    &scenario_name()?,
+                    h,
+                ))))
+            }
+            (None, Some(addr)) => {
+                let file = match &self.token_file {
+                    Some(f) => f.clone(),
+                    None => {
+                        let h = need_host("--control-tcp without --token-file")?;
+                        control::verify_runtime_dir(&control::runtime_dir())?;
+                        control::default_token_path(&scenario_name()?, h)
+                    }
+                };
+                control::Endpoint::tcp(addr, &file).map(Some)
+            }
+            (None, None) => Ok(None),
+        }
+    }
+}
+
 #[derive(clap::Args)]
 struct ShowArgs {
     /// Scenario file (TOML); the embedded default scenario when absent.
-    #[arg(long, conflicts_with = "control")]
+    #[arg(long)]
     scenario: Option<PathBuf>,
     /// Only this host.
     #[arg(long)]
     host: Option<String>,
-    /// Print JSON instead of a table.
+    /// Print JSON instead of a table (64-bit ids and weights as decimal strings).
     #[arg(long)]
     json: bool,
-    /// Ask a running `wsock host` at this control address instead of reading a file.
-    #[arg(long)]
-    control: Option<String>,
+    #[command(flatten)]
+    control: ControlArgs,
 }
 
 #[derive(Subcommand)]
@@ -128,14 +237,27 @@ enum ShowWhat {
 }
 
 #[derive(clap::Args)]
-#[group(required = true, multiple = false)]
 struct Target {
-    /// Edit this scenario file.
+    /// Edit this scenario file (with --control/--control-tcp: only names the scenario).
     #[arg(long)]
     scenario: Option<PathBuf>,
-    /// Talk to a running `wsock host` at this control address.
-    #[arg(long)]
-    control: Option<String>,
+    #[command(flatten)]
+    control: ControlArgs,
+}
+
+impl Target {
+    /// A running host's endpoint, else the scenario file to edit.
+    fn resolve(&self, host: &str) -> Result<Result<control::Endpoint, PathBuf>, String> {
+        match self
+            .control
+            .endpoint(self.scenario.as_deref(), Some(host))?
+        {
+            Some(ep) => Ok(Ok(ep)),
+            None => self.scenario.clone().map(Err).ok_or_else(|| {
+                "give --scenario FILE, --control [PATH] or --control-tcp ADDR".to_string()
+            }),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -160,12 +282,29 @@ enum FilterAction {
         /// (VALUE `LOW..HIGH` is a range). Repeatable; AND'd across fields.
         #[arg(long = "condition")]
         conditions: Vec<String>,
-        /// Exact weight (number), `auto`, or `range:N`.
-        #[arg(long)]
+        /// Exact weight (unsigned 64-bit number), `auto`, or `range:N` (N 0..=15).
+        #[arg(long, allow_hyphen_values = true)]
         weight: Option<String>,
         /// Sublayer (built-in name, GUID or a scenario sublayer's name).
         #[arg(long)]
         sublayer: Option<String>,
+        /// Provider (GUID, built-in name or a scenario provider's name).
+        #[arg(long)]
+        provider: Option<String>,
+        /// Filter key (GUID). Default: on a running host a random one (as Windows generates),
+        /// in a file the one the engine generates when the scenario loads.
+        #[arg(long)]
+        key: Option<String>,
+        /// Filter flags by Windows name or short name, comma-separated or repeated, e.g.
+        /// FWPM_FILTER_FLAG_CLEAR_ACTION_RIGHT, clear_action_right, persistent,
+        /// permit_if_callout_unregistered.
+        #[arg(
+            long = "flags",
+            alias = "flag",
+            value_delimiter = ',',
+            value_name = "FLAG"
+        )]
+        flags: Vec<String>,
         /// Description.
         #[arg(long)]
         description: Option<String>,
@@ -219,8 +358,8 @@ fn start(run: &RunArgs, local: Option<&str>) -> Result<Network, String> {
 fn print_capture_hint(net: &Network, run: &RunArgs) {
     if let Some(c) = &run.capture {
         let _ = net.flush_capture();
-        println!("capture written to {}; dissect it with:", c.display());
-        println!(
+        outln!("capture written to {}; dissect it with:", c.display());
+        outln!(
             "  tshark -r {} {}",
             c.display(),
             net.decode_as_args().join(" ")
@@ -239,13 +378,23 @@ fn filter_command(action: FilterAction) -> Result<(), String> {
             conditions,
             weight,
             sublayer,
+            provider,
+            key,
+            flags,
             description,
         } => {
-            let spec = wsock_stack::wsock_wfp::FilterSpec {
+            let mut spec = wsock_stack::wsock_wfp::FilterSpec {
                 name: name.clone(),
                 description: description.unwrap_or_default(),
+                key,
                 layer,
                 sublayer,
+                provider,
+                flags: flags
+                    .iter()
+                    .map(|f| f.trim().replace('-', "_"))
+                    .filter(|f| !f.is_empty())
+                    .collect(),
                 action,
                 weight: weight.as_deref().map(policy::parse_weight),
                 conditions: conditions
@@ -254,16 +403,18 @@ fn filter_command(action: FilterAction) -> Result<(), String> {
                     .collect::<Result<_, _>>()?,
                 ..Default::default()
             };
-            match (&target.scenario, &target.control) {
-                (Some(file), _) => {
-                    policy::add_to_file(file, &host, &spec)?;
-                    println!("added filter {name:?} to host {host} in {}", file.display());
+            match target.resolve(&host)? {
+                Err(file) => {
+                    policy::add_to_file(&file, &host, &spec)?;
+                    outln!("added filter {name:?} to host {host} in {}", file.display());
                 }
-                (None, Some(addr)) => {
-                    let id = policy::add_via_control(addr, &host, &spec)?;
-                    println!("added filter id {id} ({name:?}) to host {host}");
+                Ok(ep) => {
+                    if spec.key.is_none() {
+                        spec.key = Some(policy::random_guid()?);
+                    }
+                    let id = policy::add_via_control(&ep, &host, &spec)?;
+                    outln!("added filter id {id} ({name:?}) to host {host}");
                 }
-                (None, None) => return Err("give --scenario FILE or --control ADDR".into()),
             }
             Ok(())
         }
@@ -273,26 +424,139 @@ fn filter_command(action: FilterAction) -> Result<(), String> {
             id,
             name,
         } => {
-            match (&target.scenario, &target.control) {
-                (Some(file), _) => {
-                    let names = policy::delete_from_file(file, &host, id, name.as_deref())?;
+            match target.resolve(&host)? {
+                Err(file) => {
+                    let names = policy::delete_from_file(&file, &host, id, name.as_deref())?;
                     for n in names {
-                        println!(
+                        outln!(
                             "deleted filter {n:?} from host {host} in {}",
                             file.display()
                         );
                     }
                 }
-                (None, Some(addr)) => {
-                    for id in policy::delete_via_control(addr, &host, id, name.as_deref())? {
-                        println!("deleted filter id {id} from host {host}");
+                Ok(ep) => {
+                    for id in policy::delete_via_control(&ep, &host, id, name.as_deref())? {
+                        outln!("deleted filter id {id} from host {host}");
                     }
                 }
-                (None, None) => return Err("give --scenario FILE or --control ADDR".into()),
             }
             Ok(())
         }
     }
+}
+
+/// The arguments of `wsock host`.
+struct HostArgs {
+    name: String,
+    run: RunArgs,
+    for_seconds: Option<u64>,
+    control: Option<PathBuf>,
+    no_control: bool,
+    control_tcp: Option<SocketAddr>,
+    token_file: Option<PathBuf>,
+}
+
+/// Set by SIGINT/SIGTERM: `wsock host` stops, removing its socket and token files.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Turns SIGINT and SIGTERM into [`STOP`] (a thread with a small runtime of its own waits for
+/// them), so that `wsock host` exits through its normal path and cleans up.
+fn stop_on_signals() -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(|e| format!("signal runtime: {e}"))?;
+    let (mut int, mut term) = {
+        let _g = rt.enter();
+        (
+            signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?,
+            signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?,
+        )
+    };
+    std::thread::Builder::new()
+        .name("wsock-signals".into())
+        .spawn(move || {
+            rt.block_on(async {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            });
+            STOP.store(true, Ordering::SeqCst);
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn run_host(a: HostArgs) -> Result<(), String> {
+    stop_on_signals()?;
+    let net = start(&a.run, Some(&a.name))?;
+    let name = &a.name;
+    let host = net.host(name).ok_or_else(|| format!("no host {name:?}"))?;
+    let w = host.wire_addrs();
+    outln!(
+        "host {} up: {} / {}, wire udp ike {} natt {} clear {}",
+        host.name(),
+        host.ipv4(),
+        host.ipv6(),
+        w.ike,
+        w.natt,
+        w.clear
+    );
+    let scenario = net.scenario().name.clone();
+    // Dropped last: removes the socket and token files however this function returns.
+    let mut cleanup = control::Cleanup::default();
+    if !a.no_control {
+        let path = match &a.control {
+            Some(p) => {
+                if p.to_str()
+                    .and_then(|t| t.parse::<SocketAddr>().ok())
+                    .is_some()
+                {
+                    return Err(format!(
+                        "--control takes a Unix socket path; {} is a TCP address: use --control-tcp ADDR (token-protected)",
+                        p.display()
+                    ));
+                }
+                p.clone()
+            }
+            None => {
+                control::ensure_runtime_dir()?;
+                control::default_socket_path(&scenario, name)
+            }
+        };
+        control::serve_unix(host.clone(), &path, &mut cleanup)
+            .map_err(|e| format!("control socket {}: {e}", path.display()))?;
+        outln!("control listening on {}", path.display());
+    }
+    if let Some(addr) = a.control_tcp.or(host.spec().control) {
+        let token_file = match &a.token_file {
+            Some(f) => f.clone(),
+            None => {
+                control::ensure_runtime_dir()?;
+                control::default_token_path(&scenario, name)
+            }
+        };
+        let bound = control::serve_tcp(host.clone(), addr, &token_file, &mut cleanup)
+            .map_err(|e| format!("control socket {addr}: {e}"))?;
+        outln!(
+            "control listening on tcp {bound}, token in {}",
+            token_file.display()
+        );
+    }
+    let limit = a
+        .for_seconds
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::MAX);
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit && !STOP.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100).min(limit.saturating_sub(started.elapsed())));
+        let _ = net.flush_capture();
+    }
+    print_capture_hint(&net, &a.run);
+    drop(cleanup);
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -320,42 +584,37 @@ fn main() -> ExitCode {
             run,
             for_seconds,
             control,
-        } => start(&run, Some(&name)).and_then(|net| {
-            let host = net.host(&name).ok_or_else(|| format!("no host {name:?}"))?;
-            println!(
-                "host {} up: {} / {}, wire udp {}",
-                host.name(),
-                host.ipv4(),
-                host.ipv6(),
-                host.wire_addr()
-            );
-            if let Some(addr) = control.or(host.spec().control) {
-                let bound = control::serve(host.clone(), addr)
-                    .map_err(|e| format!("control socket {addr}: {e}"))?;
-                println!("control listening on {bound}");
-            }
-            let limit = for_seconds
-                .map(Duration::from_secs)
-                .unwrap_or(Duration::MAX);
-            let started = std::time::Instant::now();
-            while started.elapsed() < limit {
-                std::thread::sleep(
-                    Duration::from_millis(200).min(limit.saturating_sub(started.elapsed())),
-                );
-                let _ = net.flush_capture();
-            }
-            print_capture_hint(&net, &run);
-            Ok(())
+            no_control,
+            control_tcp,
+            token_file,
+        } => run_host(HostArgs {
+            name,
+            run,
+            for_seconds,
+            control,
+            no_control,
+            control_tcp,
+            token_file,
         }),
         Command::Show { what } => {
             let (args, filters) = match &what {
                 ShowWhat::Filters(a) => (a, true),
                 ShowWhat::Events(a) => (a, false),
             };
+            let ep = match args
+                .control
+                .endpoint(args.scenario.as_deref(), args.host.as_deref())
+            {
+                Ok(ep) => ep,
+                Err(e) => {
+                    eprintln!("wsock: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let src = policy::Source {
                 scenario: args.scenario.as_deref(),
                 host: args.host.as_deref(),
-                control: args.control.as_deref(),
+                control: ep.as_ref(),
             };
             if filters {
                 policy::show_filters(&src, args.json)
@@ -367,7 +626,7 @@ fn main() -> ExitCode {
         Command::Scenario { action } => match action {
             ScenarioAction::Check { file } => Scenario::from_file(&file)
                 .map(|s| {
-                    println!(
+                    outln!(
                         "{}: ok ({} hosts, {} links)",
                         file.display(),
                         s.hosts.len(),
@@ -376,7 +635,7 @@ fn main() -> ExitCode {
                 })
                 .map_err(|e| e.to_string()),
             ScenarioAction::Default => {
-                print!("{}", wsock_stack::scenario::DEFAULT_SCENARIO_TOML);
+                out::text(wsock_stack::scenario::DEFAULT_SCENARIO_TOML);
                 Ok(())
             }
         },

@@ -9,7 +9,9 @@ use toml_edit::{ArrayOfTables, DocumentMut, InlineTable, Item, Table};
 use wsock::Scenario;
 use wsock_stack::policy::{build_ale, filter_rows};
 use wsock_stack::scenario::HostSpec;
-use wsock_stack::wsock_wfp::{ConditionSpec, Engine, FilterSpec, ValueSpec, WeightSpec, WfpError};
+use wsock_stack::wsock_wfp::{
+    ConditionSpec, Engine, Field, FieldKind, FilterSpec, ValueSpec, WeightSpec, WfpError,
+};
 
 use crate::control;
 
@@ -20,7 +22,7 @@ pub struct Source<'a> {
     /// Only this host.
     pub host: Option<&'a str>,
     /// A running host's control socket.
-    pub control: Option<&'a str>,
+    pub control: Option<&'a control::Endpoint>,
 }
 
 fn load(path: Option<&Path>) -> Result<Scenario, String> {
@@ -50,7 +52,9 @@ fn filters_json(src: &Source) -> Result<Value, String> {
             req["host"] = json!(h);
         }
         let v = control::request(addr, &req)?;
-        return Ok(json!([{ "host": v["host"], "filters": v["filters"] }]));
+        let mut out = json!([{ "host": v["host"], "filters": v["filters"] }]);
+        readable_conditions(&mut out);
+        return Ok(out);
     }
     let sc = load(src.scenario)?;
     let mut out = Vec::new();
@@ -60,11 +64,135 @@ fn filters_json(src: &Source) -> Result<Value, String> {
         })?;
         out.push(json!({ "host": h.name, "filters": filter_rows(ale.engine(), admin) }));
     }
-    Ok(Value::Array(out))
+    let mut out = Value::Array(out);
+    readable_conditions(&mut out);
+    Ok(out)
+}
+
+/// Rewrites every filter's condition texts with [`readable_blobs`].
+fn readable_conditions(hosts: &mut Value) {
+    for h in hosts.as_array_mut().into_iter().flatten() {
+        for f in h["filters"].as_array_mut().into_iter().flatten() {
+            for c in f["conditions"].as_array_mut().into_iter().flatten() {
+                if let Value::String(t) = c {
+                    *t = readable_blobs(t);
+                }
+            }
+        }
+    }
+}
+
+/// A condition text with each `ByteBlob([..])` that holds NUL-terminated UTF-16LE text (an
+/// `ALE_APP_ID` path, a `utf16_blob`) shown as that text in quotes; other blobs are kept as
+/// bytes.
+fn readable_blobs(text: &str) -> String {
+    const OPEN: &str = "ByteBlob([";
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(OPEN) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + OPEN.len()..];
+        let Some(j) = after.find("])") else {
+            out.push_str(&rest[i..]);
+            return out;
+        };
+        let bytes: Option<Vec<u8>> = after[..j]
+            .split(',')
+            .map(|b| b.trim().parse::<u8>().ok())
+            .collect();
+        match bytes.as_deref().and_then(utf16_text) {
+            Some(t) => {
+                out.push('"');
+                out.push_str(&t);
+                out.push('"');
+            }
+            None => out.push_str(&rest[i..i + OPEN.len() + j + 2]),
+        }
+        rest = &after[j + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The text of a NUL-terminated UTF-16LE blob, if it is one (and holds no control characters).
+fn utf16_text(b: &[u8]) -> Option<String> {
+    if b.len() < 2 || b.len() % 2 != 0 {
+        return None;
+    }
+    let mut units: Vec<u16> = b
+        .chunks_exact(2)
+        .map(|p| u16::from_le_bytes([p[0], p[1]]))
+        .collect();
+    if units.last() == Some(&0) {
+        units.pop();
+    }
+    String::from_utf16(&units)
+        .ok()
+        .filter(|t| !t.chars().any(char::is_control))
+}
+
+/// Keys whose values are 64-bit integers that can exceed 2^53 (filter ids and weights, event
+/// sequence numbers and filter ids): `--json` prints them as decimal strings, which JavaScript
+/// and other double-based JSON readers cannot round.
+const WIDE: [&str; 8] = [
+    "id",
+    "weight",
+    "seq",
+    "filter_id",
+    "vetoed_filter_id",
+    "vetoing_filter_id",
+    "mm_filter_id",
+    "qm_filter_id",
+];
+
+/// `v` with every [`WIDE`] number turned into its decimal string.
+fn wide_as_strings(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if x.is_number() && WIDE.contains(&k.as_str()) {
+                    *x = Value::String(x.to_string());
+                } else {
+                    wide_as_strings(x);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(wide_as_strings),
+        _ => {}
+    }
+}
+
+/// Prints `v` as pretty JSON, 64-bit ids and weights as strings.
+fn print_json(mut v: Value) {
+    wide_as_strings(&mut v);
+    outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+}
+
+/// The conditions of a filter as WFP combines them: conditions on the same field OR'd (in
+/// parentheses when there are other fields), groups of different fields AND'd.
+fn conditions_text(conds: &[String]) -> String {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for c in conds {
+        let field = c.split_whitespace().next().unwrap_or("");
+        match groups.iter_mut().find(|(f, _)| *f == field) {
+            Some((_, g)) => g.push(c),
+            None => groups.push((field, vec![c])),
+        }
+    }
+    let single = groups.len() == 1;
+    groups
+        .iter()
+        .map(|(_, g)| match g.as_slice() {
+            [one] => one.to_string(),
+            many if single => many.join(" OR "),
+            many => format!("({})", many.join(" OR ")),
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
 const NO_EVENTS_NOTE: &str =
-    "a scenario file has no net events; ask a running `wsock host` with --control ADDR";
+    "a scenario file has no net events; ask a running `wsock host` with --control";
 
 /// The events as `[{"host": .., "events": [NetEvent..]}]` (plus a `note` from a file).
 fn events_json(src: &Source) -> Result<Value, String> {
@@ -113,7 +241,7 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
                 }
             })
             .collect();
-        println!("  {}", text.join("  ").trim_end());
+        outln!("  {}", text.join("  ").trim_end());
     };
     line(header.iter().map(|h| h.to_string()).collect());
     line(width.iter().map(|w| "-".repeat(*w)).collect());
@@ -126,12 +254,12 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
 pub fn show_filters(src: &Source, as_json: bool) -> Result<(), String> {
     let v = filters_json(src)?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        print_json(v);
         return Ok(());
     }
     for h in v.as_array().into_iter().flatten() {
         let filters = h["filters"].as_array().cloned().unwrap_or_default();
-        println!("host {}: {} filter(s)", s(&h["host"]), filters.len());
+        outln!("host {}: {} filter(s)", s(&h["host"]), filters.len());
         if filters.is_empty() {
             continue;
         }
@@ -156,7 +284,7 @@ pub fn show_filters(src: &Source, as_json: bool) -> Result<(), String> {
                     if conds.is_empty() {
                         "(none)".to_string()
                     } else {
-                        conds.join(" AND ")
+                        conditions_text(&conds)
                     },
                 ]
             })
@@ -173,14 +301,14 @@ pub fn show_filters(src: &Source, as_json: bool) -> Result<(), String> {
 pub fn show_events(src: &Source, as_json: bool) -> Result<(), String> {
     let v = events_json(src)?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        print_json(v);
         return Ok(());
     }
     for h in v.as_array().into_iter().flatten() {
         let events = h["events"].as_array().cloned().unwrap_or_default();
-        println!("host {}: {} net event(s)", s(&h["host"]), events.len());
+        outln!("host {}: {} net event(s)", s(&h["host"]), events.len());
         if let Some(note) = h["note"].as_str() {
-            println!("  ({note})");
+            outln!("  ({note})");
         }
         if events.is_empty() {
             continue;
@@ -247,7 +375,8 @@ fn event_row(e: &Value) -> Vec<String> {
 }
 
 /// `--condition FIELD:MATCH:VALUE`: the value is a number, `LOW..HIGH` (a range) or a string
-/// (addresses, prefixes, app paths); IPv6 colons are fine because only the first two split.
+/// (addresses, prefixes, app paths); IPv6 colons are fine because only the first two split. On
+/// an address field a bare number is refused (it would silently mean `0.0.0.N`).
 pub fn parse_condition(text: &str) -> Result<ConditionSpec, String> {
     let mut parts = text.splitn(3, ':');
     let (Some(field), Some(m), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
@@ -260,11 +389,28 @@ pub fn parse_condition(text: &str) -> Result<ConditionSpec, String> {
             "condition {text:?} has an empty field or match type"
         ));
     }
-    Ok(ConditionSpec::new(
-        field.trim(),
-        m.trim(),
-        parse_value(value),
-    ))
+    let field = field.trim();
+    let value = parse_value(value);
+    let is_address = Field::from_name(field).is_some_and(|f| f.kind() == FieldKind::Address);
+    if is_address {
+        let bare = match &value {
+            ValueSpec::Int(n) => Some(*n),
+            ValueSpec::Range { low, high } => match (&**low, &**high) {
+                (ValueSpec::Int(n), _) | (_, ValueSpec::Int(n)) => Some(*n),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(n) = bare {
+            return Err(format!(
+                "condition {text:?}: {field} is an address field and {n} is not an IP address; \
+                 write an address or prefix such as 10.0.0.1 or 10.0.0.0/8 ({} 0x{:08X})",
+                WfpError::TypeMismatch.name(),
+                WfpError::TypeMismatch.hresult()
+            ));
+        }
+    }
+    Ok(ConditionSpec::new(field, m.trim(), value))
 }
 
 fn parse_value(v: &str) -> ValueSpec {
@@ -295,8 +441,32 @@ pub fn parse_weight(w: &str) -> WeightSpec {
     }
 }
 
+/// A random version-4 GUID, as Windows generates for a filter added without a key.
+///
+/// # Errors
+/// The OS has no randomness to give.
+pub fn random_guid() -> Result<String, String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| format!("no randomness for a filter key: {e}"))?;
+    b[6] = (b[6] & 0x0F) | 0x40;
+    b[8] = (b[8] & 0x3F) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    ))
+}
+
 /// `wsock filter add` through a control socket: returns the new filter's id.
-pub fn add_via_control(addr: &str, host: &str, spec: &FilterSpec) -> Result<u64, String> {
+pub fn add_via_control(
+    addr: &control::Endpoint,
+    host: &str,
+    spec: &FilterSpec,
+) -> Result<u64, String> {
     let spec_json = serde_json::to_value(spec).map_err(|e| e.to_string())?;
     let v = control::request(
         addr,
@@ -309,7 +479,7 @@ pub fn add_via_control(addr: &str, host: &str, spec: &FilterSpec) -> Result<u64,
 
 /// `wsock filter delete` through a control socket: returns the deleted ids.
 pub fn delete_via_control(
-    addr: &str,
+    addr: &control::Endpoint,
     host: &str,
     id: Option<u64>,
     name: Option<&str>,

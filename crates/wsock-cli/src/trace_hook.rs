@@ -31,7 +31,7 @@ impl PacketStage for PrintPackets {
         let n = self.printed.fetch_add(1, Ordering::Relaxed);
         if n >= self.limit {
             if n == self.limit {
-                println!("[stack ] ... (further packets not printed)");
+                outln!("[stack ] ... (further packets not printed)");
             }
             return EgressAction::Continue;
         }
@@ -54,9 +54,16 @@ impl PacketStage for PrintPackets {
             _ => ("IP", String::new(), 0),
         };
         let (sp, dp) = s.ports(packet).unwrap_or((0, 0));
-        println!(
+        outln!(
             "[stack ] {:<6} {} {}:{} -> {}:{} {} payload {} B, sent as GRE-in-UDP",
-            ctx.host, proto, s.src, sp, s.dst, dp, detail, payload
+            ctx.host,
+            proto,
+            s.src,
+            sp,
+            s.dst,
+            dp,
+            detail,
+            payload
         );
         EgressAction::Continue
     }

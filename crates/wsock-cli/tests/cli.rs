@@ -136,7 +136,9 @@ fn tcp_and_udp_echo_across_two_processes() {
     );
     std::fs::write(&file, &sc).unwrap();
     // The server host runs in its own process, with its echo services.
+    // Its default control socket goes under this test's own runtime directory.
     let mut child = wsock()
+        .env("XDG_RUNTIME_DIR", dir.path())
         .args(["host", "server", "--for-seconds", "120", "--scenario"])
         .arg(&file)
         .stdout(Stdio::piped())
@@ -145,7 +147,9 @@ fn tcp_and_udp_echo_across_two_processes() {
     let stdout = child.stdout.take().unwrap();
     let _reap = Reap(child);
     let mut first = String::new();
-    BufReader::new(stdout).read_line(&mut first).unwrap();
+    // Kept open for the whole test: the host keeps printing.
+    let mut stdout = BufReader::new(stdout);
+    stdout.read_line(&mut first).unwrap();
     assert!(
         first.starts_with("host server up"),
         "server process said {first:?}"

@@ -3,7 +3,8 @@
 //! `wsock host` in another process.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::Duration;
@@ -119,12 +120,12 @@ fn show_filters_from_a_scenario_as_table_and_json() {
     assert_eq!(rows.len(), 2);
     let smtp = rows.iter().find(|r| r["name"] == "no smtp").unwrap();
     assert_eq!(smtp["layer"], "FWPM_LAYER_ALE_AUTH_CONNECT_V4");
-    assert_eq!(smtp["weight"], 10);
+    assert_eq!(smtp["weight"], "10", "64-bit weights are strings in --json");
     assert!(smtp["action"]
         .as_str()
         .unwrap()
         .eq_ignore_ascii_case("block"));
-    assert!(smtp["id"].as_u64().is_some());
+    assert!(smtp["id"].as_str().unwrap().parse::<u64>().is_ok());
     assert_eq!(smtp["conditions"].as_array().unwrap().len(), 1);
     let high = rows.iter().find(|r| r["name"] == "high ports in").unwrap();
     assert_eq!(high["conditions"].as_array().unwrap().len(), 2);
@@ -198,7 +199,7 @@ fn filter_add_and_delete_round_trip_on_a_scenario_file() {
     let client = filters_of(&v, "client");
     assert_eq!(client.len(), 1, "{v}");
     assert_eq!(client[0]["name"], "no web");
-    assert_eq!(client[0]["weight"], 12);
+    assert_eq!(client[0]["weight"], "12");
     assert_eq!(client[0]["conditions"].as_array().unwrap().len(), 2);
     assert!(filters_of(&v, "server").is_empty(), "under the right host");
 
@@ -329,7 +330,7 @@ fn filter_add_and_delete_round_trip_on_a_scenario_file() {
     ]);
     let rows = filters_of(&v, "client");
     let id = rows.iter().find(|r| r["name"] == "first").unwrap()["id"]
-        .as_u64()
+        .as_str()
         .unwrap()
         .to_string();
     ok(&[
@@ -376,19 +377,14 @@ impl Drop for Reap {
     }
 }
 
-/// A running `wsock host server` with a control socket on a port it picks (`--control
-/// 127.0.0.1:0`); returns the process, its stdout (kept open) and the control address.
+/// A running `wsock host server` with its Unix control socket at `<dir>/ctl.sock`; returns the
+/// process, its stdout (kept open) and the socket path.
 fn spawn_server(file: &Path) -> (Reap, BufReader<ChildStdout>, String) {
+    let sock = file.with_file_name("ctl.sock");
     let mut child = wsock()
-        .args([
-            "host",
-            "server",
-            "--for-seconds",
-            "120",
-            "--control",
-            "127.0.0.1:0",
-            "--scenario",
-        ])
+        .args(["host", "server", "--for-seconds", "120", "--control"])
+        .arg(&sock)
+        .arg("--scenario")
         .arg(file)
         .stdout(Stdio::piped())
         .spawn()
@@ -406,6 +402,7 @@ fn spawn_server(file: &Path) -> (Reap, BufReader<ChildStdout>, String) {
         .strip_prefix("control listening on ")
         .unwrap_or_else(|| panic!("server said {line:?}"))
         .to_string();
+    assert_eq!(addr, sock.to_str().unwrap());
     (reap, out, addr)
 }
 
@@ -466,7 +463,7 @@ fn filters_on_a_running_host_through_its_control_socket() {
     ]);
     let rows = filters_of(&v, "server");
     assert_eq!(rows.len(), 1, "{v}");
-    assert_eq!(rows[0]["id"], id);
+    assert_eq!(rows[0]["id"], id.to_string());
     assert_eq!(rows[0]["name"], "no web");
     let table = ok(&["show", "filters", "--control", &ctl]);
     assert!(table.contains("IP_REMOTE_PORT == 80"), "{table}");
@@ -530,7 +527,7 @@ fn filters_on_a_running_host_through_its_control_socket() {
     assert!(err.contains("FWP_E_FILTER_NOT_FOUND"), "{err}");
 
     // Malformed requests get error replies on the same connection, which keeps serving.
-    let mut conn = TcpStream::connect(&ctl).unwrap();
+    let mut conn = UnixStream::connect(&ctl).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let mut replies = BufReader::new(conn.try_clone().unwrap());
@@ -571,7 +568,7 @@ fn filters_on_a_running_host_through_its_control_socket() {
     assert_eq!(r["name"], "FWP_E_FILTER_NOT_FOUND", "{r}");
     // A client that sends garbage and hangs up does not stop the listener either.
     {
-        let mut c = TcpStream::connect(&ctl).unwrap();
+        let mut c = UnixStream::connect(&ctl).unwrap();
         let _ = c.write_all(b"{\"op\":");
     }
     let v = json(&["show", "filters", "--control", &ctl, "--json"]);
@@ -616,12 +613,13 @@ fn a_drop_on_a_running_host_shows_in_its_events() {
     let server: SocketAddr = "10.0.0.2:7".parse().unwrap();
     let rt = net.runtime().unwrap();
     let u = wsock::net::UdpSocket::bind(&client, "0.0.0.0:0".parse().unwrap()).unwrap();
+    let id_text = id.to_string();
     let drops = |v: &Value| -> usize {
         v[0]["events"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|e| e["kind"]["ClassifyDrop"]["filter_id"] == id)
+            .filter(|e| e["kind"]["ClassifyDrop"]["filter_id"].as_str() == Some(id_text.as_str()))
             .count()
     };
     let mut events = Value::Null;
@@ -671,7 +669,7 @@ fn a_drop_on_a_running_host_shows_in_its_events() {
 }
 
 #[test]
-fn host_takes_its_control_address_from_the_scenario_and_only_on_loopback() {
+fn host_serves_the_scenario_control_address_on_tcp_behind_a_token_and_only_on_loopback() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("one.toml");
     std::fs::write(
@@ -682,6 +680,7 @@ fn host_takes_its_control_address_from_the_scenario_and_only_on_loopback() {
     )
     .unwrap();
     let mut child = wsock()
+        .env("XDG_RUNTIME_DIR", dir.path())
         .args(["host", "server", "--for-seconds", "120", "--scenario"])
         .arg(&file)
         .stdout(Stdio::piped())
@@ -690,33 +689,70 @@ fn host_takes_its_control_address_from_the_scenario_and_only_on_loopback() {
     let stdout = child.stdout.take().unwrap();
     let _reap = Reap(child);
     let mut out = BufReader::new(stdout);
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    line.clear();
-    out.read_line(&mut line).unwrap();
-    let ctl = line
-        .trim()
-        .strip_prefix("control listening on ")
-        .unwrap_or_else(|| panic!("server said {line:?}"))
+    let mut lines = Vec::new();
+    for _ in 0..3 {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        lines.push(line.trim().to_string());
+    }
+    let sock = dir.path().join("wsock/one-server.sock");
+    assert_eq!(
+        lines[1],
+        format!("control listening on {}", sock.display()),
+        "{lines:?}"
+    );
+    let token_file = dir.path().join("wsock/one-server.token");
+    let tcp = lines[2]
+        .strip_prefix("control listening on tcp ")
+        .and_then(|r| r.strip_suffix(&format!(", token in {}", token_file.display())))
+        .unwrap_or_else(|| panic!("server said {lines:?}"))
         .to_string();
-    // The running host serves the scenario's static filters.
-    let v = json(&["show", "filters", "--control", &ctl, "--json"]);
+    // The running host serves the scenario's static filters, on TCP with the token...
+    let v = json(&[
+        "show",
+        "filters",
+        "--control-tcp",
+        &tcp,
+        "--token-file",
+        p(&token_file),
+        "--json",
+    ]);
     let names: Vec<&str> = filters_of(&v, "server")
         .iter()
         .map(|r| r["name"].as_str().unwrap())
         .collect();
     assert_eq!(names.len(), 2, "{v}");
     assert!(names.contains(&"no smtp") && names.contains(&"high ports in"));
+    // ... and over its Unix socket, found by scenario and host name.
+    let out = wsock()
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .args([
+            "show",
+            "filters",
+            "--host",
+            "server",
+            "--control",
+            "--scenario",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 filter(s)"));
 
     let err = fails(&[
         "host",
         "server",
         "--for-seconds",
         "1",
-        "--control",
+        "--no-control",
+        "--control-tcp",
         "0.0.0.0:0",
         "--scenario",
         p(&file),
     ]);
     assert!(err.contains("loopback"), "{err}");
+    // A TCP address given to --control points at --control-tcp.
+    let err = fails(&["show", "filters", "--control", "127.0.0.1:5000"]);
+    assert!(err.contains("--control-tcp"), "{err}");
 }

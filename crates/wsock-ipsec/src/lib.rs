@@ -1,33 +1,32 @@
 //! # wsock-ipsec: IKEv2-shaped keying and the ESP data path (layer 1)
 //!
-//! In the wsock architecture (see `docs/architecture.md`) this crate negotiates security
-//! associations with the peer host (IKEv2, RFC 7296) and protects packets with ESP (RFC 4303) on
-//! the host's IKE and NAT-T sockets. It is sans-IO: packets come in as byte slices, time comes in
-//! as an argument, and what must be sent comes out as values.
+//! In the wsock architecture (see `docs/architecture.md`) this crate protects packets with ESP
+//! (RFC 4303) and negotiates the security associations with the peer host (IKEv2, RFC 7296) on
+//! the host's IKE and NAT-T sockets. It sits on layer 1, beside `wsock-ale`, and is sans-IO: packets
+//! come in as byte slices, time comes in as a [`std::time::Duration`] since an epoch the caller
+//! chooses, and what must be sent comes out as values. Only `wsock-stack` owns sockets and timers.
 //!
-//! **Status:** not built yet. Until the IPsec work lands, every entry point returns
-//! [`IpsecError::NotImplemented`], and the stack never sends protected traffic: a socket that asks
-//! for security gets a clear error rather than silent clear text.
+//! Modules:
+//! - [`esp`]: outbound and inbound ESP SAs (seal/open, anti-replay with ESN, lifetimes), over
+//!   AES-GCM-16, ChaCha20-Poly1305, AES-GMAC, NULL+HMAC and AES-CBC+HMAC.
+//! - [`natt`]: the RFC 3948 demultiplexing of the NAT-T socket (keepalive / IKE / ESP).
+//! - [`ike::wire`]: IKEv2 messages and payloads as typed views and `Repr`s, with parse and emit.
+//! - [`ike::crypto`]: prf/prf+, SKEYSEED and key derivation, SK payload protection, and ephemeral
+//!   Diffie-Hellman (P-256, P-384, X25519), PSK AUTH and NAT detection hashes.
+//! - [`ike::proposal`]: SA proposals from suites and back, and the responder's choice.
+//! - [`keylog`]: key records in the format tshark and the project's oracle read.
+//!
+//! Errors: one enum, [`IpsecError`], mapped once to the Windows `ERROR_IPSEC_*` codes by
+//! [`IpsecError::win32_code`].
+//!
+//! Parsers are plain `fn parse(&[u8]) -> Result<..>` functions and never panic on any input.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
-/// Errors of the IPsec layer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum IpsecError {
-    /// The named capability is not built yet.
-    #[error("not implemented yet: {0}")]
-    NotImplemented(&'static str),
-}
+pub mod error;
+pub mod esp;
+pub mod ike;
+pub mod keylog;
+pub mod natt;
 
-/// Starts negotiating a main mode SA with a peer.
-///
-/// # Errors
-/// Always [`IpsecError::NotImplemented`] until IKEv2 keying is built.
-///
-/// # Examples
-/// ```
-/// assert!(wsock_ipsec::initiate("server").is_err());
-/// ```
-pub fn initiate(_peer: &str) -> Result<(), IpsecError> {
-    Err(IpsecError::NotImplemented("IKEv2 keying"))
-}
+pub use error::{IpsecError, LifetimeKind};

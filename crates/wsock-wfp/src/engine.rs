@@ -777,6 +777,27 @@ impl Engine {
         Self::with_options(EngineOptions::default())
     }
 
+    /// Seeds the keys this engine generates for objects added with a nil key (filters,
+    /// providers, sublayers, callouts, provider contexts). A fresh engine starts from seed 0, so
+    /// two engines given the same objects generate the same keys; give each engine its own seed
+    /// (one engine per host: a hash of the host's name) and their generated keys differ, while
+    /// staying reproducible run after run. Keys already generated are kept.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsock_wfp::*;
+    /// let f = Filter::new("f", Layer::ALE_AUTH_CONNECT_V4, Action::Block);
+    /// let (mut a, mut b) = (Engine::new(), Engine::new());
+    /// b.set_key_seed(0x5345_5256_4552);
+    /// let (sa, sb) = (a.open_session(false), b.open_session(false));
+    /// let (ia, ib) = (a.add_filter(sa, &f).unwrap(), b.add_filter(sb, &f).unwrap());
+    /// assert_ne!(a.get_filter_by_id(sa, ia).unwrap().key, b.get_filter_by_id(sb, ib).unwrap().key);
+    /// ```
+    pub fn set_key_seed(&mut self, seed: u64) {
+        self.store.key_seed = seed;
+    }
+
     /// A fresh engine with options.
     pub fn with_options(options: EngineOptions) -> Self {
         Engine {

@@ -69,8 +69,10 @@ pub struct FilterSpec {
     pub raw_context: u64,
 }
 
-/// A filter weight in a spec.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+/// A filter weight in a spec. A negative or fractional number deserializes as
+/// [`WeightSpec::Text`], so that it is rejected with `FWP_E_INVALID_WEIGHT` like any other bad
+/// weight rather than as a parse error.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(untagged)]
 pub enum WeightSpec {
     /// A number: `FWP_UINT64` exact weight.
@@ -86,6 +88,34 @@ pub enum WeightSpec {
         #[serde(default)]
         exact: Option<u64>,
     },
+}
+
+/// What a weight may be written as; see [`WeightSpec`].
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum WeightRepr {
+    Exact(u64),
+    Signed(i64),
+    Float(f64),
+    Text(String),
+    Table {
+        #[serde(default)]
+        range: Option<u64>,
+        #[serde(default)]
+        exact: Option<u64>,
+    },
+}
+
+impl<'de> serde::Deserialize<'de> for WeightSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match WeightRepr::deserialize(d)? {
+            WeightRepr::Exact(v) => WeightSpec::Exact(v),
+            WeightRepr::Signed(v) => WeightSpec::Text(v.to_string()),
+            WeightRepr::Float(v) => WeightSpec::Text(v.to_string()),
+            WeightRepr::Text(t) => WeightSpec::Text(t),
+            WeightRepr::Table { range, exact } => WeightSpec::Table { range, exact },
+        })
+    }
 }
 
 /// One condition in a spec.
@@ -407,6 +437,11 @@ fn value_for(field: Field, fam: Family, v: &ValueSpec, path: &str) -> Result<Fwp
     let kind = field.kind();
     let tm = |m: String| SpecError::new(WfpError::TypeMismatch, path, m);
     match v {
+        ValueSpec::Int(n) if kind == FieldKind::Address => Err(tm(format!(
+            "{} is an address field: {n} is not an IP address (write \"10.0.0.1\" or \"10.0.0.0/8\"; \
+             {{ type = \"uint32\", value = {n} }} for a raw FWP_UINT32)",
+            field.name()
+        ))),
         ValueSpec::Int(n) => int_for(kind, fam, i128::from(*n), path),
         ValueSpec::Range { low, high } => {
             let lo = value_for(field, fam, low, &format!("{path}.low"))?;
@@ -660,13 +695,24 @@ impl Engine {
             f.key = parse_guid(k, "key")?;
         }
         for (i, fl) in spec.flags.iter().enumerate() {
-            f.flags |= filter_flags::from_name(fl).ok_or_else(|| {
+            let bit = filter_flags::from_name(fl).ok_or_else(|| {
                 SpecError::new(
                     WfpError::InvalidFlags,
                     format!("flags[{i}]"),
                     format!("unknown flag {fl:?}"),
                 )
             })?;
+            if bit == filter_flags::DISABLED {
+                // Windows: "cannot be set when adding new filters"; BFE sets it on the filters of
+                // a provider whose service is not set to auto-start.
+                return Err(SpecError::new(
+                    WfpError::InvalidFlags,
+                    format!("flags[{i}]"),
+                    "FWPM_FILTER_FLAG_DISABLED is output only: it cannot be set when adding a \
+                     filter (delete the filter to stop it matching)",
+                ));
+            }
+            f.flags |= bit;
         }
         if let Some(w) = &spec.weight {
             f.weight = weight_from(w)?;

@@ -22,7 +22,9 @@
     clippy::too_many_arguments
 )]
 
+mod names;
 mod reexports;
+pub use names::*;
 pub use reexports::*;
 
 use std::cell::Cell;
