@@ -637,6 +637,7 @@ impl Ale {
     /// The engine, mutably (add/delete filters; established flows notice the policy change
     /// by themselves on their next packet, or at once through [`Ale::reauthorize`]).
     pub fn engine_mut(&mut self) -> &mut Engine {
+        self.changes.sync(&mut self.engine);
         &mut self.engine
     }
 
@@ -1240,6 +1241,8 @@ impl Ale {
         now: Duration,
         info: Option<&InboundInfo>,
     ) -> FlowId {
+        // log the changes this flow was authorized under while their filters still exist
+        self.changes.sync(&mut self.engine);
         let id = FlowId(self.next_flow);
         self.next_flow += 1;
         let protection = self.protection_of(r);

@@ -27,26 +27,36 @@ const SCOPE_FIELDS: [Field; 5] = [
 /// Changes kept per layer; flows older than the log are re-classified conservatively.
 const LOG_CAP: usize = 4096;
 
-/// The 5-tuple conditions of one filter (`None` = unknown: may match anything).
+/// What a changed filter could match.
 #[derive(Debug)]
-pub(crate) struct Scope(Option<Vec<Condition>>);
+pub(crate) enum Scope {
+    /// Unknown: may match anything.
+    Any,
+    /// Nothing any flow ever saw (added and deleted between two looks at the engine, with no
+    /// classification in between).
+    Never,
+    /// Its conditions on the 5-tuple fields.
+    Conds(Vec<Condition>),
+}
 
 impl Scope {
     fn of(conds: &[Condition]) -> Scope {
-        Scope(Some(
+        Scope::Conds(
             conds
                 .iter()
                 .filter(|c| SCOPE_FIELDS.contains(&c.field))
                 .cloned()
                 .collect(),
-        ))
+        )
     }
 
     /// Whether a filter with these conditions could match `v` (same field: OR; different
     /// fields: AND, as the engine evaluates; other fields are assumed to match).
     pub(crate) fn may_match(&self, v: &IncomingValues) -> bool {
-        let Some(conds) = &self.0 else {
-            return true;
+        let conds = match self {
+            Scope::Any => return true,
+            Scope::Never => return false,
+            Scope::Conds(c) => c,
         };
         SCOPE_FIELDS.iter().all(|f| {
             let mut group = conds.iter().filter(|c| c.field == *f).peekable();
@@ -135,11 +145,14 @@ impl ChangeLog {
                             sublayer: Guid::NIL,
                             action: Action::Permit,
                         };
+                        // ALE syncs before handing the engine out and before recording a new
+                        // flow, so a filter already gone here was added and deleted with no
+                        // classification at its layer in between
                         let s = Arc::new(
                             engine
                                 .resolve_filter(&r)
                                 .map(|f| Scope::of(&f.conditions))
-                                .unwrap_or(Scope(None)),
+                                .unwrap_or(Scope::Never),
                         );
                         self.scopes.insert(c.id, s.clone());
                         s
@@ -147,7 +160,7 @@ impl ChangeLog {
                     ChangeType::Delete => self
                         .scopes
                         .remove(&c.id)
-                        .unwrap_or_else(|| Arc::new(Scope(None))),
+                        .unwrap_or_else(|| Arc::new(Scope::Any)),
                 };
                 let l = self.layers.entry(layer).or_default();
                 l.gen += 1;
