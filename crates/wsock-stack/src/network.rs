@@ -437,7 +437,13 @@ impl Drop for NetInner {
             Err(p) => p.into_inner().take(),
         };
         if let Some(rt) = rt {
-            rt.shutdown_background();
+            if on_runtime {
+                rt.shutdown_background();
+            } else {
+                // Waits for the drivers to drop their wire sockets, so the same fixed ports can
+                // be bound again at once.
+                rt.shutdown_timeout(Duration::from_secs(2));
+            }
         }
     }
 }

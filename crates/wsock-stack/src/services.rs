@@ -23,7 +23,7 @@ pub(crate) fn start(host: &Arc<HostShared>) -> Result<()> {
                     .bind(any)
                     .map_err(|e| service_error(&name, svc.port, e))?;
                 listener
-                    .listen(crate::core::MAX_BACKLOG)
+                    .listen(crate::core::SOMAXCONN_BACKLOG)
                     .map_err(|e| service_error(&name, svc.port, e))?;
                 tokio::spawn(async move {
                     loop {

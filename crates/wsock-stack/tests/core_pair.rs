@@ -364,3 +364,30 @@ fn a_stage_sends_on_the_natt_socket_and_the_peer_counts_what_it_cannot_key() {
     p.cores[1].handle_datagram(p.now, WireSocket::Ike, wires(1).ike, b"not ike");
     assert_eq!(p.cores[1].drops().get(DropReason::NoKeying), 2);
 }
+
+#[test]
+fn a_full_backlog_of_completed_connections_refuses_the_next_with_a_reset() {
+    let mut p = Pair::new(11, Faults::default());
+    let l = tcp(&mut p.cores[1]);
+    p.cores[1].bind(l, "0.0.0.0:90".parse().unwrap()).unwrap();
+    p.cores[1].listen(l, 2).unwrap();
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let c = tcp(&mut p.cores[0]);
+        p.cores[0]
+            .start_connect(c, "10.0.0.2:90".parse().unwrap())
+            .unwrap();
+        p.run_until(Duration::from_secs(30), |p| {
+            !matches!(p.cores[0].connect_status(c), Ok(None))
+        });
+        clients.push(p.cores[0].connect_status(c).map(|_| ()));
+    }
+    assert_eq!(
+        clients,
+        vec![Ok(()), Ok(()), Err(StackError::ConnectionRefused)],
+        "{:?} {:?} {:?}",
+        p.cores[1].describe(),
+        p.cores[0].describe(),
+        p.cores[1].drops()
+    );
+}

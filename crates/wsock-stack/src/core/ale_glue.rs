@@ -80,6 +80,11 @@ impl HostCore {
                 let Some(lid) = self.bound_endpoint(Protocol::Tcp, local) else {
                     return Inbound::Refuse;
                 };
+                // Let the interface take what arrived before this request (e.g. the ACK that
+                // completes an earlier handshake), so the backlog is judged on current state.
+                if !self.device.rx.is_empty() && !self.in_interface {
+                    self.run_interface();
+                }
                 let Some(Endpoint::Tcp(t)) = self.endpoints.get(&lid) else {
                     return Inbound::Refuse;
                 };
@@ -92,10 +97,10 @@ impl HostCore {
                     &InboundInfo::default(),
                     now,
                 ) {
-                    AleVerdict::Permit { flow } => {
+                    Ok(AleVerdict::Permit { flow, .. }) => {
                         if !self.make_room(lid) {
                             if let Some(f) = flow {
-                                self.ale.close_flow(f, now);
+                                let _ = self.ale.close_flow(f, now);
                             }
                             tracing::info!(target: "wsock::stack", %remote, %local, "backlog full of connections waiting for accept: refused");
                             return Inbound::Refuse;
@@ -122,10 +127,11 @@ impl HostCore {
                         }
                         Inbound::Pass
                     }
-                    AleVerdict::Block(b) => {
+                    Ok(AleVerdict::Block(b)) => {
                         tracing::info!(target: "wsock::ale", %remote, %local, "inbound connection {}: dropped", describe_block(&b));
                         Inbound::Drop(DropReason::AleBlocked)
                     }
+                    Err(_) => Inbound::Drop(DropReason::AleBlocked),
                 }
             }
             17 => {
@@ -142,11 +148,12 @@ impl HostCore {
                     .ale
                     .udp_recv(u.ale, remote, &InboundInfo::default(), now)
                 {
-                    AleVerdict::Permit { .. } => Inbound::Pass,
-                    AleVerdict::Block(b) => {
+                    Ok(AleVerdict::Permit { .. }) => Inbound::Pass,
+                    Ok(AleVerdict::Block(b)) => {
                         tracing::info!(target: "wsock::ale", %remote, %local, "datagram {}: dropped", describe_block(&b));
                         Inbound::Drop(DropReason::AleBlocked)
                     }
+                    Err(_) => Inbound::Drop(DropReason::AleBlocked),
                 }
             }
             _ => Inbound::Pass,
@@ -194,6 +201,13 @@ impl HostCore {
                 oldest_half_open = Some((i, p.since));
             }
         }
+        // Requests admitted since the interface last ran hold a slot too.
+        in_use += self
+            .syns_queued
+            .iter()
+            .filter(|((l, _), _)| *l == lid)
+            .map(|(_, n)| *n)
+            .sum::<usize>();
         if in_use < backlog {
             return true;
         }
@@ -227,7 +241,7 @@ impl HostCore {
         s.abort();
         self.sockets.remove(p.handle);
         if let Some(f) = key.and_then(|k| self.pending_inbound.remove(&k)) {
-            self.ale.close_flow(f, self.now);
+            let _ = self.ale.close_flow(f, self.now);
         }
     }
 

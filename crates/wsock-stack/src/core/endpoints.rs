@@ -118,7 +118,7 @@ impl HostCore {
         // ALE_RESOURCE_ASSIGNMENT for the explicit bind.
         let (ale, assigned) = (self.ale_of(id)?, self.bound_local(id)?);
         let now = self.now;
-        if let AleVerdict::Block(b) = self.ale.bind(ale, addr, assigned.port(), now) {
+        if let AleVerdict::Block(b) = self.ale.bind(ale, addr, assigned.port(), now)? {
             self.release_ports(id);
             match self.ep_mut(id)? {
                 Endpoint::Tcp(t) => {
@@ -160,10 +160,7 @@ impl HostCore {
             if b.effect != BlockEffect::FlowTornDown {
                 continue;
             }
-            let reason = StackError::ConnectionAborted(format!(
-                "flow torn down on re-authorization: {}",
-                describe_block(&b)
-            ));
+            let reason = StackError::ConnectionAborted(crate::error::Abort::Policy(Box::new(b)));
             let ids: Vec<u64> = self
                 .endpoints
                 .iter()
@@ -175,6 +172,20 @@ impl HostCore {
                 let _ = self.abort(id, reason.clone());
             }
         }
+    }
+
+    /// The local address a packet from `local` to `peer` carries: a wildcard bind takes the
+    /// host's address of the peer's family (or loopback towards loopback).
+    fn routed_local(&self, local: SocketAddr, peer: SocketAddr) -> SocketAddr {
+        if !local.ip().is_unspecified() {
+            return local;
+        }
+        let ip = match peer.ip() {
+            std::net::IpAddr::V4(a) if a.is_loopback() => std::net::IpAddr::V4(a),
+            std::net::IpAddr::V6(a) if a.is_loopback() => std::net::IpAddr::V6(a),
+            ip => self.source_for(Family::of(&SocketAddr::new(ip, 0))),
+        };
+        SocketAddr::new(ip, local.port())
     }
 
     fn open_udp(&mut self, id: u64) -> Result<()> {
@@ -240,7 +251,7 @@ impl HostCore {
             .ok_or(StackError::InvalidArgument("listen on an unbound socket"))?;
         let ale = t.ale;
         let now = self.now;
-        if let AleVerdict::Block(b) = self.ale.listen(ale, now) {
+        if let AleVerdict::Block(b) = self.ale.listen(ale, now)? {
             return Err(blocked(&b));
         }
         // Listening smoltcp sockets are made per connection request (see `ale_glue`).
@@ -292,18 +303,33 @@ impl HostCore {
         };
         let local = s.local_endpoint().map(sock_addr).unwrap_or(local_listen);
         // ALE_FLOW_ESTABLISHED for the flow ALE_AUTH_RECV_ACCEPT permitted at the SYN.
+        // The accepted socket gets an ALE endpoint of its own that takes over the flow.
         let flow = self.pending_inbound.remove(&(local, peer));
+        let mut own_ale = None;
         if let Some(f) = flow {
             let now = self.now;
-            if let AleVerdict::Block(b) = self.ale.established(f, now) {
-                tracing::info!(target: "wsock::ale", "{}: accepted connection torn down", describe_block(&b));
+            let verdict = self.ale.established(f, now);
+            let accepted = match verdict {
+                Ok(AleVerdict::Block(b)) => {
+                    tracing::info!(target: "wsock::ale", "{}: accepted connection torn down", describe_block(&b));
+                    None
+                }
+                Ok(_) => self.ale.accept(listener_ale, f, now).ok(),
+                Err(e) => {
+                    tracing::info!(target: "wsock::ale", error = %e, "accepted connection has no flow: torn down");
+                    None
+                }
+            };
+            let Some(acc) = accepted else {
                 self.sockets.get_mut::<tcp::Socket>(h).abort();
                 self.orphans.push(Orphan {
                     handle: h,
                     deadline: self.now + ORPHAN_LINGER,
+                    timewait_since: None,
                 });
                 return Ok(None);
-            }
+            };
+            own_ale = Some(acc);
         }
         let nid = self.next_id;
         self.next_id += 1;
@@ -318,8 +344,8 @@ impl HostCore {
                 shut_send: false,
                 shut_recv: false,
                 aborted: None,
-                ale: listener_ale,
-                ale_owned: false,
+                ale: own_ale.unwrap_or(listener_ale),
+                ale_owned: own_ale.is_some(),
                 flow,
             }),
         );
@@ -348,9 +374,11 @@ impl HostCore {
         // a block fails the connect at once and no SYN leaves.
         let ale = self.ale_of(id)?;
         let now = self.now;
-        let flow = match self.ale.connect(ale, local, peer, now) {
+        // ALE_AUTH_CONNECT sees the local address the route chose, as on Windows.
+        let local_seen = self.routed_local(local, peer);
+        let flow = match self.ale.connect(ale, local_seen, peer, now)? {
             AleVerdict::Block(b) => return Err(blocked(&b)),
-            AleVerdict::Permit { flow } => flow,
+            AleVerdict::Permit { flow, .. } => flow,
         };
         self.tcp_mut(id)?.flow = flow;
         let opts = self.tcp_mut(id)?.opts;
@@ -505,13 +533,15 @@ impl HostCore {
         match &e {
             Endpoint::Tcp(t) => {
                 if let Some(f) = t.flow {
-                    self.ale.close_flow(f, now);
+                    let _ = self.ale.close_flow(f, now);
                 }
                 if t.ale_owned {
-                    self.ale.close_endpoint(t.ale, now);
+                    let _ = self.ale.close_endpoint(t.ale, now);
                 }
             }
-            Endpoint::Udp(u) => self.ale.close_endpoint(u.ale, now),
+            Endpoint::Udp(u) => {
+                let _ = self.ale.close_endpoint(u.ale, now);
+            }
         }
         let reap = self.now + ORPHAN_LINGER;
         match e {
@@ -526,6 +556,7 @@ impl HostCore {
                             self.orphans.push(Orphan {
                                 handle: p.handle,
                                 deadline: reap,
+                                timewait_since: None,
                             });
                         }
                     }
@@ -544,7 +575,11 @@ impl HostCore {
                         Some(d) if !d.is_zero() => self.now + d,
                         _ => reap,
                     };
-                    self.orphans.push(Orphan { handle, deadline });
+                    self.orphans.push(Orphan {
+                        handle,
+                        deadline,
+                        timewait_since: None,
+                    });
                 }
                 _ => {}
             },
@@ -675,11 +710,12 @@ impl HostCore {
         // ALE: the first datagram to a new remote is classified at ALE_AUTH_CONNECT.
         let ale = self.ale_of(id)?;
         let now = self.now;
-        if let AleVerdict::Block(b) = self.ale.udp_send(ale, local, to, now) {
+        let local_seen = self.routed_local(local, to);
+        if let AleVerdict::Block(b) = self.ale.udp_send(ale, local_seen, to, now)? {
             return Err(blocked(&b));
         }
         let h = self.udp_mut(id)?.handle.ok_or(StackError::NotSocket)?;
-        let src = self.source_for(fam);
+        let src = self.routed_local(local, to).ip();
         let s = self.sockets.get_mut::<udp::Socket>(h);
         let meta = udp::UdpMetadata {
             endpoint: ep(to),

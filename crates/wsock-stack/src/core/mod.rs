@@ -147,6 +147,8 @@ pub struct HostCore {
     drops: DropCounters,
     /// Some socket operation or arrival may have given the interface work.
     dirty: bool,
+    /// The interface is running (loopback deliveries must not run it again).
+    in_interface: bool,
     /// Connection requests queued for the interface since its last poll, per listener.
     syns_queued: HashMap<(u64, IpAddr), usize>,
 }
@@ -156,7 +158,12 @@ pub struct HostCore {
 struct Orphan {
     handle: SocketHandle,
     deadline: Duration,
+    /// When it was first seen in TIME-WAIT.
+    timewait_since: Option<Duration>,
 }
+
+/// How long a closed connection stays in TIME-WAIT before it is freed.
+const TIME_WAIT_GRACE: Duration = Duration::from_millis(500);
 
 /// How a [`HostCore`] is set up beside its scenario entry.
 #[derive(Debug, Clone)]
@@ -174,8 +181,10 @@ pub struct CoreConfig {
 const EPHEMERAL_FIRST: u16 = 49152;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(21);
 const ORPHAN_LINGER: Duration = Duration::from_secs(60);
-/// The largest backlog `listen` honours (Windows' SOMAXCONN resolves to about 200).
-pub const MAX_BACKLOG: usize = 200;
+/// The largest backlog `listen` honours (`SOMAXCONN_HINT`'s upper bound on Windows).
+pub const MAX_BACKLOG: usize = 65535;
+/// What Windows' `SOMAXCONN` resolves to, and the cap of a plain `listen` backlog.
+pub const SOMAXCONN_BACKLOG: usize = 200;
 /// A half-open inbound connection (SYN received, handshake not completed) is dropped after this.
 const HALF_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a gracefully closed connection may take to deliver its data and FIN by default.
@@ -193,16 +202,12 @@ const FIN_KEEPALIVE_MS: u64 = 1000;
 
 /// One line naming the layer and the filter that blocked.
 pub(crate) fn describe_block(b: &wsock_ale::AleBlock) -> String {
-    match (b.filter_id, &b.filter_name) {
-        (Some(id), Some(name)) => format!("blocked at {} by filter {id} ({name:?})", b.layer),
-        (Some(id), None) => format!("blocked at {} by filter {id}", b.layer),
-        _ => format!("blocked at {}", b.layer),
-    }
+    crate::error::Denial::Policy(Box::new(b.clone())).to_string()
 }
 
 fn blocked(b: &wsock_ale::AleBlock) -> StackError {
     tracing::info!(target: "wsock::ale", layer = %b.layer, filter = ?b.filter_id, name = ?b.filter_name, "ALE blocked");
-    StackError::AccessDenied(describe_block(b))
+    StackError::AccessDenied(crate::error::Denial::Policy(Box::new(b.clone())))
 }
 
 fn ep(addr: SocketAddr) -> IpEndpoint {
@@ -275,12 +280,24 @@ impl HostCore {
         let mut smol = Config::new(HardwareAddress::Ip);
         smol.random_seed = config.random_seed;
         let mut iface = Interface::new(smol, &mut device, smoltcp::time::Instant::from_micros(0));
+        let mut full = false;
         iface.update_ip_addrs(|a| {
-            let _ = a.push(IpCidr::new(IpAddress::Ipv4(spec.ipv4), 32));
-            let _ = a.push(IpCidr::new(IpAddress::Ipv6(spec.ipv6), 128));
-            let _ = a.push(IpCidr::new(IpAddress::Ipv4(Ipv4Addr::LOCALHOST), 8));
-            let _ = a.push(IpCidr::new(IpAddress::Ipv6(Ipv6Addr::LOCALHOST), 128));
+            for cidr in [
+                IpCidr::new(IpAddress::Ipv4(spec.ipv4), 32),
+                IpCidr::new(IpAddress::Ipv6(spec.ipv6), 128),
+                IpCidr::new(IpAddress::Ipv4(Ipv4Addr::LOCALHOST), 8),
+                IpCidr::new(IpAddress::Ipv6(Ipv6Addr::LOCALHOST), 128),
+            ] {
+                full |= a.push(cidr).is_err();
+            }
         });
+        if full {
+            // smoltcp's address table is sized at compile time (`iface-max-addr-count-4`).
+            return Err(StackError::Scenario(format!(
+                "host {:?}: the interface address table is full",
+                spec.name
+            )));
+        }
         // Every other virtual address is reached "through" the wire: the medium is IP, so the
         // gateway is only a formality that makes smoltcp's routing accept any destination.
         let _ = iface.routes_mut().add_default_ipv4_route(spec.ipv4);
@@ -309,6 +326,7 @@ impl HostCore {
             out: VecDeque::new(),
             drops: DropCounters::default(),
             dirty: false,
+            in_interface: false,
             syns_queued: HashMap::new(),
         })
     }
@@ -381,7 +399,7 @@ impl HostCore {
             }
             if o.exclusive {
                 return Err(if opts.reuse_addr {
-                    StackError::AccessDenied("the address is held with SO_EXCLUSIVEADDRUSE".into())
+                    StackError::AccessDenied(crate::error::Denial::ExclusiveAddress)
                 } else {
                     StackError::AddrInUse
                 });
@@ -506,12 +524,20 @@ impl HostCore {
                     .get_mut::<tcp::Socket>(handle)
                     .set_timeout(None);
                 if let Some(f) = flow {
-                    if let AleVerdict::Block(b) = self.ale.established(f, now) {
-                        let reason = StackError::ConnectionAborted(describe_block(&b));
+                    let verdict = self.ale.established(f, now);
+                    if let Ok(AleVerdict::Block(_)) | Err(_) = verdict {
+                        let reason = match verdict {
+                            Ok(AleVerdict::Block(b)) => StackError::ConnectionAborted(
+                                crate::error::Abort::Policy(Box::new(b)),
+                            ),
+                            Err(e) => StackError::Ale(e),
+                            Ok(_) => StackError::ConnectionAborted(crate::error::Abort::Local),
+                        };
                         self.sockets.get_mut::<tcp::Socket>(handle).abort();
                         self.orphans.push(Orphan {
                             handle,
                             deadline: now + ORPHAN_LINGER,
+                            timewait_since: None,
                         });
                         self.tcp_mut(id)?.state = TcpState::Failed(reason);
                     }
@@ -534,9 +560,16 @@ impl HostCore {
             self.expire_half_open();
         }
         let sockets = &mut self.sockets;
-        self.orphans.retain(|o| {
+        self.orphans.retain_mut(|o| {
             let st = sockets.get::<tcp::Socket>(o.handle).state();
-            if matches!(st, tcp::State::Closed | tcp::State::TimeWait) || now >= o.deadline {
+            // TIME-WAIT is cut short (a new SYN on the 4-tuple is accepted, as on Windows), but
+            // only after a grace period in which the final ACK is sent and retransmitted FINs
+            // are answered.
+            let timewait_over = st == tcp::State::TimeWait && {
+                let since = *o.timewait_since.get_or_insert(now);
+                now.saturating_sub(since) >= TIME_WAIT_GRACE
+            };
+            if st == tcp::State::Closed || timewait_over || now >= o.deadline {
                 sockets.remove(o.handle);
                 false
             } else {

@@ -284,6 +284,7 @@ impl HostCore {
     /// due, and loop packets addressed to the host itself back in.
     pub(super) fn run_interface(&mut self) {
         self.dirty = false;
+        self.in_interface = true;
         for _ in 0..16 {
             let smol = self.smol_now();
             let _ = self.iface.poll(smol, &mut self.device, &mut self.sockets);
@@ -299,6 +300,7 @@ impl HostCore {
                 break;
             }
         }
+        self.in_interface = false;
     }
 
     /// One packet the stack emitted: loopback, or the egress stages, or clear on the wire.
