@@ -160,6 +160,41 @@ impl HostCore {
         }
     }
 
+    /// ALE per packet: a TCP segment or UDP datagram of an established flow is classified at
+    /// the transport layer of its direction (FWPM_LAYER_OUTBOUND/INBOUND_TRANSPORT_V4/V6). ALE
+    /// answers at once when no filter lives there. `false`: drop it.
+    pub(super) fn ale_packet(&mut self, packet: &[u8], sum: &IpSummary, outbound: bool) -> bool {
+        let proto = match sum.protocol {
+            6 => wsock_ale::Protocol::Tcp,
+            17 => wsock_ale::Protocol::Udp,
+            _ => return true,
+        };
+        let Some((sport, dport)) = sum.ports(packet) else {
+            return true;
+        };
+        let (local, remote) = if outbound {
+            (SocketAddr::new(sum.src, sport), SocketAddr::new(sum.dst, dport))
+        } else {
+            (SocketAddr::new(sum.dst, dport), SocketAddr::new(sum.src, sport))
+        };
+        let Some(flow) = self.ale.flow_for(proto, local, remote) else {
+            return true;
+        };
+        let dir = if outbound {
+            wsock_ale::Direction::Outbound
+        } else {
+            wsock_ale::Direction::Inbound
+        };
+        match self.ale.packet(flow, dir, self.now) {
+            Ok(AleVerdict::Block(b)) => {
+                tracing::debug!(target: "wsock::ale", %local, %remote, "packet {}: dropped", describe_block(&b));
+                false
+            }
+            // A flow that is gone (closed, torn down) no longer classifies its stragglers.
+            Ok(AleVerdict::Permit { .. }) | Err(_) => true,
+        }
+    }
+
     /// Listening smoltcp sockets of listener `lid` on `addr` still waiting for a SYN.
     fn spare_listeners(&self, lid: u64, addr: IpAddr) -> usize {
         let Some(Endpoint::Tcp(t)) = self.endpoints.get(&lid) else {

@@ -314,6 +314,10 @@ impl HostCore {
             self.ingress_checked(packet);
             return;
         }
+        if !self.ale_packet(&packet, &summary, true) {
+            self.drops.bump(DropReason::AleBlocked);
+            return;
+        }
         let routes = self.routes.clone();
         let Some(route) = routes.get(summary.dst) else {
             tracing::debug!(target: "wsock::stack", host = %self.spec.name, dst = %summary.dst, "no route: packet dropped");
@@ -404,7 +408,12 @@ impl HostCore {
             self.udp_port_unreachable(err.original_src, err.original_dst);
         }
         match self.ale_inbound(&packet, &summary) {
-            super::ale_glue::Inbound::Pass => {}
+            super::ale_glue::Inbound::Pass => {
+                if !self.ale_packet(&packet, &summary, false) {
+                    self.drops.bump(DropReason::AleBlocked);
+                    return;
+                }
+            }
             super::ale_glue::Inbound::Drop(r) => {
                 self.drops.bump(r);
                 return;
