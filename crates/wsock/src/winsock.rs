@@ -16,6 +16,50 @@ pub(crate) struct SocketEntry {
     pub(crate) nonblocking: AtomicBool,
     pub(crate) timeouts: Mutex<(Option<Duration>, Option<Duration>)>,
     pub(crate) pending_error: AtomicI32,
+    /// Made with `WSA_FLAG_OVERLAPPED` (every `socket()` socket is, as on Windows).
+    pub(crate) overlapped: AtomicBool,
+    /// `listen` succeeded (readable then means `FD_ACCEPT`).
+    pub(crate) listening: AtomicBool,
+    /// A stream `connect` was started (`FD_CONNECT` is reported once).
+    pub(crate) connecting: AtomicBool,
+    /// The last connect failed (no `FD_CLOSE` follows its `FD_CONNECT`).
+    pub(crate) connect_failed: AtomicBool,
+    /// The stream was connected (accepted, or a connect completed).
+    pub(crate) established: AtomicBool,
+    /// `shutdown(SD_SEND)` was called (polls still report writable, as Windows does).
+    pub(crate) send_shutdown: AtomicBool,
+    /// Wakers of `select`/`WSAPoll` calls waiting on this socket, woken by `closesocket`.
+    pub(crate) close_wakers: Mutex<Vec<std::task::Waker>>,
+    /// `SIO_UDP_CONNRESET`: an ICMP port unreachable fails the next receive (default on).
+    pub(crate) udp_connreset: AtomicBool,
+    /// `SO_KEEPALIVE`, and `SIO_KEEPALIVE_VALS` (on/off, time ms, interval ms), stored only.
+    pub(crate) keepalive: Mutex<(bool, u32, u32)>,
+    /// `WSAEventSelect` state.
+    pub(crate) select: Mutex<Option<EventSelect>>,
+    /// The last queued overlapped receive and send: the next one starts after it completes, so
+    /// overlapped operations on one socket complete in the order they were issued.
+    pub(crate) chain: Mutex<Chain>,
+    /// Set by `closesocket`: pending overlapped operations end with `WSA_OPERATION_ABORTED`.
+    pub(crate) closed: tokio::sync::watch::Sender<bool>,
+}
+
+/// Completion signals of the last overlapped receive (`.0`) and send (`.1`) of a socket.
+#[derive(Debug, Default)]
+pub(crate) struct Chain(
+    pub(crate) Option<tokio::sync::oneshot::Receiver<()>>,
+    pub(crate) Option<tokio::sync::oneshot::Receiver<()>>,
+);
+
+/// A socket's `WSAEventSelect` association: the event, the `FD_*` mask, the network events
+/// recorded since the last `WSAEnumNetworkEvents`, their error codes, and which events may be
+/// recorded again (Windows' re-enabling rules).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct EventSelect {
+    pub(crate) event: isize,
+    pub(crate) mask: u32,
+    pub(crate) recorded: u32,
+    pub(crate) errors: [i32; 10],
+    pub(crate) armed: u32,
 }
 
 /// The Winsock state of one network.
@@ -24,6 +68,8 @@ pub(crate) struct Winsock {
     network: Weak<()>,
     pub(crate) startups: AtomicI32,
     pub(crate) sockets: DashMap<usize, Arc<SocketEntry>>,
+    /// The network's runtime, where overlapped operations complete.
+    pub(crate) runtime: Option<tokio::runtime::Handle>,
 }
 
 static NEXT_HANDLE: AtomicUsize = AtomicUsize::new(0x100);
@@ -50,6 +96,7 @@ pub(crate) fn for_network(net: &Network) -> Arc<Winsock> {
                     network: Weak::new(),
                     startups: AtomicI32::new(0),
                     sockets: DashMap::new(),
+                    runtime: net.runtime().ok(),
                 }),
             )
         })
@@ -65,9 +112,15 @@ pub(crate) fn release_if_idle(ws: &Arc<Winsock>) {
     let _ = &ws.network;
 }
 
+/// A new process-unique handle value (sockets and event objects share the counter, as kernel
+/// handles do on Windows).
+pub(crate) fn next_handle() -> usize {
+    NEXT_HANDLE.fetch_add(4, Ordering::Relaxed)
+}
+
 impl Winsock {
     pub(crate) fn insert(self: &Arc<Self>, endpoint: Endpoint, stream: bool) -> usize {
-        let h = NEXT_HANDLE.fetch_add(4, Ordering::Relaxed);
+        let h = next_handle();
         self.sockets.insert(
             h,
             Arc::new(SocketEntry {
@@ -76,6 +129,18 @@ impl Winsock {
                 nonblocking: AtomicBool::new(false),
                 timeouts: Mutex::new((None, None)),
                 pending_error: AtomicI32::new(0),
+                overlapped: AtomicBool::new(true),
+                listening: AtomicBool::new(false),
+                connecting: AtomicBool::new(false),
+                connect_failed: AtomicBool::new(false),
+                established: AtomicBool::new(false),
+                send_shutdown: AtomicBool::new(false),
+                close_wakers: Mutex::new(Vec::new()),
+                udp_connreset: AtomicBool::new(true),
+                keepalive: Mutex::new((false, 7_200_000, 1_000)),
+                select: Mutex::new(None),
+                chain: Mutex::new(Chain::default()),
+                closed: tokio::sync::watch::Sender::new(false),
             }),
         );
         routes().insert(h, Arc::downgrade(self));

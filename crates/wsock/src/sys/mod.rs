@@ -8,8 +8,11 @@
 //! with `WSASetLastError` on the calling thread, as on Windows. Which host `socket()` creates on
 //! is chosen with [`crate::ext`].
 //!
-//! What is not built yet answers with a clear code rather than pretending: overlapped I/O and the
-//! secure-socket IOCTLs return `WSAEOPNOTSUPP` (see `docs/windows-differences.md`).
+//! Event objects, `WSAEventSelect` and overlapped I/O (events and completion routines run at
+//! alertable waits, `SleepEx`) are built; I/O completion ports and the Microsoft extension
+//! functions (`AcceptEx`, `ConnectEx`, ...) are not: `SIO_GET_EXTENSION_FUNCTION_POINTER`
+//! answers `WSAEINVAL`. What is not built yet answers with a clear code rather than pretending:
+//! the secure-socket IOCTLs return `WSAEOPNOTSUPP` (see `docs/windows-differences.md`).
 //!
 //! # Safety
 //! As on Windows, pointer arguments must be valid for the lengths passed. wsock checks what can
@@ -22,9 +25,16 @@
     clippy::too_many_arguments
 )]
 
+mod events;
 mod names;
+mod overlapped;
 mod reexports;
+pub use events::{
+    SleepEx, WSACloseEvent, WSACreateEvent, WSAEnumNetworkEvents, WSAEventSelect, WSAResetEvent,
+    WSASetEvent, WSAWaitForMultipleEvents,
+};
 pub use names::*;
+pub use overlapped::WSAGetOverlappedResult;
 pub use reexports::*;
 
 use std::cell::Cell;
@@ -35,7 +45,9 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use windows_sys::core::{PCSTR, PSTR};
+use std::mem::size_of;
+
+use windows_sys::core::{GUID, PCSTR, PSTR};
 use windows_sys::Win32::System::IO::OVERLAPPED;
 use wsock_stack::{Family, Readiness, Shutdown, StackError};
 
@@ -50,6 +62,14 @@ pub mod Win32 {
         /// `Win32::Networking::WinSock`: everything of [`crate::sys`].
         pub mod WinSock {
             pub use crate::sys::*;
+        }
+    }
+    /// `Win32::System`.
+    pub mod System {
+        /// `Win32::System::Threading`: `SleepEx`, the alertable wait where completion routines
+        /// of overlapped socket I/O run.
+        pub mod Threading {
+            pub use crate::sys::SleepEx;
         }
     }
 }
@@ -196,9 +216,14 @@ fn run_blocking<T>(
     }
 }
 
+/// The result of a socket call: on success the thread's last error becomes 0, as on Windows
+/// (Wine's ws2_32 tests check `!WSAGetLastError()` after successful calls), on failure `code`.
 fn finish(r: Result<i32, i32>) -> i32 {
     match r {
-        Ok(v) => v,
+        Ok(v) => {
+            LAST_ERROR.with(|e| e.set(0));
+            v
+        }
         Err(c) => fail(c),
     }
 }
@@ -285,19 +310,87 @@ pub unsafe extern "system" fn socket(
     create_socket(af, r#type, protocol)
 }
 
-/// Creates a socket; protocol info and groups are not supported (must be null / 0).
+/// Creates a socket; protocol info and groups are not supported (must be null / 0). Without
+/// `WSA_FLAG_OVERLAPPED` in `dwflags` the socket is not overlapped: an `OVERLAPPED` given to its
+/// calls is ignored and they run synchronously, as Microsoft documents.
+///
+/// # Safety
+/// `lpprotocolinfo` must be null (it is not read).
+///
+/// # Errors
+/// As [`socket`]; `WSAEINVAL` for protocol info or a group.
 pub unsafe extern "system" fn WSASocketW(
     af: i32,
     r#type: i32,
     protocol: i32,
     lpprotocolinfo: *const WSAPROTOCOL_INFOW,
     g: u32,
-    _dwflags: u32,
+    dwflags: u32,
 ) -> SOCKET {
-    if !lpprotocolinfo.is_null() || g != 0 {
+    wsasocket(af, r#type, protocol, lpprotocolinfo.is_null(), g, dwflags)
+}
+
+/// The ANSI form of [`WSASocketW`] (same behaviour).
+///
+/// # Safety
+/// `lpprotocolinfo` must be null (it is not read).
+///
+/// # Errors
+/// As [`WSASocketW`].
+pub unsafe extern "system" fn WSASocketA(
+    af: i32,
+    r#type: i32,
+    protocol: i32,
+    lpprotocolinfo: *const WSAPROTOCOL_INFOA,
+    g: u32,
+    dwflags: u32,
+) -> SOCKET {
+    wsasocket(af, r#type, protocol, lpprotocolinfo.is_null(), g, dwflags)
+}
+
+fn wsasocket(af: i32, ty: i32, protocol: i32, no_info: bool, g: u32, flags: u32) -> SOCKET {
+    if !no_info || g != 0 {
         return fail_socket(WSAEINVAL);
     }
-    create_socket(af, r#type, protocol)
+    let s = create_socket(af, ty, protocol);
+    if s != INVALID_SOCKET && flags & WSA_FLAG_OVERLAPPED == 0 {
+        if let Ok((_, e)) = winsock::lookup(s) {
+            e.overlapped.store(false, Ordering::SeqCst);
+        }
+    }
+    s
+}
+
+/// Checks `socket`'s arguments in Windows' order (type, then family, then protocol, as Wine's
+/// `test_WSASocket` records) and infers what Windows infers: type 0 from the protocol (TCP when
+/// 0), family `AF_UNSPEC` from the protocol. Returns (family, stream) or the WSA code.
+fn socket_args(af: i32, ty: i32, protocol: i32) -> Result<(Family, bool), i32> {
+    if af == i32::from(AF_UNSPEC) && ty == 0 && protocol == 0 {
+        return Err(WSAEINVAL);
+    }
+    let ty = match (ty, protocol) {
+        (0, 0) | (0, IPPROTO_TCP) => SOCK_STREAM,
+        (0, IPPROTO_UDP) => SOCK_DGRAM,
+        (0, _) => return Err(WSAEPROTONOSUPPORT),
+        (SOCK_STREAM, _) | (SOCK_DGRAM, _) => ty,
+        _ => return Err(WSAESOCKTNOSUPPORT),
+    };
+    let family = match af {
+        x if x == i32::from(AF_INET) => Family::V4,
+        x if x == i32::from(AF_INET6) => Family::V6,
+        x if x == i32::from(AF_UNSPEC) => {
+            if protocol == 0 {
+                return Err(WSAEINVAL);
+            }
+            Family::V4
+        }
+        _ => return Err(WSAEAFNOSUPPORT),
+    };
+    match (ty, protocol) {
+        (SOCK_STREAM, 0) | (SOCK_STREAM, IPPROTO_TCP) => Ok((family, true)),
+        (SOCK_DGRAM, 0) | (SOCK_DGRAM, IPPROTO_UDP) => Ok((family, false)),
+        _ => Err(WSAEPROTONOSUPPORT),
+    }
 }
 
 fn create_socket(af: i32, ty: i32, protocol: i32) -> SOCKET {
@@ -308,16 +401,9 @@ fn create_socket(af: i32, ty: i32, protocol: i32) -> SOCKET {
     if !ws.initialised() {
         return fail_socket(WSANOTINITIALISED);
     }
-    let family = match af {
-        x if x == i32::from(AF_INET) => Family::V4,
-        x if x == i32::from(AF_INET6) => Family::V6,
-        _ => return fail_socket(WSAEAFNOSUPPORT),
-    };
-    let stream = match (ty, protocol) {
-        (SOCK_STREAM, 0) | (SOCK_STREAM, IPPROTO_TCP) => true,
-        (SOCK_DGRAM, 0) | (SOCK_DGRAM, IPPROTO_UDP) => false,
-        (SOCK_STREAM, _) | (SOCK_DGRAM, _) => return fail_socket(WSAEPROTOTYPE),
-        _ => return fail_socket(WSAESOCKTNOSUPPORT),
+    let (family, stream) = match socket_args(af, ty, protocol) {
+        Ok(v) => v,
+        Err(c) => return fail_socket(c),
     };
     let ep = if stream {
         host.tcp(family)
@@ -326,6 +412,7 @@ fn create_socket(af: i32, ty: i32, protocol: i32) -> SOCKET {
     };
     let h = ws.insert(ep, stream);
     tracing::debug!(target: "wsock::api", socket = h, host = host.name(), stream, "socket");
+    LAST_ERROR.with(|e| e.set(0));
     h
 }
 
@@ -354,6 +441,8 @@ pub unsafe extern "system" fn listen(s: SOCKET, backlog: i32) -> i32 {
             (backlog.max(1) as usize).min(wsock_stack::core::SOMAXCONN_BACKLOG)
         };
         e.endpoint.listen(backlog).map_err(code)?;
+        e.listening.store(true, Ordering::SeqCst);
+        events::rearm(e, FD_ACCEPT);
         Ok(0)
     }))
 }
@@ -394,7 +483,9 @@ unsafe fn accept_impl(
             return Err(WSAEFAULT);
         }
         let timeout = None;
-        let (child, peer) = run_blocking(e, timeout, |cx| e.endpoint.poll_accept(cx))?;
+        let taken = run_blocking(e, timeout, |cx| e.endpoint.poll_accept(cx));
+        events::rearm(e, FD_ACCEPT);
+        let (child, peer) = taken?;
         if let Some(f) = cond {
             let mut sa = [0u8; 28];
             let mut sa_len = sa.len() as i32;
@@ -437,11 +528,16 @@ unsafe fn accept_impl(
             if let Ok(mut d) = dst.timeouts.lock() {
                 *d = *src;
             }
+            dst.established.store(true, Ordering::SeqCst);
+            events::inherit(e, h, &dst);
         }
         Ok(h)
     });
     match r {
-        Ok(h) => h,
+        Ok(h) => {
+            LAST_ERROR.with(|e| e.set(0));
+            h
+        }
         Err(c) => fail_socket(c),
     }
 }
@@ -449,6 +545,13 @@ unsafe fn accept_impl(
 /// Connects (TCP) or sets the default peer (UDP).
 pub unsafe extern "system" fn connect(s: SOCKET, name: *const SOCKADDR, namelen: i32) -> i32 {
     finish(with_socket(s, |_, e| {
+        if !e.stream && !name.is_null() && namelen >= 2 {
+            // Microsoft, "connect": AF_UNSPEC dissolves a UDP association.
+            if std::ptr::read_unaligned(name as *const u16) == AF_UNSPEC {
+                e.endpoint.udp_connect(None).map_err(code)?;
+                return Ok(0);
+            }
+        }
         let addr = read_sockaddr(name, namelen)?;
         if !e.stream {
             let peer = if addr.ip().is_unspecified() {
@@ -460,11 +563,17 @@ pub unsafe extern "system" fn connect(s: SOCKET, name: *const SOCKADDR, namelen:
             return Ok(0);
         }
         e.endpoint.start_connect(addr).map_err(code)?;
+        e.connect_failed.store(false, Ordering::SeqCst);
+        e.connecting.store(true, Ordering::SeqCst);
+        events::rearm(e, FD_CONNECT);
         if e.nonblocking.load(Ordering::Relaxed) {
             return Err(WSAEWOULDBLOCK);
         }
         match block_on(poll_fn(|cx| e.endpoint.poll_connected(cx)), None) {
-            Some(Ok(())) => Ok(0),
+            Some(Ok(())) => {
+                e.established.store(true, Ordering::SeqCst);
+                Ok(0)
+            }
             Some(Err(err)) => Err(code(err)),
             None => Err(WSAETIMEDOUT),
         }
@@ -496,17 +605,42 @@ unsafe fn send_bytes(
     flags: i32,
     to: Option<SocketAddr>,
 ) -> Result<i32, i32> {
-    with_socket(s, |_, e| {
+    with_socket(s, |ws, e| {
+        let r = send_entry(e, data, flags, to, ws.runtime.as_ref());
+        if r == Err(WSAEWOULDBLOCK) {
+            events::rearm(e, FD_WRITE);
+        }
+        r
+    })
+}
+
+/// `send` on an entry. `MSG_OOB` (and any flag but `MSG_DONTROUTE`) is refused with
+/// `WSAEOPNOTSUPP`: wsock has no urgent data.
+fn send_entry(
+    e: &Arc<SocketEntry>,
+    data: &[u8],
+    flags: i32,
+    to: Option<SocketAddr>,
+    rt: Option<&tokio::runtime::Handle>,
+) -> Result<i32, i32> {
+    {
         if flags & !(MSG_DONTROUTE) != 0 {
             return Err(WSAEOPNOTSUPP);
         }
         let timeout = e.timeouts.lock().map(|t| t.1).unwrap_or(None);
         if !e.stream {
+            // Microsoft, "sendto": ADDR_ANY is not a valid destination; Wine `test_sendto`: nor
+            // is port 0 (both WSAEADDRNOTAVAIL).
+            if let Some(to) = to {
+                if to.port() == 0 || to.ip().is_unspecified() {
+                    return Err(WSAEADDRNOTAVAIL);
+                }
+            }
             let n = run_blocking(e, timeout, |cx| e.endpoint.poll_send_to(cx, data, to))?;
             return Ok(n as i32);
         }
         if e.nonblocking.load(Ordering::Relaxed) {
-            return e.endpoint.try_send(data).map(|n| n as i32).map_err(code);
+            return nonblocking_stream_send(e, data, rt);
         }
         // A blocking stream send returns once every byte is queued.
         let mut sent = 0usize;
@@ -521,7 +655,51 @@ unsafe fn send_bytes(
             }
         }
         Ok(sent as i32)
-    })
+    }
+}
+
+/// A non-blocking stream send takes the whole buffer when the socket has any room, as Windows
+/// does (its send buffer is a soft limit: Wine `test_send`); what the stack cannot take at once
+/// is queued in order behind it on the network's runtime, and sends made before it has gone
+/// out are `WSAEWOULDBLOCK` (re-enabling `FD_WRITE`).
+fn nonblocking_stream_send(
+    e: &Arc<SocketEntry>,
+    data: &[u8],
+    rt: Option<&tokio::runtime::Handle>,
+) -> Result<i32, i32> {
+    let mut chain = e.chain.lock().map_err(|_| WSAENETDOWN)?;
+    if !overlapped::finished(&mut chain.1) {
+        return Err(WSAEWOULDBLOCK);
+    }
+    let n = e.endpoint.try_send(data).map_err(code)?;
+    if n == data.len() || data.is_empty() {
+        return Ok(n as i32);
+    }
+    let Some(rt) = rt else {
+        return Ok(n as i32);
+    };
+    let rest = data[n..].to_vec();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    chain.1 = Some(rx);
+    let entry = e.clone();
+    let mut closed = e.closed.subscribe();
+    rt.spawn(async move {
+        let _tx = tx;
+        let op = async {
+            let mut sent = 0;
+            while sent < rest.len() {
+                match entry.endpoint.send(&rest[sent..]).await {
+                    Ok(k) => sent += k,
+                    Err(_) => return,
+                }
+            }
+        };
+        tokio::select! {
+            _ = op => {}
+            _ = closed.wait_for(|c| *c) => {}
+        }
+    });
+    Ok(data.len().min(i32::MAX as usize) as i32)
 }
 
 /// Sends stream data (or a datagram to the connected peer).
@@ -585,7 +763,24 @@ unsafe fn wsabufs<'a>(bufs: *const WSABUF, count: u32) -> Result<Vec<&'a mut [u8
     Ok(out)
 }
 
-/// Sends from several buffers (gather). Overlapped I/O is not built yet: `WSAEOPNOTSUPP`.
+/// Whether calls on `s` with this `OVERLAPPED` take the overlapped path (a non-null
+/// `OVERLAPPED` on a socket made with `WSA_FLAG_OVERLAPPED`); on other sockets it is ignored.
+fn overlapped_call(s: SOCKET, ov: *mut OVERLAPPED) -> bool {
+    !ov.is_null()
+        && winsock::lookup(s)
+            .map(|(_, e)| e.overlapped.load(Ordering::SeqCst))
+            .unwrap_or(false)
+}
+
+/// Sends from several buffers (gather). With an `OVERLAPPED` on an overlapped socket the send
+/// is overlapped (see the `overlapped` module docs: 0 when done at once, else `WSA_IO_PENDING`).
+///
+/// # Safety
+/// `lpbuffers` must point to `dwbuffercount` valid `WSABUF`s; an `OVERLAPPED` must stay valid
+/// until the operation completes.
+///
+/// # Errors
+/// As [`send`]; `WSAEFAULT` for null buffers; `WSA_IO_PENDING` for a started overlapped send.
 pub unsafe extern "system" fn WSASend(
     s: SOCKET,
     lpbuffers: *const WSABUF,
@@ -595,19 +790,97 @@ pub unsafe extern "system" fn WSASend(
     lpoverlapped: *mut OVERLAPPED,
     lpcompletionroutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
 ) -> i32 {
-    if !lpoverlapped.is_null() || lpcompletionroutine.is_some() {
-        return fail(WSAEOPNOTSUPP);
+    wsa_send(
+        s,
+        lpbuffers,
+        dwbuffercount,
+        lpnumberofbytessent,
+        dwflags,
+        None,
+        lpoverlapped,
+        lpcompletionroutine,
+    )
+}
+
+/// Sends from several buffers to `lpto` (or, with a null `lpto`, to the connected peer);
+/// overlapped as [`WSASend`].
+///
+/// # Safety
+/// As [`WSASend`]; `lpto` must be valid for `itolen` bytes.
+///
+/// # Errors
+/// As [`sendto`]; `WSA_IO_PENDING` for a started overlapped send.
+pub unsafe extern "system" fn WSASendTo(
+    s: SOCKET,
+    lpbuffers: *const WSABUF,
+    dwbuffercount: u32,
+    lpnumberofbytessent: *mut u32,
+    dwflags: u32,
+    lpto: *const SOCKADDR,
+    itolen: i32,
+    lpoverlapped: *mut OVERLAPPED,
+    lpcompletionroutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+) -> i32 {
+    let dest = if lpto.is_null() {
+        None
+    } else {
+        match read_sockaddr(lpto, itolen) {
+            Ok(a) => Some(a),
+            Err(c) => return fail(c),
+        }
+    };
+    wsa_send(
+        s,
+        lpbuffers,
+        dwbuffercount,
+        lpnumberofbytessent,
+        dwflags,
+        dest,
+        lpoverlapped,
+        lpcompletionroutine,
+    )
+}
+
+unsafe fn wsa_send(
+    s: SOCKET,
+    lpbuffers: *const WSABUF,
+    dwbuffercount: u32,
+    lpnumberofbytessent: *mut u32,
+    dwflags: u32,
+    to: Option<SocketAddr>,
+    lpoverlapped: *mut OVERLAPPED,
+    lpcompletionroutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+) -> i32 {
+    if let Err(c) = winsock::lookup(s) {
+        return fail(c);
     }
     let bufs = match wsabufs(lpbuffers, dwbuffercount) {
         Ok(b) => b,
         Err(c) => return fail(c),
     };
     let data: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
-    match send_bytes(s, &data, dwflags as i32, None) {
+    if overlapped_call(s, lpoverlapped) {
+        if dwflags as i32 & !MSG_DONTROUTE != 0 {
+            return fail(WSAEOPNOTSUPP);
+        }
+        return overlapped::send(
+            s,
+            data,
+            to,
+            lpnumberofbytessent,
+            lpoverlapped,
+            lpcompletionroutine,
+        );
+    }
+    if lpnumberofbytessent.is_null() && lpoverlapped.is_null() {
+        return fail(WSAEFAULT);
+    }
+    match send_bytes(s, &data, dwflags as i32, to) {
         Ok(n) => {
             if !lpnumberofbytessent.is_null() {
                 std::ptr::write_unaligned(lpnumberofbytessent, n as u32);
             }
+            LAST_ERROR.with(|e| e.set(0));
             0
         }
         Err(c) => fail(c),
@@ -622,6 +895,21 @@ unsafe fn recv_bytes(
     from: Option<(*mut SOCKADDR, *mut i32)>,
 ) -> Result<i32, i32> {
     with_socket(s, |_, e| {
+        let r = recv_entry(e, buf, flags, from);
+        events::rearm(e, FD_READ);
+        r
+    })
+}
+
+/// `recv` on an entry. `MSG_OOB` (and any flag but `MSG_PEEK`, `MSG_WAITALL`) is refused with
+/// `WSAEOPNOTSUPP`: wsock has no urgent data.
+unsafe fn recv_entry(
+    e: &SocketEntry,
+    buf: &mut [u8],
+    flags: i32,
+    from: Option<(*mut SOCKADDR, *mut i32)>,
+) -> Result<i32, i32> {
+    {
         if flags & !(MSG_PEEK | MSG_WAITALL) != 0 {
             return Err(WSAEOPNOTSUPP);
         }
@@ -654,7 +942,19 @@ unsafe fn recv_bytes(
                         r => Poll::Ready(r),
                     }
                 } else {
-                    e.endpoint.poll_recv_from(cx, buf)
+                    // With SIO_UDP_CONNRESET off, a port-unreachable report is skipped.
+                    let mut r = e.endpoint.poll_recv_from(cx, buf);
+                    for _ in 0..64 {
+                        match r {
+                            Poll::Ready(Err(StackError::ConnectionReset))
+                                if !e.udp_connreset.load(Ordering::SeqCst) =>
+                            {
+                                r = e.endpoint.poll_recv_from(cx, buf);
+                            }
+                            _ => break,
+                        }
+                    }
+                    r
                 }
             })?;
             if let Some((p, l)) = from {
@@ -710,7 +1010,7 @@ unsafe fn recv_bytes(
                 Err(c) => return Err(c),
             }
         }
-    })
+    }
 }
 
 /// Receives stream data (0 at end of stream) or one datagram.
@@ -746,7 +1046,15 @@ pub unsafe extern "system" fn recvfrom(
     finish(recv_bytes(s, data, flags, Some((from, fromlen))))
 }
 
-/// Receives into several buffers (scatter). Overlapped I/O is not built yet: `WSAEOPNOTSUPP`.
+/// Receives into several buffers (scatter). With an `OVERLAPPED` on an overlapped socket the
+/// receive is overlapped (0 when data was there at once, else `WSA_IO_PENDING`).
+///
+/// # Safety
+/// `lpbuffers` must point to `dwbuffercount` valid `WSABUF`s whose buffers (and the
+/// `OVERLAPPED`) stay valid until an overlapped receive completes.
+///
+/// # Errors
+/// As [`recv`]; `WSAEFAULT` for null buffers or flags; `WSA_IO_PENDING`.
 pub unsafe extern "system" fn WSARecv(
     s: SOCKET,
     lpbuffers: *const WSABUF,
@@ -756,10 +1064,75 @@ pub unsafe extern "system" fn WSARecv(
     lpoverlapped: *mut OVERLAPPED,
     lpcompletionroutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
 ) -> i32 {
-    if !lpoverlapped.is_null() || lpcompletionroutine.is_some() {
-        return fail(WSAEOPNOTSUPP);
+    wsa_recv(
+        s,
+        lpbuffers,
+        dwbuffercount,
+        lpnumberofbytesrecvd,
+        lpflags,
+        None,
+        lpoverlapped,
+        lpcompletionroutine,
+    )
+}
+
+/// Receives one datagram (or stream data) into several buffers, with its source; overlapped as
+/// [`WSARecv`]. `lpfrom` and `lpfromlen` must stay valid until an overlapped receive completes.
+///
+/// # Safety
+/// As [`WSARecv`]; `lpfrom` must be valid for `*lpfromlen` bytes.
+///
+/// # Errors
+/// As [`recvfrom`]; `WSA_IO_PENDING`.
+pub unsafe extern "system" fn WSARecvFrom(
+    s: SOCKET,
+    lpbuffers: *const WSABUF,
+    dwbuffercount: u32,
+    lpnumberofbytesrecvd: *mut u32,
+    lpflags: *mut u32,
+    lpfrom: *mut SOCKADDR,
+    lpfromlen: *mut i32,
+    lpoverlapped: *mut OVERLAPPED,
+    lpcompletionroutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+) -> i32 {
+    wsa_recv(
+        s,
+        lpbuffers,
+        dwbuffercount,
+        lpnumberofbytesrecvd,
+        lpflags,
+        Some((lpfrom, lpfromlen)),
+        lpoverlapped,
+        lpcompletionroutine,
+    )
+}
+
+unsafe fn wsa_recv(
+    s: SOCKET,
+    lpbuffers: *const WSABUF,
+    dwbuffercount: u32,
+    lpnumberofbytesrecvd: *mut u32,
+    lpflags: *mut u32,
+    from: Option<(*mut SOCKADDR, *mut i32)>,
+    lpoverlapped: *mut OVERLAPPED,
+    lpcompletionroutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+) -> i32 {
+    if let Err(c) = winsock::lookup(s) {
+        return fail(c);
     }
-    if lpflags.is_null() {
+    if overlapped_call(s, lpoverlapped) {
+        return overlapped::recv(
+            s,
+            lpbuffers,
+            dwbuffercount,
+            lpnumberofbytesrecvd,
+            lpflags,
+            from,
+            lpoverlapped,
+            lpcompletionroutine,
+        );
+    }
+    if lpflags.is_null() || (lpnumberofbytesrecvd.is_null() && lpoverlapped.is_null()) {
         return fail(WSAEFAULT);
     }
     let mut bufs = match wsabufs(lpbuffers, dwbuffercount) {
@@ -769,7 +1142,7 @@ pub unsafe extern "system" fn WSARecv(
     let total: usize = bufs.iter().map(|b| b.len()).sum();
     let mut tmp = vec![0u8; total];
     let flags = std::ptr::read_unaligned(lpflags) as i32;
-    match recv_bytes(s, &mut tmp, flags, None) {
+    match recv_bytes(s, &mut tmp, flags, from) {
         Ok(n) => {
             let mut off = 0usize;
             for b in bufs.iter_mut() {
@@ -784,6 +1157,7 @@ pub unsafe extern "system" fn WSARecv(
                 std::ptr::write_unaligned(lpnumberofbytesrecvd, n as u32);
             }
             std::ptr::write_unaligned(lpflags, 0);
+            LAST_ERROR.with(|e| e.set(0));
             0
         }
         Err(c) => fail(c),
@@ -800,14 +1174,68 @@ pub unsafe extern "system" fn shutdown(s: SOCKET, how: WINSOCK_SHUTDOWN_HOW) -> 
             _ => return Err(WSAEINVAL),
         };
         e.endpoint.shutdown(how).map_err(code)?;
+        if matches!(how, Shutdown::Send | Shutdown::Both) {
+            e.send_shutdown.store(true, Ordering::SeqCst);
+        }
         Ok(0)
     }))
 }
 
+/// Shuts down sending (`shutdown(SD_SEND)`); disconnect data is not supported.
+///
+/// # Safety
+/// `lpoutbounddisconnectdata` must be null (it is not read).
+///
+/// # Errors
+/// As [`shutdown`]; `WSAENOPROTOOPT` when disconnect data is given (Microsoft: "the disconnect
+/// data is not supported by the service provider").
+pub unsafe extern "system" fn WSASendDisconnect(
+    s: SOCKET,
+    lpoutbounddisconnectdata: *const WSABUF,
+) -> i32 {
+    if let Err(c) = winsock::lookup(s) {
+        return fail(c);
+    }
+    if !lpoutbounddisconnectdata.is_null() {
+        return fail(WSAENOPROTOOPT);
+    }
+    shutdown(s, SD_SEND)
+}
+
+/// Shuts down receiving (`shutdown(SD_RECEIVE)`); disconnect data is not supported.
+///
+/// # Safety
+/// `lpinbounddisconnectdata` must be null (it is not written).
+///
+/// # Errors
+/// As [`shutdown`]; `WSAENOPROTOOPT` when a disconnect data buffer is given.
+pub unsafe extern "system" fn WSARecvDisconnect(
+    s: SOCKET,
+    lpinbounddisconnectdata: *const WSABUF,
+) -> i32 {
+    if let Err(c) = winsock::lookup(s) {
+        return fail(c);
+    }
+    if !lpinbounddisconnectdata.is_null() {
+        return fail(WSAENOPROTOOPT);
+    }
+    shutdown(s, SD_RECEIVE)
+}
+
 /// Closes a socket; queued data still goes out unless `SO_LINGER` is on with a zero timeout.
+/// Pending overlapped operations complete with `WSA_OPERATION_ABORTED`.
 pub unsafe extern "system" fn closesocket(s: SOCKET) -> i32 {
     finish(with_socket(s, |ws, e| {
         ws.remove(s);
+        e.closed.send_replace(true);
+        let wakers = e
+            .close_wakers
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default();
+        for w in wakers {
+            w.wake();
+        }
         let _ = e.endpoint.close();
         winsock::release_if_idle(ws);
         Ok(0)
@@ -834,6 +1262,13 @@ pub unsafe extern "system" fn getpeername(
     namelen: *mut i32,
 ) -> i32 {
     finish(with_socket(s, |_, e| {
+        // A connect in progress has no peer yet (Wine `test_getpeername`).
+        if e.stream
+            && e.connecting.load(Ordering::SeqCst)
+            && !matches!(e.endpoint.connect_status(), Ok(true))
+        {
+            return Err(WSAENOTCONN);
+        }
         let a = e.endpoint.peer_addr().map_err(code)?;
         write_sockaddr(a, name, namelen)?;
         Ok(0)
@@ -847,13 +1282,41 @@ unsafe fn read_int(optval: PCSTR, optlen: i32) -> Result<i32, i32> {
     Ok(std::ptr::read_unaligned(optval as *const i32))
 }
 
+/// A boolean option as Windows reads it: one byte is enough, and only the low byte counts
+/// (Wine `test_set_getsockopt`, the `accepts_short_len` / `bool_value` rows).
+unsafe fn read_bool(optval: PCSTR, optlen: i32) -> Result<bool, i32> {
+    if optval.is_null() || optlen < 1 {
+        return Err(WSAEFAULT);
+    }
+    Ok(std::ptr::read_unaligned(optval) != 0)
+}
+
 fn ms(v: i32) -> Option<Duration> {
     (v > 0).then(|| Duration::from_millis(v as u64))
 }
 
+/// Option levels Windows knows; another level is `WSAEINVAL` (Microsoft, "setsockopt": "level
+/// is not valid"), a known level with an unknown option `WSAENOPROTOOPT`.
+fn known_level(level: i32) -> bool {
+    level == SOL_SOCKET
+        || level == IPPROTO_TCP
+        || level == IPPROTO_UDP
+        || level == IPPROTO_IP
+        || level == IPPROTO_IPV6
+}
+
 /// Sets a socket option (`SO_REUSEADDR`, `SO_EXCLUSIVEADDRUSE`, `SO_RCVTIMEO`, `SO_SNDTIMEO`,
 /// `SO_LINGER`, `SO_DONTLINGER`, `SO_RCVBUF`, `SO_SNDBUF`, `SO_KEEPALIVE`, `SO_BROADCAST`,
-/// `TCP_NODELAY`); others give `WSAENOPROTOOPT`.
+/// `TCP_NODELAY`). Boolean options take one byte and read its low byte; integer options need
+/// four bytes. `SO_KEEPALIVE` is stored and reported, but wsock sends no keep-alive probes.
+///
+/// # Safety
+/// `optval` must be valid for `optlen` bytes.
+///
+/// # Errors
+/// `WSAEFAULT` (null or short `optval`), `WSAEINVAL` (unknown level, or both reuse options),
+/// `WSAENOPROTOOPT` (unknown option, `SO_LINGER`/`SO_DONTLINGER`/`TCP_NODELAY` on UDP),
+/// `WSAENOTSOCK`, `WSANOTINITIALISED`.
 pub unsafe extern "system" fn setsockopt(
     s: SOCKET,
     level: i32,
@@ -863,16 +1326,19 @@ pub unsafe extern "system" fn setsockopt(
 ) -> i32 {
     finish(with_socket(s, |_, e| {
         let ep = &e.endpoint;
+        if !known_level(level) {
+            return Err(WSAEINVAL);
+        }
         match (level, optname) {
             (SOL_SOCKET, SO_REUSEADDR) => {
-                let v = read_int(optval, optlen)? != 0;
+                let v = read_bool(optval, optlen)?;
                 if v && ep.options().map_err(code)?.exclusive_addr {
                     return Err(WSAEINVAL);
                 }
                 ep.set_options(|o| o.reuse_addr = v).map_err(code)?;
             }
             (SOL_SOCKET, SO_EXCLUSIVEADDRUSE) => {
-                let v = read_int(optval, optlen)? != 0;
+                let v = read_bool(optval, optlen)?;
                 if v && ep.options().map_err(code)?.reuse_addr {
                     return Err(WSAEINVAL);
                 }
@@ -891,7 +1357,10 @@ pub unsafe extern "system" fn setsockopt(
                 }
             }
             (SOL_SOCKET, SO_LINGER) => {
-                if optval.is_null() || optlen < std::mem::size_of::<LINGER>() as i32 {
+                if !e.stream {
+                    return Err(WSAENOPROTOOPT);
+                }
+                if optval.is_null() || optlen < size_of::<LINGER>() as i32 {
                     return Err(WSAEFAULT);
                 }
                 let l = std::ptr::read_unaligned(optval as *const LINGER);
@@ -899,8 +1368,10 @@ pub unsafe extern "system" fn setsockopt(
                 ep.set_options(|o| o.linger = v).map_err(code)?;
             }
             (SOL_SOCKET, SO_DONTLINGER) => {
-                let v = read_int(optval, optlen)? != 0;
-                if v {
+                if !e.stream {
+                    return Err(WSAENOPROTOOPT);
+                }
+                if read_bool(optval, optlen)? {
                     ep.set_options(|o| o.linger = None).map_err(code)?;
                 }
             }
@@ -914,14 +1385,20 @@ pub unsafe extern "system" fn setsockopt(
                 ep.set_options(|o| o.send_buffer = v.max(0) as usize)
                     .map_err(code)?;
             }
-            (SOL_SOCKET, SO_KEEPALIVE) | (SOL_SOCKET, SO_BROADCAST) => {
-                read_int(optval, optlen)?;
+            (SOL_SOCKET, SO_KEEPALIVE) => {
+                let v = read_bool(optval, optlen)?;
+                if let Ok(mut k) = e.keepalive.lock() {
+                    k.0 = v;
+                }
+            }
+            (SOL_SOCKET, SO_BROADCAST) => {
+                read_bool(optval, optlen)?;
             }
             (IPPROTO_TCP, TCP_NODELAY) => {
                 if !e.stream {
                     return Err(WSAENOPROTOOPT);
                 }
-                let v = read_int(optval, optlen)? != 0;
+                let v = read_bool(optval, optlen)?;
                 ep.set_options(|o| o.nodelay = v).map_err(code)?;
             }
             _ => return Err(WSAENOPROTOOPT),
@@ -930,7 +1407,28 @@ pub unsafe extern "system" fn setsockopt(
     }))
 }
 
-/// Reads a socket option (the ones `setsockopt` takes, plus `SO_TYPE` and `SO_ERROR`).
+/// How `getsockopt` writes an option into a short buffer (Wine `test_set_getsockopt`, the
+/// `sizes` column: what Windows reports for buffers of 1, 2 and 4 bytes). Integer options need
+/// four bytes (`WSAEFAULT` below; see docs/windows-differences.md).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OptSize {
+    /// A BOOL: 1 byte below 4, else 4 (`{1, 1, 4}`).
+    Bool,
+    /// One byte always (`SO_KEEPALIVE`, `TCP_NODELAY`: `{1, 1, 1}`).
+    Byte,
+    /// Four bytes needed (`WSAEFAULT` below).
+    Strict,
+}
+
+/// Reads a socket option: the ones `setsockopt` takes, plus `SO_TYPE`, `SO_ERROR` and
+/// `SO_ACCEPTCONN`, written and sized as Windows does (see [`setsockopt`]).
+///
+/// # Safety
+/// `optval` must be valid for `*optlen` bytes.
+///
+/// # Errors
+/// `WSAEFAULT` (null pointers, a zero or short length), `WSAEINVAL` (unknown level),
+/// `WSAENOPROTOOPT` (unknown option, `SO_LINGER` on UDP), `WSAENOTSOCK`, `WSANOTINITIALISED`.
 pub unsafe extern "system" fn getsockopt(
     s: SOCKET,
     level: i32,
@@ -942,6 +1440,9 @@ pub unsafe extern "system" fn getsockopt(
         if optval.is_null() || optlen.is_null() {
             return Err(WSAEFAULT);
         }
+        if !known_level(level) {
+            return Err(WSAEINVAL);
+        }
         let cap = std::ptr::read_unaligned(optlen);
         let o = e.endpoint.options().map_err(code)?;
         let (rcv, snd) = e.timeouts.lock().map(|t| *t).unwrap_or((None, None));
@@ -950,7 +1451,10 @@ pub unsafe extern "system" fn getsockopt(
                 .unwrap_or(0)
         };
         if (level, optname) == (SOL_SOCKET, SO_LINGER) {
-            if cap < std::mem::size_of::<LINGER>() as i32 {
+            if !e.stream {
+                return Err(WSAENOPROTOOPT);
+            }
+            if cap < size_of::<LINGER>() as i32 {
                 return Err(WSAEFAULT);
             }
             let l = LINGER {
@@ -958,27 +1462,31 @@ pub unsafe extern "system" fn getsockopt(
                 l_linger: o.linger.map(|d| d.as_secs().min(65535) as u16).unwrap_or(0),
             };
             std::ptr::write_unaligned(optval as *mut LINGER, l);
-            std::ptr::write_unaligned(optlen, std::mem::size_of::<LINGER>() as i32);
+            std::ptr::write_unaligned(optlen, size_of::<LINGER>() as i32);
             return Ok(0);
         }
-        let v: i32 = match (level, optname) {
-            (SOL_SOCKET, SO_REUSEADDR) => i32::from(o.reuse_addr),
-            (SOL_SOCKET, SO_EXCLUSIVEADDRUSE) => i32::from(o.exclusive_addr),
-            (SOL_SOCKET, SO_RCVTIMEO) => to_ms(rcv),
-            (SOL_SOCKET, SO_SNDTIMEO) => to_ms(snd),
-            (SOL_SOCKET, SO_DONTLINGER) => i32::from(o.linger.is_none()),
-            (SOL_SOCKET, SO_RCVBUF) => o.recv_buffer.min(i32::MAX as usize) as i32,
-            (SOL_SOCKET, SO_SNDBUF) => o.send_buffer.min(i32::MAX as usize) as i32,
-            (SOL_SOCKET, SO_TYPE) => {
-                if e.stream {
-                    SOCK_STREAM
-                } else {
-                    SOCK_DGRAM
-                }
-            }
+        use OptSize::*;
+        let (v, size): (i32, OptSize) = match (level, optname) {
+            (SOL_SOCKET, SO_REUSEADDR) => (i32::from(o.reuse_addr), Bool),
+            (SOL_SOCKET, SO_EXCLUSIVEADDRUSE) => (i32::from(o.exclusive_addr), Bool),
+            (SOL_SOCKET, SO_RCVTIMEO) => (to_ms(rcv), Strict),
+            (SOL_SOCKET, SO_SNDTIMEO) => (to_ms(snd), Strict),
+            (SOL_SOCKET, SO_DONTLINGER) if e.stream => (i32::from(o.linger.is_none()), Bool),
+            (SOL_SOCKET, SO_DONTLINGER) => return Err(WSAENOPROTOOPT),
+            (SOL_SOCKET, SO_KEEPALIVE) => (
+                i32::from(e.keepalive.lock().map(|k| k.0).unwrap_or(false)),
+                Byte,
+            ),
+            (SOL_SOCKET, SO_RCVBUF) => (o.recv_buffer.min(i32::MAX as usize) as i32, Strict),
+            (SOL_SOCKET, SO_SNDBUF) => (o.send_buffer.min(i32::MAX as usize) as i32, Strict),
+            (SOL_SOCKET, SO_ACCEPTCONN) => (i32::from(e.listening.load(Ordering::SeqCst)), Bool),
+            (SOL_SOCKET, SO_TYPE) => (if e.stream { SOCK_STREAM } else { SOCK_DGRAM }, Strict),
             (SOL_SOCKET, SO_ERROR) => {
+                if cap < 4 {
+                    return Err(WSAEFAULT);
+                }
                 let p = e.pending_error.swap(0, Ordering::SeqCst);
-                if p != 0 {
+                let v = if p != 0 {
                     p
                 } else {
                     e.endpoint
@@ -987,18 +1495,39 @@ pub unsafe extern "system" fn getsockopt(
                         .and_then(|r| r.error)
                         .map(|x| wsa_code_of(&x))
                         .unwrap_or(0)
-                }
+                };
+                (v, Strict)
             }
-            (IPPROTO_TCP, TCP_NODELAY) if e.stream => i32::from(o.nodelay),
+            (IPPROTO_TCP, TCP_NODELAY) if e.stream => (i32::from(o.nodelay), Byte),
             _ => return Err(WSAENOPROTOOPT),
         };
-        if cap < 4 {
-            return Err(WSAEFAULT);
-        }
-        std::ptr::write_unaligned(optval as *mut i32, v);
-        std::ptr::write_unaligned(optlen, 4);
+        let n: i32 = match size {
+            Strict if cap < 4 => return Err(WSAEFAULT),
+            _ if cap < 1 => return Err(WSAEFAULT),
+            Byte => 1,
+            Bool if cap < 4 => 1,
+            _ => 4,
+        };
+        let bytes = v.to_ne_bytes();
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), optval, n as usize);
+        std::ptr::write_unaligned(optlen, n);
         Ok(0)
     }))
+}
+
+/// `FIONBIO`: a socket with a `WSAEventSelect` association cannot be made blocking
+/// (`WSAEINVAL`, Microsoft "ioctlsocket function", Remarks).
+fn set_nonblocking(e: &SocketEntry, on: bool) -> Result<(), i32> {
+    let selected = e
+        .select
+        .lock()
+        .map(|g| g.map(|s| s.mask != 0).unwrap_or(false))
+        .unwrap_or(false);
+    if !on && selected {
+        return Err(WSAEINVAL);
+    }
+    e.nonblocking.store(on, Ordering::Relaxed);
+    Ok(())
 }
 
 fn bytes_available(e: &SocketEntry) -> u32 {
@@ -1014,7 +1543,14 @@ fn bytes_available(e: &SocketEntry) -> u32 {
     n as u32
 }
 
-/// `FIONBIO` (non-blocking mode) and `FIONREAD` (bytes ready); others give `WSAEINVAL`.
+/// `FIONBIO` (non-blocking mode), `FIONREAD` (bytes ready) and `SIOCATMARK` (always TRUE: wsock
+/// has no urgent data, so all data is "at the mark"); others give `WSAEINVAL`.
+///
+/// # Safety
+/// `argp` must be valid for a `u32`.
+///
+/// # Errors
+/// `WSANOTINITIALISED`, `WSAENOTSOCK`, `WSAEFAULT` (null `argp`), `WSAEINVAL`.
 pub unsafe extern "system" fn ioctlsocket(s: SOCKET, cmd: i32, argp: *mut u32) -> i32 {
     finish(with_socket(s, |_, e| {
         if argp.is_null() {
@@ -1022,12 +1558,15 @@ pub unsafe extern "system" fn ioctlsocket(s: SOCKET, cmd: i32, argp: *mut u32) -
         }
         match cmd {
             FIONBIO => {
-                e.nonblocking
-                    .store(std::ptr::read_unaligned(argp) != 0, Ordering::Relaxed);
+                set_nonblocking(e, std::ptr::read_unaligned(argp) != 0)?;
                 Ok(0)
             }
             FIONREAD => {
                 std::ptr::write_unaligned(argp, bytes_available(e));
+                Ok(0)
+            }
+            SIOCATMARK => {
+                std::ptr::write_unaligned(argp, 1);
                 Ok(0)
             }
             _ => Err(WSAEINVAL),
@@ -1035,9 +1574,20 @@ pub unsafe extern "system" fn ioctlsocket(s: SOCKET, cmd: i32, argp: *mut u32) -
     }))
 }
 
-/// Dispatches by control code: `FIONBIO`, `FIONREAD`; the secure-socket IOCTLs
-/// (`SIO_SET_SECURITY`, `SIO_SET_PEER_TARGET_NAME`, ...) are not built yet and every other code
-/// gives `WSAEOPNOTSUPP`. Overlapped calls are not built yet either.
+/// Dispatches by control code: `FIONBIO`, `FIONREAD`, `SIOCATMARK` (TRUE), `SIO_KEEPALIVE_VALS`
+/// (stored, like `SO_KEEPALIVE`: wsock sends no keep-alive probes), `SIO_UDP_CONNRESET` (UDP
+/// only), `SIO_GET_EXTENSION_FUNCTION_POINTER` (no extension functions: `WSAEINVAL`, as Windows
+/// answers for a GUID its provider does not have). The secure-socket IOCTLs (`SIO_SET_SECURITY`,
+/// ...) are not built yet and every other code gives `WSAEOPNOTSUPP`; every failure stores 0 in
+/// `*lpcbbytesreturned` (Wine's `test_unsupported_ioctls` records that Windows does). An
+/// `OVERLAPPED` is not supported (`WSAEOPNOTSUPP`).
+///
+/// # Safety
+/// The buffers must be valid for the lengths given.
+///
+/// # Errors
+/// `WSANOTINITIALISED`, `WSAENOTSOCK`, `WSAEFAULT` (short buffers, or a null
+/// `lpcbbytesreturned`), `WSAEINVAL`, `WSAEOPNOTSUPP`.
 pub unsafe extern "system" fn WSAIoctl(
     s: SOCKET,
     dwiocontrolcode: u32,
@@ -1049,26 +1599,66 @@ pub unsafe extern "system" fn WSAIoctl(
     lpoverlapped: *mut OVERLAPPED,
     lpcompletionroutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
 ) -> i32 {
-    finish(with_socket(s, |_, e| {
+    let r = with_socket(s, |_, e| {
         if !lpoverlapped.is_null() || lpcompletionroutine.is_some() {
             return Err(WSAEOPNOTSUPP);
+        }
+        if lpcbbytesreturned.is_null() {
+            return Err(WSAEFAULT);
+        }
+        std::ptr::write_unaligned(lpcbbytesreturned, 0);
+        let in_u32 = || -> Result<u32, i32> {
+            if lpvinbuffer.is_null() || cbinbuffer < 4 {
+                return Err(WSAEFAULT);
+            }
+            Ok(std::ptr::read_unaligned(lpvinbuffer as *const u32))
+        };
+        match dwiocontrolcode {
+            SIO_KEEPALIVE_VALS => {
+                if lpvinbuffer.is_null() || (cbinbuffer as usize) < size_of::<tcp_keepalive>() {
+                    return Err(WSAEFAULT);
+                }
+                let k = std::ptr::read_unaligned(lpvinbuffer as *const tcp_keepalive);
+                if let Ok(mut g) = e.keepalive.lock() {
+                    *g = (k.onoff != 0, k.keepalivetime, k.keepaliveinterval);
+                }
+                return Ok(0);
+            }
+            SIO_UDP_CONNRESET => {
+                if e.stream {
+                    return Err(WSAEINVAL);
+                }
+                let v = in_u32()?;
+                e.udp_connreset.store(v != 0, Ordering::SeqCst);
+                return Ok(0);
+            }
+            SIO_GET_EXTENSION_FUNCTION_POINTER => {
+                if lpvinbuffer.is_null() || (cbinbuffer as usize) < size_of::<GUID>() {
+                    return Err(WSAEFAULT);
+                }
+                tracing::debug!(target: "wsock::api", "no Winsock extension functions (AcceptEx, ConnectEx, ...)");
+                return Err(WSAEINVAL);
+            }
+            x if x == SIOCATMARK as u32 => {
+                if lpvoutbuffer.is_null() || cboutbuffer < 4 {
+                    return Err(WSAEFAULT);
+                }
+                std::ptr::write_unaligned(lpvoutbuffer as *mut u32, 1);
+                std::ptr::write_unaligned(lpcbbytesreturned, 4);
+                return Ok(0);
+            }
+            _ => {}
         }
         match dwiocontrolcode as i32 {
             FIONBIO => {
                 if lpvinbuffer.is_null() || cbinbuffer < 4 {
                     return Err(WSAEFAULT);
                 }
-                e.nonblocking.store(
-                    std::ptr::read_unaligned(lpvinbuffer as *const u32) != 0,
-                    Ordering::Relaxed,
-                );
-                if !lpcbbytesreturned.is_null() {
-                    std::ptr::write_unaligned(lpcbbytesreturned, 0);
-                }
+                set_nonblocking(e, std::ptr::read_unaligned(lpvinbuffer as *const u32) != 0)?;
                 Ok(0)
             }
             FIONREAD => {
-                if lpvoutbuffer.is_null() || cboutbuffer < 4 || lpcbbytesreturned.is_null() {
+                if lpvoutbuffer.is_null() || cboutbuffer < 4 {
                     return Err(WSAEFAULT);
                 }
                 std::ptr::write_unaligned(lpvoutbuffer as *mut u32, bytes_available(e));
@@ -1081,7 +1671,11 @@ pub unsafe extern "system" fn WSAIoctl(
             }
             _ => Err(WSAEOPNOTSUPP),
         }
-    }))
+    });
+    if r.is_err() && !lpcbbytesreturned.is_null() && lpoverlapped.is_null() {
+        std::ptr::write_unaligned(lpcbbytesreturned, 0);
+    }
+    finish(r)
 }
 
 /// `SIO_SET_SECURITY`, `SIO_SET_PEER_TARGET_NAME`, `SIO_DELETE_PEER_TARGET_NAME`,
@@ -1093,15 +1687,41 @@ const SECURE_SOCKET_IOCTLS: [u32; 4] = [
     SIO_QUERY_SECURITY,
 ];
 
-/// Upper bound on `WSAPoll`'s `fds`.
+/// Upper bound on `WSAPoll`'s `fds` and on an `FD_SET`'s `fd_count`.
 const MAX_POLL_FDS: u32 = 1 << 20;
 
-fn revents(r: &Readiness, events: i16) -> i16 {
+/// Whether a stream socket has been connected (accepted, or its connect completed); a socket
+/// whose connect is still pending or failed has not.
+fn established(e: &SocketEntry) -> bool {
+    if e.established.load(Ordering::SeqCst) {
+        return true;
+    }
+    if e.stream
+        && e.connecting.load(Ordering::SeqCst)
+        && matches!(e.endpoint.connect_status(), Ok(true))
+    {
+        e.established.store(true, Ordering::SeqCst);
+        return true;
+    }
+    false
+}
+
+/// A failed connect: reported in `select`'s except set only (Microsoft, "select function").
+fn connect_failed(e: &SocketEntry, r: &Readiness) -> bool {
+    e.stream && !e.listening.load(Ordering::SeqCst) && !established(e) && r.error.is_some()
+}
+
+/// What `WSAPoll` reports for a socket (Microsoft, "WSAPOLLFD structure"): `POLLRDNORM` for
+/// data, a pending connection or end of stream (never `POLLRDBAND`: wsock has no urgent data);
+/// `POLLWRNORM` when writable, and still after a local `SD_SEND` (Wine `test_poll`);
+/// `POLLERR` and `POLLHUP` whatever `events` asked.
+fn revents(e: &SocketEntry, r: &Readiness, events: i16) -> i16 {
     let mut v = 0i16;
     if r.readable {
-        v |= events & (POLLRDNORM | POLLRDBAND);
+        v |= events & POLLRDNORM;
     }
-    if r.writable {
+    let shut = e.send_shutdown.load(Ordering::SeqCst) && r.error.is_none();
+    if r.writable || shut {
         v |= events & POLLWRNORM;
     }
     if r.error.is_some() {
@@ -1113,7 +1733,77 @@ fn revents(r: &Readiness, events: i16) -> i16 {
     v
 }
 
-/// Waits until one of the sockets is ready; `timeout` in ms, negative for no limit.
+fn is_closed(e: &SocketEntry) -> bool {
+    *e.closed.borrow()
+}
+
+/// The revents of each (socket, events), waiting up to `timeout` (`None`: no limit) until one
+/// is non-zero. A socket closed meanwhile (from another thread) reports `POLLNVAL` and ends the
+/// wait.
+fn poll_entries(items: &[(Option<Arc<SocketEntry>>, i16)], timeout: Option<Duration>) -> Vec<i16> {
+    let scan = || -> Vec<i16> {
+        items
+            .iter()
+            .map(|(e, ev)| match e {
+                None => POLLNVAL,
+                Some(e) if is_closed(e) => POLLNVAL,
+                Some(e) => match e.endpoint.readiness() {
+                    Ok(r) => revents(e, &r, *ev),
+                    Err(_) => POLLNVAL,
+                },
+            })
+            .collect()
+    };
+    let out = scan();
+    if out.iter().any(|r| *r != 0) || timeout == Some(Duration::ZERO) {
+        return out;
+    }
+    let woke = block_on(
+        poll_fn(|cx| {
+            let mut any = false;
+            for (e, ev) in items {
+                let Some(e) = e else { continue };
+                if let Ok(mut w) = e.close_wakers.lock() {
+                    if !w.iter().any(|x| x.will_wake(cx.waker())) {
+                        w.push(cx.waker().clone());
+                    }
+                }
+                if is_closed(e) {
+                    any = true;
+                    continue;
+                }
+                let ev = *ev;
+                if e.endpoint
+                    .poll_ready(cx, |r| revents(e, r, ev) != 0)
+                    .is_ready()
+                {
+                    any = true;
+                }
+            }
+            if any {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }),
+        timeout,
+    );
+    if woke.is_some() {
+        scan()
+    } else {
+        vec![0; items.len()]
+    }
+}
+
+/// Waits until one of the sockets is ready; `timeout` in ms, negative for no limit. Returns
+/// the number of entries with non-zero `revents`.
+///
+/// # Safety
+/// `fdarray` must point to `fds` entries.
+///
+/// # Errors
+/// `WSAEFAULT` (null `fdarray` with `fds` > 0), `WSAEINVAL` (an `events` flag Windows does not
+/// take, or an impossible `fds`).
 pub unsafe extern "system" fn WSAPoll(fdarray: *mut WSAPOLLFD, fds: u32, timeout: i32) -> i32 {
     if fdarray.is_null() && fds > 0 {
         return fail(WSAEFAULT);
@@ -1131,84 +1821,85 @@ pub unsafe extern "system" fn WSAPoll(fdarray: *mut WSAPOLLFD, fds: u32, timeout
     {
         return fail(WSAEINVAL);
     }
-    let entries: Vec<Option<Arc<SocketEntry>>> = items
+    let entries: Vec<(Option<Arc<SocketEntry>>, i16)> = items
         .iter()
-        .map(|p| winsock::lookup(p.fd).ok().map(|(_, e)| e))
+        .map(|p| (winsock::lookup(p.fd).ok().map(|(_, e)| e), p.events))
         .collect();
-    let scan = |items: &mut Vec<WSAPOLLFD>| -> i32 {
-        let mut n = 0;
-        for (p, e) in items.iter_mut().zip(entries.iter()) {
-            p.revents = match e {
-                None => POLLNVAL,
-                Some(e) => match e.endpoint.readiness() {
-                    Ok(r) => revents(&r, p.events),
-                    Err(_) => POLLNVAL,
-                },
-            };
-            if p.revents != 0 {
-                n += 1;
-            }
-        }
-        n
-    };
     let wait = if timeout < 0 {
         None
     } else {
         Some(Duration::from_millis(timeout as u64))
     };
-    let mut n = scan(&mut items);
-    if n == 0 && wait != Some(Duration::ZERO) {
-        let woke = block_on(
-            poll_fn(|cx| {
-                let mut any = false;
-                for (p, e) in items.iter().zip(entries.iter()) {
-                    if let Some(e) = e {
-                        let ev = p.events;
-                        if let Poll::Ready(r) = e.endpoint.poll_ready(cx, |r| revents(r, ev) != 0) {
-                            let _ = r;
-                            any = true;
-                        }
-                    }
-                }
-                if any {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
-                }
-            }),
-            wait,
-        );
-        if woke.is_some() {
-            n = scan(&mut items);
+    let rev = poll_entries(&entries, wait);
+    let mut n = 0;
+    for (i, p) in items.iter_mut().enumerate() {
+        p.revents = rev[i];
+        if p.revents != 0 {
+            n += 1;
         }
-    }
-    for (i, p) in items.iter().enumerate() {
         std::ptr::write_unaligned(fdarray.add(i), *p);
     }
+    LAST_ERROR.with(|e| e.set(0));
     n
 }
 
-unsafe fn fdset_handles(set: *const FD_SET) -> Vec<SOCKET> {
+/// The largest `fd_count` `select` reads: C programs that define a larger `FD_SETSIZE` (1024 is
+/// the usual choice) pass larger sets, which Windows reads in full. Above this bound wsock
+/// answers `WSAEINVAL` rather than read memory a 64-entry `FD_SET` does not have (a choice:
+/// Windows reads whatever `fd_count` says).
+const MAX_FD_SET: u32 = 1024;
+
+/// The handles of an `FD_SET`, each once, honouring an `fd_count` above `FD_SETSIZE` (up to
+/// [`MAX_FD_SET`]).
+unsafe fn fdset_handles(set: *const FD_SET) -> Result<Vec<SOCKET>, i32> {
     if set.is_null() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    let s = std::ptr::read_unaligned(set);
-    s.fd_array[..(s.fd_count as usize).min(s.fd_array.len())].to_vec()
+    let count = std::ptr::read_unaligned(std::ptr::addr_of!((*set).fd_count));
+    if count > MAX_FD_SET {
+        return Err(WSAEINVAL);
+    }
+    let arr = std::ptr::addr_of!((*set).fd_array) as *const SOCKET;
+    let mut out = Vec::with_capacity((count as usize).min(1024));
+    for i in 0..count as usize {
+        let h = std::ptr::read_unaligned(arr.add(i));
+        if !out.contains(&h) {
+            out.push(h);
+        }
+    }
+    Ok(out)
 }
 
+/// Stores `handles` (never more than the set held) into an `FD_SET`.
 unsafe fn fdset_store(set: *mut FD_SET, handles: &[SOCKET]) {
     if set.is_null() {
         return;
     }
-    let mut s: FD_SET = std::mem::zeroed();
-    s.fd_count = handles.len().min(s.fd_array.len()) as u32;
-    for (i, h) in handles.iter().take(s.fd_array.len()).enumerate() {
-        s.fd_array[i] = *h;
+    std::ptr::write_unaligned(
+        std::ptr::addr_of_mut!((*set).fd_count),
+        handles.len() as u32,
+    );
+    let arr = std::ptr::addr_of_mut!((*set).fd_array) as *mut SOCKET;
+    for (i, h) in handles.iter().enumerate() {
+        std::ptr::write_unaligned(arr.add(i), *h);
     }
-    std::ptr::write_unaligned(set, s);
 }
 
-/// BSD `select` over `FD_SET`s; `nfds` is ignored, as on Windows.
+/// BSD `select` over `FD_SET`s; `nfds` is ignored, as on Windows. A socket listed twice in one
+/// set counts once; a socket in several sets counts once per set where it is ready. Read set:
+/// data, a pending connection, end of stream, a reset, or a socket closed meanwhile; write set:
+/// writable (a non-blocking connect succeeded); except set: a non-blocking connect failed (and
+/// only there). Returns the number of ready entries, 0 on timeout.
+///
+/// # Safety
+/// The sets (when not null) must be valid `FD_SET`s holding `fd_count` handles (a set with more
+/// than `FD_SETSIZE` entries must be allocated that large, as in C); `timeout`, when
+/// not null, a valid `TIMEVAL`.
+///
+/// # Errors
+/// `WSAEINVAL` (every set empty or null, a negative timeout, an `fd_count` above 1024),
+/// `WSAENOTSOCK` (a handle that is not
+/// a socket), `WSANOTINITIALISED`.
 pub unsafe extern "system" fn select(
     _nfds: i32,
     readfds: *mut FD_SET,
@@ -1216,58 +1907,100 @@ pub unsafe extern "system" fn select(
     exceptfds: *mut FD_SET,
     timeout: *const TIMEVAL,
 ) -> i32 {
-    let (r, w, x) = (
-        fdset_handles(readfds),
-        fdset_handles(writefds),
-        fdset_handles(exceptfds),
-    );
+    let sets = (|| -> Result<_, i32> {
+        Ok((
+            fdset_handles(readfds)?,
+            fdset_handles(writefds)?,
+            fdset_handles(exceptfds)?,
+        ))
+    })();
+    let (r, w, x) = match sets {
+        Ok(v) => v,
+        Err(c) => return fail(c),
+    };
     if r.is_empty() && w.is_empty() && x.is_empty() {
+        if let Err(c) = crate::ext::current()
+            .ok()
+            .filter(|(_, ws)| ws.initialised())
+            .ok_or(WSANOTINITIALISED)
+        {
+            return fail(c);
+        }
         return fail(WSAEINVAL);
     }
-    let mut all: Vec<WSAPOLLFD> = Vec::new();
-    for (hs, ev) in [(&r, POLLRDNORM), (&w, POLLWRNORM), (&x, 0)] {
-        for h in hs {
-            if winsock::lookup(*h).is_err() {
-                return fail(WSAENOTSOCK);
-            }
-            all.push(WSAPOLLFD {
-                fd: *h,
-                events: ev,
-                revents: 0,
-            });
+    let mut unique: Vec<SOCKET> = Vec::new();
+    for h in r.iter().chain(&w).chain(&x) {
+        if !unique.contains(h) {
+            unique.push(*h);
         }
     }
-    let ms = if timeout.is_null() {
-        -1
+    let mut items = Vec::with_capacity(unique.len());
+    for h in &unique {
+        match winsock::lookup(*h) {
+            Ok((_, e)) => {
+                let mut ev = 0i16;
+                if r.contains(h) {
+                    ev |= POLLRDNORM;
+                }
+                if w.contains(h) {
+                    ev |= POLLWRNORM;
+                }
+                items.push((Some(e), ev));
+            }
+            Err(c) => return fail(c),
+        }
+    }
+    let wait = if timeout.is_null() {
+        None
     } else {
         let t = std::ptr::read_unaligned(timeout);
         if t.tv_sec < 0 || t.tv_usec < 0 {
             return fail(WSAEINVAL);
         }
-        (t.tv_sec as i64 * 1000 + t.tv_usec as i64 / 1000).min(i32::MAX as i64) as i32
+        Some(Duration::from_millis(
+            (t.tv_sec as u64).saturating_mul(1000) + t.tv_usec as u64 / 1000,
+        ))
     };
-    let n = WSAPoll(all.as_mut_ptr(), all.len() as u32, ms);
-    if n < 0 {
-        return n;
-    }
+    // A socket only in the except set waits for a failed connect: poll it for errors.
+    let rev = poll_entries(&items, wait);
+    let state = |h: &SOCKET| -> (i16, bool) {
+        let i = unique.iter().position(|u| u == h).unwrap_or(0);
+        let failed = items[i]
+            .0
+            .as_ref()
+            .map(|e| {
+                e.endpoint
+                    .readiness()
+                    .map(|rd| connect_failed(e, &rd))
+                    .unwrap_or(false)
+            })
+            .unwrap_or(false);
+        (rev[i], failed)
+    };
     let mut rr = Vec::new();
     let mut wr = Vec::new();
     let mut xr = Vec::new();
-    let mut count = 0;
-    for p in &all {
-        if p.events == POLLRDNORM && p.revents & (POLLRDNORM | POLLHUP | POLLERR) != 0 {
-            rr.push(p.fd);
-            count += 1;
-        } else if p.events == POLLWRNORM && p.revents & POLLWRNORM != 0 {
-            wr.push(p.fd);
-            count += 1;
-        } else if p.events == 0 && p.revents & POLLERR != 0 {
-            xr.push(p.fd);
-            count += 1;
+    for h in &r {
+        let (v, failed) = state(h);
+        if !failed && v & (POLLRDNORM | POLLHUP | POLLERR | POLLNVAL) != 0 {
+            rr.push(*h);
+        }
+    }
+    for h in &w {
+        let (v, failed) = state(h);
+        if !failed && v & POLLWRNORM != 0 && v & POLLERR == 0 {
+            wr.push(*h);
+        }
+    }
+    for h in &x {
+        let (_, failed) = state(h);
+        if failed {
+            xr.push(*h);
         }
     }
     fdset_store(readfds, &rr);
     fdset_store(writefds, &wr);
     fdset_store(exceptfds, &xr);
-    count
+    LAST_ERROR.with(|e| e.set(0));
+    (rr.len() + wr.len() + xr.len()) as i32
 }
