@@ -305,7 +305,9 @@ fn a_transport_layer_filter_drops_the_data_of_an_established_connection() {
     let rt = net.runtime().unwrap();
     let listener = TcpListener::bind(&server, addr("0.0.0.0:8200")).unwrap();
     rt.block_on(async {
-        let mut c = TcpStream::connect(&client, addr("10.0.0.2:8200")).await.unwrap();
+        let mut c = TcpStream::connect(&client, addr("10.0.0.2:8200"))
+            .await
+            .unwrap();
         let (mut s, _) = listener.accept().await.unwrap();
         c.write_all(b"before").await.unwrap();
         let mut buf = [0u8; 6];
@@ -321,7 +323,10 @@ fn a_transport_layer_filter_drops_the_data_of_an_established_connection() {
             .unwrap();
         c.write_all(b"after").await.unwrap();
         let r = tokio::time::timeout(Duration::from_millis(1500), s.read(&mut buf)).await;
-        assert!(r.is_err(), "nothing arrives while the transport filter blocks: {r:?}");
+        assert!(
+            r.is_err(),
+            "nothing arrives while the transport filter blocks: {r:?}"
+        );
         assert!(drops_by(&server, f) >= 1, "the drops name the filter");
         server.delete_filter(f).unwrap();
         // Retransmission delivers the held-back bytes once the filter is gone.

@@ -173,9 +173,15 @@ impl HostCore {
             return true;
         };
         let (local, remote) = if outbound {
-            (SocketAddr::new(sum.src, sport), SocketAddr::new(sum.dst, dport))
+            (
+                SocketAddr::new(sum.src, sport),
+                SocketAddr::new(sum.dst, dport),
+            )
         } else {
-            (SocketAddr::new(sum.dst, dport), SocketAddr::new(sum.src, sport))
+            (
+                SocketAddr::new(sum.dst, dport),
+                SocketAddr::new(sum.src, sport),
+            )
         };
         let Some(flow) = self.ale.flow_for(proto, local, remote) else {
             return true;
