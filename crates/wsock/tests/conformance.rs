@@ -52,6 +52,12 @@ const KNOWN: &[Known] = &[
         source: "MS Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE",
     },
     Known {
+        check: "ipv6_wildcard_listener_refuses_ipv4",
+        windows: "an AF_INET6 socket is IPv6-only by default (IPV6_V6ONLY TRUE): IPv4 connects are refused",
+        wsock: "the stack's [::] listener also accepts IPv4 connections",
+        source: "MS Dual-Stack Sockets for IPv6 Winsock Applications; MS IPPROTO_IPV6 socket options",
+    },
+    Known {
         check: "recv_msg_oob_on_tcp_waits_for_urgent_data",
         windows: "recv(MSG_OOB) on a non-blocking TCP socket with no urgent data: WSAEWOULDBLOCK",
         wsock: "MSG_OOB is refused with WSAEOPNOTSUPP (no urgent data is ever sent or received)",
@@ -130,7 +136,7 @@ fn main() {
             null_byte_count_pointers_are_wsaefault, msg_oob_is_refused, recv_msg_oob_on_tcp_waits_for_urgent_data,
             calls_in_the_wrong_state],
         "accept/connect/getpeername": [accept_with_null_length, getpeername_while_connecting_is_wsaenotconn,
-            udp_connect_af_unspec_dissolves_the_association],
+            udp_connect_af_unspec_dissolves_the_association, ipv6_wildcard_listener_refuses_ipv4],
         "WSAIoctl/ioctlsocket": [unknown_ioctls_zero_the_byte_count, extension_functions_are_not_provided, socket_ioctls],
         "events": [event_objects, event_select_sequence, enum_network_events_rules],
         "overlapped": [overlapped_receive_and_send, overlapped_completion_routines, overlapped_abort_on_close],
@@ -1752,6 +1758,35 @@ fn udp_connect_af_unspec_dissolves_the_association(s: &mut Suite) {
             src,
         );
     }
+}
+
+fn ipv6_wildcard_listener_refuses_ipv4(s: &mut Suite) {
+    let (_n, client, server) = started();
+    wsock::ext::set_thread_host(&server);
+    let l = unsafe { socket(AF_INET6 as i32, SOCK_STREAM, IPPROTO_TCP) };
+    let mut a6: SOCKADDR_IN6 = unsafe { zeroed() };
+    a6.sin6_family = AF_INET6;
+    a6.sin6_port = 7017u16.to_be();
+    let src = "MS Dual-Stack Sockets for IPv6 Winsock Applications";
+    unsafe {
+        s.eq(
+            bind(l, (&a6 as *const SOCKADDR_IN6).cast(), SIN6_LEN),
+            0,
+            "bind [::]:7017",
+            src,
+        );
+        s.eq(listen(l, 5), 0, "listen", src);
+    }
+    wsock::ext::set_thread_host(&client);
+    let c = tcp();
+    safety_timeout(c);
+    let to = v4([10, 0, 0, 2], 7017);
+    s.call(
+        le(|| unsafe { connect(c, sa(&to), SIN_LEN) }),
+        (SOCKET_ERROR, WSAECONNREFUSED),
+        "an IPv4 connect to an IPv6-only listener is refused",
+        src,
+    );
 }
 
 // ---------------------------------------------------------------- WSAIoctl / ioctlsocket
