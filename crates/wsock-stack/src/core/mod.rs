@@ -393,7 +393,8 @@ impl HostCore {
             return Ok(());
         };
         for o in owners.iter().filter(|o| o.endpoint != me) {
-            let overlaps = o.ip == addr.ip() || o.ip.is_unspecified() || addr.ip().is_unspecified();
+            let same = o.ip == addr.ip();
+            let overlaps = same || o.ip.is_unspecified() || addr.ip().is_unspecified();
             if !overlaps {
                 continue;
             }
@@ -404,12 +405,23 @@ impl HostCore {
                     StackError::AddrInUse
                 });
             }
-            if opts.reuse_addr && !opts.exclusive_addr && o.reuse {
+            if !same {
+                // A specific address and the wildcard share a port (Windows, "Using
+                // SO_REUSEADDR and SO_EXCLUSIVEADDRUSE"); the specific binding takes the
+                // connections addressed to it. Only an exclusive bind refuses to share.
+                if opts.exclusive_addr {
+                    return Err(StackError::AddrInUse);
+                }
                 continue;
             }
-            if opts.reuse_addr && !opts.exclusive_addr {
-                // Windows lets SO_REUSEADDR take over a non-exclusive address.
+            if opts.reuse_addr && o.reuse {
                 continue;
+            }
+            if opts.reuse_addr {
+                // SO_REUSEADDR over a holder that set no option: WSAEACCES.
+                return Err(StackError::AccessDenied(
+                    crate::error::Denial::ExclusiveAddress,
+                ));
             }
             return Err(StackError::AddrInUse);
         }
