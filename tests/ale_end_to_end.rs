@@ -294,3 +294,47 @@ fn connect_to_an_address_no_host_has_is_wsaehostunreach() {
         .unwrap_err();
     assert_eq!(err.wsa_code(), 10065, "{err}");
 }
+
+#[test]
+fn a_transport_layer_filter_drops_the_data_of_an_established_connection() {
+    // ALE per packet: once a connection is established, its segments are classified at the
+    // transport layers. A block on the server's inbound transport layer for the client's data
+    // stops the stream (nothing is delivered), and each drop is a net event naming the filter.
+    let net = net();
+    let (client, server) = (net.host("client").unwrap(), net.host("server").unwrap());
+    let rt = net.runtime().unwrap();
+    let listener = TcpListener::bind(&server, addr("0.0.0.0:8200")).unwrap();
+    rt.block_on(async {
+        let mut c = TcpStream::connect(&client, addr("10.0.0.2:8200"))
+            .await
+            .unwrap();
+        let (mut s, _) = listener.accept().await.unwrap();
+        c.write_all(b"before").await.unwrap();
+        let mut buf = [0u8; 6];
+        s.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"before");
+        let f = server
+            .add_filter(&block(
+                "no data in",
+                "FWPM_LAYER_INBOUND_TRANSPORT_V4",
+                "ip_local_port",
+                8200,
+            ))
+            .unwrap();
+        c.write_all(b"after").await.unwrap();
+        let r = tokio::time::timeout(Duration::from_millis(1500), s.read(&mut buf)).await;
+        assert!(
+            r.is_err(),
+            "nothing arrives while the transport filter blocks: {r:?}"
+        );
+        assert!(drops_by(&server, f) >= 1, "the drops name the filter");
+        server.delete_filter(f).unwrap();
+        // Retransmission delivers the held-back bytes once the filter is gone.
+        let mut got = [0u8; 5];
+        tokio::time::timeout(Duration::from_secs(30), s.read_exact(&mut got))
+            .await
+            .expect("delivered after the filter is deleted")
+            .unwrap();
+        assert_eq!(&got, b"after");
+    });
+}

@@ -17,7 +17,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wsock::sys::*;
 use wsock::{Host, Network, Scenario};
-use wsock_stack::hooks::{Direction, HookVerdict, PacketContext, PacketHook};
+use wsock_stack::stages::{
+    DropReason, EgressAction, IngressAction, IngressMeta, PacketStage, StageContext,
+};
 
 const SIN_LEN: i32 = size_of::<SOCKADDR_IN>() as i32;
 const SIN6_LEN: i32 = size_of::<SOCKADDR_IN6>() as i32;
@@ -546,8 +548,8 @@ fn rust_face_tcp_echo_ipv4_and_ipv6() {
     let data = payload(seed("rust_face_tcp_echo"), 300_000);
     let rt = net.runtime().unwrap();
     rt.block_on(async {
-        rust_tcp_echo(&client, &server, "10.0.0.2:7".parse().unwrap(), &data).await;
-        rust_tcp_echo(&client, &server, "[fd00::2]:7".parse().unwrap(), &data).await;
+        rust_tcp_echo(&client, &server, "10.0.0.2:17".parse().unwrap(), &data).await;
+        rust_tcp_echo(&client, &server, "[fd00::2]:17".parse().unwrap(), &data).await;
     });
 }
 
@@ -602,8 +604,8 @@ async fn rust_udp_echo(client: &Host, server: &Host, server_addr: SocketAddr) {
 fn rust_face_udp_echo_ipv4_and_ipv6() {
     let (net, client, server) = default_net();
     net.runtime().unwrap().block_on(async {
-        rust_udp_echo(&client, &server, "10.0.0.2:7".parse().unwrap()).await;
-        rust_udp_echo(&client, &server, "[fd00::2]:7".parse().unwrap()).await;
+        rust_udp_echo(&client, &server, "10.0.0.2:17".parse().unwrap()).await;
+        rust_udp_echo(&client, &server, "[fd00::2]:17".parse().unwrap()).await;
     });
 }
 
@@ -710,35 +712,39 @@ fn parallel_networks_do_not_interfere() {
     }
 }
 
-// ------------------------------------------------------------------ hooks
+// ------------------------------------------------------------------ stages
 
 #[derive(Default)]
-struct CountHook {
+struct Counts {
     inbound: AtomicU64,
     outbound: AtomicU64,
 }
 
-impl PacketHook for CountHook {
-    fn on_packet(&self, ctx: &PacketContext<'_>, _packet: &mut Vec<u8>) -> HookVerdict {
-        match ctx.direction {
-            Direction::Inbound => self.inbound.fetch_add(1, Ordering::SeqCst),
-            Direction::Outbound => self.outbound.fetch_add(1, Ordering::SeqCst),
-        };
-        HookVerdict::Pass
+/// Counts packets both ways (the counts live in an `Arc` the test keeps).
+struct CountHook(Arc<Counts>);
+
+impl PacketStage for CountHook {
+    fn egress(&mut self, _: &StageContext<'_>, _: &mut Vec<u8>) -> EgressAction {
+        self.0.outbound.fetch_add(1, Ordering::SeqCst);
+        EgressAction::Continue
+    }
+    fn ingress(&mut self, _: &StageContext<'_>, _: &IngressMeta, _: &mut Vec<u8>) -> IngressAction {
+        self.0.inbound.fetch_add(1, Ordering::SeqCst);
+        IngressAction::Accept
     }
 }
 
 #[test]
 fn counting_hook_sees_packets_and_passes_them() {
     let (net, client, server) = default_net();
-    let on_server = Arc::new(CountHook::default());
-    let on_client = Arc::new(CountHook::default());
-    server.add_hook(on_server.clone());
-    client.add_hook(on_client.clone());
+    let on_server = Arc::new(Counts::default());
+    let on_client = Arc::new(Counts::default());
+    server.add_stage(Box::new(CountHook(on_server.clone())));
+    client.add_stage(Box::new(CountHook(on_client.clone())));
     let data = payload(seed("counting_hook"), 20_000);
     net.runtime().unwrap().block_on(async {
-        rust_tcp_echo(&client, &server, "10.0.0.2:7".parse().unwrap(), &data).await;
-        rust_udp_echo(&client, &server, "10.0.0.2:7".parse().unwrap()).await;
+        rust_tcp_echo(&client, &server, "10.0.0.2:17".parse().unwrap(), &data).await;
+        rust_udp_echo(&client, &server, "10.0.0.2:17".parse().unwrap()).await;
     });
     let (si, so) = (
         on_server.inbound.load(Ordering::SeqCst),
@@ -751,22 +757,24 @@ fn counting_hook_sees_packets_and_passes_them() {
     println!("server hook: in {si} out {so}; client hook: in {ci} out {co}");
     // 20 kB each way at MTU 1500 is at least 14 segments each way, plus the handshake.
     assert!(si >= 14 && so >= 14 && ci >= 14 && co >= 14);
-    assert_eq!(server.counters().hook_dropped, 0);
-    assert_eq!(client.counters().hook_dropped, 0);
+    assert_eq!(server.counters().drops.get(DropReason::Policy), 0);
+    assert_eq!(client.counters().drops.get(DropReason::Policy), 0);
 }
 
 /// Drops inbound packets whose UDP payload starts with `DROP`, and every inbound TCP packet to
 /// port `tcp_port`.
 struct DropHook {
     tcp_port: u16,
-    dropped: AtomicU64,
+    dropped: Arc<AtomicU64>,
 }
 
-impl PacketHook for DropHook {
-    fn on_packet(&self, ctx: &PacketContext<'_>, packet: &mut Vec<u8>) -> HookVerdict {
-        if ctx.direction != Direction::Inbound {
-            return HookVerdict::Pass;
-        }
+impl PacketStage for DropHook {
+    fn ingress(
+        &mut self,
+        ctx: &StageContext<'_>,
+        _: &IngressMeta,
+        packet: &mut Vec<u8>,
+    ) -> IngressAction {
         let s = ctx.summary;
         let t = s.transport_offset;
         let drop = match s.protocol {
@@ -776,9 +784,9 @@ impl PacketHook for DropHook {
         };
         if drop {
             self.dropped.fetch_add(1, Ordering::SeqCst);
-            HookVerdict::Drop("test hook".into())
+            IngressAction::Drop(DropReason::Policy)
         } else {
-            HookVerdict::Pass
+            IngressAction::Accept
         }
     }
 }
@@ -786,11 +794,11 @@ impl PacketHook for DropHook {
 #[test]
 fn dropping_hook_loses_the_udp_datagram() {
     let (net, client, server) = default_net();
-    let hook = Arc::new(DropHook {
+    let dropped = Arc::new(AtomicU64::new(0));
+    server.add_stage(Box::new(DropHook {
         tcp_port: 1,
-        dropped: AtomicU64::new(0),
-    });
-    server.add_hook(hook.clone());
+        dropped: dropped.clone(),
+    }));
     net.runtime().unwrap().block_on(async {
         let s = wsock::net::UdpSocket::bind(&server, "10.0.0.2:9000".parse().unwrap()).unwrap();
         let c = wsock::net::UdpSocket::bind(&client, "0.0.0.0:0".parse().unwrap()).unwrap();
@@ -805,18 +813,18 @@ fn dropping_hook_loses_the_udp_datagram() {
         // The first datagram to arrive is the second one sent: the first never arrived.
         assert_eq!(&buf[..n], b"keep me");
     });
-    assert_eq!(hook.dropped.load(Ordering::SeqCst), 1);
-    assert_eq!(server.counters().hook_dropped, 1);
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    assert_eq!(server.counters().drops.get(DropReason::Policy), 1);
 }
 
 #[test]
 fn dropping_hook_makes_tcp_connect_time_out() {
     let (net, client, server) = default_net();
-    let hook = Arc::new(DropHook {
+    let dropped = Arc::new(AtomicU64::new(0));
+    server.add_stage(Box::new(DropHook {
         tcp_port: 9001,
-        dropped: AtomicU64::new(0),
-    });
-    server.add_hook(hook.clone());
+        dropped: dropped.clone(),
+    }));
     // Raw face, non-blocking connect: it never becomes writable while the hook drops the SYNs.
     wsock::ext::set_thread_host(&server);
     startup();
@@ -862,10 +870,7 @@ fn dropping_hook_makes_tcp_connect_time_out() {
     assert_eq!(unsafe { ioctlsocket(l, FIONBIO, &mut on) }, 0);
     assert_eq!(unsafe { accept(l, null_mut(), null_mut()) }, INVALID_SOCKET);
     assert_eq!(last_error(), WSAEWOULDBLOCK);
-    assert!(
-        hook.dropped.load(Ordering::SeqCst) >= 2,
-        "SYNs were dropped"
-    );
+    assert!(dropped.load(Ordering::SeqCst) >= 2, "SYNs were dropped");
     cleanup();
 }
 

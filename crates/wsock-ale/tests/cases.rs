@@ -50,10 +50,12 @@ fn case_10_no_cross_layer_arbitration() {
         .unwrap();
     let b = block_port(&mut a, s, Layer::OUTBOUND_TRANSPORT_V4, 80);
     let ep = a.create_endpoint(ctx(Protocol::Tcp));
-    let v = a.connect(ep, sa("10.0.0.1:50000"), sa("10.0.0.2:80"), secs(1));
+    let v = a
+        .connect(ep, sa("10.0.0.1:50000"), sa("10.0.0.2:80"), secs(1))
+        .unwrap();
     let flow = v.flow().expect("connect permitted at ALE_AUTH_CONNECT");
     // the SYN goes out through OUTBOUND_TRANSPORT, where it is dropped
-    let syn = a.packet(flow, Direction::Outbound, secs(1));
+    let syn = a.packet(flow, Direction::Outbound, secs(1)).unwrap();
     let blk = syn.block().expect("SYN dropped");
     assert_eq!(blk.layer, Layer::OUTBOUND_TRANSPORT_V4);
     assert_eq!(blk.filter_id, Some(b));
@@ -68,10 +70,12 @@ fn case_26_udp_classified_once_per_remote() {
     for i in 0..3 {
         assert!(a
             .udp_send(ep, local, sa("10.0.0.2:53"), secs(i))
+            .unwrap()
             .is_permit());
     }
     assert!(a
         .udp_send(ep, local, sa("10.0.0.3:53"), secs(4))
+        .unwrap()
         .is_permit());
     assert_eq!(a.classify_count(Layer::ALE_AUTH_CONNECT_V4), 2);
     assert_eq!(a.classify_count(Layer::ALE_FLOW_ESTABLISHED_V4), 2);
@@ -87,10 +91,10 @@ fn case_27_udp_flow_idle_expiry() {
     let (mut a, _) = ale();
     let ep = a.create_endpoint(ctx(Protocol::Udp));
     let (local, b) = (sa("10.0.0.1:40000"), sa("10.0.0.2:53"));
-    a.udp_send(ep, local, b, secs(100));
-    a.udp_send(ep, local, b, secs(159)); // idle 59 s: cached
+    a.udp_send(ep, local, b, secs(100)).unwrap();
+    a.udp_send(ep, local, b, secs(159)).unwrap(); // idle 59 s: cached
     assert_eq!(a.classify_count(Layer::ALE_AUTH_CONNECT_V4), 1);
-    a.udp_send(ep, local, b, secs(220)); // idle 61 s: a new flow
+    a.udp_send(ep, local, b, secs(220)).unwrap(); // idle 61 s: a new flow
     assert_eq!(a.classify_count(Layer::ALE_AUTH_CONNECT_V4), 2);
     let last = a
         .trace()
@@ -115,14 +119,18 @@ fn case_28_policy_change_reauthorizes_and_tears_down_tcp_flow() {
     let ep = a.create_endpoint(ctx(Protocol::Tcp));
     let flow = a
         .connect(ep, sa("10.0.0.1:50000"), sa("10.0.0.2:80"), secs(1))
+        .unwrap()
         .flow()
         .unwrap();
-    assert!(a.established(flow, secs(1)).is_permit());
-    assert!(a.packet(flow, Direction::Inbound, secs(2)).is_permit());
+    assert!(a.established(flow, secs(1)).unwrap().is_permit());
+    assert!(a
+        .packet(flow, Direction::Inbound, secs(2))
+        .unwrap()
+        .is_permit());
     let before = a.classify_count(Layer::ALE_AUTH_CONNECT_V4);
     let f = block_port(&mut a, s, Layer::ALE_AUTH_CONNECT_V4, 80);
     // the next packet, an inbound ACK, is reauthorized at AUTH_CONNECT
-    let v = a.packet(flow, Direction::Inbound, secs(3));
+    let v = a.packet(flow, Direction::Inbound, secs(3)).unwrap();
     let b = v.block().expect("reauth blocks");
     assert_eq!(
         (b.layer, b.filter_id, b.reauth, b.effect),
@@ -140,7 +148,10 @@ fn case_28_policy_change_reauthorizes_and_tears_down_tcp_flow() {
     assert_eq!(r.reauth_reason, reauth_reason::POLICY_CHANGE);
     // torn down: further data dropped
     assert!(a.flow(flow).is_none());
-    assert!(!a.packet(flow, Direction::Outbound, secs(4)).is_permit());
+    assert_eq!(
+        a.packet(flow, Direction::Outbound, secs(4)),
+        Err(AleError::FlowClosed(flow))
+    );
     // the drop is a net event naming the filter, marked as reauth
     assert!(a.engine().net_events().any(
         |e| matches!(&e.kind, NetEventKind::ClassifyDrop(i) if i.filter_id == f && i.is_reauth)
@@ -149,15 +160,25 @@ fn case_28_policy_change_reauthorizes_and_tears_down_tcp_flow() {
 
 #[test]
 fn case_28b_eager_reauthorize_reports_flows_to_tear_down() {
-    let (mut a, s) = ale();
+    // Windows' scope: every flow at the changed layer is re-authorized
+    let mut a = Ale::with_config(
+        Engine::new(),
+        AleConfig {
+            reauth_scope: ReauthScope::Layer,
+            ..AleConfig::default()
+        },
+    );
+    let s = a.engine_mut().open_session(false);
     let ep = a.create_endpoint(ctx(Protocol::Tcp));
     let f80 = a
         .connect(ep, sa("10.0.0.1:50000"), sa("10.0.0.2:80"), secs(1))
+        .unwrap()
         .flow()
         .unwrap();
     let ep2 = a.create_endpoint(ctx(Protocol::Tcp));
     let f81 = a
         .connect(ep2, sa("10.0.0.1:50001"), sa("10.0.0.2:81"), secs(1))
+        .unwrap()
         .flow()
         .unwrap();
     let fid = block_port(&mut a, s, Layer::ALE_AUTH_CONNECT_V4, 80);
@@ -171,6 +192,7 @@ fn case_28b_eager_reauthorize_reports_flows_to_tear_down() {
     a.engine_mut().delete_filter_by_id(s, fid).unwrap();
     assert!(a
         .connect(ep, sa("10.0.0.1:50002"), sa("10.0.0.2:80"), secs(4))
+        .unwrap()
         .is_permit());
 }
 
@@ -183,22 +205,27 @@ fn case_29_outbound_packet_reauth_at_recv_accept_has_empty_arrival_interface() {
         Protocol::Tcp,
         false,
     ));
-    assert!(a.bind(srv, sa("10.0.0.2:80"), 80, secs(0)).is_permit());
-    assert!(a.listen(srv, secs(0)).is_permit());
+    assert!(a
+        .bind(srv, sa("10.0.0.2:80"), 80, secs(0))
+        .unwrap()
+        .is_permit());
+    assert!(a.listen(srv, secs(0)).unwrap().is_permit());
     let info = InboundInfo {
         interface: 7,
         ..Default::default()
     };
     let f1 = a
         .inbound_connection(srv, sa("10.0.0.2:80"), sa("10.0.0.1:50000"), &info, secs(1))
+        .unwrap()
         .flow()
         .unwrap();
     let f2 = a
         .inbound_connection(srv, sa("10.0.0.2:80"), sa("10.0.0.1:50001"), &info, secs(1))
+        .unwrap()
         .flow()
         .unwrap();
-    a.established(f1, secs(1));
-    a.established(f2, secs(1));
+    a.established(f1, secs(1)).unwrap();
+    a.established(f2, secs(1)).unwrap();
     let fid = a
         .engine_mut()
         .add_filter(
@@ -216,7 +243,10 @@ fn case_29_outbound_packet_reauth_at_recv_accept_has_empty_arrival_interface() {
         )
         .unwrap();
     // inbound packet: arrival interface known -> the filter does not match
-    assert!(a.packet(f1, Direction::Inbound, secs(2)).is_permit());
+    assert!(a
+        .packet(f1, Direction::Inbound, secs(2))
+        .unwrap()
+        .is_permit());
     let r = a.trace().last().unwrap().clone();
     assert_eq!(
         (r.layer, r.flags & condition_flags::IS_REAUTHORIZE),
@@ -226,7 +256,7 @@ fn case_29_outbound_packet_reauth_at_recv_accept_has_empty_arrival_interface() {
         )
     );
     // outbound packet: reauthorized at AUTH_RECV_ACCEPT with arrival interface EMPTY -> torn down
-    let v = a.packet(f2, Direction::Outbound, secs(2));
+    let v = a.packet(f2, Direction::Outbound, secs(2)).unwrap();
     let b = v.block().unwrap();
     assert_eq!(
         (b.layer, b.filter_id, b.effect),
@@ -243,7 +273,10 @@ fn case_29_outbound_packet_reauth_at_recv_accept_has_empty_arrival_interface() {
 fn case_30_wildcard_bind_has_flag_and_empty_local_address() {
     let (mut a, s) = ale();
     let ep = a.create_endpoint(ctx(Protocol::Udp));
-    assert!(a.bind(ep, sa("0.0.0.0:0"), 49152, secs(0)).is_permit());
+    assert!(a
+        .bind(ep, sa("0.0.0.0:0"), 49152, secs(0))
+        .unwrap()
+        .is_permit());
     let r = a.trace().last().unwrap().clone();
     assert_eq!(r.layer, Layer::ALE_RESOURCE_ASSIGNMENT_V4);
     assert_ne!(r.flags & condition_flags::IS_WILDCARD_BIND, 0);
@@ -261,7 +294,7 @@ fn case_30_wildcard_bind_has_flag_and_empty_local_address() {
         )
         .unwrap();
     let ep2 = a.create_endpoint(ctx(Protocol::Udp));
-    let v = a.bind(ep2, sa("0.0.0.0:0"), 49153, secs(1));
+    let v = a.bind(ep2, sa("0.0.0.0:0"), 49153, secs(1)).unwrap();
     assert_eq!(v.block().unwrap().filter_id, Some(fid));
     assert_eq!(
         v.block().unwrap().effect,
@@ -271,7 +304,9 @@ fn case_30_wildcard_bind_has_flag_and_empty_local_address() {
     );
     let ep3 = a.create_endpoint(ctx(Protocol::Udp));
     assert!(
-        a.bind(ep3, sa("10.0.0.1:5000"), 5000, secs(1)).is_permit(),
+        a.bind(ep3, sa("10.0.0.1:5000"), 5000, secs(1))
+            .unwrap()
+            .is_permit(),
         "specific address is not EMPTY"
     );
     let r = a.trace().last().unwrap().clone();
@@ -287,8 +322,8 @@ fn case_31_tcp_server_layer_order_and_single_closure() {
         Protocol::Tcp,
         false,
     ));
-    a.bind(srv, sa("10.0.0.2:80"), 80, secs(0));
-    a.listen(srv, secs(0));
+    a.bind(srv, sa("10.0.0.2:80"), 80, secs(0)).unwrap();
+    a.listen(srv, secs(0)).unwrap();
     let n0 = a.trace().count();
     let flow = a
         .inbound_connection(
@@ -298,6 +333,7 @@ fn case_31_tcp_server_layer_order_and_single_closure() {
             &InboundInfo::default(),
             secs(1),
         )
+        .unwrap()
         .flow()
         .unwrap();
     let layers: Vec<Layer> = a.trace().skip(n0).map(|r| r.layer).collect();
@@ -310,18 +346,18 @@ fn case_31_tcp_server_layer_order_and_single_closure() {
         0,
         "not before the final ACK"
     );
-    a.packet(flow, Direction::Outbound, secs(1)); // SYN-ACK
+    a.packet(flow, Direction::Outbound, secs(1)).unwrap(); // SYN-ACK
     assert_eq!(a.classify_count(Layer::ALE_FLOW_ESTABLISHED_V4), 0);
-    a.established(flow, secs(1)); // final ACK
+    a.established(flow, secs(1)).unwrap(); // final ACK
     assert_eq!(a.classify_count(Layer::ALE_FLOW_ESTABLISHED_V4), 1);
     let n1 = a.trace().count();
     // data, FIN, RST: no classification
     for d in [Direction::Inbound, Direction::Outbound, Direction::Inbound] {
-        assert!(a.packet(flow, d, secs(2)).is_permit());
+        assert!(a.packet(flow, d, secs(2)).unwrap().is_permit());
     }
     assert_eq!(a.trace().count(), n1);
-    a.close_flow(flow, secs(3));
-    a.close_flow(flow, secs(3));
+    a.close_flow(flow, secs(3)).unwrap();
+    a.close_flow(flow, secs(3)).unwrap();
     assert_eq!(a.classify_count(Layer::ALE_ENDPOINT_CLOSURE_V4), 1);
 }
 
@@ -332,7 +368,9 @@ fn blocked_connect_is_wsaeacces_and_names_the_filter() {
     let (mut a, s) = ale();
     let f = block_port(&mut a, s, Layer::ALE_AUTH_CONNECT_V4, 443);
     let ep = a.create_endpoint(ctx(Protocol::Tcp));
-    let v = a.connect(ep, sa("10.0.0.1:50000"), sa("10.0.0.2:443"), secs(9));
+    let v = a
+        .connect(ep, sa("10.0.0.1:50000"), sa("10.0.0.2:443"), secs(9))
+        .unwrap();
     let b = v.block().unwrap();
     assert_eq!(b.effect, BlockEffect::ConnectFailed { wsa_error: 10013 });
     assert_eq!(b.filter_name.as_deref(), Some("block 443"));
@@ -364,9 +402,9 @@ fn blocked_listen_inbound_udp_effects() {
         )
         .unwrap();
     let l = a.create_endpoint(ctx(Protocol::Tcp));
-    a.bind(l, sa("0.0.0.0:8080"), 8080, secs(0));
+    a.bind(l, sa("0.0.0.0:8080"), 8080, secs(0)).unwrap();
     assert_eq!(
-        a.listen(l, secs(0)).block().unwrap().effect,
+        a.listen(l, secs(0)).unwrap().block().unwrap().effect,
         BlockEffect::ListenFailed {
             wsa_error: WSAEACCES
         }
@@ -384,15 +422,17 @@ fn blocked_listen_inbound_udp_effects() {
         )
         .unwrap();
     let srv = a.create_endpoint(ctx(Protocol::Tcp));
-    a.bind(srv, sa("10.0.0.2:22"), 22, secs(0));
-    a.listen(srv, secs(0));
-    let v = a.inbound_connection(
-        srv,
-        sa("10.0.0.2:22"),
-        sa("10.0.0.9:1234"),
-        &InboundInfo::default(),
-        secs(1),
-    );
+    a.bind(srv, sa("10.0.0.2:22"), 22, secs(0)).unwrap();
+    a.listen(srv, secs(0)).unwrap();
+    let v = a
+        .inbound_connection(
+            srv,
+            sa("10.0.0.2:22"),
+            sa("10.0.0.9:1234"),
+            &InboundInfo::default(),
+            secs(1),
+        )
+        .unwrap();
     assert_eq!(v.block().unwrap().effect, BlockEffect::SilentDrop);
     assert_eq!(a.flows().count(), 0, "never reaches accept");
 
@@ -400,6 +440,7 @@ fn blocked_listen_inbound_udp_effects() {
     let u = a.create_endpoint(ctx(Protocol::Udp));
     assert_eq!(
         a.udp_send(u, sa("10.0.0.1:4000"), sa("10.0.0.2:53"), secs(1))
+            .unwrap()
             .block()
             .unwrap()
             .effect,
@@ -419,9 +460,10 @@ fn blocked_listen_inbound_udp_effects() {
         )
         .unwrap();
     let u2 = a.create_endpoint(ctx(Protocol::Udp));
-    a.bind(u2, sa("10.0.0.1:5353"), 5353, secs(1));
+    a.bind(u2, sa("10.0.0.1:5353"), 5353, secs(1)).unwrap();
     assert_eq!(
         a.udp_recv(u2, sa("10.0.0.7:5353"), &InboundInfo::default(), secs(1))
+            .unwrap()
             .block()
             .unwrap()
             .effect,
@@ -429,6 +471,7 @@ fn blocked_listen_inbound_udp_effects() {
     );
     assert!(a
         .udp_recv(u2, sa("10.0.0.7:9999"), &InboundInfo::default(), secs(1))
+        .unwrap()
         .is_permit());
 }
 
@@ -453,16 +496,19 @@ fn v6_sockets_classify_at_v6_layers_with_v4_mapped_peers() {
         )
         .unwrap();
     let ep = a.create_endpoint(EndpointContext::new("c:\\x.exe", "u", Protocol::Tcp, true));
-    let v = a.connect(
-        ep,
-        sa("[::ffff:10.0.0.1]:50000"),
-        sa("10.0.0.2:80"),
-        secs(1),
-    );
+    let v = a
+        .connect(
+            ep,
+            sa("[::ffff:10.0.0.1]:50000"),
+            sa("10.0.0.2:80"),
+            secs(1),
+        )
+        .unwrap();
     assert_eq!(v.block().unwrap().filter_id, Some(f));
     assert_eq!(v.block().unwrap().layer, Layer::ALE_AUTH_CONNECT_V6);
     assert!(a
         .connect(ep, sa("[::1]:50001"), sa("[2001:db8::1]:80"), secs(1))
+        .unwrap()
         .is_permit());
 }
 
@@ -504,12 +550,15 @@ fn app_and_user_conditions() {
     let other_alice = a.create_endpoint(ctx(Protocol::Tcp));
     assert!(!a
         .connect(browser_alice, sa("10.0.0.1:1"), sa("10.0.0.2:80"), secs(0))
+        .unwrap()
         .is_permit());
     assert!(a
         .connect(browser_bob, sa("10.0.0.1:2"), sa("10.0.0.2:80"), secs(0))
+        .unwrap()
         .is_permit());
     assert!(a
         .connect(other_alice, sa("10.0.0.1:3"), sa("10.0.0.2:80"), secs(0))
+        .unwrap()
         .is_permit());
 }
 
@@ -517,9 +566,11 @@ fn app_and_user_conditions() {
 fn close_endpoint_udp_single_closure_and_release() {
     let (mut a, _) = ale();
     let u = a.create_endpoint(ctx(Protocol::Udp));
-    a.udp_send(u, sa("10.0.0.1:4000"), sa("10.0.0.2:53"), secs(0));
-    a.udp_send(u, sa("10.0.0.1:4000"), sa("10.0.0.3:53"), secs(0));
-    a.close_endpoint(u, secs(1));
+    a.udp_send(u, sa("10.0.0.1:4000"), sa("10.0.0.2:53"), secs(0))
+        .unwrap();
+    a.udp_send(u, sa("10.0.0.1:4000"), sa("10.0.0.3:53"), secs(0))
+        .unwrap();
+    a.close_endpoint(u, secs(1)).unwrap();
     assert_eq!(a.classify_count(Layer::ALE_ENDPOINT_CLOSURE_V4), 1);
     assert_eq!(a.classify_count(Layer::ALE_RESOURCE_RELEASE_V4), 1);
     assert_eq!(a.flows().count(), 0);

@@ -3,7 +3,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
 
 use wsock::sys::*;
 use wsock::{Host, Network};
@@ -185,8 +184,7 @@ pub fn run(net: &Network, print_packets: bool) -> Result<(), String> {
             server.name()
         ));
     };
-    crate::services::start(&server).map_err(|e| e.to_string())?;
-    outln!("[api   ] server: tcp-echo listening on 0.0.0.0:{tcp_port}, udp-echo bound to 0.0.0.0:{udp_port} (Rust face)");
+    outln!("[api   ] server: tcp-echo listening on 0.0.0.0:{tcp_port}, udp-echo bound to 0.0.0.0:{udp_port} (the scenario's services, started with the network)");
     outln!("[ale   ] every socket event is classified by ALE against each host's WFP filters ({} on client, {} on server)", client.filters().len(), server.filters().len());
     outln!("         ALE (Application Layer Enforcement): the part of Windows' stack that asks the filter engine before a socket binds, connects, accepts or sends its first datagram");
     outln!("         WFP (Windows Filtering Platform): that filter engine; filters at each layer permit or block, ranked by sublayer and weight");
@@ -194,7 +192,7 @@ pub fn run(net: &Network, print_packets: bool) -> Result<(), String> {
     outln!("         GRE-in-UDP: each virtual IP packet travels in a GRE header inside a real UDP datagram on loopback (RFC 8086), which Wireshark dissects");
     if print_packets {
         for h in [&client, &server] {
-            h.add_hook(Arc::new(PrintPackets {
+            h.add_stage(Box::new(PrintPackets {
                 printed: AtomicU64::new(0),
                 limit: 40,
             }));

@@ -52,7 +52,6 @@ mod control;
 mod demo;
 mod out;
 mod policy;
-mod services;
 mod trace_hook;
 
 use std::net::SocketAddr;
@@ -495,13 +494,15 @@ fn run_host(a: HostArgs) -> Result<(), String> {
     let net = start(&a.run, Some(&a.name))?;
     let name = &a.name;
     let host = net.host(name).ok_or_else(|| format!("no host {name:?}"))?;
-    services::start(&host).map_err(|e| e.to_string())?;
+    let w = host.wire_addrs();
     outln!(
-        "host {} up: {} / {}, wire udp {}",
+        "host {} up: {} / {}, wire udp ike {} natt {} clear {}",
         host.name(),
         host.ipv4(),
         host.ipv6(),
-        host.wire_addr()
+        w.ike,
+        w.natt,
+        w.clear
     );
     let scenario = net.scenario().name.clone();
     // Dropped last: removes the socket and token files however this function returns.

@@ -1,8 +1,8 @@
-//! A packet-path hook that prints every virtual packet in one line (for `wsock demo`).
+//! A packet-path stage that prints every outbound virtual packet in one line (for `wsock demo`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use wsock_stack::hooks::{Direction, HookVerdict, PacketContext, PacketHook};
+use wsock_stack::stages::{EgressAction, PacketStage, StageContext};
 
 /// Prints each packet as `[stack] host -> TCP a:p -> b:q [SYN,ACK] len`.
 pub struct PrintPackets {
@@ -26,17 +26,14 @@ fn tcp_flags(b: u8) -> String {
         .join(",")
 }
 
-impl PacketHook for PrintPackets {
-    fn on_packet(&self, ctx: &PacketContext<'_>, packet: &mut Vec<u8>) -> HookVerdict {
-        if ctx.direction != Direction::Outbound {
-            return HookVerdict::Pass;
-        }
+impl PacketStage for PrintPackets {
+    fn egress(&mut self, ctx: &StageContext<'_>, packet: &mut Vec<u8>) -> EgressAction {
         let n = self.printed.fetch_add(1, Ordering::Relaxed);
         if n >= self.limit {
             if n == self.limit {
                 outln!("[stack ] ... (further packets not printed)");
             }
-            return HookVerdict::Pass;
+            return EgressAction::Continue;
         }
         let s = ctx.summary;
         let off = s.transport_offset;
@@ -68,6 +65,6 @@ impl PacketHook for PrintPackets {
             detail,
             payload
         );
-        HookVerdict::Pass
+        EgressAction::Continue
     }
 }

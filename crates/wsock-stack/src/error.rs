@@ -9,7 +9,7 @@ pub enum StackError {
     AddrInUse,
     /// Refused: an exclusive-use address, or a policy decision (WSAEACCES).
     #[error("access denied: {0}")]
-    AccessDenied(String),
+    AccessDenied(Denial),
     /// The address is not one of this host's (WSAEADDRNOTAVAIL).
     #[error("address not available on this host")]
     AddrNotAvailable,
@@ -27,7 +27,10 @@ pub enum StackError {
     ConnectionReset,
     /// The connection was torn down locally, e.g. by policy (WSAECONNABORTED).
     #[error("connection aborted: {0}")]
-    ConnectionAborted(String),
+    ConnectionAborted(Abort),
+    /// ALE refused the call itself (a stale or closed endpoint or flow); the code is ALE's.
+    #[error("ALE: {0}")]
+    Ale(wsock_ale::AleError),
     /// The socket is not connected (WSAENOTCONN).
     #[error("socket is not connected")]
     NotConnected,
@@ -73,6 +76,136 @@ pub enum StackError {
     /// The scenario cannot be run as asked.
     #[error("scenario: {0}")]
     Scenario(String),
+}
+
+/// Why an operation was refused with `WSAEACCES`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Denial {
+    /// Another socket holds the address with `SO_EXCLUSIVEADDRUSE`.
+    ExclusiveAddress,
+    /// A WFP filter blocked the operation at an ALE layer (which filter and layer travel with it).
+    Policy(Box<wsock_ale::AleBlock>),
+}
+
+/// Why a connection was aborted locally (`WSAECONNABORTED`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Abort {
+    /// Policy blocked the flow when it was established or re-authorized.
+    Policy(Box<wsock_ale::AleBlock>),
+    /// The application aborted it (e.g. a test or a management tool).
+    Local,
+}
+
+fn describe_block(f: &mut std::fmt::Formatter<'_>, b: &wsock_ale::AleBlock) -> std::fmt::Result {
+    write!(f, "blocked at {}", b.layer)?;
+    if let Some(id) = b.filter_id {
+        write!(f, " by filter {id}")?;
+    }
+    if let Some(name) = &b.filter_name {
+        write!(f, " ({name:?})")?;
+    }
+    if b.reauth {
+        f.write_str(" on re-authorization")?;
+    }
+    Ok(())
+}
+
+impl std::fmt::Display for Denial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Denial::ExclusiveAddress => f.write_str("the address is held with SO_EXCLUSIVEADDRUSE"),
+            Denial::Policy(b) => describe_block(f, b),
+        }
+    }
+}
+
+impl std::fmt::Display for Abort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Abort::Policy(b) => describe_block(f, b),
+            Abort::Local => f.write_str("aborted locally"),
+        }
+    }
+}
+
+/// The Winsock error codes the stack's errors map to (the values of windows-sys's `WSAE*`).
+pub mod wsa {
+    #![allow(missing_docs)]
+    pub const WSAEINVAL: i32 = 10022;
+    pub const WSAEACCES: i32 = 10013;
+    pub const WSAEWOULDBLOCK: i32 = 10035;
+    pub const WSAEALREADY: i32 = 10037;
+    pub const WSAENOTSOCK: i32 = 10038;
+    pub const WSAEMSGSIZE: i32 = 10040;
+    pub const WSAEOPNOTSUPP: i32 = 10045;
+    pub const WSAEAFNOSUPPORT: i32 = 10047;
+    pub const WSAEADDRINUSE: i32 = 10048;
+    pub const WSAEADDRNOTAVAIL: i32 = 10049;
+    pub const WSAENETDOWN: i32 = 10050;
+    pub const WSAECONNABORTED: i32 = 10053;
+    pub const WSAECONNRESET: i32 = 10054;
+    pub const WSAENOBUFS: i32 = 10055;
+    pub const WSAEISCONN: i32 = 10056;
+    pub const WSAENOTCONN: i32 = 10057;
+    pub const WSAESHUTDOWN: i32 = 10058;
+    pub const WSAETIMEDOUT: i32 = 10060;
+    pub const WSAECONNREFUSED: i32 = 10061;
+    pub const WSAEHOSTUNREACH: i32 = 10065;
+}
+
+impl StackError {
+    /// The WSA* code of this error: the one mapping of stack errors to Windows codes
+    /// (exhaustive, no catch-all).
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(wsock_stack::StackError::ConnectionRefused.wsa_code(), 10061);
+    /// ```
+    pub fn wsa_code(&self) -> i32 {
+        use wsa::*;
+        match self {
+            StackError::AddrInUse => WSAEADDRINUSE,
+            StackError::AccessDenied(_) => WSAEACCES,
+            StackError::AddrNotAvailable => WSAEADDRNOTAVAIL,
+            StackError::InvalidArgument(_) | StackError::NotListening | StackError::Scenario(_) => {
+                WSAEINVAL
+            }
+            StackError::FamilyMismatch => WSAEAFNOSUPPORT,
+            StackError::ConnectionRefused => WSAECONNREFUSED,
+            StackError::ConnectionReset => WSAECONNRESET,
+            StackError::ConnectionAborted(_) => WSAECONNABORTED,
+            StackError::Ale(e) => e.wsa_error(),
+            StackError::NotConnected => WSAENOTCONN,
+            StackError::IsConnected => WSAEISCONN,
+            StackError::AlreadyInProgress => WSAEALREADY,
+            StackError::Shutdown => WSAESHUTDOWN,
+            StackError::WouldBlock => WSAEWOULDBLOCK,
+            StackError::TimedOut => WSAETIMEDOUT,
+            StackError::MessageTooLong => WSAEMSGSIZE,
+            StackError::HostUnreachable => WSAEHOSTUNREACH,
+            StackError::NotSocket => WSAENOTSOCK,
+            StackError::NoBufferSpace => WSAENOBUFS,
+            StackError::NetworkDown | StackError::Io(_) => WSAENETDOWN,
+            StackError::NotImplemented(_) => WSAEOPNOTSUPP,
+        }
+    }
+
+    /// The ALE block behind a policy refusal or teardown, if this is one.
+    pub fn policy_block(&self) -> Option<&wsock_ale::AleBlock> {
+        match self {
+            StackError::AccessDenied(Denial::Policy(b))
+            | StackError::ConnectionAborted(Abort::Policy(b)) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+impl From<wsock_ale::AleError> for StackError {
+    fn from(e: wsock_ale::AleError) -> Self {
+        StackError::Ale(e)
+    }
 }
 
 /// Result alias of the stack.

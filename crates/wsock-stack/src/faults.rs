@@ -18,6 +18,11 @@ pub struct FaultDecision {
     pub delay_ms: u64,
 }
 
+/// The splitmix64 finalizer: a well-mixed 64-bit value from any input.
+pub fn splitmix(z: u64) -> u64 {
+    mix(z)
+}
+
 /// splitmix64: a small, well-distributed mixing function.
 fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -19,9 +19,9 @@
 //! let rt = net.runtime()?;
 //! let (client, server) = (net.host("client").unwrap(), net.host("server").unwrap());
 //! let listener = server.tcp(Family::V4);
-//! listener.bind("0.0.0.0:7".parse().unwrap())?;
+//! listener.bind("0.0.0.0:17".parse().unwrap())?;
 //! listener.listen(4)?;
-//! let server_addr = std::net::SocketAddr::new(server.ipv4().into(), 7);
+//! let server_addr = std::net::SocketAddr::new(server.ipv4().into(), 17);
 //! rt.block_on(async {
 //!     let conn = client.tcp(Family::V4);
 //!     conn.connect(server_addr).await?;
@@ -38,20 +38,24 @@
 #![warn(missing_docs)]
 
 pub mod capture;
+pub mod core;
 mod error;
 pub mod faults;
-pub mod hooks;
-mod host;
 mod network;
 pub mod policy;
 pub mod scenario;
+mod services;
+mod shared;
 mod socket;
+pub mod stages;
+mod types;
 pub mod wire;
 
+pub use crate::core::HostCore;
 pub use error::{Result, StackError};
-pub use host::{Family, Protocol, Readiness, Shutdown, SocketOptions};
 pub use network::{Network, NetworkBuilder};
 pub use scenario::{Faults, Scenario, ScenarioError};
 pub use socket::{Endpoint, Host, HostStats};
+pub use types::{Family, Protocol, Readiness, Shutdown, SocketOptions};
 pub use wsock_ale;
 pub use wsock_wfp;

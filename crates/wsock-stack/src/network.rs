@@ -1,24 +1,24 @@
 //! The network: every host of a scenario that lives in this process, the routes to all hosts'
 //! wire endpoints, the link faults, the capture, and the tokio runtime that drives it all.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::collections::{HashMap, HashSet};
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indexmap::IndexMap;
 use tokio::net::UdpSocket;
 
 use crate::capture::Capture;
+use crate::core::{CoreConfig, HostCore, Routes, DEFAULT_CLOSE_LINGER};
 use crate::error::{Result, StackError};
 use crate::faults;
-use crate::hooks::Direction;
-use crate::host::HostShared;
 use crate::scenario::{Faults, Scenario};
+use crate::shared::HostShared;
 use crate::socket::Host;
-use crate::wire;
+use crate::stages::{Transmit, WireAddrs, WireSocket};
 
 /// Size of the wire sockets' kernel buffers, so loopback itself does not drop.
 const WIRE_SOCKET_BUFFER: usize = 4 << 20;
@@ -35,6 +35,7 @@ struct LinkDir {
 
 /// A datagram waiting in a link's delay line.
 struct Delayed {
+    socket: WireSocket,
     release: tokio::time::Instant,
     datagram: Vec<u8>,
     copies: usize,
@@ -43,7 +44,7 @@ struct Delayed {
 
 impl LinkDir {
     /// Queues a datagram on the delay line, starting the line's task if needed.
-    fn delay(&self, host: &Arc<HostShared>, sock: &Arc<UdpSocket>, item: Delayed) {
+    fn delay(&self, out: &Outlet, item: Delayed) {
         let mut line = match self.delay_line.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -56,7 +57,7 @@ impl LinkDir {
             None => item,
         };
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Delayed>();
-        let (host, sock) = (host.clone(), sock.clone());
+        let out = out.clone();
         tokio::spawn(async move {
             let mut last = tokio::time::Instant::now();
             while let Some(d) = rx.recv().await {
@@ -64,7 +65,7 @@ impl LinkDir {
                 last = last.max(d.release);
                 tokio::time::sleep_until(last).await;
                 for _ in 0..d.copies {
-                    send_datagram(&host, &sock, &d.datagram, d.to).await;
+                    out.send(d.socket, &d.datagram, d.to).await;
                 }
             }
         });
@@ -73,29 +74,48 @@ impl LinkDir {
     }
 }
 
-/// State every host of a network shares.
+/// What a host's driver sends with: its three wire sockets, its counters and the capture.
+#[derive(Clone)]
+struct Outlet {
+    host: Arc<HostShared>,
+    net: Arc<NetShared>,
+    socks: [Arc<UdpSocket>; 3],
+}
+
+impl Outlet {
+    async fn send(&self, socket: WireSocket, datagram: &[u8], to: SocketAddr) {
+        let sock = &self.socks[socket.index()];
+        match sock.send_to(datagram, to).await {
+            Ok(_) => {
+                self.host.counters.sent.fetch_add(1, Ordering::Relaxed);
+                if let Some(c) = &self.net.capture {
+                    c.record(self.host.wires.get(socket), to, datagram);
+                }
+            }
+            Err(e) => {
+                tracing::debug!(target: "wsock::stack", host = %self.host.spec.name, error = %e, "wire send failed")
+            }
+        }
+    }
+}
+
+/// State the drivers of a network's hosts share. It holds no host: hosts hold nothing of the
+/// network either, so dropping the last [`Network`] frees everything.
 pub(crate) struct NetShared {
     pub(crate) mtu: usize,
     seed: u64,
-    routes: RwLock<HashMap<IpAddr, (Arc<str>, SocketAddr)>>,
     /// Link directions by sender, then receiver (looked up by `&str`: no allocation per packet).
     links: HashMap<String, HashMap<String, LinkDir>>,
     capture: Option<Arc<Capture>>,
-    local: RwLock<HashMap<String, Arc<HostShared>>>,
-    wire_sockets: RwLock<HashMap<String, Arc<UdpSocket>>>,
+    /// Wire addresses of the hosts in this process (their datagrams are captured on sending).
+    local_wires: HashSet<SocketAddr>,
+    pub(crate) routes: Arc<Routes>,
     stopped: AtomicBool,
 }
 
 impl NetShared {
     fn link(&self, from: &str, to: &str) -> Option<&LinkDir> {
         self.links.get(from).and_then(|m| m.get(to))
-    }
-
-    pub(crate) fn route(&self, dst: IpAddr) -> Option<(Arc<str>, SocketAddr)> {
-        match self.routes.read() {
-            Ok(r) => r.get(&dst).cloned(),
-            Err(p) => p.into_inner().get(&dst).cloned(),
-        }
     }
 }
 
@@ -115,6 +135,8 @@ pub struct NetworkBuilder {
     capture: Option<PathBuf>,
     local: Option<Vec<String>>,
     mtu: Option<usize>,
+    process_salt: Option<u64>,
+    services: bool,
 }
 
 impl NetworkBuilder {
@@ -134,6 +156,19 @@ impl NetworkBuilder {
     /// endpoints (another process or machine runs them).
     pub fn local_hosts<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
         self.local = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Fixes the per-process value that varies initial sequence numbers and the first
+    /// ephemeral port between runs (for tests that need the same numbers every run).
+    pub fn process_salt(mut self, salt: u64) -> Self {
+        self.process_salt = Some(salt);
+        self
+    }
+
+    /// Whether the scenario's `[[host.service]]` entries run (the default: yes).
+    pub fn services(mut self, on: bool) -> Self {
+        self.services = on;
         self
     }
 
@@ -184,28 +219,45 @@ impl NetworkBuilder {
             .enable_all()
             .build()
             .map_err(|e| StackError::Io(format!("cannot start the network runtime: {e}")))?;
-        // Bind the wire sockets first, so every route knows the real port.
-        let mut bound = IndexMap::new();
+        // Bind the wire sockets first, so every route knows the real ports.
+        let mut bound: IndexMap<String, ([StdUdpSocket; 3], WireAddrs)> = IndexMap::new();
         for name in &local {
             let spec = sc.host(name).ok_or(StackError::NotSocket)?;
-            let std_sock = bind_wire(spec.wire).map_err(|e| {
-                StackError::Io(format!(
-                    "host {name}: cannot bind wire socket {}: {e}",
-                    spec.wire
-                ))
-            })?;
-            let addr = std_sock
-                .local_addr()
-                .map_err(|e| StackError::Io(e.to_string()))?;
-            bound.insert(name.clone(), (std_sock, addr));
+            let plan = spec.wire_plan().map_err(StackError::Scenario)?;
+            let bind = |s: WireSocket| {
+                let want = plan.get(s);
+                bind_wire(want).map_err(|e| {
+                    StackError::Io(format!(
+                        "host {name}: cannot bind {s} wire socket {want}: {e}"
+                    ))
+                })
+            };
+            let socks = [
+                bind(WireSocket::Ike)?,
+                bind(WireSocket::NatT)?,
+                bind(WireSocket::Clear)?,
+            ];
+            let addr = |i: usize| {
+                socks[i]
+                    .local_addr()
+                    .map_err(|e| StackError::Io(e.to_string()))
+            };
+            let wires = WireAddrs {
+                ike: addr(0)?,
+                natt: addr(1)?,
+                clear: addr(2)?,
+            };
+            bound.insert(name.clone(), (socks, wires));
         }
-        let mut routes = HashMap::new();
+        let mut routes = Routes::default();
         for h in &sc.hosts {
-            let wire = bound.get(&h.name).map(|(_, a)| *a).unwrap_or(h.wire);
-            let name: Arc<str> = Arc::from(h.name.as_str());
-            routes.insert(IpAddr::V4(h.ipv4), (name.clone(), wire));
-            routes.insert(IpAddr::V6(h.ipv6), (name, wire));
+            let wires = match bound.get(&h.name) {
+                Some((_, w)) => *w,
+                None => h.wire_plan().map_err(StackError::Scenario)?,
+            };
+            routes.insert(&h.name, h.ipv4, h.ipv6, wires);
         }
+        let routes = Arc::new(routes);
         let mut links: HashMap<String, HashMap<String, LinkDir>> = HashMap::new();
         for a in &sc.hosts {
             for b in &sc.hosts {
@@ -235,34 +287,66 @@ impl NetworkBuilder {
             })?)),
             None => None,
         };
+        let local_wires = bound
+            .values()
+            .flat_map(|(_, w)| WireSocket::ALL.map(|s| w.get(s)))
+            .collect();
         let shared = Arc::new(NetShared {
             mtu,
             seed,
-            routes: RwLock::new(routes),
             links,
             capture,
-            local: RwLock::new(HashMap::new()),
-            wire_sockets: RwLock::new(HashMap::new()),
+            local_wires,
+            routes: routes.clone(),
             stopped: AtomicBool::new(false),
         });
+        // Initial sequence numbers and the first ephemeral port differ per process unless a
+        // test fixes them, so a rerun never collides with its previous run's connections.
+        let salt = match self.process_salt {
+            Some(s) => s,
+            None => process_salt(),
+        };
+        tracing::info!(target: "wsock::stack", seed, process_salt = salt, "network starting");
+        let epoch = std::time::Instant::now();
         let mut hosts = IndexMap::new();
-        for (i, (name, (std_sock, addr))) in bound.into_iter().enumerate() {
+        for (i, (name, (socks, wires))) in bound.into_iter().enumerate() {
             let spec = sc.host(&name).cloned().ok_or(StackError::NotSocket)?;
-            let host = Arc::new(HostShared::new(
+            let core = HostCore::new(
                 spec,
-                shared.clone(),
-                addr,
-                seed.wrapping_mul(31).wrapping_add(i as u64 + 1),
-            )?);
-            let sock = {
+                CoreConfig {
+                    mtu,
+                    random_seed: faults::splitmix(
+                        seed.wrapping_mul(31).wrapping_add(i as u64 + 1) ^ salt,
+                    ),
+                    routes: routes.clone(),
+                    wires,
+                },
+            )?;
+            let host = Arc::new(HostShared::new(core, epoch));
+            let socks = {
                 let _g = runtime.enter();
-                Arc::new(UdpSocket::from_std(std_sock).map_err(|e| StackError::Io(e.to_string()))?)
+                let [a, b, c] = socks;
+                let conv = |s: StdUdpSocket| {
+                    UdpSocket::from_std(s)
+                        .map(Arc::new)
+                        .map_err(|e| StackError::Io(e.to_string()))
+                };
+                [conv(a)?, conv(b)?, conv(c)?]
             };
-            write_map(&shared.local).insert(name.clone(), host.clone());
-            write_map(&shared.wire_sockets).insert(name.clone(), sock.clone());
-            runtime.spawn(drive(host.clone(), sock));
-            tracing::info!(target: "wsock::stack", host = %name, wire = %addr, "host started");
+            let outlet = Outlet {
+                host: host.clone(),
+                net: shared.clone(),
+                socks,
+            };
+            runtime.spawn(drive(outlet));
+            tracing::info!(target: "wsock::stack", host = %name, ike = %wires.ike, natt = %wires.natt, clear = %wires.clear, "host started");
             hosts.insert(name, host);
+        }
+        if self.services {
+            let _g = runtime.enter();
+            for h in hosts.values() {
+                crate::services::start(h)?;
+            }
         }
         Ok(Network {
             inner: Arc::new(NetInner {
@@ -277,11 +361,14 @@ impl NetworkBuilder {
     }
 }
 
-fn write_map<K, V>(l: &RwLock<HashMap<K, V>>) -> std::sync::RwLockWriteGuard<'_, HashMap<K, V>> {
-    match l.write() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    }
+/// A value that differs per process and per network (time and process id, mixed).
+fn process_salt() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let n = NEXT_NETWORK_ID.load(Ordering::Relaxed);
+    faults::splitmix(nanos ^ (u64::from(std::process::id()) << 32) ^ n)
 }
 
 fn bind_wire(addr: SocketAddr) -> std::io::Result<StdUdpSocket> {
@@ -310,9 +397,38 @@ struct NetInner {
     seed: u64,
 }
 
+impl NetInner {
+    /// Waits until closed connections have delivered their data and FIN, at most `limit`.
+    fn drain(&self, limit: Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let busy = self.hosts.values().any(|h| {
+                h.kick.notify_one();
+                h.lock().closing_in_progress()
+            });
+            if !busy {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                tracing::warn!(target: "wsock::stack", "network stopping with connections still closing");
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
 impl Drop for NetInner {
     fn drop(&mut self) {
+        // A user-space stack dies with its process: give graceful closes their chance first.
+        let on_runtime = tokio::runtime::Handle::try_current().is_ok();
+        if !on_runtime {
+            self.drain(DEFAULT_CLOSE_LINGER);
+        }
         self.shared.stopped.store(true, Ordering::SeqCst);
+        for h in self.hosts.values() {
+            h.kick.notify_one();
+        }
         if let Some(cap) = &self.shared.capture {
             let _ = cap.flush();
         }
@@ -321,7 +437,13 @@ impl Drop for NetInner {
             Err(p) => p.into_inner().take(),
         };
         if let Some(rt) = rt {
-            rt.shutdown_background();
+            if on_runtime {
+                rt.shutdown_background();
+            } else {
+                // Waits for the drivers to drop their wire sockets, so the same fixed ports can
+                // be bound again at once.
+                rt.shutdown_timeout(Duration::from_secs(2));
+            }
         }
     }
 }
@@ -361,6 +483,8 @@ impl Network {
             capture: None,
             local: None,
             mtu: None,
+            process_salt: None,
+            services: true,
         }
     }
 
@@ -460,20 +584,49 @@ impl Network {
         Ok(())
     }
 
-    /// The tshark decode-as arguments that make stock tshark dissect this network's wire.
+    /// The tshark decode-as arguments that make stock tshark dissect this network's wire:
+    /// `isakmp` on the IKE sockets, `udpencap` on the NAT-T sockets, `gre` on the clear ones.
     pub fn decode_as_args(&self) -> Vec<String> {
-        let mut ports: Vec<u16> = self.inner.hosts.values().map(|h| h.wire.port()).collect();
+        let mut rules: Vec<(u16, &'static str)> = Vec::new();
         for h in &self.inner.scenario.hosts {
-            if h.wire.port() != 0 {
-                ports.push(h.wire.port());
+            let wires = self
+                .inner
+                .shared
+                .routes
+                .get(std::net::IpAddr::V4(h.ipv4))
+                .map(|r| r.wires);
+            if let Some(w) = wires {
+                for s in WireSocket::ALL {
+                    if w.get(s).port() != 0 {
+                        rules.push((w.get(s).port(), s.dissector()));
+                    }
+                }
             }
         }
-        ports.sort_unstable();
-        ports.dedup();
-        ports
+        rules.sort_unstable();
+        rules.dedup();
+        rules
             .into_iter()
-            .flat_map(|p| ["-d".to_string(), format!("udp.port=={p},gre")])
+            .flat_map(|(p, d)| ["-d".to_string(), format!("udp.port=={p},{d}")])
             .collect()
+    }
+
+    /// Waits until connections closed gracefully have delivered their queued data and FIN (or
+    /// `limit` passed). What the last `WSACleanup` and the drop of the last handle do, since a
+    /// user-space stack dies with its process. Returns whether everything finished.
+    ///
+    /// Must not be called from inside the network's runtime.
+    pub fn drain(&self, limit: Duration) -> bool {
+        self.inner.drain(limit)
+    }
+
+    /// Live endpoints and closing connections over all local hosts (leak tests).
+    pub fn endpoint_count(&self) -> usize {
+        self.inner
+            .hosts
+            .values()
+            .map(|h| h.lock().endpoint_count())
+            .sum()
     }
 
     /// Flushes the capture file, if any.
@@ -488,25 +641,18 @@ impl Network {
     }
 }
 
-/// Sends one packet of `host` towards its destination, through hooks, faults and capture.
-async fn transmit(host: &Arc<HostShared>, sock: &Arc<UdpSocket>, mut packet: Vec<u8>) {
-    let net = &host.net;
-    if !host.run_hooks(Direction::Outbound, &mut packet) {
-        return;
-    }
-    let Ok(summary) = wire::IpSummary::parse(&packet) else {
-        return;
-    };
-    let Some((to_name, to_wire)) = net.route(summary.dst) else {
-        tracing::debug!(target: "wsock::stack", host = %host.spec.name, dst = %summary.dst, "no route: packet dropped");
-        return;
-    };
-    if *to_name == *host.spec.name {
-        host.ingress_packet(packet);
-        host.kick.notify_one();
-        return;
-    }
-    let Some(link) = net.link(&host.spec.name, &to_name) else {
+/// Sends one datagram the core produced, through the link's faults and the capture.
+async fn transmit(out: &Outlet, t: Transmit) {
+    let Transmit {
+        socket,
+        to,
+        to_host,
+        mut bytes,
+    } = t;
+    let net = &out.net;
+    let Some(link) = net.link(&out.host.spec.name, &to_host) else {
+        // Not a host of the scenario (e.g. an external IKE peer): no faults apply.
+        out.send(socket, &bytes, to).await;
         return;
     };
     let index = link.index.fetch_add(1, Ordering::Relaxed);
@@ -516,113 +662,123 @@ async fn transmit(host: &Arc<HostShared>, sock: &Arc<UdpSocket>, mut packet: Vec
     };
     let d = faults::decide(net.seed, link.link, link.direction, index, &f);
     if d.drop {
-        host.counters.fault_dropped.fetch_add(1, Ordering::Relaxed);
+        out.host
+            .counters
+            .fault_dropped
+            .fetch_add(1, Ordering::Relaxed);
         return;
     }
     if let Some(at) = d.corrupt_at {
-        let i = (at % packet.len() as u64) as usize;
-        packet[i] ^= 0x5a;
+        if !bytes.is_empty() {
+            let i = (at % bytes.len() as u64) as usize;
+            bytes[i] ^= 0x5a;
+        }
     }
-    let Ok(datagram) = wire::gre_encapsulate(&packet) else {
-        return;
-    };
     let copies = if d.duplicate { 2 } else { 1 };
     let delay = Duration::from_millis(d.delay_ms);
     if d.reorder {
         // Held back outside the delay line, so the datagrams after it overtake it.
         let delay = delay + Duration::from_millis(3);
-        let (host, sock) = (host.clone(), sock.clone());
+        let out = out.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             for _ in 0..copies {
-                send_datagram(&host, &sock, &datagram, to_wire).await;
+                out.send(socket, &bytes, to).await;
             }
         });
     } else if delay.is_zero() {
         for _ in 0..copies {
-            send_datagram(host, sock, &datagram, to_wire).await;
+            out.send(socket, &bytes, to).await;
         }
     } else {
         let release = tokio::time::Instant::now() + delay;
         link.delay(
-            host,
-            sock,
+            out,
             Delayed {
+                socket,
                 release,
-                datagram,
+                datagram: bytes,
                 copies,
-                to: to_wire,
+                to,
             },
         );
     }
 }
 
-async fn send_datagram(host: &HostShared, sock: &UdpSocket, datagram: &[u8], to: SocketAddr) {
-    match sock.send_to(datagram, to).await {
-        Ok(_) => {
-            host.counters.wire_sent.fetch_add(1, Ordering::Relaxed);
-            if let Some(c) = &host.net.capture {
-                c.record(host.wire, to, datagram);
-            }
+/// The driver of one host: moves datagrams between its three wire sockets and its core, and
+/// time into the core. It waits for a datagram, a kick from an API call, or the core's next
+/// deadline.
+async fn drive(out: Outlet) {
+    let host = out.host.clone();
+    let mut bufs = [vec![0u8; 65536], vec![0u8; 65536], vec![0u8; 65536]];
+    let mut batch: Vec<Transmit> = Vec::new();
+    loop {
+        if out.net.stopped.load(Ordering::Relaxed) {
+            return;
         }
-        Err(e) => {
-            tracing::debug!(target: "wsock::stack", host = %host.spec.name, error = %e, "wire send failed")
+        let deadline = {
+            let mut core = host.lock();
+            let now = host.now();
+            core.handle_timeout(now);
+            while let Some(t) = core.poll_transmit(now) {
+                batch.push(t);
+            }
+            core.poll_timeout()
+        };
+        host.wake_all();
+        if !batch.is_empty() {
+            for t in batch.drain(..) {
+                transmit(&out, t).await;
+            }
+            continue;
+        }
+        let wait = deadline
+            .map(|d| d.saturating_sub(host.now()))
+            .unwrap_or(Duration::from_millis(500))
+            .min(Duration::from_millis(500));
+        let [b0, b1, b2] = &mut bufs;
+        tokio::select! {
+            r = out.socks[0].recv_from(b0) => on_datagrams(&out, WireSocket::Ike, r, b0),
+            r = out.socks[1].recv_from(b1) => on_datagrams(&out, WireSocket::NatT, r, b1),
+            r = out.socks[2].recv_from(b2) => on_datagrams(&out, WireSocket::Clear, r, b2),
+            _ = host.kick.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
 }
 
-/// The driver of one host: polls the interface, sends what it emits, waits for the wire, a kick
-/// from an API call, or the interface's next timer.
-async fn drive(host: Arc<HostShared>, sock: Arc<UdpSocket>) {
-    let mut buf = vec![0u8; 65536];
-    loop {
-        if host.net.stopped.load(Ordering::Relaxed) {
-            return;
-        }
-        let (out, delay) = host.poll_once();
-        host.wake_all();
-        let sent = !out.is_empty();
-        for p in out {
-            transmit(&host, &sock, p).await;
-        }
-        if sent {
-            continue;
-        }
-        let delay = delay
-            .unwrap_or(Duration::from_millis(500))
-            .min(Duration::from_millis(500));
-        tokio::select! {
-            r = sock.recv_from(&mut buf) => {
-                if let Ok((n, from)) = r {
-                    record_inbound(&host, from, &buf[..n]);
-                    host.ingress(&buf[..n]);
-                    // Drain what else is queued before polling the interface again.
-                    for _ in 0..256 {
-                        match sock.try_recv_from(&mut buf) {
-                            Ok((n, from)) => {
-                                record_inbound(&host, from, &buf[..n]);
-                                host.ingress(&buf[..n]);
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                }
+/// Hands a received datagram, and what else is queued on the same socket, to the core.
+fn on_datagrams(
+    out: &Outlet,
+    socket: WireSocket,
+    first: std::io::Result<(usize, SocketAddr)>,
+    buf: &mut [u8],
+) {
+    let Ok((n, from)) = first else { return };
+    let host = &out.host;
+    let mut core = host.lock();
+    let now = host.now();
+    record_inbound(out, socket, from, &buf[..n]);
+    host.count_received();
+    core.handle_datagram(now, socket, from, &buf[..n]);
+    // Drain what else is queued before running the interface again.
+    for _ in 0..256 {
+        match out.socks[socket.index()].try_recv_from(buf) {
+            Ok((n, from)) => {
+                record_inbound(out, socket, from, &buf[..n]);
+                host.count_received();
+                core.handle_datagram(now, socket, from, &buf[..n]);
             }
-            _ = host.kick.notified() => {}
-            _ = tokio::time::sleep(delay) => {}
+            Err(_) => break,
         }
     }
 }
 
 /// Datagrams from hosts of another process are captured on arrival (local ones on sending).
-fn record_inbound(host: &HostShared, from: SocketAddr, datagram: &[u8]) {
-    if let Some(c) = &host.net.capture {
-        let from_local = match host.net.local.read() {
-            Ok(l) => l.values().any(|h| h.wire == from),
-            Err(_) => false,
-        };
-        if !from_local {
-            c.record(from, host.wire, datagram);
+fn record_inbound(out: &Outlet, socket: WireSocket, from: SocketAddr, datagram: &[u8]) {
+    if let Some(c) = &out.net.capture {
+        if !out.net.local_wires.contains(&from) {
+            c.record(from, out.host.wires.get(socket), datagram);
         }
     }
 }

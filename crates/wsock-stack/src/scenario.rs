@@ -57,6 +57,14 @@ pub struct HostSpec {
     /// when every host lives in one process.
     #[serde(default = "default_wire")]
     pub wire: SocketAddr,
+    /// The UDP endpoint of the IKE socket (the port-500 role). Defaults to the clear path's
+    /// address with the next port (port 0: the OS picks).
+    #[serde(default)]
+    pub ike: Option<SocketAddr>,
+    /// The UDP endpoint of the NAT-T socket (the port-4500 role: ESP-in-UDP). Defaults to the
+    /// clear path's address with the port after the IKE one (port 0: the OS picks).
+    #[serde(default)]
+    pub natt: Option<SocketAddr>,
     /// NetBIOS-style machine name (the machine principal later). Defaults to the host name in
     /// upper case.
     #[serde(default)]
@@ -86,6 +94,52 @@ pub struct HostSpec {
     /// and `wsock filter` against a running host.
     #[serde(default)]
     pub control: Option<SocketAddr>,
+}
+
+impl HostSpec {
+    /// The addresses the host's three wire sockets bind: `wire` is the clear socket; `ike` and
+    /// `natt` default to its next two ports (or port 0 when `wire` has port 0).
+    ///
+    /// # Errors
+    /// A message when a default port would pass 65535.
+    ///
+    /// # Examples
+    /// ```
+    /// let sc = wsock_stack::Scenario::from_toml_str(
+    ///     "[[host]]\nname = \"a\"\nipv4 = \"10.0.0.1\"\nipv6 = \"fd00::1\"\nwire = \"127.0.0.1:4754\"\n",
+    ///     "x.toml").unwrap();
+    /// let w = sc.hosts[0].wire_plan().unwrap();
+    /// assert_eq!((w.ike.port(), w.natt.port(), w.clear.port()), (4755, 4756, 4754));
+    /// ```
+    pub fn wire_plan(&self) -> Result<crate::stages::WireAddrs, String> {
+        let next = |k: u16| -> Result<SocketAddr, String> {
+            if self.wire.port() == 0 {
+                return Ok(SocketAddr::new(self.wire.ip(), 0));
+            }
+            self.wire
+                .port()
+                .checked_add(k)
+                .map(|p| SocketAddr::new(self.wire.ip(), p))
+                .ok_or_else(|| {
+                    format!(
+                        "host {:?}: wire port {} leaves no room for the IKE and NAT-T sockets (set `ike` and `natt`)",
+                        self.name,
+                        self.wire.port()
+                    )
+                })
+        };
+        Ok(crate::stages::WireAddrs {
+            ike: match self.ike {
+                Some(a) => a,
+                None => next(1)?,
+            },
+            natt: match self.natt {
+                Some(a) => a,
+                None => next(2)?,
+            },
+            clear: self.wire,
+        })
+    }
 }
 
 fn default_wire() -> SocketAddr {
@@ -404,13 +458,18 @@ impl Scenario {
                     ),
                 ));
             }
-            if h.wire.port() != 0 && !wires.insert(h.wire) {
-                return Err((
-                    Some("host"),
-                    i,
-                    Some("wire"),
-                    format!("wire endpoint {} is used by two hosts", h.wire),
-                ));
+            let plan = h
+                .wire_plan()
+                .map_err(|m| (Some("host"), i, Some("wire"), m))?;
+            for (field, addr) in [("ike", plan.ike), ("natt", plan.natt), ("wire", plan.clear)] {
+                if addr.port() != 0 && !wires.insert(addr) {
+                    return Err((
+                        Some("host"),
+                        i,
+                        Some(field),
+                        format!("wire endpoint {addr} ({field} socket) is used twice"),
+                    ));
+                }
             }
             let mut svc = BTreeSet::new();
             for s in &h.services {

@@ -7,11 +7,13 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::core::HostCore;
 use crate::error::{Result, StackError};
-use crate::hooks::PacketHook;
-use crate::host::{Family, HostShared, Protocol, Readiness, Shutdown, SocketOptions};
 use crate::network::Network;
 use crate::scenario::HostSpec;
+use crate::shared::HostShared;
+use crate::stages::{DropCounters, PacketStage, WireAddrs};
+use crate::types::{Family, Protocol, Readiness, Shutdown, SocketOptions};
 
 /// A simulated host that lives in this process.
 #[derive(Clone)]
@@ -24,7 +26,7 @@ impl std::fmt::Debug for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Host")
             .field("name", &self.shared.spec.name)
-            .field("wire", &self.shared.wire)
+            .field("wires", &self.shared.wires)
             .finish()
     }
 }
@@ -56,7 +58,12 @@ impl Host {
 
     /// The real UDP endpoint of the host's clear path.
     pub fn wire_addr(&self) -> SocketAddr {
-        self.shared.wire
+        self.shared.wires.clear
+    }
+
+    /// The real UDP endpoints of the host's three wire sockets (IKE, NAT-T, clear).
+    pub fn wire_addrs(&self) -> WireAddrs {
+        self.shared.wires
     }
 
     /// The network this host belongs to.
@@ -78,52 +85,49 @@ impl Host {
     pub fn tcp(&self, family: Family) -> Endpoint {
         let ctx = crate::policy::endpoint_context(&self.shared.spec, true, family == Family::V6);
         let id = self.shared.lock().create(Protocol::Tcp, family, ctx);
-        Endpoint {
-            host: self.shared.clone(),
-            id,
-            protocol: Protocol::Tcp,
-            family,
-        }
+        Endpoint::new(self.shared.clone(), id, Protocol::Tcp, family)
     }
 
     /// Creates an unbound UDP endpoint.
     pub fn udp(&self, family: Family) -> Endpoint {
         let ctx = crate::policy::endpoint_context(&self.shared.spec, false, family == Family::V6);
         let id = self.shared.lock().create(Protocol::Udp, family, ctx);
-        Endpoint {
-            host: self.shared.clone(),
-            id,
-            protocol: Protocol::Udp,
-            family,
-        }
+        Endpoint::new(self.shared.clone(), id, Protocol::Udp, family)
     }
 
-    /// Adds a hook to the packet path (outbound after the stack, inbound before it).
-    pub fn add_hook(&self, hook: Arc<dyn PacketHook>) {
-        match self.shared.hooks.write() {
-            Ok(mut h) => h.push(hook),
-            Err(p) => p.into_inner().push(hook),
-        }
+    /// Adds a stage at the end of the host's packet path (see [`crate::stages`]).
+    pub fn add_stage(&self, stage: Box<dyn PacketStage>) {
+        self.shared
+            .op(|c| {
+                c.add_stage(stage);
+                Ok(())
+            })
+            .unwrap_or(());
     }
 
-    /// Removes every hook.
-    pub fn clear_hooks(&self) {
-        match self.shared.hooks.write() {
-            Ok(mut h) => h.clear(),
-            Err(p) => p.into_inner().clear(),
-        }
+    /// Removes every stage.
+    pub fn clear_stages(&self) {
+        self.shared.lock().clear_stages();
     }
 
-    /// Counters of the packet path: (wire sent, wire received, fault dropped, hook dropped, malformed).
+    /// Runs `f` on the host's core, under its lock (e.g. to release held packets).
+    pub fn with_core<R>(&self, f: impl FnOnce(&mut HostCore) -> R) -> R {
+        let r = f(&mut self.shared.lock());
+        self.shared.kick.notify_one();
+        self.shared.wake_all();
+        r
+    }
+
+    /// Counters of the packet path.
     pub fn counters(&self) -> HostStats {
         use std::sync::atomic::Ordering::Relaxed;
         let c = &self.shared.counters;
+        let drops = self.shared.lock().drops();
         HostStats {
-            wire_sent: c.wire_sent.load(Relaxed),
-            wire_received: c.wire_received.load(Relaxed),
+            wire_sent: c.sent.load(Relaxed),
+            wire_received: c.received.load(Relaxed),
             fault_dropped: c.fault_dropped.load(Relaxed),
-            hook_dropped: c.hook_dropped.load(Relaxed),
-            malformed: c.malformed.load(Relaxed),
+            drops,
         }
     }
 
@@ -238,20 +242,54 @@ pub struct HostStats {
     pub wire_received: u64,
     /// Datagrams the link faults dropped.
     pub fault_dropped: u64,
-    /// Packets a hook dropped.
-    pub hook_dropped: u64,
-    /// Datagrams that did not parse or were not for this host.
-    pub malformed: u64,
+    /// Packets the packet path dropped, by reason.
+    pub drops: DropCounters,
 }
 
-/// One socket endpoint (TCP or UDP) on a host. Not closed on drop: call [`Endpoint::close`]
-/// (the API faces do).
+/// One socket endpoint (TCP or UDP) on a host. Clones share the endpoint; when the last clone
+/// is dropped, the endpoint is closed (gracefully, as [`Endpoint::close`] does) and freed, so a
+/// cancelled connect or a forgotten socket never leaks.
 #[derive(Clone)]
 pub struct Endpoint {
     host: Arc<HostShared>,
     id: u64,
     protocol: Protocol,
     family: Family,
+    _guard: Arc<CloseOnDrop>,
+}
+
+/// Closes an endpoint when the last handle to it goes.
+struct CloseOnDrop {
+    host: Arc<HostShared>,
+    id: u64,
+}
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        let closed = {
+            let mut core = self.host.lock();
+            core.has_endpoint(self.id) && core.close(self.id).is_ok()
+        };
+        if closed {
+            self.host.kick.notify_one();
+            self.host.wake_all();
+        }
+    }
+}
+
+impl Endpoint {
+    pub(crate) fn new(host: Arc<HostShared>, id: u64, protocol: Protocol, family: Family) -> Self {
+        Endpoint {
+            _guard: Arc::new(CloseOnDrop {
+                host: host.clone(),
+                id,
+            }),
+            host,
+            id,
+            protocol,
+            family,
+        }
+    }
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -271,7 +309,7 @@ fn ready_or_block<T>(r: Result<Option<T>>) -> Result<T> {
 impl Endpoint {
     /// `HostUnreachable` when no host of the scenario has the address (no SYN would be answered).
     fn check_route(&self, peer: SocketAddr) -> Result<()> {
-        if peer.ip().is_unspecified() || self.host.net.route(peer.ip()).is_some() {
+        if self.host.lock().reachable(peer.ip()) {
             Ok(())
         } else {
             Err(StackError::HostUnreachable)
@@ -336,12 +374,7 @@ impl Endpoint {
     }
 
     fn child(&self, id: u64) -> Endpoint {
-        Endpoint {
-            host: self.host.clone(),
-            id,
-            protocol: self.protocol,
-            family: self.family,
-        }
+        Endpoint::new(self.host.clone(), id, self.protocol, self.family)
     }
 
     /// Accepts a pending connection without blocking.
@@ -455,8 +488,7 @@ impl Endpoint {
     /// `WouldBlock`, `MessageTooLong` (larger than the link MTU allows), `NotConnected`,
     /// `FamilyMismatch`, `Shutdown`.
     pub fn try_send_to(&self, buf: &[u8], to: Option<SocketAddr>) -> Result<usize> {
-        let mtu = self.host.net.mtu;
-        ready_or_block(self.host.op(|st| st.try_send_to(self.id, buf, to, mtu)))
+        ready_or_block(self.host.op(|st| st.try_send_to(self.id, buf, to)))
     }
 
     /// Polls a datagram send.
@@ -466,9 +498,7 @@ impl Endpoint {
         buf: &[u8],
         to: Option<SocketAddr>,
     ) -> Poll<Result<usize>> {
-        let mtu = self.host.net.mtu;
-        self.host
-            .poll_op(cx, |st| st.try_send_to(self.id, buf, to, mtu))
+        self.host.poll_op(cx, |st| st.try_send_to(self.id, buf, to))
     }
 
     /// Sends a datagram, waiting for buffer space.
@@ -476,12 +506,7 @@ impl Endpoint {
     /// # Errors
     /// As [`Endpoint::try_send_to`] but never `WouldBlock`.
     pub async fn send_to(&self, buf: &[u8], to: Option<SocketAddr>) -> Result<usize> {
-        let mtu = self.host.net.mtu;
-        poll_fn(|cx| {
-            self.host
-                .poll_op(cx, |st| st.try_send_to(self.id, buf, to, mtu))
-        })
-        .await
+        poll_fn(|cx| self.host.poll_op(cx, |st| st.try_send_to(self.id, buf, to))).await
     }
 
     /// Receives one datagram without blocking: `(copied, datagram length, source)`. When the

@@ -190,6 +190,197 @@ pub fn gre_decapsulate(datagram: &[u8]) -> Result<&[u8], WireError> {
     }
 }
 
+/// The end of the IP packet inside `packet` (the IPv4 total length or IPv6 payload length,
+/// bounded by the buffer).
+fn ip_end(packet: &[u8], summary: &IpSummary) -> usize {
+    let declared = match summary.src {
+        IpAddr::V4(_) => packet
+            .get(2..4)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]]))),
+        IpAddr::V6(_) => packet
+            .get(4..6)
+            .map(|b| 40 + usize::from(u16::from_be_bytes([b[0], b[1]]))),
+    };
+    declared.unwrap_or(0).min(packet.len())
+}
+
+/// The ones'-complement sum of `data` (RFC 1071), folded to 16 bits.
+fn sum16(mut acc: u32, data: &[u8]) -> u32 {
+    let mut chunks = data.chunks_exact(2);
+    for c in &mut chunks {
+        acc += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    if let [b] = chunks.remainder() {
+        acc += u32::from(*b) << 8;
+    }
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc
+}
+
+/// The pseudo-header sum of a transport segment (RFC 793 / RFC 8200 §8.1).
+fn pseudo_sum(src: IpAddr, dst: IpAddr, protocol: u8, len: usize) -> u32 {
+    let mut acc = 0u32;
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            acc = sum16(acc, &s.octets());
+            acc = sum16(acc, &d.octets());
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            acc = sum16(acc, &s.octets());
+            acc = sum16(acc, &d.octets());
+        }
+        _ => {}
+    }
+    acc += u32::from(protocol);
+    acc += (len as u32) & 0xffff;
+    acc += (len as u32) >> 16;
+    acc
+}
+
+/// Whether the TCP or UDP checksum of a packet verifies (other protocols: true). An IPv4 UDP
+/// checksum of zero means "none" (RFC 768).
+///
+/// # Examples
+/// ```
+/// use wsock_stack::wire::{transport_checksum_ok, IpSummary};
+/// let mut p = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+///                  0, 7, 0, 7, 0, 8, 0, 0];
+/// let s = IpSummary::parse(&p).unwrap();
+/// assert!(transport_checksum_ok(&p, &s)); // zero UDP checksum: none
+/// p[26] = 1;
+/// assert!(!transport_checksum_ok(&p, &s));
+/// ```
+pub fn transport_checksum_ok(packet: &[u8], summary: &IpSummary) -> bool {
+    if summary.protocol != 6 && summary.protocol != 17 {
+        return true;
+    }
+    let end = ip_end(packet, summary);
+    let Some(seg) = packet.get(summary.transport_offset..end) else {
+        return false;
+    };
+    let min = if summary.protocol == 6 { 20 } else { 8 };
+    if seg.len() < min {
+        return false;
+    }
+    if summary.protocol == 17 && summary.src.is_ipv4() && seg[6] == 0 && seg[7] == 0 {
+        return true;
+    }
+    let acc = sum16(
+        pseudo_sum(summary.src, summary.dst, summary.protocol, seg.len()),
+        seg,
+    );
+    acc == 0xffff
+}
+
+fn put_checksum(acc: u32) -> [u8; 2] {
+    let v = !(acc as u16);
+    v.to_be_bytes()
+}
+
+/// The reset a host answers a connection request with when nothing listens for it (as a TCP
+/// stack does for a SYN to a closed port): RST+ACK acknowledging the SYN. `None` when `packet`
+/// is not a TCP segment without RST.
+pub fn tcp_reset_for(packet: &[u8], summary: &IpSummary) -> Option<Vec<u8>> {
+    if summary.protocol != 6 {
+        return None;
+    }
+    let end = ip_end(packet, summary);
+    let seg = packet.get(summary.transport_offset..end)?;
+    if seg.len() < 20 {
+        return None;
+    }
+    let flags = seg[13];
+    if flags & 0x04 != 0 {
+        return None; // never answer a reset
+    }
+    let data_off = usize::from(seg[12] >> 4) * 4;
+    let payload = seg.len().saturating_sub(data_off) as u32;
+    let seq = u32::from_be_bytes([seg[4], seg[5], seg[6], seg[7]]);
+    let syn_fin = u32::from(flags & 0x02 != 0) + u32::from(flags & 0x01 != 0);
+    let (ack_flag, seq_out, ack_out) = if flags & 0x10 != 0 {
+        // An ACK gets a plain reset at its acknowledgment number (RFC 793 §3.4).
+        (
+            0x04u8,
+            u32::from_be_bytes([seg[8], seg[9], seg[10], seg[11]]),
+            0,
+        )
+    } else {
+        (0x14u8, 0, seq.wrapping_add(payload + syn_fin))
+    };
+    let mut tcp = [0u8; 20];
+    tcp[0..2].copy_from_slice(&seg[2..4]);
+    tcp[2..4].copy_from_slice(&seg[0..2]);
+    tcp[4..8].copy_from_slice(&seq_out.to_be_bytes());
+    tcp[8..12].copy_from_slice(&ack_out.to_be_bytes());
+    tcp[12] = 5 << 4;
+    tcp[13] = ack_flag;
+    let acc = sum16(pseudo_sum(summary.dst, summary.src, 6, 20), &tcp);
+    tcp[16..18].copy_from_slice(&put_checksum(acc));
+    let mut out = Vec::with_capacity(60);
+    match (summary.dst, summary.src) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let mut h = [0u8; 20];
+            h[0] = 0x45;
+            h[2..4].copy_from_slice(&40u16.to_be_bytes());
+            h[8] = 64;
+            h[9] = 6;
+            h[12..16].copy_from_slice(&s.octets());
+            h[16..20].copy_from_slice(&d.octets());
+            let c = put_checksum(sum16(0, &h));
+            h[10..12].copy_from_slice(&c);
+            out.extend_from_slice(&h);
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let mut h = [0u8; 40];
+            h[0] = 0x60;
+            h[4..6].copy_from_slice(&20u16.to_be_bytes());
+            h[6] = 6;
+            h[7] = 64;
+            h[8..24].copy_from_slice(&s.octets());
+            h[24..40].copy_from_slice(&d.octets());
+            out.extend_from_slice(&h);
+        }
+        _ => return None,
+    }
+    out.extend_from_slice(&tcp);
+    Some(out)
+}
+
+/// What an ICMP "port unreachable" says about the datagram that caused it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortUnreachable {
+    /// Source of the original UDP datagram (a socket of this host).
+    pub original_src: std::net::SocketAddr,
+    /// Destination of the original datagram (where nothing listened).
+    pub original_dst: std::net::SocketAddr,
+}
+
+/// Reads an ICMPv4 destination-unreachable/port (type 3 code 3) or ICMPv6
+/// destination-unreachable/port (type 1 code 4) that quotes a UDP datagram.
+pub fn icmp_port_unreachable(packet: &[u8], summary: &IpSummary) -> Option<PortUnreachable> {
+    let icmp = packet.get(summary.transport_offset..)?;
+    let ok = match summary.protocol {
+        1 => icmp.first() == Some(&3) && icmp.get(1) == Some(&3),
+        58 => icmp.first() == Some(&1) && icmp.get(1) == Some(&4),
+        _ => false,
+    };
+    if !ok {
+        return None;
+    }
+    let quoted = icmp.get(8..)?;
+    let inner = IpSummary::parse(quoted).ok()?;
+    if inner.protocol != 17 {
+        return None;
+    }
+    let udp = quoted.get(inner.transport_offset..inner.transport_offset + 4)?;
+    Some(PortUnreachable {
+        original_src: std::net::SocketAddr::new(inner.src, u16::from_be_bytes([udp[0], udp[1]])),
+        original_dst: std::net::SocketAddr::new(inner.dst, u16::from_be_bytes([udp[2], udp[3]])),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +395,43 @@ mod tests {
             let _ = IpSummary::parse(&pkt[..n.min(pkt.len())]);
         }
         assert_eq!(gre_decapsulate(&dg).unwrap(), &pkt[..]);
+    }
+
+    #[test]
+    fn reset_answers_a_syn_with_a_valid_checksum() {
+        // A SYN 10.0.0.1:40000 -> 10.0.0.2:7, seq 1000, built by hand with a valid checksum.
+        let mut syn = vec![0u8; 40];
+        syn[0] = 0x45;
+        syn[2..4].copy_from_slice(&40u16.to_be_bytes());
+        syn[8] = 64;
+        syn[9] = 6;
+        syn[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        syn[16..20].copy_from_slice(&[10, 0, 0, 2]);
+        syn[20..22].copy_from_slice(&40000u16.to_be_bytes());
+        syn[22..24].copy_from_slice(&7u16.to_be_bytes());
+        syn[24..28].copy_from_slice(&1000u32.to_be_bytes());
+        syn[32] = 5 << 4;
+        syn[33] = 0x02;
+        let s = IpSummary::parse(&syn).unwrap();
+        let acc = sum16(pseudo_sum(s.src, s.dst, 6, 20), &syn[20..]);
+        syn[36..38].copy_from_slice(&put_checksum(acc));
+        assert!(transport_checksum_ok(&syn, &s));
+        let rst = tcp_reset_for(&syn, &s).unwrap();
+        let r = IpSummary::parse(&rst).unwrap();
+        assert_eq!((r.src, r.dst), (s.dst, s.src));
+        assert!(transport_checksum_ok(&rst, &r));
+        assert_eq!(rst[33], 0x14);
+        assert_eq!(
+            u32::from_be_bytes([rst[28], rst[29], rst[30], rst[31]]),
+            1001
+        );
+        assert!(
+            tcp_reset_for(&rst, &r).is_none(),
+            "a reset is never answered"
+        );
+        let mut bad = syn.clone();
+        bad[39] ^= 1;
+        assert!(!transport_checksum_ok(&bad, &s));
     }
 
     #[test]

@@ -12,7 +12,6 @@
 
 use std::ffi::c_void;
 use std::mem::{size_of, zeroed};
-use std::net::SocketAddr;
 use std::ptr::null;
 
 use windows_sys::Win32::System::IO::OVERLAPPED;
@@ -109,31 +108,9 @@ pub fn run(ip: [u8; 4], port: u16, message: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
-/// A TCP echo service on `host` at `port` (what `wsock host server` runs).
-///
-/// # Errors
-/// The listener could not be bound.
-pub fn start_tcp_echo(host: &wsock::Host, port: u16) -> wsock::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let l = wsock::net::TcpListener::bind(host, SocketAddr::from(([0, 0, 0, 0], port)))?;
-    host.network().runtime()?.spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                while let Ok(n) = s.read(&mut buf).await {
-                    if n == 0 || s.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    Ok(())
-}
-
 fn main() -> std::process::ExitCode {
     let net = wsock::Network::start(wsock::Scenario::default_scenario()).expect("network");
-    start_tcp_echo(&net.host("server").expect("server"), 7).expect("echo");
+    // The scenario's server runs its tcp-echo service on port 7 in any network.
     wsock::ext::set_thread_host(&net.host("client").expect("client"));
     match run([10, 0, 0, 2], 7, b"overlapped hello") {
         Ok(got) => {

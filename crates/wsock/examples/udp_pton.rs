@@ -15,7 +15,6 @@
 
 use std::ffi::c_void;
 use std::mem::{size_of, zeroed};
-use std::net::{Ipv4Addr, SocketAddr};
 
 use wsock::sys::*;
 
@@ -122,32 +121,13 @@ unsafe fn talk(
     Ok((sender, buf[..n as usize].to_vec()))
 }
 
-/// Starts a UDP echo service on `host` at `port` (what a scenario's `udp-echo` service is), on
-/// the network's runtime, written against wsock's Rust face.
-///
-/// # Errors
-/// The bind error.
-pub fn start_udp_echo(host: &wsock::Host, port: u16) -> wsock::Result<()> {
-    let sock = wsock::net::UdpSocket::bind(host, SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))?;
-    host.network().runtime()?.spawn(async move {
-        let mut buf = vec![0u8; 65536];
-        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
-            let _ = sock.send_to(&buf[..n], from).await;
-        }
-    });
-    Ok(())
-}
-
 fn main() -> std::process::ExitCode {
     let setup = || -> wsock::Result<wsock::Network> {
         let net = wsock::Network::start(wsock::Scenario::default_scenario())?;
-        let server = net
-            .host("server")
-            .ok_or_else(|| wsock::Error::NoSuchHost("server".into()))?;
+        // The scenario's server runs its udp-echo service on port 7 in any network.
         let client = net
             .host("client")
             .ok_or_else(|| wsock::Error::NoSuchHost("client".into()))?;
-        start_udp_echo(&server, 7)?;
         wsock::ext::set_thread_host(&client);
         Ok(net)
     };

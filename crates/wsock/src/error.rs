@@ -22,32 +22,7 @@ pub mod codes {
 /// assert_eq!(wsa_code_of(&StackError::ConnectionRefused), 10061);
 /// ```
 pub fn wsa_code_of(e: &StackError) -> i32 {
-    use codes::*;
-    match e {
-        StackError::AddrInUse => WSAEADDRINUSE,
-        StackError::AccessDenied(_) => WSAEACCES,
-        StackError::AddrNotAvailable => WSAEADDRNOTAVAIL,
-        StackError::InvalidArgument(_) | StackError::NotListening | StackError::Scenario(_) => {
-            WSAEINVAL
-        }
-        StackError::FamilyMismatch => WSAEAFNOSUPPORT,
-        StackError::ConnectionRefused => WSAECONNREFUSED,
-        StackError::ConnectionReset => WSAECONNRESET,
-        StackError::ConnectionAborted(_) => WSAECONNABORTED,
-        StackError::NotConnected => WSAENOTCONN,
-        StackError::IsConnected => WSAEISCONN,
-        StackError::AlreadyInProgress => WSAEALREADY,
-        StackError::Shutdown => WSAESHUTDOWN,
-        StackError::WouldBlock => WSAEWOULDBLOCK,
-        StackError::TimedOut => WSAETIMEDOUT,
-        StackError::MessageTooLong => WSAEMSGSIZE,
-        StackError::HostUnreachable => WSAEHOSTUNREACH,
-        StackError::NotSocket => WSAENOTSOCK,
-        StackError::NoBufferSpace => WSAENOBUFS,
-        StackError::NetworkDown | StackError::Io(_) => WSAENETDOWN,
-        StackError::NotImplemented(_) => WSAEOPNOTSUPP,
-        _ => WSAEINVAL,
-    }
+    e.wsa_code()
 }
 
 /// Errors of the Rust API face.

@@ -17,9 +17,9 @@
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
 //! let net = wsock::Network::start(wsock::Scenario::default_scenario())?;
 //! let (client, server) = (net.host("client").unwrap(), net.host("server").unwrap());
-//! let listener = wsock::net::TcpListener::bind(&server, "0.0.0.0:7".parse().unwrap())?;
+//! let listener = wsock::net::TcpListener::bind(&server, "0.0.0.0:17".parse().unwrap())?;
 //! net.runtime()?.block_on(async {
-//!     let mut c = wsock::net::TcpStream::connect(&client, "10.0.0.2:7".parse().unwrap()).await?;
+//!     let mut c = wsock::net::TcpStream::connect(&client, "10.0.0.2:17".parse().unwrap()).await?;
 //!     let (mut s, _) = listener.accept().await?;
 //!     c.write_all(b"ping").await.unwrap();
 //!     let mut buf = [0u8; 4];

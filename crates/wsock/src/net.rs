@@ -54,11 +54,33 @@ impl TcpListener {
     /// # Ok::<(), wsock::Error>(())
     /// ```
     pub fn bind_with(host: &Host, addr: SocketAddr, opts: SocketOptions) -> Result<TcpListener> {
+        TcpListener::bind_with_backlog(host, addr, opts, DEFAULT_BACKLOG)
+    }
+
+    /// Binds and listens with socket options and an explicit backlog: how many connections
+    /// (completed or half-open) may wait for [`TcpListener::accept`]; more are refused.
+    ///
+    /// # Errors
+    /// As [`TcpListener::bind`].
+    ///
+    /// # Examples
+    /// ```
+    /// # let net = wsock::Network::start(wsock::Scenario::default_scenario())?;
+    /// let l = wsock::net::TcpListener::bind_with_backlog(
+    ///     &net.host("server").unwrap(), "0.0.0.0:82".parse().unwrap(), Default::default(), 4)?;
+    /// # Ok::<(), wsock::Error>(())
+    /// ```
+    pub fn bind_with_backlog(
+        host: &Host,
+        addr: SocketAddr,
+        opts: SocketOptions,
+        backlog: usize,
+    ) -> Result<TcpListener> {
         let ep = host.tcp(family_of(&addr));
         let r = ep
             .set_options(|o| *o = opts)
             .and_then(|_| ep.bind(addr))
-            .and_then(|_| ep.listen(16));
+            .and_then(|_| ep.listen(backlog));
         if let Err(e) = r {
             let _ = ep.close();
             return Err(e.into());
@@ -83,6 +105,9 @@ impl TcpListener {
         Ok(self.ep.local_addr()?)
     }
 }
+
+/// The backlog of [`TcpListener::bind`] (tokio's default).
+pub const DEFAULT_BACKLOG: usize = 1024;
 
 impl Drop for TcpListener {
     fn drop(&mut self) {

@@ -80,7 +80,6 @@ fn example_event_select_server_echoes_three_clients() {
 #[test]
 fn example_overlapped_echo_round_trips() {
     let n = net();
-    overlapped_echo::start_tcp_echo(&n.host("server").unwrap(), 7).unwrap();
     wsock::ext::set_thread_host(&n.host("client").unwrap());
     let got = overlapped_echo::run([10, 0, 0, 2], 7, b"overlapped hello").unwrap();
     assert_eq!(got, b"overlapped hello");

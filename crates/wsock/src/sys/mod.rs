@@ -279,7 +279,7 @@ pub unsafe extern "system" fn WSAStartup(wversionrequested: u16, lpwsadata: *mut
 
 /// Ends one `WSAStartup`; the last one closes every socket of the network.
 pub unsafe extern "system" fn WSACleanup() -> i32 {
-    let (_, ws) = match crate::ext::current() {
+    let (host, ws) = match crate::ext::current() {
         Ok(v) => v,
         Err(_) => return fail(WSANOTINITIALISED),
     };
@@ -298,6 +298,10 @@ pub unsafe extern "system" fn WSACleanup() -> i32 {
                 }
             }
             winsock::release_if_idle(&ws);
+            // A user-space stack dies with its process: the last cleanup lets graceful closes
+            // deliver their queued data and FIN first (bounded).
+            host.network()
+                .drain(wsock_stack::core::DEFAULT_CLOSE_LINGER);
             0
         }
         Ok(_) => 0,
@@ -436,10 +440,14 @@ pub unsafe extern "system" fn listen(s: SOCKET, backlog: i32) -> i32 {
         if !e.stream {
             return Err(WSAEOPNOTSUPP);
         }
-        let backlog = if backlog == SOMAXCONN as i32 || backlog < 0 {
-            16
+        // Windows: SOMAXCONN means "a reasonable maximum" (about 200), a plain value is capped
+        // there, and SOMAXCONN_HINT(n) (= -n) asks for n within 200..=65535.
+        let backlog = if backlog == SOMAXCONN as i32 {
+            wsock_stack::core::SOMAXCONN_BACKLOG
+        } else if backlog < 0 {
+            (backlog.unsigned_abs() as usize).clamp(wsock_stack::core::SOMAXCONN_BACKLOG, 65535)
         } else {
-            backlog.max(1) as usize
+            (backlog.max(1) as usize).min(wsock_stack::core::SOMAXCONN_BACKLOG)
         };
         e.endpoint.listen(backlog).map_err(code)?;
         e.listening.store(true, Ordering::SeqCst);
