@@ -32,38 +32,12 @@ struct Known {
 }
 
 /// Known differences: checks whose Windows assertions wsock does not meet yet.
-const KNOWN: &[Known] = &[
-    Known {
-        check: "port_sharing_reuseaddr_over_plain_holder_is_wsaeacces",
-        windows: "bind with SO_REUSEADDR over a holder that set no option: WSAEACCES",
-        wsock: "the stack (crates/wsock-stack, being refactored) allows it",
-        source: "MS Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE; issue 7",
-    },
-    Known {
-        check: "port_sharing_specific_and_wildcard_share_a_port",
-        windows: "a specific address may share a port the wildcard holds, and the reverse",
-        wsock: "the stack answers WSAEADDRINUSE",
-        source: "MS Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE; issue 7",
-    },
-    Known {
-        check: "port_sharing_connection_goes_to_the_more_specific_listener",
-        windows: "a connection goes to the listener bound to the specific address",
-        wsock: "a second listener cannot bind the port (see above)",
-        source: "MS Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE",
-    },
-    Known {
-        check: "ipv6_wildcard_listener_refuses_ipv4",
-        windows: "an AF_INET6 socket is IPv6-only by default (IPV6_V6ONLY TRUE): IPv4 connects are refused",
-        wsock: "the stack's [::] listener also accepts IPv4 connections",
-        source: "MS Dual-Stack Sockets for IPv6 Winsock Applications; MS IPPROTO_IPV6 socket options",
-    },
-    Known {
-        check: "recv_msg_oob_on_tcp_waits_for_urgent_data",
-        windows: "recv(MSG_OOB) on a non-blocking TCP socket with no urgent data: WSAEWOULDBLOCK",
-        wsock: "MSG_OOB is refused with WSAEOPNOTSUPP (no urgent data is ever sent or received)",
-        source: "MS recv (MSG_OOB); Wine test_oob",
-    },
-];
+const KNOWN: &[Known] = &[Known {
+    check: "send_msg_oob_on_tcp_sends_urgent_data",
+    windows: "send(MSG_OOB) on a connected TCP socket sends one byte of urgent data",
+    wsock: "refused with WSAEOPNOTSUPP: the stack carries no urgent data",
+    source: "MS send function (MSG_OOB); Wine test_oob",
+}];
 
 struct Suite {
     name: &'static str,
@@ -133,13 +107,15 @@ fn main() {
             select_connected_and_closed_sockets],
         "WSAPoll": [wsapoll_validation_and_pollnval, wsapoll_revents_as_windows],
         "send/recv/sendto": [nonblocking_send_takes_a_large_buffer, sendto_port_0_or_any_is_wsaeaddrnotavail,
-            null_byte_count_pointers_are_wsaefault, msg_oob_is_refused, recv_msg_oob_on_tcp_waits_for_urgent_data,
+            null_byte_count_pointers_are_wsaefault, msg_oob_is_refused, recv_msg_oob_on_tcp_waits_for_urgent_data, send_msg_oob_on_tcp_sends_urgent_data,
             calls_in_the_wrong_state],
         "accept/connect/getpeername": [accept_with_null_length, getpeername_while_connecting_is_wsaenotconn,
             udp_connect_af_unspec_dissolves_the_association, ipv6_wildcard_listener_refuses_ipv4],
-        "WSAIoctl/ioctlsocket": [unknown_ioctls_zero_the_byte_count, extension_functions_are_not_provided, socket_ioctls],
+        "WSAIoctl/ioctlsocket": [unknown_ioctls_zero_the_byte_count, extension_functions_are_not_provided, socket_ioctls,
+            sio_udp_connreset_decides_whether_port_unreachable_resets],
         "events": [event_objects, event_select_sequence, enum_network_events_rules],
         "overlapped": [overlapped_receive_and_send, overlapped_completion_routines, overlapped_abort_on_close],
+        "SSCLI palsuite (Microsoft's PAL tests)": [sscli_wsasocket_and_options, sscli_select_negatives],
         "bind (port sharing)": [port_sharing_reuseaddr_over_plain_holder_is_wsaeacces, port_sharing_same_wildcard_is_wsaeaddrinuse,
             port_sharing_exclusive_holder_refuses_reuse, port_sharing_specific_and_wildcard_share_a_port,
             port_sharing_connection_goes_to_the_more_specific_listener],
@@ -1563,6 +1539,25 @@ fn recv_msg_oob_on_tcp_waits_for_urgent_data(s: &mut Suite) {
         "recv(MSG_OOB) with no urgent data on a non-blocking TCP socket",
         "MS recv function; Wine test_oob",
     );
+    nonblocking(c, false);
+    set_int(c, SOL_SOCKET, SO_RCVTIMEO, 100);
+    s.call(
+        le(|| unsafe { recv(c, b.as_mut_ptr(), 1, MSG_OOB) }),
+        (SOCKET_ERROR, WSAETIMEDOUT),
+        "blocking recv(MSG_OOB) waits for urgent data until SO_RCVTIMEO",
+        "MS recv function; MS SOL_SOCKET SO_RCVTIMEO",
+    );
+}
+
+fn send_msg_oob_on_tcp_sends_urgent_data(s: &mut Suite) {
+    let (_n, client, server) = started();
+    let (_l, c, _a) = pair(&server, &client, 7018);
+    s.call(
+        le(|| unsafe { send(c, b"!".as_ptr(), 1, MSG_OOB) }),
+        (1, 0),
+        "send(MSG_OOB) on TCP sends one urgent byte",
+        "MS send function (MSG_OOB); Wine test_oob",
+    );
 }
 
 fn calls_in_the_wrong_state(s: &mut Suite) {
@@ -1939,6 +1934,38 @@ fn socket_ioctls(s: &mut Suite) {
         "ioctlsocket FIONBIO",
         "MS ioctlsocket function",
     );
+}
+
+fn sio_udp_connreset_decides_whether_port_unreachable_resets(s: &mut Suite) {
+    let _n = started();
+    let src = "MS SIO_UDP_CONNRESET; MS recvfrom function (WSAECONNRESET on UDP)";
+    let to = v4([10, 0, 0, 2], 7999);
+    let mut b = [0u8; 8];
+    for (connreset, want) in [(None, WSAECONNRESET), (Some(0u32), WSAETIMEDOUT)] {
+        let u = udp();
+        set_int(u, SOL_SOCKET, SO_RCVTIMEO, 500);
+        if let Some(v) = connreset {
+            let (rc, _, _) = ioctl(u, SIO_UDP_CONNRESET, &v.to_ne_bytes(), &mut []);
+            s.eq(rc, 0, "SIO_UDP_CONNRESET FALSE", src);
+        }
+        s.call(
+            le(|| unsafe { sendto(u, b"x".as_ptr(), 1, 0, sa(&to), SIN_LEN) }),
+            (1, 0),
+            "sendto a port nobody holds",
+            src,
+        );
+        let r = le(|| unsafe { recvfrom(u, b.as_mut_ptr(), 8, 0, null_mut(), null_mut()) });
+        s.call(
+            r,
+            (SOCKET_ERROR, want),
+            if connreset.is_none() {
+                "the port unreachable fails the next receive with WSAECONNRESET (the default)"
+            } else {
+                "with SIO_UDP_CONNRESET FALSE it is ignored (the receive times out)"
+            },
+            src,
+        );
+    }
 }
 
 // ---------------------------------------------------------------- events
@@ -2494,6 +2521,128 @@ fn overlapped_abort_on_close(s: &mut Suite) {
         "with a failure status",
         "MS closesocket function",
     );
+}
+
+// ---------------------------------------------------------------- SSCLI palsuite
+
+/// Microsoft's Shared Source CLI "palsuite" (tests/palsuite/networking/...) ran the same
+/// Winsock tests on Windows and on its PAL: what they expect is what Windows returned.
+fn sscli_wsasocket_and_options(s: &mut Suite) {
+    let _n = started();
+    let inet = AF_INET as i32;
+    const SOCK_RDM: i32 = 4;
+    let rows: &[(i32, i32, i32, &str)] = &[
+        (inet, SOCK_STREAM, IPPROTO_UDP, "wsasocketw/test6"),
+        (-1, SOCK_RDM, 0, "wsasocketw/test8"),
+        (inet, -1, 0, "wsasocketw/test8"),
+        (inet, SOCK_RDM, -1, "wsasocketw/test8"),
+    ];
+    let wants = [
+        WSAEPROTONOSUPPORT,
+        WSAESOCKTNOSUPPORT,
+        WSAESOCKTNOSUPPORT,
+        WSAESOCKTNOSUPPORT,
+    ];
+    for (&(af, ty, proto, test), want) in rows.iter().zip(wants) {
+        s.call(
+            le(|| unsafe { WSASocketA(af, ty, proto, null(), 0, WSA_FLAG_OVERLAPPED) }),
+            (INVALID_SOCKET, want),
+            &format!("WSASocketA({af}, {ty}, {proto})"),
+            &format!("SSCLI palsuite networking/{test}"),
+        );
+    }
+    let t = tcp();
+    let (rc, e, _, _) = getopt(t, SOL_SOCKET, SO_SNDTIMEO, 0);
+    s.eq(
+        (rc, e),
+        (SOCKET_ERROR, WSAEFAULT),
+        "getsockopt with size 0: WSAEFAULT",
+        "SSCLI palsuite networking/getsockopt/getsockopt_neg3",
+    );
+    let (rc, e, _, _) = getopt(t, 100, SO_SNDTIMEO, 4);
+    s.eq(
+        (rc, e),
+        (SOCKET_ERROR, WSAEINVAL),
+        "getsockopt level 100: WSAEINVAL",
+        "SSCLI palsuite networking/getsockopt/getsockopt_neg4",
+    );
+    let (rc, e, _, _) = getopt(t, SOL_SOCKET, 0x3101, 4);
+    s.eq(
+        (rc, e),
+        (SOCKET_ERROR, WSAENOPROTOOPT),
+        "getsockopt option 0x3101: WSAENOPROTOOPT",
+        "SSCLI palsuite networking/getsockopt/getsockopt_neg5",
+    );
+    let mut size = 4i32;
+    s.call(
+        le(|| unsafe { getsockopt(t, SOL_SOCKET, SO_LINGER, null_mut(), &mut size) }),
+        (SOCKET_ERROR, WSAEFAULT),
+        "getsockopt SO_LINGER into a null buffer: WSAEFAULT",
+        "SSCLI palsuite networking/getsockopt/getsockopt_neg6",
+    );
+    let u = udp();
+    for (name, v) in [
+        (SO_SNDBUF, 1024u32),
+        (SO_RCVBUF, 1024),
+        (SO_RCVTIMEO, 10),
+        (SO_SNDTIMEO, 10),
+    ] {
+        s.eq(
+            setopt(u, SOL_SOCKET, name, &v.to_ne_bytes()),
+            (0, 0),
+            &format!("UDP set {name:#x} = {v}"),
+            "SSCLI palsuite networking/getsockopt/getsockopt_dgram",
+        );
+        let (rc, _, got, _) = getopt(u, SOL_SOCKET, name, 4);
+        s.eq(
+            (rc, got),
+            (0, v),
+            &format!("UDP {name:#x} reads back exactly {v}"),
+            "SSCLI palsuite networking/getsockopt/getsockopt_dgram",
+        );
+    }
+    s.eq(
+        setopt(u, SOL_SOCKET, SO_BROADCAST, &1i32.to_ne_bytes()),
+        (0, 0),
+        "SO_BROADCAST on UDP",
+        "SSCLI palsuite networking/setsockopt/setsockopt_dgram",
+    );
+}
+
+fn sscli_select_negatives(s: &mut Suite) {
+    let (net, _c, _s) = started();
+    let t = tcp();
+    bind_v4(t, [0, 0, 0, 0], 0);
+    unsafe { listen(t, 5) };
+    unsafe {
+        let mut r = fdset(&[t, 0xbad0]);
+        s.call(
+            le(|| select(0, &mut r, null_mut(), null_mut(), &tv(0))),
+            (SOCKET_ERROR, WSAENOTSOCK),
+            "a valid and an invalid socket: WSAENOTSOCK",
+            "SSCLI palsuite networking/select/select_neg2",
+        );
+        s.call(
+            le(|| select(0, null_mut(), null_mut(), null_mut(), &tv(0))),
+            (SOCKET_ERROR, WSAEINVAL),
+            "all sets null: WSAEINVAL",
+            "SSCLI palsuite networking/select/select_neg3",
+        );
+        s.eq(
+            WSACleanup(),
+            0,
+            "WSACleanup",
+            "SSCLI palsuite networking/select/select_neg1",
+        );
+        let mut r = fdset(&[t]);
+        s.call(
+            le(|| select(0, &mut r, null_mut(), null_mut(), &tv(0))),
+            (SOCKET_ERROR, WSANOTINITIALISED),
+            "select after WSACleanup: WSANOTINITIALISED",
+            "SSCLI palsuite networking/select/select_neg1",
+        );
+    }
+    drop(net);
 }
 
 // ---------------------------------------------------------------- bind (port sharing)

@@ -701,6 +701,37 @@ fn sio_keepalive_vals_is_accepted_and_short_input_is_wsaefault() {
     assert_eq!((v[0], len), (0, 1));
 }
 
+/// Microsoft, "SIO_UDP_CONNRESET": an ICMP port unreachable makes the next UDP receive fail
+/// with `WSAECONNRESET`; with the IOCTL set to FALSE the report is ignored.
+#[test]
+fn sio_udp_connreset_false_ignores_port_unreachable() {
+    let _n = started();
+    let to = v4([10, 0, 0, 2], 5999);
+    let mut b = [0u8; 4];
+    let u = udp();
+    set_int(u, SOL_SOCKET, SO_RCVTIMEO, 300);
+    assert_eq!(
+        unsafe { sendto(u, b"x".as_ptr(), 1, 0, sa(&to), SIN_LEN) },
+        1
+    );
+    sentinel();
+    let rc = unsafe { recvfrom(u, b.as_mut_ptr(), 4, 0, null_mut(), null_mut()) };
+    assert_eq!((rc, last_error()), (SOCKET_ERROR, WSAECONNRESET));
+    let v = udp();
+    set_int(v, SOL_SOCKET, SO_RCVTIMEO, 300);
+    assert_eq!(
+        ioctl_in(v, SIO_UDP_CONNRESET, &0u32.to_ne_bytes()),
+        (0, 0, 0)
+    );
+    assert_eq!(
+        unsafe { sendto(v, b"x".as_ptr(), 1, 0, sa(&to), SIN_LEN) },
+        1
+    );
+    sentinel();
+    let rc = unsafe { recvfrom(v, b.as_mut_ptr(), 4, 0, null_mut(), null_mut()) };
+    assert_eq!((rc, last_error()), (SOCKET_ERROR, WSAETIMEDOUT));
+}
+
 /// Microsoft, "SIO_UDP_CONNRESET": a BOOL on a UDP socket; wsock refuses it on TCP
 /// (`WSAEINVAL`).
 #[test]
@@ -719,10 +750,11 @@ fn sio_udp_connreset_takes_a_bool_on_udp_only() {
     );
 }
 
-/// Microsoft, "ioctlsocket" (SIOCATMARK): TRUE when no urgent data waits; `MSG_OOB` is refused
-/// with `WSAEOPNOTSUPP` (wsock has no urgent data).
+/// Microsoft, "ioctlsocket" (SIOCATMARK): TRUE when no urgent data waits; `send(MSG_OOB)` is
+/// refused with `WSAEOPNOTSUPP` (wsock carries no urgent data); `recv(MSG_OOB)` waits for urgent
+/// data as on Windows; on UDP `MSG_OOB` is `WSAEOPNOTSUPP` (Microsoft, "recv").
 #[test]
-fn siocatmark_is_true_and_msg_oob_is_wsaeopnotsupp() {
+fn siocatmark_is_true_send_msg_oob_is_refused_and_recv_msg_oob_waits() {
     let (_n, client, server) = started();
     let (_l, c, _a) = pair(&server, &client, 5010);
     let mut v = 0u32;
@@ -747,9 +779,16 @@ fn siocatmark_is_true_and_msg_oob_is_wsaeopnotsupp() {
     sentinel();
     assert_eq!(unsafe { send(c, b"!".as_ptr(), 1, MSG_OOB) }, SOCKET_ERROR);
     assert_eq!(last_error(), WSAEOPNOTSUPP);
+    // recv(MSG_OOB) waits for urgent data that never comes: WSAEWOULDBLOCK when non-blocking.
+    nonblocking(c, true);
     let mut b = [0u8; 1];
     sentinel();
     assert_eq!(unsafe { recv(c, b.as_mut_ptr(), 1, MSG_OOB) }, SOCKET_ERROR);
+    assert_eq!(last_error(), WSAEWOULDBLOCK);
+    let u = udp();
+    bind_v4(u, [0, 0, 0, 0], 0);
+    sentinel();
+    assert_eq!(unsafe { recv(u, b.as_mut_ptr(), 1, MSG_OOB) }, SOCKET_ERROR);
     assert_eq!(last_error(), WSAEOPNOTSUPP);
 }
 

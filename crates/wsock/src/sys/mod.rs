@@ -914,8 +914,10 @@ unsafe fn recv_bytes(
     })
 }
 
-/// `recv` on an entry. `MSG_OOB` (and any flag but `MSG_PEEK`, `MSG_WAITALL`) is refused with
-/// `WSAEOPNOTSUPP`: wsock has no urgent data.
+/// `recv` on an entry. Urgent data never arrives in wsock, so `recv(MSG_OOB)` on a connected
+/// stream waits for it as Windows would: `WSAEWOULDBLOCK` when non-blocking, else until
+/// `SO_RCVTIMEO` (`WSAETIMEDOUT`) or the end of the connection (0, or its error). On a datagram
+/// socket `MSG_OOB`, like any flag but `MSG_PEEK` and `MSG_WAITALL`, is `WSAEOPNOTSUPP`.
 unsafe fn recv_entry(
     e: &SocketEntry,
     buf: &mut [u8],
@@ -923,6 +925,19 @@ unsafe fn recv_entry(
     from: Option<(*mut SOCKADDR, *mut i32)>,
 ) -> Result<i32, i32> {
     {
+        if e.stream && flags & MSG_OOB != 0 && flags & !(MSG_OOB | MSG_PEEK) == 0 {
+            e.endpoint.peer_addr().map_err(|_| WSAENOTCONN)?;
+            let timeout = e.timeouts.lock().map(|t| t.0).unwrap_or(None);
+            let r = run_blocking(e, timeout, |cx| {
+                e.endpoint
+                    .poll_ready(cx, |r| r.hangup)
+                    .map(|r| r.map(|rd| rd.error))
+            })?;
+            return match r {
+                Some(err) => Err(code(err)),
+                None => Ok(0),
+            };
+        }
         if flags & !(MSG_PEEK | MSG_WAITALL) != 0 {
             return Err(WSAEOPNOTSUPP);
         }
@@ -1659,8 +1674,11 @@ pub unsafe extern "system" fn WSAIoctl(
                     if e.stream {
                         return Err(WSAEINVAL);
                     }
-                    let v = in_u32()?;
-                    e.udp_connreset.store(v != 0, Ordering::SeqCst);
+                    let v = in_u32()? != 0;
+                    e.endpoint
+                        .set_options(|o| o.udp_connreset = v)
+                        .map_err(code)?;
+                    e.udp_connreset.store(v, Ordering::SeqCst);
                     return Ok(0);
                 }
                 SIO_GET_EXTENSION_FUNCTION_POINTER => {
