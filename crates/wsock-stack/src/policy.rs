@@ -43,6 +43,9 @@ impl PolicyTable {
 /// ```
 pub fn build_ale(spec: &HostSpec) -> Result<(Ale, SessionId), (PolicyTable, usize, SpecError)> {
     let mut engine = Engine::new();
+    // Generated filter keys differ per host (as random GUIDs differ per machine on Windows),
+    // and stay the same from run to run of one scenario.
+    engine.set_key_seed(fnv1a(spec.name.as_bytes()));
     let admin = engine.open_session(false);
     for (i, p) in spec.providers.iter().enumerate() {
         engine
@@ -60,6 +63,16 @@ pub fn build_ale(spec: &HostSpec) -> Result<(Ale, SessionId), (PolicyTable, usiz
             .map_err(|e| (PolicyTable::Filter, i, e))?;
     }
     Ok((Ale::new(engine), admin))
+}
+
+/// FNV-1a, 64-bit: a stable hash (unlike `DefaultHasher`, it never changes between builds).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 /// The ALE context of a socket created on `spec`'s host: its application and user.
@@ -96,6 +109,10 @@ pub struct FilterRow {
     pub weight: u64,
     /// Conditions, one string each.
     pub conditions: Vec<String>,
+    /// `FWPM_FILTER_FLAG_*` names set on the filter.
+    pub flags: Vec<String>,
+    /// The provider key, if the filter names one.
+    pub provider: Option<String>,
 }
 
 /// The filters of an engine, ordered by layer then id.
@@ -113,10 +130,61 @@ pub fn filter_rows(engine: &Engine, session: SessionId) -> Vec<FilterRow> {
             action: f.action.name().to_string(),
             weight: f.effective_weight,
             conditions: f.conditions.iter().map(condition_text).collect(),
+            flags: flag_names(f.flags),
+            provider: f.provider_key.map(|k| k.to_string()),
         })
         .collect();
     rows.sort_by(|a, b| (a.layer.as_str(), a.id).cmp(&(b.layer.as_str(), b.id)));
     rows
+}
+
+/// The names of the `FWPM_FILTER_FLAG_*` bits set in `flags`.
+fn flag_names(flags: u32) -> Vec<String> {
+    use wsock_wfp::filter_flags as F;
+    [
+        (F::PERSISTENT, "FWPM_FILTER_FLAG_PERSISTENT"),
+        (F::BOOTTIME, "FWPM_FILTER_FLAG_BOOTTIME"),
+        (
+            F::HAS_PROVIDER_CONTEXT,
+            "FWPM_FILTER_FLAG_HAS_PROVIDER_CONTEXT",
+        ),
+        (F::CLEAR_ACTION_RIGHT, "FWPM_FILTER_FLAG_CLEAR_ACTION_RIGHT"),
+        (
+            F::PERMIT_IF_CALLOUT_UNREGISTERED,
+            "FWPM_FILTER_FLAG_PERMIT_IF_CALLOUT_UNREGISTERED",
+        ),
+        (F::DISABLED, "FWPM_FILTER_FLAG_DISABLED"),
+        (F::INDEXED, "FWPM_FILTER_FLAG_INDEXED"),
+        (
+            F::HAS_SECURITY_REALM_PROVIDER_CONTEXT,
+            "FWPM_FILTER_FLAG_HAS_SECURITY_REALM_PROVIDER_CONTEXT",
+        ),
+        (F::SYSTEMOS_ONLY, "FWPM_FILTER_FLAG_SYSTEMOS_ONLY"),
+        (F::GAMEOS_ONLY, "FWPM_FILTER_FLAG_GAMEOS_ONLY"),
+        (F::SILENT_MODE, "FWPM_FILTER_FLAG_SILENT_MODE"),
+        (
+            F::IPSEC_NO_ACQUIRE_INITIATE,
+            "FWPM_FILTER_FLAG_IPSEC_NO_ACQUIRE_INITIATE",
+        ),
+    ]
+    .into_iter()
+    .filter(|(bit, _)| flags & bit != 0)
+    .map(|(_, n)| n.to_string())
+    .collect()
+}
+
+/// An app id blob (`FWP_BYTE_BLOB` of a UTF-16LE path with its terminating NUL) as its path.
+fn app_id_text(b: &[u8]) -> Option<String> {
+    if b.len() < 2 || b.len() % 2 != 0 {
+        return None;
+    }
+    let units: Vec<u16> = b
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    let units = units.strip_suffix(&[0]).unwrap_or(&units);
+    let text = String::from_utf16(units).ok()?;
+    (!text.is_empty() && !text.chars().any(char::is_control)).then_some(text)
 }
 
 /// `IP_REMOTE_PORT equal 80`, `IP_REMOTE_ADDRESS equal 10.0.0.0/8`, ...
@@ -177,6 +245,10 @@ fn value_text(v: &wsock_wfp::FwpValue) -> String {
         }
         V::Range(r) => format!("{}..{}", value_text(&r.0), value_text(&r.1)),
         V::UnicodeString(s) | V::Sid(s) => format!("{s:?}"),
+        V::ByteBlob(b) => match app_id_text(b) {
+            Some(path) => format!("\"{path}\""),
+            None => format!("{b:02x?}"),
+        },
         other => format!("{other:?}"),
     }
 }

@@ -90,8 +90,9 @@ pub struct HostSpec {
     /// WFP filters of this host's filter engine (static: they live as long as the host).
     #[serde(default, rename = "filter")]
     pub filters: Vec<wsock_wfp::FilterSpec>,
-    /// Local control endpoint of `wsock host` (TCP on loopback, JSON lines), for `wsock show`
-    /// and `wsock filter` against a running host.
+    /// An extra control endpoint of `wsock host` over TCP on loopback (JSON lines), which
+    /// requires the token from the owner-only token file; the default control endpoint is an
+    /// owner-only Unix socket (see docs/scenario.md).
     #[serde(default)]
     pub control: Option<SocketAddr>,
 }
