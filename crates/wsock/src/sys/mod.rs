@@ -82,11 +82,23 @@ thread_local! {
 }
 
 /// The calling thread's last Winsock error.
+///
+/// # Safety
+/// None: no pointers.
+///
+/// # Errors
+/// None (it reports them).
 pub unsafe extern "system" fn WSAGetLastError() -> WSA_ERROR {
     LAST_ERROR.with(|e| e.get())
 }
 
 /// Sets the calling thread's last Winsock error.
+///
+/// # Safety
+/// None: no pointers.
+///
+/// # Errors
+/// None.
 pub unsafe extern "system" fn WSASetLastError(ierror: i32) {
     LAST_ERROR.with(|e| e.set(ierror));
 }
@@ -242,6 +254,13 @@ fn finish(r: Result<i32, i32>) -> i32 {
 /// Initiates use of Winsock on the network of the calling thread's host.
 ///
 /// Returns 0, or the error code itself (as Windows does; `WSAGetLastError` is not used).
+///
+/// # Safety
+/// `lpwsadata` must be valid for a `WSADATA`.
+///
+/// # Errors
+/// Returned, not set: `WSAEFAULT` (null `lpwsadata`), `WSAVERNOTSUPPORTED` (below 1.1),
+/// `WSASYSNOTREADY` (no host chosen, see [`crate::ext`]).
 pub unsafe extern "system" fn WSAStartup(wversionrequested: u16, lpwsadata: *mut WSADATA) -> i32 {
     if lpwsadata.is_null() {
         return WSAEFAULT;
@@ -278,6 +297,12 @@ pub unsafe extern "system" fn WSAStartup(wversionrequested: u16, lpwsadata: *mut
 }
 
 /// Ends one `WSAStartup`; the last one closes every socket of the network.
+///
+/// # Safety
+/// None: no pointers.
+///
+/// # Errors
+/// `WSANOTINITIALISED` without a matching `WSAStartup`.
 pub unsafe extern "system" fn WSACleanup() -> i32 {
     let (host, ws) = match crate::ext::current() {
         Ok(v) => v,
@@ -311,6 +336,13 @@ pub unsafe extern "system" fn WSACleanup() -> i32 {
 // ---------------------------------------------------------------- sockets
 
 /// Creates a socket on the calling thread's host.
+///
+/// # Safety
+/// None: no pointers.
+///
+/// # Errors
+/// `WSANOTINITIALISED`; `WSAESOCKTNOSUPPORT`, `WSAEAFNOSUPPORT`, `WSAEPROTONOSUPPORT`, `WSAEINVAL`
+/// for the arguments, checked in Windows' order (type, family, protocol).
 pub unsafe extern "system" fn socket(
     af: i32,
     r#type: WINSOCK_SOCKET_TYPE,
@@ -426,6 +458,14 @@ fn create_socket(af: i32, ty: i32, protocol: i32) -> SOCKET {
 }
 
 /// Binds a local address.
+///
+/// # Safety
+/// `name` must be valid for `namelen` bytes.
+///
+/// # Errors
+/// `WSAEFAULT` (null or short address), `WSAEAFNOSUPPORT`, `WSAEINVAL` (already bound),
+/// `WSAEADDRINUSE`, `WSAEACCES` (an exclusive holder, or ALE), `WSAEADDRNOTAVAIL`, `WSAENOTSOCK`,
+/// `WSANOTINITIALISED`.
 pub unsafe extern "system" fn bind(s: SOCKET, name: *const SOCKADDR, namelen: i32) -> i32 {
     finish(with_socket(s, |_, e| {
         let addr = read_sockaddr(name, namelen)?;
@@ -435,6 +475,13 @@ pub unsafe extern "system" fn bind(s: SOCKET, name: *const SOCKADDR, namelen: i3
 }
 
 /// Starts listening.
+///
+/// # Safety
+/// None: no pointers.
+///
+/// # Errors
+/// `WSAEOPNOTSUPP` (UDP), `WSAEINVAL` (unbound), `WSAEACCES` (ALE), `WSAENOTSOCK`,
+/// `WSANOTINITIALISED`.
 pub unsafe extern "system" fn listen(s: SOCKET, backlog: i32) -> i32 {
     finish(with_socket(s, |_, e| {
         if !e.stream {
@@ -457,11 +504,25 @@ pub unsafe extern "system" fn listen(s: SOCKET, backlog: i32) -> i32 {
 }
 
 /// Accepts a connection.
+///
+/// # Safety
+/// `addr`, when not null, must be valid for `*addrlen` bytes.
+///
+/// # Errors
+/// `WSAEFAULT` (an address with a null or short length; the connection stays queued), `WSAEINVAL`
+/// (not listening), `WSAEOPNOTSUPP` (UDP), `WSAEWOULDBLOCK` (non-blocking, none pending),
+/// `WSAENOTSOCK`, `WSANOTINITIALISED`.
 pub unsafe extern "system" fn accept(s: SOCKET, addr: *mut SOCKADDR, addrlen: *mut i32) -> SOCKET {
     accept_impl(s, addr, addrlen, None, 0)
 }
 
 /// Accepts a connection, asking a condition function first (`CF_ACCEPT` or `CF_REJECT`).
+///
+/// # Safety
+/// As [`accept`]; the condition function is called with wsock's own buffers.
+///
+/// # Errors
+/// As [`accept`]; `WSAECONNREFUSED` (`CF_REJECT`), `WSATRY_AGAIN` (`CF_DEFER`).
 pub unsafe extern "system" fn WSAAccept(
     s: SOCKET,
     addr: *mut SOCKADDR,
@@ -552,6 +613,15 @@ unsafe fn accept_impl(
 }
 
 /// Connects (TCP) or sets the default peer (UDP).
+///
+/// # Safety
+/// `name` must be valid for `namelen` bytes.
+///
+/// # Errors
+/// `WSAEFAULT`, `WSAEAFNOSUPPORT`, `WSAECONNREFUSED`, `WSAETIMEDOUT`, `WSAEHOSTUNREACH`,
+/// `WSAEISCONN`, `WSAEALREADY`, `WSAEINVAL` (listening), `WSAEWOULDBLOCK` (non-blocking: the
+/// result comes through `select`, `WSAPoll`, `FD_CONNECT` or `SO_ERROR`), `WSAEACCES` (ALE),
+/// `WSAENOTSOCK`, `WSANOTINITIALISED`.
 pub unsafe extern "system" fn connect(s: SOCKET, name: *const SOCKADDR, namelen: i32) -> i32 {
     finish(with_socket(s, |_, e| {
         if !e.stream && !name.is_null() && namelen >= 2 {
@@ -590,6 +660,12 @@ pub unsafe extern "system" fn connect(s: SOCKET, name: *const SOCKADDR, namelen:
 }
 
 /// Connects; caller/callee data and QOS are not supported (must be null).
+///
+/// # Safety
+/// As [`connect`]; `lpcalleedata`, when not null, must be a valid `WSABUF`.
+///
+/// # Errors
+/// As [`connect`]; `WSAEOPNOTSUPP` for caller data or QOS.
 pub unsafe extern "system" fn WSAConnect(
     s: SOCKET,
     name: *const SOCKADDR,
@@ -712,6 +788,14 @@ fn nonblocking_stream_send(
 }
 
 /// Sends stream data (or a datagram to the connected peer).
+///
+/// # Safety
+/// `buf` must be valid for `len` bytes.
+///
+/// # Errors
+/// `WSAEFAULT`, `WSAENOTCONN`, `WSAESHUTDOWN`, `WSAECONNRESET`, `WSAEWOULDBLOCK`, `WSAETIMEDOUT`
+/// (`SO_SNDTIMEO`), `WSAEOPNOTSUPP` (flags), `WSAEACCES` (ALE), `WSAENOTSOCK`,
+/// `WSANOTINITIALISED`.
 pub unsafe extern "system" fn send(s: SOCKET, buf: PCSTR, len: i32, flags: SEND_RECV_FLAGS) -> i32 {
     if len < 0 || (buf.is_null() && len > 0) {
         return fail(WSAEFAULT);
@@ -725,6 +809,12 @@ pub unsafe extern "system" fn send(s: SOCKET, buf: PCSTR, len: i32, flags: SEND_
 }
 
 /// Sends a datagram to `to` (or stream data, ignoring `to`, on a connected stream).
+///
+/// # Safety
+/// `buf` must be valid for `len` bytes and `to`, when not null, for `tolen` bytes.
+///
+/// # Errors
+/// As [`send`]; `WSAEADDRNOTAVAIL` (port 0 or `ADDR_ANY`), `WSAEMSGSIZE`.
 pub unsafe extern "system" fn sendto(
     s: SOCKET,
     buf: PCSTR,
@@ -1042,6 +1132,14 @@ unsafe fn recv_entry(
 }
 
 /// Receives stream data (0 at end of stream) or one datagram.
+///
+/// # Safety
+/// `buf` must be valid for `len` bytes.
+///
+/// # Errors
+/// `WSAEFAULT`, `WSAENOTCONN`, `WSAECONNRESET`, `WSAECONNABORTED`, `WSAEWOULDBLOCK`,
+/// `WSAETIMEDOUT` (`SO_RCVTIMEO`), `WSAEMSGSIZE` (a truncated datagram), `WSAEOPNOTSUPP` (flags),
+/// `WSAENOTSOCK`, `WSANOTINITIALISED`.
 pub unsafe extern "system" fn recv(s: SOCKET, buf: PSTR, len: i32, flags: SEND_RECV_FLAGS) -> i32 {
     if len < 0 || (buf.is_null() && len > 0) {
         return fail(WSAEFAULT);
@@ -1055,6 +1153,12 @@ pub unsafe extern "system" fn recv(s: SOCKET, buf: PSTR, len: i32, flags: SEND_R
 }
 
 /// Receives one datagram and its source.
+///
+/// # Safety
+/// `buf` must be valid for `len` bytes and `from`, when not null, for `*fromlen` bytes.
+///
+/// # Errors
+/// As [`recv`]; `WSAEFAULT` for a short address buffer (the datagram stays queued).
 pub unsafe extern "system" fn recvfrom(
     s: SOCKET,
     buf: PSTR,
@@ -1204,6 +1308,12 @@ unsafe fn wsa_recv(
 }
 
 /// Shuts down sending, receiving or both.
+///
+/// # Safety
+/// None: no pointers.
+///
+/// # Errors
+/// `WSAEINVAL` (unknown `how`), `WSAENOTCONN`, `WSAENOTSOCK`, `WSANOTINITIALISED`.
 pub unsafe extern "system" fn shutdown(s: SOCKET, how: WINSOCK_SHUTDOWN_HOW) -> i32 {
     finish(with_socket(s, |_, e| {
         let how = match how {
@@ -1263,6 +1373,12 @@ pub unsafe extern "system" fn WSARecvDisconnect(
 
 /// Closes a socket; queued data still goes out unless `SO_LINGER` is on with a zero timeout.
 /// Pending overlapped operations complete with `WSA_OPERATION_ABORTED`.
+///
+/// # Safety
+/// None: no pointers.
+///
+/// # Errors
+/// `WSAENOTSOCK`, `WSANOTINITIALISED`.
 pub unsafe extern "system" fn closesocket(s: SOCKET) -> i32 {
     finish(with_socket(s, |ws, e| {
         ws.remove(s);
@@ -1282,6 +1398,12 @@ pub unsafe extern "system" fn closesocket(s: SOCKET) -> i32 {
 }
 
 /// The bound local address.
+///
+/// # Safety
+/// `name` must be valid for `*namelen` bytes.
+///
+/// # Errors
+/// `WSAEFAULT` (null or short), `WSAEINVAL` (unbound), `WSAENOTSOCK`, `WSANOTINITIALISED`.
 pub unsafe extern "system" fn getsockname(
     s: SOCKET,
     name: *mut SOCKADDR,
@@ -1295,6 +1417,13 @@ pub unsafe extern "system" fn getsockname(
 }
 
 /// The connected peer's address.
+///
+/// # Safety
+/// `name` must be valid for `*namelen` bytes.
+///
+/// # Errors
+/// `WSAEFAULT` (null or short), `WSAENOTCONN` (not connected, or a connect in progress),
+/// `WSAENOTSOCK`, `WSANOTINITIALISED`.
 pub unsafe extern "system" fn getpeername(
     s: SOCKET,
     name: *mut SOCKADDR,
