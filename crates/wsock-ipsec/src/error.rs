@@ -16,10 +16,18 @@ pub const ERROR_INSUFFICIENT_BUFFER: u32 = 122;
 pub mod win32 {
     /// `ERROR_IPSEC_IKE_AUTH_FAIL`.
     pub const IKE_AUTH_FAIL: u32 = 13801;
+    /// `ERROR_IPSEC_IKE_TIMED_OUT`: no answer after the whole retransmission schedule.
+    pub const IKE_TIMED_OUT: u32 = 13805;
+    /// `ERROR_IPSEC_IKE_SA_DELETED`: the peer deleted the IKE SA before it was complete.
+    pub const IKE_SA_DELETED: u32 = 13807;
+    /// `ERROR_IPSEC_IKE_SA_REAPED`: a half-open IKE SA was dropped before it was complete.
+    pub const IKE_SA_REAPED: u32 = 13808;
     /// `ERROR_IPSEC_IKE_DH_FAIL`: the Diffie-Hellman computation failed.
     pub const IKE_DH_FAIL: u32 = 13822;
     /// `ERROR_IPSEC_IKE_INVALID_HEADER`.
     pub const IKE_INVALID_HEADER: u32 = 13824;
+    /// `ERROR_IPSEC_IKE_NO_POLICY`: no policy for the traffic (used for TS_UNACCEPTABLE).
+    pub const IKE_NO_POLICY: u32 = 13825;
     /// `ERROR_IPSEC_IKE_PROCESS_ERR_SA`; the other per-payload codes follow it (13830..=13842).
     pub const IKE_PROCESS_ERR_SA: u32 = 13830;
     /// `ERROR_IPSEC_IKE_PROCESS_ERR_PROP`.
@@ -52,6 +60,8 @@ pub mod win32 {
     pub const IKE_ENCRYPT: u32 = 13866;
     /// `ERROR_IPSEC_IKE_DECRYPT`: SK payload decryption or its integrity check failed.
     pub const IKE_DECRYPT: u32 = 13867;
+    /// `ERROR_IPSEC_IKE_POLICY_MATCH`: no acceptable proposal (NO_PROPOSAL_CHOSEN).
+    pub const IKE_POLICY_MATCH: u32 = 13868;
     /// `ERROR_IPSEC_IKE_INVALID_HASH_ALG` (used for an unsupported PRF).
     pub const IKE_INVALID_HASH_ALG: u32 = 13871;
     /// `ERROR_IPSEC_IKE_INVALID_ENCRYPT_ALG`.
@@ -60,6 +70,18 @@ pub mod win32 {
     pub const IKE_INVALID_AUTH_ALG: u32 = 13874;
     /// `ERROR_IPSEC_IKE_INVALID_MAJOR_VERSION`.
     pub const IKE_INVALID_MAJOR_VERSION: u32 = 13880;
+    /// `ERROR_IPSEC_IKE_MM_EXPIRED`: the IKE SA was deleted (by us or by the peer's Delete).
+    pub const IKE_MM_EXPIRED: u32 = 13885;
+    /// `ERROR_IPSEC_IKE_PEER_MM_ASSUMED_INVALID`: an established peer stopped answering.
+    pub const IKE_PEER_MM_ASSUMED_INVALID: u32 = 13886;
+    /// `ERROR_IPSEC_IKE_UNEXPECTED_MESSAGE_ID`.
+    pub const IKE_UNEXPECTED_MESSAGE_ID: u32 = 13888;
+    /// `ERROR_IPSEC_IKE_DOS_COOKIE_SENT`: a cookie was demanded (benign).
+    pub const IKE_DOS_COOKIE_SENT: u32 = 13890;
+    /// `ERROR_IPSEC_IKE_ERROR`: an error notify without a more specific code.
+    pub const IKE_ERROR: u32 = 13816;
+    /// `ERROR_IPSEC_IKE_GENERAL_PROCESSING_ERROR`.
+    pub const IKE_GENERAL_PROCESSING_ERROR: u32 = 13804;
     /// `ERROR_IPSEC_BAD_SPI`: the SPI matches no valid SA.
     pub const BAD_SPI: u32 = 13910;
     /// `ERROR_IPSEC_SA_LIFETIME_EXPIRED`: a packet on an expired SA.
@@ -164,6 +186,51 @@ pub enum IpsecError {
     /// An SK payload did not decrypt or its ICV did not verify.
     #[error("SK payload decryption failed")]
     DecryptFailed,
+    /// IKE authentication failed: a wrong pre-shared key (on either side), a missing AUTH
+    /// payload, or the peer's AUTHENTICATION_FAILED notify.
+    #[error("IKE authentication failed")]
+    IkeAuthFailed,
+    /// The peer authenticated, but its identity is not the target name the policy names.
+    #[error("peer identity {peer} does not match the target name {target}")]
+    IkePeerIdMismatch {
+        /// The peer's identity as received.
+        peer: String,
+        /// The target name it was compared with.
+        target: String,
+    },
+    /// No answer after the whole retransmission schedule.
+    #[error("IKE negotiation timed out after {sends} transmissions")]
+    IkeTimedOut {
+        /// How many times the request was sent.
+        sends: u32,
+    },
+    /// An established peer stopped answering (a liveness check or another request timed out).
+    #[error("IKE peer stopped responding")]
+    IkePeerDead,
+    /// No proposal was acceptable (NO_PROPOSAL_CHOSEN, sent or received).
+    #[error("no acceptable proposal")]
+    IkeNoProposalChosen,
+    /// The traffic selectors were not acceptable (TS_UNACCEPTABLE, sent or received).
+    #[error("traffic selectors unacceptable")]
+    IkeTsUnacceptable,
+    /// The responder asked for a Diffie-Hellman group we did not offer, or asked twice.
+    #[error("Diffie-Hellman group {0} refused")]
+    IkeInvalidGroup(u16),
+    /// The peer answered with another error notify.
+    #[error("peer sent error notify {0:?}")]
+    IkePeerError(crate::ike::wire::NotifyType),
+    /// The peer deleted the IKE SA (or a half-open SA was dropped) before it was complete.
+    #[error("IKE SA deleted before it was complete")]
+    IkeSaDeleted,
+    /// The IKE SA was deleted after it was established (by us or by the peer).
+    #[error("IKE SA deleted")]
+    IkeSaExpired,
+    /// A message broke the protocol (a missing payload, an answer that does not fit the request).
+    #[error("IKE protocol violation: {0}")]
+    IkeProtocol(&'static str),
+    /// The operation does not fit the IKE SA's state (unknown SA, not yet established...).
+    #[error("IKE SA in the wrong state: {0}")]
+    IkeWrongState(&'static str),
 }
 
 impl IpsecError {
@@ -196,6 +263,17 @@ impl IpsecError {
             IpsecError::DhFailed => IKE_DH_FAIL,
             IpsecError::EncryptFailed => IKE_ENCRYPT,
             IpsecError::DecryptFailed => IKE_DECRYPT,
+            IpsecError::IkeAuthFailed | IpsecError::IkePeerIdMismatch { .. } => IKE_AUTH_FAIL,
+            IpsecError::IkeTimedOut { .. } => IKE_TIMED_OUT,
+            IpsecError::IkePeerDead => IKE_PEER_MM_ASSUMED_INVALID,
+            IpsecError::IkeNoProposalChosen => IKE_POLICY_MATCH,
+            IpsecError::IkeTsUnacceptable => IKE_NO_POLICY,
+            IpsecError::IkeInvalidGroup(_) => IKE_INVALID_GROUP,
+            IpsecError::IkePeerError(_) => IKE_ERROR,
+            IpsecError::IkeSaDeleted => IKE_SA_DELETED,
+            IpsecError::IkeSaExpired => IKE_MM_EXPIRED,
+            IpsecError::IkeProtocol(_) => IKE_INVALID_PAYLOAD,
+            IpsecError::IkeWrongState(_) => IKE_GENERAL_PROCESSING_ERROR,
         }
     }
 }

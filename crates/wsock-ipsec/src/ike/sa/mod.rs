@@ -1,0 +1,2236 @@
+//! The IKEv2 exchanges (RFC 7296), sans-IO: IKE_SA_INIT and IKE_AUTH with pre-shared keys,
+//! creating an IKE SA (main mode SA) and its first child SA (quick mode SA), and INFORMATIONAL
+//! (Delete of a child SA or of the IKE SA, empty liveness checks).
+//!
+//! One [`IkeEndpoint`] serves one host's IKE and NAT-T sockets, as initiator ([`IkeEndpoint::connect`])
+//! and as responder (when [`EndpointConfig::responder`] holds a policy). It is driven the way
+//! quinn-proto drives a connection: datagrams go in with [`IkeEndpoint::handle_datagram`], what
+//! must be sent comes out of [`IkeEndpoint::poll_transmit`], the next deadline out of
+//! [`IkeEndpoint::poll_timeout`] (then call [`IkeEndpoint::handle_timeout`]), and results out of
+//! [`IkeEndpoint::poll_event`]. Time is a [`Duration`] since an epoch the caller picks; the
+//! endpoint reads no clock and does no I/O, so tests run two endpoints in memory on a virtual
+//! clock.
+//!
+//! Each IKE SA is in exactly one protocol state, a value of its own type holding only what
+//! that state needs:
+//!
+//! ```text
+//! initiator:  connect -> InitSent --IKE_SA_INIT response--> AuthSent --IKE_AUTH response--> Established
+//! responder:  IKE_SA_INIT request -> HalfOpen --IKE_AUTH request--> Established
+//! ```
+//!
+//! A message that does not fit the state (an IKE_AUTH response to an SA still in InitSent, a
+//! request outside the message-ID window, a response nobody asked for) is dropped and counted in
+//! [`IkeStats`]; so is every malformed or unauthentic datagram. Nothing here panics on input.
+//!
+//! Protocol behaviour (the numbers are RFC 7296's and the reference's, §5.4):
+//! - Message IDs: window 1 in each direction; our requests queue behind the one in flight.
+//! - Retransmission: only requests, byte-identical, on the [`Retransmit`] schedule (0.5 s
+//!   doubling, 5 sends by default); the last silence fails the negotiation with
+//!   [`IpsecError::IkeTimedOut`] (`ERROR_IPSEC_IKE_TIMED_OUT`, 13805), or, on an established SA,
+//!   with [`IpsecError::IkePeerDead`] (13886).
+//! - Responses: the last one is cached per IKE SA and a retransmitted request gets it again,
+//!   byte for byte; a responder never retransmits on its own.
+//! - COOKIE: from [`EndpointConfig::cookie_threshold`] half-open SAs on, an IKE_SA_INIT without a
+//!   valid cookie is answered statelessly with `N(COOKIE)`; the initiator repeats its request
+//!   with the cookie first.
+//! - INVALID_KE_PAYLOAD: a responder that prefers another offered group says so statelessly;
+//!   the initiator retries once per group with the one asked for.
+//! - NAT detection: both sides send and check the NAT_DETECTION_* hashes; on a NAT (or with
+//!   [`IkePolicy::force_encap`], which makes the source hash deliberately wrong, as strongSwan's
+//!   `encap = yes` does) the initiator moves to the peer's NAT-T socket from IKE_AUTH on, with
+//!   the non-ESP marker. A responder answers on the socket a request came in on.
+//! - Authentication: PSK, `AUTH = prf(prf(PSK, "Key Pad for IKEv2"), <SignedOctets>)`. A wrong key
+//!   fails both sides with [`IpsecError::IkeAuthFailed`] (`ERROR_IPSEC_IKE_AUTH_FAIL`, 13801): the
+//!   responder answers `N(AUTHENTICATION_FAILED)`; an initiator that cannot verify the responder
+//!   tells it in an INFORMATIONAL `N(AUTHENTICATION_FAILED)`.
+//! - Identity: with [`IkePolicy::target_name`] set, the authenticated peer ID must match it
+//!   ([`Identity::matches_target`]), else [`IpsecError::IkePeerIdMismatch`] (also 13801).
+//! - CREATE_CHILD_SA requests are answered with `N(NO_ADDITIONAL_SAS)`: additional child SAs and
+//!   rekeying are not implemented yet.
+//!
+//! Randomness (SPIs, nonces, the cookie secret) comes through [`IkeRandom`]; Diffie-Hellman keys
+//! always come from ring's system source.
+
+mod config;
+
+pub use config::{
+    host_selector, selector_within, EndpointConfig, Identity, IkePolicy, IkeRandom, Retransmit,
+    SeededIkeRandom, SystemIkeRandom,
+};
+
+use crate::error::IpsecError;
+use crate::esp::{ct_eq, InboundSa, Mode, OutboundSa, SaConfig};
+use crate::ike::crypto::{
+    nat_detection_hash, psk_auth, signed_octets, skeyseed, ChildSaKeys, DhGroup, IkeSaKeys,
+    KeyExchange, Role, SkCrypter,
+};
+use crate::ike::proposal::{
+    esp_proposal, esp_suite_of, ike_proposal, ike_suite_of, select_esp, select_ike, IkeSuite,
+};
+use crate::ike::wire::{
+    AddressRange, AuthMethod, Delete, ExchangeType, Flags, Message, MessageRepr, Notify,
+    NotifyType, PayloadRepr, ProtocolId, TrafficSelector,
+};
+use crate::keylog::{EspKeyRecord, IkeKeyRecord};
+use crate::natt::{self, NattDatagram};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+/// Length of our nonces (RFC 7296 §2.10: at least 128 bits and half the PRF key size).
+const NONCE_LEN: usize = 32;
+/// Cookie rounds an initiator accepts before it gives up (a responder that keeps demanding new
+/// cookies is broken or hostile).
+const MAX_COOKIE_ROUNDS: u8 = 3;
+
+/// The local id of an IKE SA (the 64-bit MM SA id Windows reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IkeSaId(pub u64);
+
+impl std::fmt::Display for IkeSaId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "mm#{}", self.0)
+    }
+}
+
+/// Which of the host's two wire sockets a datagram uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WireSocket {
+    /// The IKE socket (the port-500 role): bare IKE messages.
+    Ike,
+    /// The NAT-T socket (the port-4500 role): IKE behind the 4-byte non-ESP marker.
+    Natt,
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to.
+    pub destination: SocketAddr,
+    /// From which of our sockets.
+    pub socket: WireSocket,
+    /// The UDP payload exactly as it goes on the wire (with the non-ESP marker on
+    /// [`WireSocket::Natt`]).
+    pub contents: Vec<u8>,
+}
+
+/// Keying material of one ESP direction.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EspKeys {
+    /// Encryption keying material (key || salt for AEAD and GMAC suites).
+    pub encr: Vec<u8>,
+    /// Integrity key (empty for AEAD and GMAC suites).
+    pub integ: Vec<u8>,
+}
+
+impl std::fmt::Debug for EspKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EspKeys { .. }")
+    }
+}
+
+/// A negotiated child SA pair, ready to be installed in the ESP data path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildSa {
+    /// The IKE SA it belongs to.
+    pub ike_sa: IkeSaId,
+    /// Our role in the exchange that created it.
+    pub role: Role,
+    /// The sending direction (SPI chosen by the peer).
+    pub outbound: SaConfig,
+    /// Keys of the sending direction.
+    pub outbound_keys: EspKeys,
+    /// The receiving direction (SPI chosen by us).
+    pub inbound: SaConfig,
+    /// Keys of the receiving direction.
+    pub inbound_keys: EspKeys,
+    /// Transport or tunnel mode.
+    pub mode: Mode,
+    /// Traffic selectors of our side.
+    pub local_ts: Vec<TrafficSelector>,
+    /// Traffic selectors of the peer's side.
+    pub remote_ts: Vec<TrafficSelector>,
+    /// The peer's wire address for ESP (its NAT-T socket when `encapsulated`).
+    pub peer: SocketAddr,
+    /// Whether ESP travels UDP-encapsulated (RFC 3948) on the NAT-T sockets.
+    pub encapsulated: bool,
+}
+
+impl ChildSa {
+    /// The sending ESP SA, created at `now`.
+    ///
+    /// # Errors
+    /// As [`OutboundSa::new`].
+    pub fn outbound_sa(&self, now: Duration) -> Result<OutboundSa, IpsecError> {
+        OutboundSa::new(
+            &self.outbound,
+            &self.outbound_keys.encr,
+            &self.outbound_keys.integ,
+            now,
+        )
+    }
+
+    /// The receiving ESP SA, created at `now`.
+    ///
+    /// # Errors
+    /// As [`InboundSa::new`].
+    pub fn inbound_sa(&self, now: Duration) -> Result<InboundSa, IpsecError> {
+        InboundSa::new(
+            &self.inbound,
+            &self.inbound_keys.encr,
+            &self.inbound_keys.integ,
+            now,
+        )
+    }
+
+    /// Key records of both directions for tshark (outer addresses: `local` and the peer's).
+    pub fn esp_key_records(&self, local: IpAddr) -> [EspKeyRecord; 2] {
+        [
+            EspKeyRecord {
+                src: local,
+                dst: self.peer.ip(),
+                spi: self.outbound.spi,
+                suite: self.outbound.suite,
+                encr_key: self.outbound_keys.encr.clone(),
+                integ_key: self.outbound_keys.integ.clone(),
+            },
+            EspKeyRecord {
+                src: self.peer.ip(),
+                dst: local,
+                spi: self.inbound.spi,
+                suite: self.inbound.suite,
+                encr_key: self.inbound_keys.encr.clone(),
+                integ_key: self.inbound_keys.integ.clone(),
+            },
+        ]
+    }
+}
+
+/// What the owner of an [`IkeEndpoint`] learns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IkeEvent {
+    /// Both sides authenticated each other; the IKE SA (MM SA) is up.
+    IkeSaEstablished {
+        /// Local id.
+        sa: IkeSaId,
+        /// Our role.
+        role: Role,
+        /// Initiator's SPI.
+        spi_i: u64,
+        /// Responder's SPI.
+        spi_r: u64,
+        /// Our identity.
+        local_id: Identity,
+        /// The peer's authenticated identity.
+        peer_id: Identity,
+        /// The peer's current IKE address.
+        peer: SocketAddr,
+    },
+    /// A child SA pair was negotiated.
+    ChildSaReady(Box<ChildSa>),
+    /// The IKE SA is up but its child SA was refused (no proposal, selectors, mode).
+    ChildSaFailed {
+        /// The IKE SA.
+        sa: IkeSaId,
+        /// Why.
+        error: IpsecError,
+    },
+    /// A child SA pair was deleted.
+    ChildSaDeleted {
+        /// The IKE SA.
+        sa: IkeSaId,
+        /// Our inbound SPI of the pair.
+        inbound_spi: u32,
+        /// The outbound SPI of the pair.
+        outbound_spi: u32,
+        /// Whether the peer asked for it.
+        by_peer: bool,
+    },
+    /// An established IKE SA (and with it all its child SAs) is gone.
+    IkeSaDeleted {
+        /// The IKE SA.
+        sa: IkeSaId,
+        /// Whether the peer asked for it.
+        by_peer: bool,
+    },
+    /// The peer answered a liveness check.
+    LivenessConfirmed {
+        /// The IKE SA.
+        sa: IkeSaId,
+    },
+    /// The negotiation (or an established SA) failed; the SA and its child SAs are gone.
+    /// [`IpsecError::win32_code`] gives the `ERROR_IPSEC_IKE_*` value.
+    Failed {
+        /// The IKE SA.
+        sa: IkeSaId,
+        /// Why.
+        error: IpsecError,
+    },
+}
+
+/// Counters of the endpoint (dropped datagrams never raise an error).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IkeStats {
+    /// Datagrams handed to [`IkeEndpoint::handle_datagram`].
+    pub received: u64,
+    /// Dropped: not an IKE message, or malformed.
+    pub dropped_malformed: u64,
+    /// Dropped: no IKE SA with that SPI (or no responder policy).
+    pub dropped_unknown_sa: u64,
+    /// Dropped: does not fit the SA's state or message-ID window.
+    pub dropped_unexpected: u64,
+    /// Dropped: the SK payload did not verify.
+    pub dropped_unauthentic: u64,
+    /// Requests sent again on the retransmission schedule.
+    pub retransmissions: u64,
+    /// Retransmitted requests answered from the response cache.
+    pub responses_from_cache: u64,
+    /// `N(COOKIE)` answers sent (`ERROR_IPSEC_IKE_DOS_COOKIE_SENT`, benign).
+    pub cookies_sent: u64,
+    /// `N(INVALID_KE_PAYLOAD)` answers sent.
+    pub invalid_ke_sent: u64,
+    /// Half-open responder SAs dropped after [`EndpointConfig::half_open_timeout`].
+    pub half_open_reaped: u64,
+}
+
+/// The protocol state of an IKE SA, for inspection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SaState {
+    /// Initiator: IKE_SA_INIT sent, waiting for the answer.
+    InitSent,
+    /// Initiator: IKE_AUTH sent, waiting for the answer.
+    AuthSent,
+    /// Responder: IKE_SA_INIT answered, waiting for IKE_AUTH.
+    HalfOpen,
+    /// Both sides authenticated.
+    Established,
+}
+
+// ----------------------------------------------------------------------------------------------
+// Internal state.
+
+/// The keys and crypters of an IKE SA, from IKE_SA_INIT on.
+struct SaKeys {
+    suite: IkeSuite,
+    keys: IkeSaKeys,
+    /// Seals what we send.
+    tx: SkCrypter,
+    /// Opens what we receive.
+    rx: SkCrypter,
+    ni: Vec<u8>,
+    nr: Vec<u8>,
+}
+
+impl SaKeys {
+    fn new(
+        role: Role,
+        suite: IkeSuite,
+        g_ir: &[u8],
+        ni: Vec<u8>,
+        nr: Vec<u8>,
+        spi_i: u64,
+        spi_r: u64,
+    ) -> Result<Self, IpsecError> {
+        let seed = skeyseed(suite.prf, &ni, &nr, g_ir);
+        let keys = IkeSaKeys::derive(suite.prf, &seed, &ni, &nr, spi_i, spi_r, suite.sk)?;
+        let ci = SkCrypter::new(suite.sk, &keys.sk_ei, &keys.sk_ai)?;
+        let cr = SkCrypter::new(suite.sk, &keys.sk_er, &keys.sk_ar)?;
+        let (tx, rx) = match role {
+            Role::Initiator => (ci, cr),
+            Role::Responder => (cr, ci),
+        };
+        Ok(SaKeys {
+            suite,
+            keys,
+            tx,
+            rx,
+            ni,
+            nr,
+        })
+    }
+}
+
+/// Initiator, IKE_SA_INIT in flight.
+struct InitSent {
+    kex: KeyExchange,
+    ni: Vec<u8>,
+    cookie: Option<Vec<u8>>,
+    cookie_rounds: u8,
+    tried_groups: Vec<DhGroup>,
+    remote_natt: Option<SocketAddr>,
+    /// The NAT_DETECTION_SOURCE_IP data we send (kept so a retry sends the same).
+    natd_source: [u8; 20],
+}
+
+/// Initiator, IKE_AUTH in flight.
+struct AuthSent {
+    keys: SaKeys,
+    msg2: Vec<u8>,
+    child_spi: u32,
+}
+
+/// Responder, IKE_SA_INIT answered.
+struct HalfOpen {
+    keys: SaKeys,
+    msg1: Vec<u8>,
+    created: Duration,
+}
+
+/// A child SA pair of an established IKE SA.
+#[derive(Debug, Clone, Copy)]
+struct ChildRecord {
+    inbound_spi: u32,
+    outbound_spi: u32,
+}
+
+/// Both sides authenticated.
+struct Established {
+    keys: SaKeys,
+    children: Vec<ChildRecord>,
+}
+
+enum State {
+    InitSent(Box<InitSent>),
+    AuthSent(Box<AuthSent>),
+    HalfOpen(Box<HalfOpen>),
+    Established(Box<Established>),
+    /// Between two states while one is consumed to make the next, or while the SA is torn
+    /// down; never observable from outside.
+    Closed,
+}
+
+impl State {
+    fn public(&self) -> SaState {
+        match self {
+            State::InitSent(_) => SaState::InitSent,
+            State::AuthSent(_) => SaState::AuthSent,
+            State::HalfOpen(_) => SaState::HalfOpen,
+            State::Established(_) | State::Closed => SaState::Established,
+        }
+    }
+}
+
+/// What a request in flight asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RequestKind {
+    Init,
+    Auth,
+    DeleteChild { inbound_spi: u32 },
+    DeleteIke,
+    Liveness,
+}
+
+struct Pending {
+    message_id: u32,
+    kind: RequestKind,
+    transmit: Transmit,
+    sends: u32,
+    deadline: Duration,
+}
+
+/// A response kept for a retransmitted request: only a byte-identical copy of the request
+/// (same digest) gets it again, so forged or corrupted copies cannot make us reflect it.
+struct Cached {
+    message_id: u32,
+    request: [u8; 32],
+    response: Transmit,
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    let mut d = [0u8; 32];
+    d.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    d
+}
+
+struct Sa {
+    id: IkeSaId,
+    role: Role,
+    spi_i: u64,
+    spi_r: u64,
+    /// Where the peer's IKE messages go now.
+    peer: SocketAddr,
+    /// Whether they go on the NAT-T socket.
+    natt: bool,
+    policy: IkePolicy,
+    state: State,
+    pending: Option<Pending>,
+    queue: VecDeque<RequestKind>,
+    /// Our next request's message id.
+    next_message_id: u32,
+    /// The peer's next request's message id.
+    peer_next_message_id: u32,
+    /// The last response we sent, for retransmitted requests.
+    cache: Option<Cached>,
+    /// Responder: the key of the half-open index.
+    half_open_key: Option<(SocketAddr, u64)>,
+    peer_id: Option<Identity>,
+}
+
+impl Sa {
+    fn local_spi(&self) -> u64 {
+        match self.role {
+            Role::Initiator => self.spi_i,
+            Role::Responder => self.spi_r,
+        }
+    }
+
+    fn header(&self, exchange: ExchangeType, response: bool, message_id: u32) -> MessageRepr {
+        MessageRepr {
+            spi_i: self.spi_i,
+            spi_r: self.spi_r,
+            exchange,
+            flags: Flags::new(self.role == Role::Initiator, response),
+            message_id,
+            payloads: Vec::new(),
+        }
+    }
+
+    fn wrap(&self, message: &[u8]) -> Transmit {
+        wrap(self.peer, self.natt, message)
+    }
+
+    fn keys_mut(&mut self) -> Option<&mut SaKeys> {
+        match &mut self.state {
+            State::InitSent(_) | State::Closed => None,
+            State::AuthSent(s) => Some(&mut s.keys),
+            State::HalfOpen(s) => Some(&mut s.keys),
+            State::Established(s) => Some(&mut s.keys),
+        }
+    }
+}
+
+fn wrap(destination: SocketAddr, natt: bool, message: &[u8]) -> Transmit {
+    let contents = if natt {
+        let mut d = Vec::with_capacity(message.len() + 4);
+        natt::emit_ike(message, &mut d);
+        d
+    } else {
+        message.to_vec()
+    };
+    Transmit {
+        destination,
+        socket: if natt {
+            WireSocket::Natt
+        } else {
+            WireSocket::Ike
+        },
+        contents,
+    }
+}
+
+fn notify(kind: NotifyType, data: Vec<u8>) -> PayloadRepr {
+    PayloadRepr::Notify(Notify::new(kind, data))
+}
+
+fn find_notify(payloads: &[PayloadRepr], kind: NotifyType) -> Option<&Notify> {
+    payloads.iter().find_map(|p| match p {
+        PayloadRepr::Notify(n) if n.kind == kind => Some(n),
+        _ => None,
+    })
+}
+
+fn first_error_notify(payloads: &[PayloadRepr]) -> Option<NotifyType> {
+    payloads.iter().find_map(|p| match p {
+        PayloadRepr::Notify(n) if n.kind.is_error() => Some(n.kind),
+        _ => None,
+    })
+}
+
+/// The error an error notify from the peer stands for.
+fn notify_error(kind: NotifyType) -> IpsecError {
+    match kind {
+        NotifyType::AUTHENTICATION_FAILED => IpsecError::IkeAuthFailed,
+        NotifyType::NO_PROPOSAL_CHOSEN => IpsecError::IkeNoProposalChosen,
+        NotifyType::TS_UNACCEPTABLE => IpsecError::IkeTsUnacceptable,
+        other => IpsecError::IkePeerError(other),
+    }
+}
+
+/// Selectors standing for "all traffic" when a policy names none.
+fn any_selectors() -> Vec<TrafficSelector> {
+    vec![
+        TrafficSelector {
+            ip_protocol: 0,
+            start_port: 0,
+            end_port: 65535,
+            addresses: AddressRange::V4(Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST),
+        },
+        TrafficSelector {
+            ip_protocol: 0,
+            start_port: 0,
+            end_port: 65535,
+            addresses: AddressRange::V6(Ipv6Addr::UNSPECIFIED, Ipv6Addr::from(u128::MAX)),
+        },
+    ]
+}
+
+fn selectors_or_any(ts: &[TrafficSelector]) -> Vec<TrafficSelector> {
+    if ts.is_empty() {
+        any_selectors()
+    } else {
+        ts.to_vec()
+    }
+}
+
+fn all_within(offered: &[TrafficSelector], allowed: &[TrafficSelector]) -> bool {
+    !offered.is_empty()
+        && (allowed.is_empty()
+            || offered
+                .iter()
+                .all(|o| allowed.iter().any(|a| selector_within(o, a))))
+}
+
+// ----------------------------------------------------------------------------------------------
+// The endpoint.
+
+/// One host's IKEv2 engine: every IKE SA it initiated or answered. See the module docs.
+pub struct IkeEndpoint {
+    config: EndpointConfig,
+    rng: Box<dyn IkeRandom>,
+    sas: BTreeMap<IkeSaId, Sa>,
+    by_spi: BTreeMap<u64, IkeSaId>,
+    half_open: BTreeMap<(SocketAddr, u64), IkeSaId>,
+    child_spis: BTreeSet<u32>,
+    next_id: u64,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<IkeEvent>,
+    stats: IkeStats,
+    cookie_secret: [u8; 32],
+    key_records: BTreeMap<IkeSaId, IkeKeyRecord>,
+}
+
+impl std::fmt::Debug for IkeEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IkeEndpoint")
+            .field("local_ike", &self.config.local_ike)
+            .field("sas", &self.sas.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IkeEndpoint {
+    /// An endpoint with no SAs.
+    ///
+    /// # Errors
+    /// [`IpsecError::InvalidConfig`] when the random source fails (drawing the cookie secret)
+    /// or a policy has no IKE or ESP suite.
+    pub fn new(config: EndpointConfig, mut rng: Box<dyn IkeRandom>) -> Result<Self, IpsecError> {
+        if let Some(p) = &config.responder {
+            check_policy(p)?;
+        }
+        let mut cookie_secret = [0u8; 32];
+        rng.fill(&mut cookie_secret)?;
+        Ok(IkeEndpoint {
+            config,
+            rng,
+            sas: BTreeMap::new(),
+            by_spi: BTreeMap::new(),
+            half_open: BTreeMap::new(),
+            child_spis: BTreeSet::new(),
+            next_id: 1,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: IkeStats::default(),
+            cookie_secret,
+            key_records: BTreeMap::new(),
+        })
+    }
+
+    /// The endpoint's settings.
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &IkeStats {
+        &self.stats
+    }
+
+    /// The state of an IKE SA, or `None` when it does not exist (any more).
+    pub fn sa_state(&self, sa: IkeSaId) -> Option<SaState> {
+        self.sas.get(&sa).map(|s| s.state.public())
+    }
+
+    /// The (SPIi, SPIr) pair of an IKE SA (SPIr is 0 until the responder chose it).
+    pub fn spis(&self, sa: IkeSaId) -> Option<(u64, u64)> {
+        self.sas.get(&sa).map(|s| (s.spi_i, s.spi_r))
+    }
+
+    /// Half-open responder SAs right now (what the cookie threshold compares with).
+    pub fn half_open_count(&self) -> usize {
+        self.half_open.len()
+    }
+
+    /// The tshark key record of an IKE SA whose keys were derived, when
+    /// [`EndpointConfig::keylog`] is on (kept after the SA is gone).
+    pub fn ike_key_record(&self, sa: IkeSaId) -> Option<&IkeKeyRecord> {
+        self.key_records.get(&sa)
+    }
+
+    /// Starts an IKE SA with the peer whose IKE socket is `remote` (and whose NAT-T socket, if
+    /// we may move there, is `remote_natt`): sends IKE_SA_INIT.
+    ///
+    /// # Errors
+    /// [`IpsecError::InvalidConfig`] for a policy without IKE or ESP suites or a failing random
+    /// source; [`IpsecError::DhFailed`] when the key pair cannot be made.
+    pub fn connect(
+        &mut self,
+        now: Duration,
+        remote: SocketAddr,
+        remote_natt: Option<SocketAddr>,
+        policy: IkePolicy,
+    ) -> Result<IkeSaId, IpsecError> {
+        check_policy(&policy)?;
+        let group = policy.ike_suites[0].dh;
+        let spi_i = self.new_ike_spi()?;
+        let mut ni = vec![0u8; NONCE_LEN];
+        self.rng.fill(&mut ni)?;
+        let natd_source = if policy.force_encap {
+            let mut r = [0u8; 20];
+            self.rng.fill(&mut r)?;
+            r
+        } else {
+            nat_detection_hash(
+                spi_i,
+                0,
+                self.config.local_ike.ip(),
+                self.config.local_ike.port(),
+            )
+        };
+        let init = InitSent {
+            kex: KeyExchange::generate(group)?,
+            ni,
+            cookie: None,
+            cookie_rounds: 0,
+            tried_groups: vec![group],
+            remote_natt,
+            natd_source,
+        };
+        let id = self.new_id();
+        let mut sa = Sa {
+            id,
+            role: Role::Initiator,
+            spi_i,
+            spi_r: 0,
+            peer: remote,
+            natt: false,
+            policy,
+            state: State::InitSent(Box::new(init)),
+            pending: None,
+            queue: VecDeque::new(),
+            next_message_id: 0,
+            peer_next_message_id: 0,
+            cache: None,
+            half_open_key: None,
+            peer_id: None,
+        };
+        let msg = match &sa.state {
+            State::InitSent(s) => init_request(&sa, s)?,
+            _ => unreachable_state()?,
+        };
+        self.send_request(&mut sa, now, RequestKind::Init, &msg);
+        self.by_spi.insert(spi_i, id);
+        self.sas.insert(id, sa);
+        Ok(id)
+    }
+
+    /// Asks the peer to delete the child SA pair whose inbound SPI is `inbound_spi`.
+    ///
+    /// # Errors
+    /// [`IpsecError::IkeWrongState`] when the IKE SA does not exist, is not established or has
+    /// no such child SA.
+    pub fn delete_child(
+        &mut self,
+        now: Duration,
+        sa: IkeSaId,
+        inbound_spi: u32,
+    ) -> Result<(), IpsecError> {
+        let known = match self.sas.get(&sa).map(|s| &s.state) {
+            Some(State::Established(e)) => e.children.iter().any(|c| c.inbound_spi == inbound_spi),
+            _ => return Err(IpsecError::IkeWrongState("IKE SA not established")),
+        };
+        if !known {
+            return Err(IpsecError::IkeWrongState("no child SA with that SPI"));
+        }
+        self.enqueue(now, sa, RequestKind::DeleteChild { inbound_spi })
+    }
+
+    /// Asks the peer to delete the IKE SA (and all its child SAs). The SA is gone when the peer
+    /// answers or the request times out; [`IkeEvent::IkeSaDeleted`] reports it.
+    ///
+    /// # Errors
+    /// [`IpsecError::IkeWrongState`] when the IKE SA does not exist or is not established.
+    pub fn delete_ike_sa(&mut self, now: Duration, sa: IkeSaId) -> Result<(), IpsecError> {
+        self.enqueue(now, sa, RequestKind::DeleteIke)
+    }
+
+    /// Sends an empty INFORMATIONAL request (dead-peer detection). The answer raises
+    /// [`IkeEvent::LivenessConfirmed`]; silence fails the SA with [`IpsecError::IkePeerDead`].
+    ///
+    /// # Errors
+    /// [`IpsecError::IkeWrongState`] when the IKE SA does not exist or is not established.
+    pub fn check_liveness(&mut self, now: Duration, sa: IkeSaId) -> Result<(), IpsecError> {
+        self.enqueue(now, sa, RequestKind::Liveness)
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self, _now: Duration) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<IkeEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`IkeEndpoint::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        self.sas
+            .values()
+            .flat_map(|sa| {
+                let retransmit = sa.pending.as_ref().map(|p| p.deadline);
+                let reap = match &sa.state {
+                    State::HalfOpen(h) => Some(h.created + self.config.half_open_timeout),
+                    _ => None,
+                };
+                retransmit.into_iter().chain(reap)
+            })
+            .min()
+    }
+
+    /// Retransmits requests whose timer ran out, fails those out of retransmissions, and reaps
+    /// stale half-open SAs.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        let ids: Vec<IkeSaId> = self.sas.keys().copied().collect();
+        for id in ids {
+            let Some(mut sa) = self.sas.remove(&id) else {
+                continue;
+            };
+            if let State::HalfOpen(h) = &sa.state {
+                if now >= h.created + self.config.half_open_timeout {
+                    self.stats.half_open_reaped += 1;
+                    self.forget(&sa);
+                    continue;
+                }
+            }
+            let mut keep = true;
+            if let Some(p) = &mut sa.pending {
+                if now >= p.deadline {
+                    if p.sends >= self.config.retransmit.max_sends {
+                        let sends = p.sends;
+                        let kind = p.kind;
+                        keep = false;
+                        let event = match (kind, &sa.state) {
+                            (RequestKind::DeleteIke, _) => IkeEvent::IkeSaDeleted {
+                                sa: id,
+                                by_peer: false,
+                            },
+                            (_, State::Established(_)) => IkeEvent::Failed {
+                                sa: id,
+                                error: IpsecError::IkePeerDead,
+                            },
+                            _ => IkeEvent::Failed {
+                                sa: id,
+                                error: IpsecError::IkeTimedOut { sends },
+                            },
+                        };
+                        self.events.push_back(event);
+                    } else {
+                        p.sends += 1;
+                        p.deadline = now + self.config.retransmit.wait_after(p.sends);
+                        self.stats.retransmissions += 1;
+                        self.transmits.push_back(p.transmit.clone());
+                    }
+                }
+            }
+            if keep {
+                self.sas.insert(id, sa);
+            } else {
+                self.forget(&sa);
+            }
+        }
+    }
+
+    /// Takes one datagram received at `now` from `from` on our `socket`. On the NAT-T socket,
+    /// pass the whole datagram: IKE messages keep their non-ESP marker; keepalives and ESP
+    /// packets belong to the data path and are counted as dropped here.
+    ///
+    /// Never fails and never panics: malformed, unauthentic or unexpected datagrams are dropped
+    /// and counted in [`IkeEndpoint::stats`].
+    pub fn handle_datagram(
+        &mut self,
+        now: Duration,
+        from: SocketAddr,
+        socket: WireSocket,
+        datagram: &[u8],
+    ) {
+        self.stats.received += 1;
+        let bytes = match socket {
+            WireSocket::Ike => datagram,
+            WireSocket::Natt => match natt::classify(datagram) {
+                Ok(NattDatagram::Ike(m)) => m,
+                _ => {
+                    self.stats.dropped_malformed += 1;
+                    return;
+                }
+            },
+        };
+        let Ok(view) = Message::parse(bytes) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        let h = *view.header();
+        if h.exchange == ExchangeType::IKE_SA_INIT && !h.flags.response() {
+            self.handle_init_request(now, from, socket, bytes);
+            return;
+        }
+        // Messages of the original initiator carry the I flag; the SPI that is ours is the
+        // other side's view of "responder SPI" in that case.
+        let local_spi = if h.flags.initiator() {
+            h.spi_r
+        } else {
+            h.spi_i
+        };
+        let Some(id) = self.by_spi.get(&local_spi).copied() else {
+            self.stats.dropped_unknown_sa += 1;
+            return;
+        };
+        let Some(mut sa) = self.sas.remove(&id) else {
+            self.stats.dropped_unknown_sa += 1;
+            return;
+        };
+        let role_ok = h.flags.initiator() == (sa.role == Role::Responder);
+        let spis_ok = h.spi_i == sa.spi_i && (sa.spi_r == 0 || h.spi_r == sa.spi_r);
+        let keep = if !role_ok || !spis_ok {
+            self.stats.dropped_unexpected += 1;
+            true
+        } else if h.flags.response() {
+            self.handle_response(&mut sa, now, h.message_id, h.exchange, bytes)
+        } else {
+            self.handle_request(&mut sa, now, from, socket, h.message_id, h.exchange, bytes)
+        };
+        if keep {
+            self.sas.insert(id, sa);
+        } else {
+            self.forget(&sa);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Bookkeeping.
+
+    fn new_id(&mut self) -> IkeSaId {
+        let id = IkeSaId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    fn new_ike_spi(&mut self) -> Result<u64, IpsecError> {
+        for _ in 0..16 {
+            let mut b = [0u8; 8];
+            self.rng.fill(&mut b)?;
+            let spi = u64::from_be_bytes(b);
+            if spi != 0 && !self.by_spi.contains_key(&spi) {
+                return Ok(spi);
+            }
+        }
+        Err(IpsecError::InvalidConfig("random source repeats IKE SPIs"))
+    }
+
+    fn new_child_spi(&mut self) -> Result<u32, IpsecError> {
+        for _ in 0..16 {
+            let mut b = [0u8; 4];
+            self.rng.fill(&mut b)?;
+            let spi = u32::from_be_bytes(b);
+            if spi > 255 && self.child_spis.insert(spi) {
+                return Ok(spi);
+            }
+        }
+        Err(IpsecError::InvalidConfig("random source repeats ESP SPIs"))
+    }
+
+    /// Drops the indexes of an SA that is gone.
+    fn forget(&mut self, sa: &Sa) {
+        self.by_spi.remove(&sa.local_spi());
+        if let Some(k) = sa.half_open_key {
+            self.half_open.remove(&k);
+        }
+        match &sa.state {
+            State::AuthSent(a) => {
+                self.child_spis.remove(&a.child_spi);
+            }
+            State::Established(e) => {
+                for c in &e.children {
+                    self.child_spis.remove(&c.inbound_spi);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn record_keys(&mut self, sa: &Sa) {
+        if !self.config.keylog {
+            return;
+        }
+        let rec = match &sa.state {
+            State::AuthSent(a) => Some(&a.keys),
+            State::HalfOpen(h) => Some(&h.keys),
+            State::Established(e) => Some(&e.keys),
+            State::InitSent(_) | State::Closed => None,
+        }
+        .map(|k| IkeKeyRecord::new(sa.spi_i, sa.spi_r, k.suite.sk, &k.keys));
+        if let Some(r) = rec {
+            self.key_records.insert(sa.id, r);
+        }
+    }
+
+    fn send_request(&mut self, sa: &mut Sa, now: Duration, kind: RequestKind, message: &[u8]) {
+        let transmit = sa.wrap(message);
+        self.transmits.push_back(transmit.clone());
+        sa.pending = Some(Pending {
+            message_id: sa.next_message_id,
+            kind,
+            transmit,
+            sends: 1,
+            deadline: now + self.config.retransmit.wait_after(1),
+        });
+    }
+
+    /// Seals and sends a response, and caches it for retransmitted requests.
+    fn send_response(
+        &mut self,
+        sa: &mut Sa,
+        request: [u8; 32],
+        exchange: ExchangeType,
+        message_id: u32,
+        inner: &[PayloadRepr],
+    ) -> Result<(), IpsecError> {
+        let outer = sa.header(exchange, true, message_id);
+        let keys = sa
+            .keys_mut()
+            .ok_or(IpsecError::IkeWrongState("no keys yet"))?;
+        let bytes = keys.tx.seal(&outer, inner)?;
+        let t = sa.wrap(&bytes);
+        self.transmits.push_back(t.clone());
+        sa.cache = Some(Cached {
+            message_id,
+            request,
+            response: t,
+        });
+        sa.peer_next_message_id = message_id.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Sends a protected request nobody waits an answer for (an error notification).
+    fn send_notification(&mut self, sa: &mut Sa, inner: &[PayloadRepr]) {
+        let outer = sa.header(ExchangeType::INFORMATIONAL, false, sa.next_message_id);
+        if let Some(keys) = sa.keys_mut() {
+            if let Ok(bytes) = keys.tx.seal(&outer, inner) {
+                let t = sa.wrap(&bytes);
+                self.transmits.push_back(t);
+            }
+        }
+        sa.next_message_id = sa.next_message_id.wrapping_add(1);
+    }
+
+    fn enqueue(&mut self, now: Duration, id: IkeSaId, kind: RequestKind) -> Result<(), IpsecError> {
+        let Some(mut sa) = self.sas.remove(&id) else {
+            return Err(IpsecError::IkeWrongState("no such IKE SA"));
+        };
+        if !matches!(sa.state, State::Established(_)) {
+            self.sas.insert(id, sa);
+            return Err(IpsecError::IkeWrongState("IKE SA not established"));
+        }
+        sa.queue.push_back(kind);
+        let r = self.pump(&mut sa, now);
+        self.sas.insert(id, sa);
+        r
+    }
+
+    /// Sends the next queued request if the window is free.
+    fn pump(&mut self, sa: &mut Sa, now: Duration) -> Result<(), IpsecError> {
+        if sa.pending.is_some() {
+            return Ok(());
+        }
+        let Some(kind) = sa.queue.pop_front() else {
+            return Ok(());
+        };
+        let inner = match kind {
+            RequestKind::DeleteChild { inbound_spi } => vec![PayloadRepr::Delete(Delete {
+                protocol: ProtocolId::ESP,
+                spi_size: 4,
+                spis: vec![inbound_spi.to_be_bytes().to_vec()],
+            })],
+            RequestKind::DeleteIke => vec![PayloadRepr::Delete(Delete {
+                protocol: ProtocolId::IKE,
+                spi_size: 0,
+                spis: Vec::new(),
+            })],
+            RequestKind::Liveness => Vec::new(),
+            RequestKind::Init | RequestKind::Auth => {
+                return Err(IpsecError::IkeWrongState("not a queued request"))
+            }
+        };
+        let outer = sa.header(ExchangeType::INFORMATIONAL, false, sa.next_message_id);
+        let keys = sa
+            .keys_mut()
+            .ok_or(IpsecError::IkeWrongState("no keys yet"))?;
+        let bytes = keys.tx.seal(&outer, &inner)?;
+        self.send_request(sa, now, kind, &bytes);
+        Ok(())
+    }
+
+    fn cookie_for(&self, ni: &[u8], from: SocketAddr, spi_i: u64) -> Vec<u8> {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.cookie_secret);
+        let mut ctx = ring::hmac::Context::with_key(&key);
+        ctx.update(ni);
+        match from.ip() {
+            IpAddr::V4(a) => ctx.update(&a.octets()),
+            IpAddr::V6(a) => ctx.update(&a.octets()),
+        }
+        ctx.update(&spi_i.to_be_bytes());
+        let mut c = vec![0u8]; // version of the secret
+        c.extend_from_slice(ctx.sign().as_ref());
+        c
+    }
+
+    /// A stateless answer to an IKE_SA_INIT request (COOKIE, INVALID_KE, NO_PROPOSAL_CHOSEN).
+    fn stateless_answer(
+        &mut self,
+        from: SocketAddr,
+        socket: WireSocket,
+        spi_i: u64,
+        payload: PayloadRepr,
+    ) {
+        let msg = MessageRepr {
+            spi_i,
+            spi_r: 0,
+            exchange: ExchangeType::IKE_SA_INIT,
+            flags: Flags::new(false, true),
+            message_id: 0,
+            payloads: vec![payload],
+        };
+        if let Ok(bytes) = msg.emit() {
+            self.transmits
+                .push_back(wrap(from, socket == WireSocket::Natt, &bytes));
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Responder: IKE_SA_INIT.
+
+    fn handle_init_request(
+        &mut self,
+        now: Duration,
+        from: SocketAddr,
+        socket: WireSocket,
+        bytes: &[u8],
+    ) {
+        let Ok(msg) = MessageRepr::parse(bytes) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        if !msg.flags.initiator() || msg.spi_r != 0 || msg.message_id != 0 || msg.spi_i == 0 {
+            self.stats.dropped_unexpected += 1;
+            return;
+        }
+        // A retransmission of a request we answered: the cached answer, byte for byte.
+        if let Some(id) = self.half_open.get(&(from, msg.spi_i)).copied() {
+            let cached = self
+                .sas
+                .get(&id)
+                .and_then(|s| s.cache.as_ref())
+                .filter(|c| c.message_id == 0 && c.request == digest(bytes));
+            if let Some(c) = cached {
+                let t = c.response.clone();
+                self.stats.responses_from_cache += 1;
+                self.transmits.push_back(t);
+            } else {
+                self.stats.dropped_unexpected += 1;
+            }
+            return;
+        }
+        let Some(policy) = self.config.responder.clone() else {
+            self.stats.dropped_unknown_sa += 1;
+            return;
+        };
+        let mut offered = None;
+        let mut ke = None;
+        let mut ni = None;
+        for p in &msg.payloads {
+            match p {
+                PayloadRepr::Sa(props) if offered.is_none() => offered = Some(props.as_slice()),
+                PayloadRepr::Ke { group, data } if ke.is_none() => ke = Some((*group, data)),
+                PayloadRepr::Nonce(n) if ni.is_none() => ni = Some(n.clone()),
+                _ => {}
+            }
+        }
+        let (Some(offered), Some((group, ke_data)), Some(ni)) = (offered, ke, ni) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        if !(16..=256).contains(&ni.len()) {
+            self.stats.dropped_malformed += 1;
+            return;
+        }
+        // Anti-DoS: demand a cookie when too many SAs are half open.
+        if self.half_open.len() >= self.config.cookie_threshold {
+            let expected = self.cookie_for(&ni, from, msg.spi_i);
+            let valid = find_notify(&msg.payloads, NotifyType::COOKIE)
+                .is_some_and(|n| ct_eq(&n.data, &expected));
+            if !valid {
+                self.stats.cookies_sent += 1;
+                self.stateless_answer(
+                    from,
+                    socket,
+                    msg.spi_i,
+                    notify(NotifyType::COOKIE, expected),
+                );
+                return;
+            }
+        }
+        // Choose a proposal, preferring one whose group matches the KE payload.
+        let matching: Vec<IkeSuite> = policy
+            .ike_suites
+            .iter()
+            .filter(|s| s.dh.transform_id() == group)
+            .copied()
+            .collect();
+        let (chosen, suite) = match select_ike(offered, &matching) {
+            Some(c) => c,
+            None => {
+                match select_ike(offered, &policy.ike_suites) {
+                    Some((_, s)) => {
+                        self.stats.invalid_ke_sent += 1;
+                        let g = s.dh.transform_id().to_be_bytes().to_vec();
+                        self.stateless_answer(
+                            from,
+                            socket,
+                            msg.spi_i,
+                            notify(NotifyType::INVALID_KE_PAYLOAD, g),
+                        );
+                    }
+                    None => self.stateless_answer(
+                        from,
+                        socket,
+                        msg.spi_i,
+                        notify(NotifyType::NO_PROPOSAL_CHOSEN, Vec::new()),
+                    ),
+                }
+                return;
+            }
+        };
+        let res = self.answer_init(
+            now, from, socket, bytes, &msg, policy, chosen, suite, ni, ke_data,
+        );
+        if res.is_err() {
+            // A bad KE value, a failing random source: nothing sensible to answer.
+            self.stats.dropped_malformed += 1;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn answer_init(
+        &mut self,
+        now: Duration,
+        from: SocketAddr,
+        socket: WireSocket,
+        bytes: &[u8],
+        msg: &MessageRepr,
+        policy: IkePolicy,
+        chosen: crate::ike::wire::Proposal,
+        suite: IkeSuite,
+        ni: Vec<u8>,
+        ke_data: &[u8],
+    ) -> Result<(), IpsecError> {
+        let kex = KeyExchange::generate(suite.dh)?;
+        let public = kex.public_value().to_vec();
+        let g_ir = kex.agree(ke_data)?;
+        let spi_r = self.new_ike_spi()?;
+        let mut nr = vec![0u8; NONCE_LEN];
+        self.rng.fill(&mut nr)?;
+        let keys = SaKeys::new(
+            Role::Responder,
+            suite,
+            &g_ir,
+            ni,
+            nr.clone(),
+            msg.spi_i,
+            spi_r,
+        )?;
+        let natd_source = if policy.force_encap {
+            let mut r = [0u8; 20];
+            self.rng.fill(&mut r)?;
+            r.to_vec()
+        } else {
+            let l = self.local_addr(socket);
+            nat_detection_hash(msg.spi_i, spi_r, l.ip(), l.port()).to_vec()
+        };
+        let response = MessageRepr {
+            spi_i: msg.spi_i,
+            spi_r,
+            exchange: ExchangeType::IKE_SA_INIT,
+            flags: Flags::new(false, true),
+            message_id: 0,
+            payloads: vec![
+                PayloadRepr::Sa(vec![chosen]),
+                PayloadRepr::Ke {
+                    group: suite.dh.transform_id(),
+                    data: public,
+                },
+                PayloadRepr::Nonce(nr),
+                notify(NotifyType::NAT_DETECTION_SOURCE_IP, natd_source),
+                notify(
+                    NotifyType::NAT_DETECTION_DESTINATION_IP,
+                    nat_detection_hash(msg.spi_i, spi_r, from.ip(), from.port()).to_vec(),
+                ),
+            ],
+        };
+        let out = response.emit()?;
+        let id = self.new_id();
+        let natt = socket == WireSocket::Natt;
+        let t = wrap(from, natt, &out);
+        self.transmits.push_back(t.clone());
+        let sa = Sa {
+            id,
+            role: Role::Responder,
+            spi_i: msg.spi_i,
+            spi_r,
+            peer: from,
+            natt,
+            policy,
+            state: State::HalfOpen(Box::new(HalfOpen {
+                keys,
+                msg1: bytes.to_vec(),
+                created: now,
+            })),
+            pending: None,
+            queue: VecDeque::new(),
+            next_message_id: 0,
+            peer_next_message_id: 1,
+            cache: Some(Cached {
+                message_id: 0,
+                request: digest(bytes),
+                response: t,
+            }),
+            half_open_key: Some((from, msg.spi_i)),
+            peer_id: None,
+        };
+        self.record_keys(&sa);
+        self.by_spi.insert(spi_r, id);
+        self.half_open.insert((from, msg.spi_i), id);
+        // RealMessage2 (what AUTH signs) is the cached response.
+        self.sas.insert(id, sa);
+        Ok(())
+    }
+
+    fn local_addr(&self, socket: WireSocket) -> SocketAddr {
+        match socket {
+            WireSocket::Ike => self.config.local_ike,
+            WireSocket::Natt => self.config.local_natt,
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Requests from the peer (after IKE_SA_INIT).
+
+    /// Returns whether the SA lives on.
+    #[allow(clippy::too_many_arguments)]
+    fn handle_request(
+        &mut self,
+        sa: &mut Sa,
+        now: Duration,
+        from: SocketAddr,
+        socket: WireSocket,
+        message_id: u32,
+        exchange: ExchangeType,
+        bytes: &[u8],
+    ) -> bool {
+        let request = digest(bytes);
+        if let Some(c) = &sa.cache {
+            if c.message_id == message_id && message_id.wrapping_add(1) == sa.peer_next_message_id {
+                if c.request == request {
+                    self.stats.responses_from_cache += 1;
+                    self.transmits.push_back(c.response.clone());
+                } else {
+                    self.stats.dropped_unexpected += 1;
+                }
+                return true;
+            }
+        }
+        if message_id != sa.peer_next_message_id {
+            self.stats.dropped_unexpected += 1;
+            return true;
+        }
+        let Some(keys) = sa.keys_mut() else {
+            self.stats.dropped_unexpected += 1;
+            return true;
+        };
+        let Ok((_, inner)) = keys.rx.open(bytes) else {
+            self.stats.dropped_unauthentic += 1;
+            return true;
+        };
+        // Authentic: answer where it came from (the initiator may have moved to NAT-T).
+        if sa.role == Role::Responder {
+            sa.peer = from;
+            sa.natt = socket == WireSocket::Natt;
+        }
+        match (&sa.state, exchange) {
+            (State::HalfOpen(_), ExchangeType::IKE_AUTH) => {
+                self.responder_auth(sa, now, request, message_id, &inner)
+            }
+            (State::Established(_), ExchangeType::INFORMATIONAL) => {
+                self.informational(sa, request, message_id, &inner)
+            }
+            (State::Established(_), ExchangeType::CREATE_CHILD_SA) => {
+                let n = [notify(NotifyType::NO_ADDITIONAL_SAS, Vec::new())];
+                let _ = self.send_response(sa, request, exchange, message_id, &n);
+                true
+            }
+            _ => {
+                self.stats.dropped_unexpected += 1;
+                true
+            }
+        }
+    }
+
+    /// Responder: IKE_AUTH request. Returns whether the SA lives on.
+    fn responder_auth(
+        &mut self,
+        sa: &mut Sa,
+        now: Duration,
+        request: [u8; 32],
+        message_id: u32,
+        inner: &[PayloadRepr],
+    ) -> bool {
+        let State::HalfOpen(h) = &sa.state else {
+            return true;
+        };
+        let mut idi = None;
+        let mut auth = None;
+        let mut offered = None;
+        let mut tsi = None;
+        let mut tsr = None;
+        for p in inner {
+            match p {
+                PayloadRepr::IdI(id) if idi.is_none() => idi = Some(id.clone()),
+                PayloadRepr::Auth { method, data } if auth.is_none() => {
+                    auth = Some((*method, data.clone()))
+                }
+                PayloadRepr::Sa(props) if offered.is_none() => offered = Some(props.clone()),
+                PayloadRepr::TsI(t) if tsi.is_none() => tsi = Some(t.clone()),
+                PayloadRepr::TsR(t) if tsr.is_none() => tsr = Some(t.clone()),
+                _ => {}
+            }
+        }
+        let transport = find_notify(inner, NotifyType::USE_TRANSPORT_MODE).is_some();
+        let prf = h.keys.suite.prf;
+        let fail = |ep: &mut Self, sa: &mut Sa, error: IpsecError| {
+            let n = [notify(NotifyType::AUTHENTICATION_FAILED, Vec::new())];
+            let _ = ep.send_response(sa, request, ExchangeType::IKE_AUTH, message_id, &n);
+            ep.events.push_back(IkeEvent::Failed { sa: sa.id, error });
+            false
+        };
+        let Some(idi) = idi else {
+            return fail(self, sa, IpsecError::IkeProtocol("IKE_AUTH without IDi"));
+        };
+        let peer_id = Identity::from_wire(&idi);
+        let verified = match &auth {
+            Some((AuthMethod::SHARED_KEY_MIC, data)) => {
+                let mut body = vec![idi.id_type.0, 0, 0, 0];
+                body.extend_from_slice(&idi.data);
+                let octets = signed_octets(prf, &h.msg1, &h.keys.nr, &h.keys.keys.sk_pi, &body);
+                ct_eq(&psk_auth(prf, &sa.policy.psk, &octets), data)
+            }
+            // No AUTH (EAP) or a signature method: we only do PSK.
+            _ => false,
+        };
+        if !verified {
+            return fail(self, sa, IpsecError::IkeAuthFailed);
+        }
+        if let Some(target) = sa.policy.target_name.clone() {
+            if !peer_id.matches_target(&target) {
+                let error = IpsecError::IkePeerIdMismatch {
+                    peer: peer_id.to_string(),
+                    target,
+                };
+                return fail(self, sa, error);
+            }
+        }
+        // Our AUTH: RealMessage2 | Ni | prf(SK_pr, IDr').
+        let msg2 = match &sa.cache {
+            Some(c) if c.message_id == 0 => strip_marker(&c.response),
+            _ => {
+                return fail(
+                    self,
+                    sa,
+                    IpsecError::IkeWrongState("IKE_SA_INIT response lost"),
+                )
+            }
+        };
+        let idr_body = sa.policy.local_id.signed_body();
+        let octets = signed_octets(prf, &msg2, &h.keys.ni, &h.keys.keys.sk_pr, &idr_body);
+        let our_auth = psk_auth(prf, &sa.policy.psk, &octets);
+        let mut out = vec![
+            PayloadRepr::IdR(sa.policy.local_id.to_wire()),
+            PayloadRepr::Auth {
+                method: AuthMethod::SHARED_KEY_MIC,
+                data: our_auth,
+            },
+        ];
+        // The child SA.
+        let child = self.responder_child(sa, now, offered, tsi, tsr, transport);
+        let State::HalfOpen(h) = std::mem::replace(&mut sa.state, State::Closed) else {
+            return false;
+        };
+        let mut est = Established {
+            keys: h.keys,
+            children: Vec::new(),
+        };
+        let child_event = match child {
+            Ok((payloads, child)) => {
+                out.extend(payloads);
+                est.children.push(ChildRecord {
+                    inbound_spi: child.inbound.spi,
+                    outbound_spi: child.outbound.spi,
+                });
+                IkeEvent::ChildSaReady(Box::new(child))
+            }
+            Err((kind, error)) => {
+                out.push(notify(kind, Vec::new()));
+                IkeEvent::ChildSaFailed { sa: sa.id, error }
+            }
+        };
+        sa.state = State::Established(Box::new(est));
+        if let Some(k) = sa.half_open_key.take() {
+            self.half_open.remove(&k);
+        }
+        sa.peer_id = Some(peer_id.clone());
+        let _ = self.send_response(sa, request, ExchangeType::IKE_AUTH, message_id, &out);
+        self.events.push_back(IkeEvent::IkeSaEstablished {
+            sa: sa.id,
+            role: Role::Responder,
+            spi_i: sa.spi_i,
+            spi_r: sa.spi_r,
+            local_id: sa.policy.local_id.clone(),
+            peer_id,
+            peer: sa.peer,
+        });
+        self.events.push_back(child_event);
+        true
+    }
+
+    /// Responder: the child SA of IKE_AUTH. On success the payloads to answer with and the SA.
+    #[allow(clippy::type_complexity)]
+    fn responder_child(
+        &mut self,
+        sa: &Sa,
+        _now: Duration,
+        offered: Option<Vec<crate::ike::wire::Proposal>>,
+        tsi: Option<Vec<TrafficSelector>>,
+        tsr: Option<Vec<TrafficSelector>>,
+        transport: bool,
+    ) -> Result<(Vec<PayloadRepr>, ChildSa), (NotifyType, IpsecError)> {
+        let State::HalfOpen(h) = &sa.state else {
+            return Err((
+                NotifyType::NO_PROPOSAL_CHOSEN,
+                IpsecError::IkeWrongState("not half open"),
+            ));
+        };
+        let no_prop = || {
+            (
+                NotifyType::NO_PROPOSAL_CHOSEN,
+                IpsecError::IkeNoProposalChosen,
+            )
+        };
+        let (Some(offered), Some(tsi), Some(tsr)) = (offered, tsi, tsr) else {
+            return Err(no_prop());
+        };
+        if !all_within(&tsi, &sa.policy.remote_ts) || !all_within(&tsr, &sa.policy.local_ts) {
+            return Err((NotifyType::TS_UNACCEPTABLE, IpsecError::IkeTsUnacceptable));
+        }
+        let our_spi = self.new_child_spi().map_err(|_| no_prop())?;
+        let Some((chosen, suite, esn, peer_spi)) =
+            select_esp(&offered, &sa.policy.esp_suites, our_spi)
+        else {
+            self.child_spis.remove(&our_spi);
+            return Err(no_prop());
+        };
+        let keys = ChildSaKeys::derive(
+            h.keys.suite.prf,
+            &h.keys.keys.sk_d,
+            None,
+            &h.keys.ni,
+            &h.keys.nr,
+            suite,
+        )
+        .map_err(|_| no_prop())?;
+        let mode = if transport {
+            Mode::Transport
+        } else {
+            Mode::Tunnel
+        };
+        let mut payloads = Vec::new();
+        if transport {
+            payloads.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
+        }
+        payloads.push(PayloadRepr::Sa(vec![chosen]));
+        payloads.push(PayloadRepr::TsI(tsi.clone()));
+        payloads.push(PayloadRepr::TsR(tsr.clone()));
+        let child = make_child(
+            sa,
+            Role::Responder,
+            &keys,
+            suite,
+            esn,
+            mode,
+            our_spi,
+            peer_spi,
+            tsr,
+            tsi,
+        );
+        Ok((payloads, child))
+    }
+
+    /// INFORMATIONAL request on an established SA. Returns whether the SA lives on.
+    fn informational(
+        &mut self,
+        sa: &mut Sa,
+        request: [u8; 32],
+        message_id: u32,
+        inner: &[PayloadRepr],
+    ) -> bool {
+        let mut delete_ike = false;
+        let mut auth_failed = false;
+        let mut ours = Vec::new();
+        let mut deleted = Vec::new();
+        if let State::Established(e) = &mut sa.state {
+            for p in inner {
+                match p {
+                    PayloadRepr::Delete(d) if d.protocol == ProtocolId::IKE => delete_ike = true,
+                    PayloadRepr::Delete(d) if d.protocol == ProtocolId::ESP => {
+                        for spi in &d.spis {
+                            let Ok(b) = <[u8; 4]>::try_from(spi.as_slice()) else {
+                                continue;
+                            };
+                            let spi = u32::from_be_bytes(b);
+                            if let Some(pos) = e.children.iter().position(|c| c.outbound_spi == spi)
+                            {
+                                let c = e.children.remove(pos);
+                                ours.push(c.inbound_spi.to_be_bytes().to_vec());
+                                deleted.push(c);
+                            }
+                        }
+                    }
+                    PayloadRepr::Notify(n) if n.kind == NotifyType::AUTHENTICATION_FAILED => {
+                        auth_failed = true
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let resp = if delete_ike || auth_failed || ours.is_empty() {
+            Vec::new()
+        } else {
+            vec![PayloadRepr::Delete(Delete {
+                protocol: ProtocolId::ESP,
+                spi_size: 4,
+                spis: ours,
+            })]
+        };
+        let _ = self.send_response(sa, request, ExchangeType::INFORMATIONAL, message_id, &resp);
+        for c in deleted {
+            self.child_spis.remove(&c.inbound_spi);
+            self.events.push_back(IkeEvent::ChildSaDeleted {
+                sa: sa.id,
+                inbound_spi: c.inbound_spi,
+                outbound_spi: c.outbound_spi,
+                by_peer: true,
+            });
+        }
+        if delete_ike {
+            self.events.push_back(IkeEvent::IkeSaDeleted {
+                sa: sa.id,
+                by_peer: true,
+            });
+            return false;
+        }
+        if auth_failed {
+            self.events.push_back(IkeEvent::Failed {
+                sa: sa.id,
+                error: IpsecError::IkeAuthFailed,
+            });
+            return false;
+        }
+        true
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Responses to our requests.
+
+    /// Returns whether the SA lives on.
+    fn handle_response(
+        &mut self,
+        sa: &mut Sa,
+        now: Duration,
+        message_id: u32,
+        exchange: ExchangeType,
+        bytes: &[u8],
+    ) -> bool {
+        let Some(p) = &sa.pending else {
+            self.stats.dropped_unexpected += 1;
+            return true;
+        };
+        if p.message_id != message_id {
+            self.stats.dropped_unexpected += 1;
+            return true;
+        }
+        let kind = p.kind;
+        let expected_exchange = match kind {
+            RequestKind::Init => ExchangeType::IKE_SA_INIT,
+            RequestKind::Auth => ExchangeType::IKE_AUTH,
+            _ => ExchangeType::INFORMATIONAL,
+        };
+        if exchange != expected_exchange {
+            self.stats.dropped_unexpected += 1;
+            return true;
+        }
+        if kind == RequestKind::Init {
+            return self.initiator_init_response(sa, now, bytes);
+        }
+        let Some(keys) = sa.keys_mut() else {
+            self.stats.dropped_unexpected += 1;
+            return true;
+        };
+        let Ok((_, inner)) = keys.rx.open(bytes) else {
+            self.stats.dropped_unauthentic += 1;
+            return true;
+        };
+        sa.pending = None;
+        sa.next_message_id = sa.next_message_id.wrapping_add(1);
+        let keep = match kind {
+            RequestKind::Auth => self.initiator_auth_response(sa, &inner),
+            RequestKind::DeleteChild { inbound_spi } => {
+                if let State::Established(e) = &mut sa.state {
+                    if let Some(pos) = e.children.iter().position(|c| c.inbound_spi == inbound_spi)
+                    {
+                        let c = e.children.remove(pos);
+                        self.child_spis.remove(&c.inbound_spi);
+                        self.events.push_back(IkeEvent::ChildSaDeleted {
+                            sa: sa.id,
+                            inbound_spi: c.inbound_spi,
+                            outbound_spi: c.outbound_spi,
+                            by_peer: false,
+                        });
+                    }
+                }
+                true
+            }
+            RequestKind::DeleteIke => {
+                self.events.push_back(IkeEvent::IkeSaDeleted {
+                    sa: sa.id,
+                    by_peer: false,
+                });
+                false
+            }
+            RequestKind::Liveness => {
+                self.events
+                    .push_back(IkeEvent::LivenessConfirmed { sa: sa.id });
+                true
+            }
+            RequestKind::Init => true,
+        };
+        if keep {
+            let _ = self.pump(sa, now);
+        }
+        keep
+    }
+
+    /// Initiator: the IKE_SA_INIT response (or a COOKIE / INVALID_KE / error answer).
+    fn initiator_init_response(&mut self, sa: &mut Sa, now: Duration, bytes: &[u8]) -> bool {
+        let Ok(msg) = MessageRepr::parse(bytes) else {
+            self.stats.dropped_malformed += 1;
+            return true;
+        };
+        let State::InitSent(init) = &mut sa.state else {
+            self.stats.dropped_unexpected += 1;
+            return true;
+        };
+        // COOKIE: repeat the request with the cookie first.
+        if let Some(c) = find_notify(&msg.payloads, NotifyType::COOKIE) {
+            if init.cookie_rounds >= MAX_COOKIE_ROUNDS || c.data.is_empty() || c.data.len() > 64 {
+                self.stats.dropped_unexpected += 1;
+                return true;
+            }
+            init.cookie_rounds += 1;
+            init.cookie = Some(c.data.clone());
+            return self.resend_init(sa, now);
+        }
+        if let Some(n) = find_notify(&msg.payloads, NotifyType::INVALID_KE_PAYLOAD) {
+            let wanted = n
+                .data
+                .get(..2)
+                .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                .unwrap_or(0);
+            let offered = sa
+                .policy
+                .ike_suites
+                .iter()
+                .map(|s| s.dh)
+                .find(|g| g.transform_id() == wanted);
+            let group = match offered {
+                Some(g) if !init.tried_groups.contains(&g) => g,
+                _ => {
+                    self.events.push_back(IkeEvent::Failed {
+                        sa: sa.id,
+                        error: IpsecError::IkeInvalidGroup(wanted),
+                    });
+                    return false;
+                }
+            };
+            match KeyExchange::generate(group) {
+                Ok(k) => init.kex = k,
+                Err(error) => {
+                    self.events.push_back(IkeEvent::Failed { sa: sa.id, error });
+                    return false;
+                }
+            }
+            init.tried_groups.push(group);
+            return self.resend_init(sa, now);
+        }
+        if let Some(kind) = first_error_notify(&msg.payloads) {
+            self.events.push_back(IkeEvent::Failed {
+                sa: sa.id,
+                error: notify_error(kind),
+            });
+            return false;
+        }
+        match self.complete_init(sa, now, bytes, &msg) {
+            Ok(()) => true,
+            Err(error) => {
+                self.events.push_back(IkeEvent::Failed { sa: sa.id, error });
+                false
+            }
+        }
+    }
+
+    /// Sends IKE_SA_INIT again after a COOKIE or INVALID_KE answer (a new exchange: the
+    /// retransmission count starts over).
+    fn resend_init(&mut self, sa: &mut Sa, now: Duration) -> bool {
+        let msg = match &sa.state {
+            State::InitSent(s) => init_request(sa, s),
+            _ => return true,
+        };
+        match msg {
+            Ok(m) => {
+                self.send_request(sa, now, RequestKind::Init, &m);
+                true
+            }
+            Err(error) => {
+                self.events.push_back(IkeEvent::Failed { sa: sa.id, error });
+                false
+            }
+        }
+    }
+
+    /// Initiator: derive the keys from a proper IKE_SA_INIT response and send IKE_AUTH.
+    fn complete_init(
+        &mut self,
+        sa: &mut Sa,
+        now: Duration,
+        bytes: &[u8],
+        msg: &MessageRepr,
+    ) -> Result<(), IpsecError> {
+        let mut chosen = None;
+        let mut ke = None;
+        let mut nr = None;
+        for p in &msg.payloads {
+            match p {
+                PayloadRepr::Sa(props) if chosen.is_none() => chosen = Some(props.as_slice()),
+                PayloadRepr::Ke { group, data } if ke.is_none() => ke = Some((*group, data)),
+                PayloadRepr::Nonce(n) if nr.is_none() => nr = Some(n.clone()),
+                _ => {}
+            }
+        }
+        let (Some([chosen]), Some((group, ke_data)), Some(nr)) = (chosen, ke, nr) else {
+            return Err(IpsecError::IkeProtocol(
+                "IKE_SA_INIT response without one proposal, KE and nonce",
+            ));
+        };
+        if msg.spi_r == 0 || !(16..=256).contains(&nr.len()) {
+            return Err(IpsecError::IkeProtocol("bad responder SPI or nonce"));
+        }
+        let suite = ike_suite_of(chosen)?;
+        let State::InitSent(init) = std::mem::replace(&mut sa.state, State::Closed) else {
+            return Err(IpsecError::IkeWrongState("not in InitSent"));
+        };
+        if !sa.policy.ike_suites.contains(&suite)
+            || suite.dh != init.kex.group()
+            || group != suite.dh.transform_id()
+        {
+            return Err(IpsecError::IkeNoProposalChosen);
+        }
+        sa.spi_r = msg.spi_r;
+        // NAT detection.
+        let natd = |kind| find_notify(&msg.payloads, kind).map(|n| n.data.clone());
+        let src_ok = natd(NotifyType::NAT_DETECTION_SOURCE_IP).is_none_or(|d| {
+            d == nat_detection_hash(sa.spi_i, sa.spi_r, sa.peer.ip(), sa.peer.port())
+        });
+        let l = self.config.local_ike;
+        let dst_ok = natd(NotifyType::NAT_DETECTION_DESTINATION_IP)
+            .is_none_or(|d| d == nat_detection_hash(sa.spi_i, sa.spi_r, l.ip(), l.port()));
+        let nat = !src_ok || !dst_ok;
+        if let (true, Some(natt)) = (nat || sa.policy.force_encap, init.remote_natt) {
+            sa.peer = natt;
+            sa.natt = true;
+        }
+        let g_ir = init.kex.agree(ke_data)?;
+        let mut keys = SaKeys::new(
+            Role::Initiator,
+            suite,
+            &g_ir,
+            init.ni.clone(),
+            nr,
+            sa.spi_i,
+            sa.spi_r,
+        )?;
+        // IKE_AUTH: IDi, AUTH, [USE_TRANSPORT_MODE], SAi2, TSi, TSr.
+        let prf = suite.prf;
+        let idi_body = sa.policy.local_id.signed_body();
+        let msg1 = match &sa.pending {
+            Some(p) => strip_marker(&p.transmit),
+            None => return Err(IpsecError::IkeWrongState("IKE_SA_INIT request lost")),
+        };
+        let octets = signed_octets(prf, &msg1, &keys.nr, &keys.keys.sk_pi, &idi_body);
+        let auth = psk_auth(prf, &sa.policy.psk, &octets);
+        let child_spi = self.new_child_spi()?;
+        let mut inner = vec![
+            PayloadRepr::IdI(sa.policy.local_id.to_wire()),
+            PayloadRepr::Auth {
+                method: AuthMethod::SHARED_KEY_MIC,
+                data: auth,
+            },
+        ];
+        if sa.policy.mode == Mode::Transport {
+            inner.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
+        }
+        let proposals = sa
+            .policy
+            .esp_suites
+            .iter()
+            .enumerate()
+            .map(|(i, (s, esn))| {
+                esp_proposal(u8::try_from(i + 1).unwrap_or(u8::MAX), child_spi, *s, *esn)
+            })
+            .collect();
+        inner.push(PayloadRepr::Sa(proposals));
+        inner.push(PayloadRepr::TsI(selectors_or_any(&sa.policy.local_ts)));
+        inner.push(PayloadRepr::TsR(selectors_or_any(&sa.policy.remote_ts)));
+        sa.pending = None;
+        sa.next_message_id = 1;
+        let outer = sa.header(ExchangeType::IKE_AUTH, false, 1);
+        let request = keys.tx.seal(&outer, &inner)?;
+        sa.state = State::AuthSent(Box::new(AuthSent {
+            keys,
+            msg2: bytes.to_vec(),
+            child_spi,
+        }));
+        self.record_keys(sa);
+        self.send_request(sa, now, RequestKind::Auth, &request);
+        Ok(())
+    }
+
+    /// Initiator: the IKE_AUTH response. Returns whether the SA lives on.
+    fn initiator_auth_response(&mut self, sa: &mut Sa, inner: &[PayloadRepr]) -> bool {
+        let State::AuthSent(a) = &sa.state else {
+            return true;
+        };
+        let fail = |ep: &mut Self, sa: &Sa, error: IpsecError| {
+            ep.events.push_back(IkeEvent::Failed { sa: sa.id, error });
+            false
+        };
+        if find_notify(inner, NotifyType::AUTHENTICATION_FAILED).is_some() {
+            return fail(self, sa, IpsecError::IkeAuthFailed);
+        }
+        let idr = inner.iter().find_map(|p| match p {
+            PayloadRepr::IdR(id) => Some(id.clone()),
+            _ => None,
+        });
+        let auth = inner.iter().find_map(|p| match p {
+            PayloadRepr::Auth { method, data } => Some((*method, data.clone())),
+            _ => None,
+        });
+        let (Some(idr), Some(auth)) = (idr, auth) else {
+            let error =
+                first_error_notify(inner)
+                    .map(notify_error)
+                    .unwrap_or(IpsecError::IkeProtocol(
+                        "IKE_AUTH response without IDr and AUTH",
+                    ));
+            return fail(self, sa, error);
+        };
+        let prf = a.keys.suite.prf;
+        let mut body = vec![idr.id_type.0, 0, 0, 0];
+        body.extend_from_slice(&idr.data);
+        let octets = signed_octets(prf, &a.msg2, &a.keys.ni, &a.keys.keys.sk_pr, &body);
+        let ok = auth.0 == AuthMethod::SHARED_KEY_MIC
+            && ct_eq(&psk_auth(prf, &sa.policy.psk, &octets), &auth.1);
+        if !ok {
+            self.send_notification(sa, &[notify(NotifyType::AUTHENTICATION_FAILED, Vec::new())]);
+            return fail(self, sa, IpsecError::IkeAuthFailed);
+        }
+        let peer_id = Identity::from_wire(&idr);
+        if let Some(target) = sa.policy.target_name.clone() {
+            if !peer_id.matches_target(&target) {
+                self.send_notification(
+                    sa,
+                    &[PayloadRepr::Delete(Delete {
+                        protocol: ProtocolId::IKE,
+                        spi_size: 0,
+                        spis: Vec::new(),
+                    })],
+                );
+                let error = IpsecError::IkePeerIdMismatch {
+                    peer: peer_id.to_string(),
+                    target,
+                };
+                return fail(self, sa, error);
+            }
+        }
+        let child = self.initiator_child(sa, inner);
+        let State::AuthSent(a) = std::mem::replace(&mut sa.state, State::Closed) else {
+            return false;
+        };
+        let mut est = Established {
+            keys: a.keys,
+            children: Vec::new(),
+        };
+        let child_event = match child {
+            Ok(c) => {
+                est.children.push(ChildRecord {
+                    inbound_spi: c.inbound.spi,
+                    outbound_spi: c.outbound.spi,
+                });
+                IkeEvent::ChildSaReady(Box::new(c))
+            }
+            Err((error, outbound_spi)) => {
+                if let Some(out) = outbound_spi {
+                    // The responder installed a child we cannot use: delete it.
+                    est.children.push(ChildRecord {
+                        inbound_spi: a.child_spi,
+                        outbound_spi: out,
+                    });
+                    sa.queue.push_back(RequestKind::DeleteChild {
+                        inbound_spi: a.child_spi,
+                    });
+                } else {
+                    self.child_spis.remove(&a.child_spi);
+                }
+                IkeEvent::ChildSaFailed { sa: sa.id, error }
+            }
+        };
+        sa.state = State::Established(Box::new(est));
+        sa.peer_id = Some(peer_id.clone());
+        self.events.push_back(IkeEvent::IkeSaEstablished {
+            sa: sa.id,
+            role: Role::Initiator,
+            spi_i: sa.spi_i,
+            spi_r: sa.spi_r,
+            local_id: sa.policy.local_id.clone(),
+            peer_id,
+            peer: sa.peer,
+        });
+        self.events.push_back(child_event);
+        true
+    }
+
+    /// Initiator: the child SA of the IKE_AUTH response. On failure, the error and (when the
+    /// responder created a child anyway) its SPI.
+    fn initiator_child(
+        &mut self,
+        sa: &Sa,
+        inner: &[PayloadRepr],
+    ) -> Result<ChildSa, (IpsecError, Option<u32>)> {
+        let State::AuthSent(a) = &sa.state else {
+            return Err((IpsecError::IkeWrongState("not in AuthSent"), None));
+        };
+        let chosen = inner.iter().find_map(|p| match p {
+            PayloadRepr::Sa(props) => Some(props.clone()),
+            _ => None,
+        });
+        let Some(chosen) = chosen else {
+            let error = first_error_notify(inner)
+                .map(notify_error)
+                .unwrap_or(IpsecError::IkeNoProposalChosen);
+            return Err((error, None));
+        };
+        let [chosen] = chosen.as_slice() else {
+            return Err((
+                IpsecError::IkeProtocol("more than one chosen ESP proposal"),
+                None,
+            ));
+        };
+        let (suite, esn, peer_spi) = esp_suite_of(chosen).map_err(|e| (e, None))?;
+        if !sa.policy.esp_suites.contains(&(suite, esn)) {
+            return Err((IpsecError::IkeNoProposalChosen, Some(peer_spi)));
+        }
+        let transport = find_notify(inner, NotifyType::USE_TRANSPORT_MODE).is_some();
+        let mode = if transport {
+            Mode::Transport
+        } else {
+            Mode::Tunnel
+        };
+        if mode != sa.policy.mode {
+            return Err((IpsecError::IkeNoProposalChosen, Some(peer_spi)));
+        }
+        let tsi = inner.iter().find_map(|p| match p {
+            PayloadRepr::TsI(t) => Some(t.clone()),
+            _ => None,
+        });
+        let tsr = inner.iter().find_map(|p| match p {
+            PayloadRepr::TsR(t) => Some(t.clone()),
+            _ => None,
+        });
+        let (Some(tsi), Some(tsr)) = (tsi, tsr) else {
+            return Err((IpsecError::IkeTsUnacceptable, Some(peer_spi)));
+        };
+        // The responder may narrow, never widen.
+        let ours_i = selectors_or_any(&sa.policy.local_ts);
+        let ours_r = selectors_or_any(&sa.policy.remote_ts);
+        if !all_within(&tsi, &ours_i) || !all_within(&tsr, &ours_r) {
+            return Err((IpsecError::IkeTsUnacceptable, Some(peer_spi)));
+        }
+        let keys = ChildSaKeys::derive(
+            a.keys.suite.prf,
+            &a.keys.keys.sk_d,
+            None,
+            &a.keys.ni,
+            &a.keys.nr,
+            suite,
+        )
+        .map_err(|e| (e, Some(peer_spi)))?;
+        Ok(make_child(
+            sa,
+            Role::Initiator,
+            &keys,
+            suite,
+            esn,
+            mode,
+            a.child_spi,
+            peer_spi,
+            tsi,
+            tsr,
+        ))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_child(
+    sa: &Sa,
+    role: Role,
+    keys: &ChildSaKeys,
+    suite: crate::esp::EspSuite,
+    esn: bool,
+    mode: Mode,
+    inbound_spi: u32,
+    outbound_spi: u32,
+    local_ts: Vec<TrafficSelector>,
+    remote_ts: Vec<TrafficSelector>,
+) -> ChildSa {
+    let cfg = |spi| SaConfig {
+        spi,
+        mode,
+        suite,
+        esn,
+        replay_window: sa.policy.replay_window,
+        lifetime: sa.policy.child_lifetime,
+    };
+    let (oe, oi) = keys.outbound(role);
+    let (ie, ii) = keys.inbound(role);
+    ChildSa {
+        ike_sa: sa.id,
+        role,
+        outbound: cfg(outbound_spi),
+        outbound_keys: EspKeys {
+            encr: oe.to_vec(),
+            integ: oi.to_vec(),
+        },
+        inbound: cfg(inbound_spi),
+        inbound_keys: EspKeys {
+            encr: ie.to_vec(),
+            integ: ii.to_vec(),
+        },
+        mode,
+        local_ts,
+        remote_ts,
+        peer: sa.peer,
+        encapsulated: sa.natt,
+    }
+}
+
+/// The IKE message inside a transmit (without the non-ESP marker).
+fn strip_marker(t: &Transmit) -> Vec<u8> {
+    match t.socket {
+        WireSocket::Ike => t.contents.clone(),
+        WireSocket::Natt => t.contents.get(4..).unwrap_or_default().to_vec(),
+    }
+}
+
+/// The IKE_SA_INIT request of an initiator in InitSent.
+fn init_request(sa: &Sa, s: &InitSent) -> Result<Vec<u8>, IpsecError> {
+    let mut payloads = Vec::new();
+    if let Some(c) = &s.cookie {
+        payloads.push(notify(NotifyType::COOKIE, c.clone()));
+    }
+    let proposals = sa
+        .policy
+        .ike_suites
+        .iter()
+        .enumerate()
+        .map(|(i, suite)| ike_proposal(u8::try_from(i + 1).unwrap_or(u8::MAX), suite))
+        .collect();
+    payloads.push(PayloadRepr::Sa(proposals));
+    payloads.push(PayloadRepr::Ke {
+        group: s.kex.group().transform_id(),
+        data: s.kex.public_value().to_vec(),
+    });
+    payloads.push(PayloadRepr::Nonce(s.ni.clone()));
+    payloads.push(notify(
+        NotifyType::NAT_DETECTION_SOURCE_IP,
+        s.natd_source.to_vec(),
+    ));
+    payloads.push(notify(
+        NotifyType::NAT_DETECTION_DESTINATION_IP,
+        nat_detection_hash(sa.spi_i, 0, sa.peer.ip(), sa.peer.port()).to_vec(),
+    ));
+    MessageRepr {
+        spi_i: sa.spi_i,
+        spi_r: 0,
+        exchange: ExchangeType::IKE_SA_INIT,
+        flags: Flags::new(true, false),
+        message_id: 0,
+        payloads,
+    }
+    .emit()
+}
+
+fn check_policy(p: &IkePolicy) -> Result<(), IpsecError> {
+    if p.ike_suites.is_empty() || p.ike_suites.len() > 255 {
+        return Err(IpsecError::InvalidConfig(
+            "policy needs 1 to 255 IKE suites",
+        ));
+    }
+    if p.esp_suites.is_empty() || p.esp_suites.len() > 255 {
+        return Err(IpsecError::InvalidConfig(
+            "policy needs 1 to 255 ESP suites",
+        ));
+    }
+    Ok(())
+}
+
+fn unreachable_state<T>() -> Result<T, IpsecError> {
+    Err(IpsecError::IkeWrongState("unexpected state"))
+}
