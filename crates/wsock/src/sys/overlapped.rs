@@ -35,6 +35,9 @@ use super::{
 };
 use crate::winsock::SocketEntry;
 
+/// How many completed results the table keeps (see [`Completion::start`]).
+const MAX_KEPT: usize = 4096;
+
 /// `STATUS_PENDING`: `OVERLAPPED.Internal` while an operation is in progress.
 const STATUS_PENDING: usize = 0x103;
 
@@ -47,6 +50,18 @@ fn status_of(code: i32) -> usize {
         WSA_OPERATION_ABORTED => 0xC000_0120, // STATUS_CANCELLED
         WSAEMSGSIZE => 0x8000_0005,           // STATUS_BUFFER_OVERFLOW
         _ => 0xC000_0001,                     // STATUS_UNSUCCESSFUL
+    }
+}
+
+/// The WSA code of an NTSTATUS wsock stored in `OVERLAPPED.Internal` (see [`status_of`]).
+fn code_of_status(st: usize) -> i32 {
+    match st {
+        0 => 0,
+        0xC000_020D => WSAECONNRESET,
+        0xC000_0241 => WSAECONNABORTED,
+        0xC000_0120 => WSA_OPERATION_ABORTED,
+        0x8000_0005 => WSAEMSGSIZE,
+        _ => super::WSAEINVAL,
     }
 }
 
@@ -85,6 +100,11 @@ impl Completion {
         std::ptr::write_volatile(std::ptr::addr_of_mut!((*ov).Internal), STATUS_PENDING);
         std::ptr::write_volatile(std::ptr::addr_of_mut!((*ov).InternalHigh), 0);
         if let Ok(mut m) = ops().0.lock() {
+            // Completed results are kept for WSAGetOverlappedResult; past this many, they are
+            // dropped (a later query then reads the OVERLAPPED itself, as Windows does).
+            if m.len() >= MAX_KEPT {
+                m.retain(|_, d| d.is_none());
+            }
             m.insert(ov as usize, None);
         }
         Completion {
@@ -507,7 +527,7 @@ pub unsafe extern "system" fn WSAGetOverlappedResult(
                             (*lpoverlapped).InternalHigh
                         ));
                         break Done {
-                            error: if st == 0 { 0 } else { super::WSAEINVAL },
+                            error: code_of_status(st),
                             bytes: n as u32,
                             flags: 0,
                         };
