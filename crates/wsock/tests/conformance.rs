@@ -115,7 +115,7 @@ fn main() {
             sio_udp_connreset_decides_whether_port_unreachable_resets],
         "events": [event_objects, event_select_sequence, enum_network_events_rules],
         "overlapped": [overlapped_receive_and_send, overlapped_completion_routines, overlapped_abort_on_close],
-        "SSCLI palsuite (Microsoft's PAL tests)": [sscli_wsasocket_and_options, sscli_select_negatives],
+        "SSCLI palsuite (Microsoft's PAL tests)": [sscli_wsasocket_and_options, sscli_select_negatives, sscli_wsaioctl_overlapped],
         "bind (port sharing)": [port_sharing_reuseaddr_over_plain_holder_is_wsaeacces, port_sharing_same_wildcard_is_wsaeaddrinuse,
             port_sharing_exclusive_holder_refuses_reuse, port_sharing_specific_and_wildcard_share_a_port,
             port_sharing_connection_goes_to_the_more_specific_listener],
@@ -2607,6 +2607,117 @@ fn sscli_wsasocket_and_options(s: &mut Suite) {
         "SO_BROADCAST on UDP",
         "SSCLI palsuite networking/setsockopt/setsockopt_dgram",
     );
+}
+
+fn sscli_wsaioctl_overlapped(s: &mut Suite) {
+    let _n = started();
+    let t = unsafe {
+        WSASocketA(
+            AF_INET as i32,
+            SOCK_STREAM,
+            0,
+            null(),
+            0,
+            WSA_FLAG_OVERLAPPED,
+        )
+    };
+    let e = event();
+    let mut ov = ov_with(e);
+    let one = 1u32;
+    let mut out = 0xdeadu32;
+    let mut n = 0u32;
+    unsafe {
+        s.call(
+            le(|| {
+                WSAIoctl(
+                    INVALID_SOCKET,
+                    FIONBIO as u32,
+                    (&one as *const u32).cast(),
+                    4,
+                    null_mut(),
+                    0,
+                    &mut n,
+                    &mut *ov,
+                    None,
+                )
+            }),
+            (SOCKET_ERROR, WSAENOTSOCK),
+            "overlapped WSAIoctl on INVALID_SOCKET: WSAENOTSOCK",
+            "SSCLI palsuite networking/wsaioctl/test3",
+        );
+        s.call(
+            le(|| {
+                WSAIoctl(
+                    t,
+                    u32::MAX,
+                    (&one as *const u32).cast(),
+                    4,
+                    null_mut(),
+                    0,
+                    &mut n,
+                    &mut *ov,
+                    None,
+                )
+            }),
+            (SOCKET_ERROR, WSAEINVAL),
+            "an invalid command (-1): WSAEINVAL",
+            "SSCLI palsuite networking/wsaioctl/test4",
+        );
+        s.call(
+            le(|| {
+                WSAIoctl(
+                    t,
+                    FIONREAD as u32,
+                    (&one as *const u32).cast(),
+                    4,
+                    usize::MAX as *mut _,
+                    0,
+                    &mut n,
+                    &mut *ov,
+                    None,
+                )
+            }),
+            (SOCKET_ERROR, WSAEFAULT),
+            "FIONREAD into an invalid, empty output buffer: WSAEFAULT",
+            "SSCLI palsuite networking/wsaioctl/test5",
+        );
+        s.eq(
+            wait1(e, 0),
+            WSA_WAIT_TIMEOUT,
+            "no completion for a failed call",
+            MS_IOCTL,
+        );
+        s.call(
+            le(|| {
+                WSAIoctl(
+                    t,
+                    FIONREAD as u32,
+                    null(),
+                    0,
+                    (&mut out as *mut u32).cast(),
+                    4,
+                    &mut n,
+                    &mut *ov,
+                    None,
+                )
+            }),
+            (0, 0),
+            "overlapped FIONREAD succeeds at once",
+            "SSCLI palsuite networking/wsaioctl/test6",
+        );
+        s.eq(
+            out,
+            0,
+            "with 0 bytes ready",
+            "SSCLI palsuite networking/wsaioctl/test6",
+        );
+        s.eq(
+            wait1(e, 0),
+            0,
+            "and its completion is indicated (event signalled)",
+            MS_IOCTL,
+        );
+    }
 }
 
 fn sscli_select_negatives(s: &mut Suite) {

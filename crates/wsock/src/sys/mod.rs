@@ -1753,8 +1753,11 @@ pub unsafe extern "system" fn ioctlsocket(s: SOCKET, cmd: i32, argp: *mut u32) -
 /// only), `SIO_GET_EXTENSION_FUNCTION_POINTER` (no extension functions: `WSAEINVAL`, as Windows
 /// answers for a GUID its provider does not have). The secure-socket IOCTLs (`SIO_SET_SECURITY`,
 /// ...) are not built yet and every other code gives `WSAEOPNOTSUPP`; every failure stores 0 in
-/// `*lpcbbytesreturned` (Wine's `test_unsupported_ioctls` records that Windows does). An
-/// `OVERLAPPED` is not supported (`WSAEOPNOTSUPP`).
+/// `*lpcbbytesreturned` (Wine's `test_unsupported_ioctls` records that Windows does). A code
+/// with `IOC_VOID` and a direction bit is malformed: `WSAEINVAL`. With an `OVERLAPPED` on an
+/// overlapped socket the call still finishes at once (0) and its completion is indicated (the
+/// event is signalled or the completion routine queued), as the SSCLI palsuite's
+/// `wsaioctl/test6` expects of `FIONREAD`.
 ///
 /// # Safety
 /// The buffers must be valid for the lengths given.
@@ -1774,9 +1777,22 @@ pub unsafe extern "system" fn WSAIoctl(
     lpcompletionroutine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
 ) -> i32 {
     guard(SOCKET_ERROR, || {
+        // On an overlapped socket an OVERLAPPED makes the call overlapped: these control codes
+        // all finish at once, so it returns 0 and the completion is indicated (event or
+        // routine); lpcbBytesReturned may then be null. On other sockets it is ignored.
+        let overlapped = overlapped_call(s, lpoverlapped);
+        let mut local = 0u32;
+        let lpcbbytesreturned = if lpcbbytesreturned.is_null() && overlapped {
+            &mut local as *mut u32
+        } else {
+            lpcbbytesreturned
+        };
         let r = with_socket(s, |_, e| {
-            if !lpoverlapped.is_null() || lpcompletionroutine.is_some() {
-                return Err(WSAEOPNOTSUPP);
+            // A code with IOC_VOID and a direction bit is malformed: WSAEINVAL (SSCLI palsuite
+            // networking/wsaioctl/test4 passes 0xFFFFFFFF); a well-formed unknown code is
+            // WSAEOPNOTSUPP.
+            if dwiocontrolcode & IOC_VOID != 0 && dwiocontrolcode & (IOC_IN | IOC_OUT) != 0 {
+                return Err(WSAEINVAL);
             }
             if lpcbbytesreturned.is_null() {
                 return Err(WSAEFAULT);
@@ -1850,8 +1866,12 @@ pub unsafe extern "system" fn WSAIoctl(
                 _ => Err(WSAEOPNOTSUPP),
             }
         });
-        if r.is_err() && !lpcbbytesreturned.is_null() && lpoverlapped.is_null() {
+        if r.is_err() && !lpcbbytesreturned.is_null() {
             std::ptr::write_unaligned(lpcbbytesreturned, 0);
+        }
+        if overlapped && r.is_ok() {
+            let n = std::ptr::read_unaligned(lpcbbytesreturned);
+            overlapped::complete_now(lpoverlapped, lpcompletionroutine, n);
         }
         finish(r)
     })

@@ -162,6 +162,16 @@ impl Completion {
     }
 }
 
+/// Indicates the completion of an overlapped call that finished at once (`WSAIoctl`):
+/// `OVERLAPPED` filled, event signalled or completion routine queued.
+pub(crate) unsafe fn complete_now(
+    ov: *mut OVERLAPPED,
+    routine: LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+    bytes: u32,
+) {
+    Completion::start(ov, routine).complete(0, bytes, 0);
+}
+
 /// The application's buffers of one receive (address, length), kept until completion.
 #[derive(Clone)]
 struct Scatter(Vec<(usize, usize)>);
