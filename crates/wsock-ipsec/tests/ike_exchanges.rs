@@ -880,3 +880,118 @@ fn api_misuse_is_a_typed_error() {
     );
     assert!(a.delete_ike_sa(Duration::ZERO, IkeSaId(999)).is_err());
 }
+
+fn all_children(events: &[IkeEvent]) -> Vec<ChildSa> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            IkeEvent::ChildSaReady(c) => Some((**c).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn additional_child_sas_from_either_side() {
+    let mut p = Pair::new(
+        endpoint(A_IKE, A_NATT, None, 30),
+        endpoint(B_IKE, B_NATT, Some(policy("b.test")), 31),
+    );
+    let sa =
+        p.a.connect(p.now, addr(B_IKE), None, policy("a.test"))
+            .unwrap();
+    p.settle();
+    let (b_sa, ..) = established(&p.b_events).unwrap();
+    // Window size 1: the second request waits for the first answer.
+    p.a.create_child(p.now, sa).unwrap();
+    p.a.check_liveness(p.now, sa).unwrap();
+    assert!(p.a.poll_transmit(p.now).is_some());
+    assert!(p.a.poll_transmit(p.now).is_none(), "one request in flight");
+    // (That request was taken off the wire: the retransmission brings it back.)
+    p.run(Duration::from_secs(10));
+    assert!(p.a_events.contains(&IkeEvent::LivenessConfirmed { sa }));
+    // The original responder asks for one too.
+    p.b.create_child(p.now, b_sa).unwrap();
+    p.settle();
+    let ca = all_children(&p.a_events);
+    let cb = all_children(&p.b_events);
+    assert_eq!((ca.len(), cb.len()), (3, 3));
+    for (x, y) in ca.iter().zip(&cb) {
+        assert_children_match(x, y);
+        esp_both_ways(x, y);
+        assert_eq!(x.replaces, None);
+    }
+    // Fresh SPIs and fresh keys for every pair.
+    assert_ne!(ca[0].inbound.spi, ca[1].inbound.spi);
+    assert_ne!(ca[0].outbound_keys, ca[1].outbound_keys);
+    assert_ne!(ca[1].outbound_keys, ca[2].outbound_keys);
+    // Requester and responder roles of the exchanges.
+    assert_eq!(ca[1].role, Role::Initiator);
+    assert_eq!(ca[2].role, Role::Responder);
+    // Message ids: A's requests 0, 1 (IKE_SA_INIT, IKE_AUTH), 2 (CREATE_CHILD_SA), 3 (liveness);
+    // B's first request is 0.
+    let ids: Vec<(Dir, u8, u32, bool)> = p
+        .log
+        .iter()
+        .map(|s| {
+            let m = MessageRepr::parse(ike_bytes(&s.t)).unwrap();
+            (s.dir, m.exchange.0, m.message_id, m.flags.response())
+        })
+        .filter(|(_, _, _, resp)| !resp)
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            (Dir::AtoB, 34, 0, false),
+            (Dir::AtoB, 35, 1, false),
+            // The first copy was taken off the wire above; this is the retransmission.
+            (Dir::AtoB, 36, 2, false),
+            (Dir::AtoB, 37, 3, false),
+            (Dir::BtoA, 36, 0, false),
+        ]
+    );
+}
+
+#[test]
+fn child_rekey_replaces_and_deletes_the_old_pair() {
+    let mut p = Pair::new(
+        endpoint(A_IKE, A_NATT, None, 32),
+        endpoint(B_IKE, B_NATT, Some(policy("b.test")), 33),
+    );
+    let sa =
+        p.a.connect(p.now, addr(B_IKE), None, policy("a.test"))
+            .unwrap();
+    p.settle();
+    let old_a = child(&p.a_events).unwrap();
+    let old_b = child(&p.b_events).unwrap();
+    assert!(p.a.rekey_child(p.now, sa, 12345).is_err());
+    p.a.rekey_child(p.now, sa, old_a.inbound.spi).unwrap();
+    p.settle();
+    let new_a = all_children(&p.a_events).pop().unwrap();
+    let new_b = all_children(&p.b_events).pop().unwrap();
+    assert_children_match(&new_a, &new_b);
+    esp_both_ways(&new_a, &new_b);
+    assert_eq!(new_a.replaces, Some(old_a.inbound.spi));
+    assert_eq!(new_b.replaces, Some(old_b.inbound.spi));
+    assert_ne!(new_a.outbound_keys, old_a.outbound_keys);
+    let deleted = |events: &[IkeEvent]| -> Vec<(u32, bool)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                IkeEvent::ChildSaDeleted {
+                    inbound_spi,
+                    by_peer,
+                    ..
+                } => Some((*inbound_spi, *by_peer)),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(deleted(&p.a_events), [(old_a.inbound.spi, false)]);
+    assert_eq!(deleted(&p.b_events), [(old_b.inbound.spi, true)]);
+    // The new pair can be rekeyed in turn, and the old SPI is gone.
+    assert!(p.a.rekey_child(p.now, sa, old_a.inbound.spi).is_err());
+    p.a.rekey_child(p.now, sa, new_a.inbound.spi).unwrap();
+    p.settle();
+    assert_eq!(all_children(&p.a_events).len(), 3);
+}

@@ -1,6 +1,7 @@
 //! The IKEv2 exchanges (RFC 7296), sans-IO: IKE_SA_INIT and IKE_AUTH with pre-shared keys,
-//! creating an IKE SA (main mode SA) and its first child SA (quick mode SA), and INFORMATIONAL
-//! (Delete of a child SA or of the IKE SA, empty liveness checks).
+//! creating an IKE SA (main mode SA) and its first child SA (quick mode SA); CREATE_CHILD_SA for
+//! additional child SAs and child SA rekeying (`N(REKEY_SA)`, the old pair deleted afterwards);
+//! and INFORMATIONAL (Delete of a child SA or of the IKE SA, empty liveness checks).
 //!
 //! One [`IkeEndpoint`] serves one host's IKE and NAT-T sockets, as initiator ([`IkeEndpoint::connect`])
 //! and as responder (when [`EndpointConfig::responder`] holds a policy). It is driven the way
@@ -46,8 +47,12 @@
 //!   tells it in an INFORMATIONAL `N(AUTHENTICATION_FAILED)`.
 //! - Identity: with [`IkePolicy::target_name`] set, the authenticated peer ID must match it
 //!   ([`Identity::matches_target`]), else [`IpsecError::IkePeerIdMismatch`] (also 13801).
-//! - CREATE_CHILD_SA requests are answered with `N(NO_ADDITIONAL_SAS)`: additional child SAs and
-//!   rekeying are not implemented yet.
+//! - CREATE_CHILD_SA: either side may ask for a new child SA or a child rekey; KEYMAT comes from
+//!   SK_d and that exchange's nonces (the requester's first), without PFS. Not implemented yet:
+//!   PFS (a request with a KE payload is answered `NO_PROPOSAL_CHOSEN`), rekeying the IKE SA
+//!   itself (likewise), and resolving simultaneous rekeys (RFC 7296 §2.8.1).
+//! - Not implemented yet: certificate authentication (CERT/CERTREQ, RFC 7427 signatures), EAP,
+//!   multiple authentication (RFC 4739), lifetimes of the IKE SA.
 //!
 //! Randomness (SPIs, nonces, the cookie secret) comes through [`IkeRandom`]; Diffie-Hellman keys
 //! always come from ring's system source.
@@ -155,6 +160,8 @@ pub struct ChildSa {
     pub peer: SocketAddr,
     /// Whether ESP travels UDP-encapsulated (RFC 3948) on the NAT-T sockets.
     pub encapsulated: bool,
+    /// For a rekey: our inbound SPI of the child SA this one replaces (deleted right after).
+    pub replaces: Option<u32>,
 }
 
 impl ChildSa {
@@ -352,6 +359,18 @@ impl SaKeys {
     }
 }
 
+/// What the peer's child SA request offered, with the keys to derive from.
+struct ChildOffer<'a> {
+    prf: crate::ike::crypto::Prf,
+    sk_d: &'a [u8],
+    ni: &'a [u8],
+    nr: &'a [u8],
+    offered: Option<Vec<crate::ike::wire::Proposal>>,
+    tsi: Option<Vec<TrafficSelector>>,
+    tsr: Option<Vec<TrafficSelector>>,
+    transport: bool,
+}
+
 /// Initiator, IKE_SA_INIT in flight.
 struct InitSent {
     kex: KeyExchange,
@@ -417,14 +436,28 @@ impl State {
 enum RequestKind {
     Init,
     Auth,
-    DeleteChild { inbound_spi: u32 },
+    DeleteChild {
+        inbound_spi: u32,
+    },
     DeleteIke,
     Liveness,
+    /// CREATE_CHILD_SA: a new child SA, or (with our inbound SPI of the old one) a rekey.
+    CreateChild {
+        rekey: Option<u32>,
+    },
+}
+
+/// What a CREATE_CHILD_SA request in flight proposed.
+#[derive(Clone)]
+struct CreateRequest {
+    spi: u32,
+    ni: Vec<u8>,
 }
 
 struct Pending {
     message_id: u32,
     kind: RequestKind,
+    create: Option<CreateRequest>,
     transmit: Transmit,
     sends: u32,
     deadline: Duration,
@@ -776,6 +809,45 @@ impl IkeEndpoint {
         self.enqueue(now, sa, RequestKind::Liveness)
     }
 
+    /// Negotiates an additional child SA pair under the IKE SA (CREATE_CHILD_SA, no PFS) with
+    /// the IKE SA's policy; [`IkeEvent::ChildSaReady`] or [`IkeEvent::ChildSaFailed`] reports it.
+    ///
+    /// # Errors
+    /// [`IpsecError::IkeWrongState`] when the IKE SA does not exist or is not established.
+    pub fn create_child(&mut self, now: Duration, sa: IkeSaId) -> Result<(), IpsecError> {
+        self.enqueue(now, sa, RequestKind::CreateChild { rekey: None })
+    }
+
+    /// Rekeys the child SA pair whose inbound SPI is `inbound_spi` (CREATE_CHILD_SA with
+    /// `N(REKEY_SA)`): the new pair arrives in [`IkeEvent::ChildSaReady`] with
+    /// [`ChildSa::replaces`] set, then the old one is deleted ([`IkeEvent::ChildSaDeleted`]).
+    /// Simultaneous rekeys (RFC 7296 §2.8.1) are not resolved yet: both new pairs survive.
+    ///
+    /// # Errors
+    /// [`IpsecError::IkeWrongState`] when the IKE SA does not exist, is not established or has
+    /// no such child SA.
+    pub fn rekey_child(
+        &mut self,
+        now: Duration,
+        sa: IkeSaId,
+        inbound_spi: u32,
+    ) -> Result<(), IpsecError> {
+        let known = match self.sas.get(&sa).map(|s| &s.state) {
+            Some(State::Established(e)) => e.children.iter().any(|c| c.inbound_spi == inbound_spi),
+            _ => return Err(IpsecError::IkeWrongState("IKE SA not established")),
+        };
+        if !known {
+            return Err(IpsecError::IkeWrongState("no child SA with that SPI"));
+        }
+        self.enqueue(
+            now,
+            sa,
+            RequestKind::CreateChild {
+                rekey: Some(inbound_spi),
+            },
+        )
+    }
+
     /// The next datagram to send.
     pub fn poll_transmit(&mut self, _now: Duration) -> Option<Transmit> {
         self.transmits.pop_front()
@@ -910,7 +982,7 @@ impl IkeEndpoint {
         } else if h.flags.response() {
             self.handle_response(&mut sa, now, h.message_id, h.exchange, bytes)
         } else {
-            self.handle_request(&mut sa, now, from, socket, h.message_id, h.exchange, bytes)
+            self.handle_request(&mut sa, from, socket, h.message_id, h.exchange, bytes)
         };
         if keep {
             self.sas.insert(id, sa);
@@ -993,6 +1065,7 @@ impl IkeEndpoint {
         sa.pending = Some(Pending {
             message_id: sa.next_message_id,
             kind,
+            create: None,
             transmit,
             sends: 1,
             deadline: now + self.config.retransmit.wait_after(1),
@@ -1058,7 +1131,33 @@ impl IkeEndpoint {
         let Some(kind) = sa.queue.pop_front() else {
             return Ok(());
         };
+        let mut create = None;
+        let mut exchange = ExchangeType::INFORMATIONAL;
         let inner = match kind {
+            RequestKind::CreateChild { rekey } => {
+                exchange = ExchangeType::CREATE_CHILD_SA;
+                let spi = self.new_child_spi()?;
+                let mut ni = vec![0u8; NONCE_LEN];
+                self.rng.fill(&mut ni)?;
+                let mut inner = Vec::new();
+                if let Some(old) = rekey {
+                    inner.push(PayloadRepr::Notify(Notify {
+                        protocol: ProtocolId::ESP,
+                        spi: old.to_be_bytes().to_vec(),
+                        kind: NotifyType::REKEY_SA,
+                        data: Vec::new(),
+                    }));
+                }
+                inner.push(PayloadRepr::Sa(esp_proposals(&sa.policy, spi)));
+                inner.push(PayloadRepr::Nonce(ni.clone()));
+                if sa.policy.mode == Mode::Transport {
+                    inner.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
+                }
+                inner.push(PayloadRepr::TsI(selectors_or_any(&sa.policy.local_ts)));
+                inner.push(PayloadRepr::TsR(selectors_or_any(&sa.policy.remote_ts)));
+                create = Some(CreateRequest { spi, ni });
+                inner
+            }
             RequestKind::DeleteChild { inbound_spi } => vec![PayloadRepr::Delete(Delete {
                 protocol: ProtocolId::ESP,
                 spi_size: 4,
@@ -1074,12 +1173,24 @@ impl IkeEndpoint {
                 return Err(IpsecError::IkeWrongState("not a queued request"))
             }
         };
-        let outer = sa.header(ExchangeType::INFORMATIONAL, false, sa.next_message_id);
-        let keys = sa
+        let outer = sa.header(exchange, false, sa.next_message_id);
+        let sealed = sa
             .keys_mut()
-            .ok_or(IpsecError::IkeWrongState("no keys yet"))?;
-        let bytes = keys.tx.seal(&outer, &inner)?;
+            .ok_or(IpsecError::IkeWrongState("no keys yet"))
+            .and_then(|keys| keys.tx.seal(&outer, &inner));
+        let bytes = match sealed {
+            Ok(b) => b,
+            Err(e) => {
+                if let Some(c) = create {
+                    self.child_spis.remove(&c.spi);
+                }
+                return Err(e);
+            }
+        };
         self.send_request(sa, now, kind, &bytes);
+        if let Some(p) = &mut sa.pending {
+            p.create = create;
+        }
         Ok(())
     }
 
@@ -1342,7 +1453,6 @@ impl IkeEndpoint {
     fn handle_request(
         &mut self,
         sa: &mut Sa,
-        now: Duration,
         from: SocketAddr,
         socket: WireSocket,
         message_id: u32,
@@ -1380,14 +1490,13 @@ impl IkeEndpoint {
         }
         match (&sa.state, exchange) {
             (State::HalfOpen(_), ExchangeType::IKE_AUTH) => {
-                self.responder_auth(sa, now, request, message_id, &inner)
+                self.responder_auth(sa, request, message_id, &inner)
             }
             (State::Established(_), ExchangeType::INFORMATIONAL) => {
                 self.informational(sa, request, message_id, &inner)
             }
             (State::Established(_), ExchangeType::CREATE_CHILD_SA) => {
-                let n = [notify(NotifyType::NO_ADDITIONAL_SAS, Vec::new())];
-                let _ = self.send_response(sa, request, exchange, message_id, &n);
+                self.create_child_request(sa, request, message_id, &inner);
                 true
             }
             _ => {
@@ -1401,7 +1510,6 @@ impl IkeEndpoint {
     fn responder_auth(
         &mut self,
         sa: &mut Sa,
-        now: Duration,
         request: [u8; 32],
         message_id: u32,
         inner: &[PayloadRepr],
@@ -1482,7 +1590,17 @@ impl IkeEndpoint {
             },
         ];
         // The child SA.
-        let child = self.responder_child(sa, now, offered, tsi, tsr, transport);
+        let offer = ChildOffer {
+            prf,
+            sk_d: &h.keys.keys.sk_d,
+            ni: &h.keys.ni,
+            nr: &h.keys.nr,
+            offered,
+            tsi,
+            tsr,
+            transport,
+        };
+        let child = self.responder_child(sa, offer);
         let State::HalfOpen(h) = std::mem::replace(&mut sa.state, State::Closed) else {
             return false;
         };
@@ -1528,18 +1646,18 @@ impl IkeEndpoint {
     fn responder_child(
         &mut self,
         sa: &Sa,
-        _now: Duration,
-        offered: Option<Vec<crate::ike::wire::Proposal>>,
-        tsi: Option<Vec<TrafficSelector>>,
-        tsr: Option<Vec<TrafficSelector>>,
-        transport: bool,
+        offer: ChildOffer<'_>,
     ) -> Result<(Vec<PayloadRepr>, ChildSa), (NotifyType, IpsecError)> {
-        let State::HalfOpen(h) = &sa.state else {
-            return Err((
-                NotifyType::NO_PROPOSAL_CHOSEN,
-                IpsecError::IkeWrongState("not half open"),
-            ));
-        };
+        let ChildOffer {
+            prf,
+            sk_d,
+            ni,
+            nr,
+            offered,
+            tsi,
+            tsr,
+            transport,
+        } = offer;
         let no_prop = || {
             (
                 NotifyType::NO_PROPOSAL_CHOSEN,
@@ -1559,15 +1677,7 @@ impl IkeEndpoint {
             self.child_spis.remove(&our_spi);
             return Err(no_prop());
         };
-        let keys = ChildSaKeys::derive(
-            h.keys.suite.prf,
-            &h.keys.keys.sk_d,
-            None,
-            &h.keys.ni,
-            &h.keys.nr,
-            suite,
-        )
-        .map_err(|_| no_prop())?;
+        let keys = ChildSaKeys::derive(prf, sk_d, None, ni, nr, suite).map_err(|_| no_prop())?;
         let mode = if transport {
             Mode::Transport
         } else {
@@ -1689,9 +1799,11 @@ impl IkeEndpoint {
             return true;
         }
         let kind = p.kind;
+        let create = p.create.clone();
         let expected_exchange = match kind {
             RequestKind::Init => ExchangeType::IKE_SA_INIT,
             RequestKind::Auth => ExchangeType::IKE_AUTH,
+            RequestKind::CreateChild { .. } => ExchangeType::CREATE_CHILD_SA,
             _ => ExchangeType::INFORMATIONAL,
         };
         if exchange != expected_exchange {
@@ -1739,6 +1851,12 @@ impl IkeEndpoint {
             RequestKind::Liveness => {
                 self.events
                     .push_back(IkeEvent::LivenessConfirmed { sa: sa.id });
+                true
+            }
+            RequestKind::CreateChild { rekey } => {
+                if let Some(c) = create {
+                    self.initiator_create_child(sa, rekey, c, &inner);
+                }
                 true
             }
             RequestKind::Init => true,
@@ -1917,16 +2035,7 @@ impl IkeEndpoint {
         if sa.policy.mode == Mode::Transport {
             inner.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
         }
-        let proposals = sa
-            .policy
-            .esp_suites
-            .iter()
-            .enumerate()
-            .map(|(i, (s, esn))| {
-                esp_proposal(u8::try_from(i + 1).unwrap_or(u8::MAX), child_spi, *s, *esn)
-            })
-            .collect();
-        inner.push(PayloadRepr::Sa(proposals));
+        inner.push(PayloadRepr::Sa(esp_proposals(&sa.policy, child_spi)));
         inner.push(PayloadRepr::TsI(selectors_or_any(&sa.policy.local_ts)));
         inner.push(PayloadRepr::TsR(selectors_or_any(&sa.policy.remote_ts)));
         sa.pending = None;
@@ -2000,7 +2109,13 @@ impl IkeEndpoint {
                 return fail(self, sa, error);
             }
         }
-        let child = self.initiator_child(sa, inner);
+        let from = ChildKeySource {
+            prf: a.keys.suite.prf,
+            sk_d: &a.keys.keys.sk_d,
+            ni: &a.keys.ni,
+            nr: &a.keys.nr,
+        };
+        let child = self.initiator_child(sa, from, a.child_spi, inner);
         let State::AuthSent(a) = std::mem::replace(&mut sa.state, State::Closed) else {
             return false;
         };
@@ -2050,13 +2165,12 @@ impl IkeEndpoint {
     /// Initiator: the child SA of the IKE_AUTH response. On failure, the error and (when the
     /// responder created a child anyway) its SPI.
     fn initiator_child(
-        &mut self,
+        &self,
         sa: &Sa,
+        from: ChildKeySource<'_>,
+        our_spi: u32,
         inner: &[PayloadRepr],
     ) -> Result<ChildSa, (IpsecError, Option<u32>)> {
-        let State::AuthSent(a) = &sa.state else {
-            return Err((IpsecError::IkeWrongState("not in AuthSent"), None));
-        };
         let chosen = inner.iter().find_map(|p| match p {
             PayloadRepr::Sa(props) => Some(props.clone()),
             _ => None,
@@ -2103,15 +2217,8 @@ impl IkeEndpoint {
         if !all_within(&tsi, &ours_i) || !all_within(&tsr, &ours_r) {
             return Err((IpsecError::IkeTsUnacceptable, Some(peer_spi)));
         }
-        let keys = ChildSaKeys::derive(
-            a.keys.suite.prf,
-            &a.keys.keys.sk_d,
-            None,
-            &a.keys.ni,
-            &a.keys.nr,
-            suite,
-        )
-        .map_err(|e| (e, Some(peer_spi)))?;
+        let keys = ChildSaKeys::derive(from.prf, from.sk_d, None, from.ni, from.nr, suite)
+            .map_err(|e| (e, Some(peer_spi)))?;
         Ok(make_child(
             sa,
             Role::Initiator,
@@ -2119,12 +2226,198 @@ impl IkeEndpoint {
             suite,
             esn,
             mode,
-            a.child_spi,
+            our_spi,
             peer_spi,
             tsi,
             tsr,
         ))
     }
+
+    /// Responder: a CREATE_CHILD_SA request (a new child SA, or a rekey with `N(REKEY_SA)`).
+    fn create_child_request(
+        &mut self,
+        sa: &mut Sa,
+        request: [u8; 32],
+        message_id: u32,
+        inner: &[PayloadRepr],
+    ) {
+        let State::Established(e) = &sa.state else {
+            return;
+        };
+        let mut offered = None;
+        let mut ni = None;
+        let mut tsi = None;
+        let mut tsr = None;
+        let mut ike_rekey = false;
+        let mut pfs = false;
+        for p in inner {
+            match p {
+                PayloadRepr::Sa(props) if offered.is_none() => {
+                    ike_rekey = props.iter().any(|p| p.protocol == ProtocolId::IKE);
+                    offered = Some(props.clone());
+                }
+                PayloadRepr::Nonce(n) if ni.is_none() => ni = Some(n.clone()),
+                PayloadRepr::TsI(t) if tsi.is_none() => tsi = Some(t.clone()),
+                PayloadRepr::TsR(t) if tsr.is_none() => tsr = Some(t.clone()),
+                PayloadRepr::Ke { .. } => pfs = true,
+                _ => {}
+            }
+        }
+        // The child this one replaces: REKEY_SA names the requester's inbound SPI, our
+        // outbound one.
+        let mut replaces = Ok(None);
+        if let Some(n) = find_notify(inner, NotifyType::REKEY_SA) {
+            let spi = <[u8; 4]>::try_from(n.spi.as_slice()).map(u32::from_be_bytes);
+            replaces = match spi {
+                Ok(spi) => e
+                    .children
+                    .iter()
+                    .find(|c| c.outbound_spi == spi)
+                    .map(|c| Some(c.inbound_spi))
+                    .ok_or(NotifyType::CHILD_SA_NOT_FOUND),
+                Err(_) => Err(NotifyType::INVALID_SYNTAX),
+            };
+        }
+        let transport = find_notify(inner, NotifyType::USE_TRANSPORT_MODE).is_some();
+        let mut nr = vec![0u8; NONCE_LEN];
+        let result = match (replaces, ni) {
+            (Err(kind), _) => Err((kind, IpsecError::IkePeerError(kind))),
+            // Rekeying the IKE SA and PFS (a KE payload) are not implemented.
+            _ if ike_rekey || pfs => Err((
+                NotifyType::NO_PROPOSAL_CHOSEN,
+                IpsecError::IkeNoProposalChosen,
+            )),
+            (_, Some(ni)) if (16..=256).contains(&ni.len()) && self.rng.fill(&mut nr).is_ok() => {
+                let offer = ChildOffer {
+                    prf: e.keys.suite.prf,
+                    sk_d: &e.keys.keys.sk_d,
+                    ni: &ni,
+                    nr: &nr,
+                    offered,
+                    tsi,
+                    tsr,
+                    transport,
+                };
+                self.responder_child(sa, offer)
+            }
+            _ => Err((
+                NotifyType::INVALID_SYNTAX,
+                IpsecError::IkeProtocol("CREATE_CHILD_SA without a proper nonce"),
+            )),
+        };
+        let replaces = replaces.ok().flatten();
+        let (response, event) = match result {
+            Ok((mut payloads, mut child)) => {
+                // SA, Nr, TSi, TSr (after an optional USE_TRANSPORT_MODE).
+                let at = payloads
+                    .iter()
+                    .position(|p| matches!(p, PayloadRepr::Sa(_)))
+                    .map_or(0, |i| i + 1);
+                payloads.insert(at, PayloadRepr::Nonce(nr));
+                child.replaces = replaces;
+                if let State::Established(e) = &mut sa.state {
+                    e.children.push(ChildRecord {
+                        inbound_spi: child.inbound.spi,
+                        outbound_spi: child.outbound.spi,
+                    });
+                }
+                (payloads, IkeEvent::ChildSaReady(Box::new(child)))
+            }
+            Err((kind, error)) => (
+                vec![notify(kind, Vec::new())],
+                IkeEvent::ChildSaFailed { sa: sa.id, error },
+            ),
+        };
+        let _ = self.send_response(
+            sa,
+            request,
+            ExchangeType::CREATE_CHILD_SA,
+            message_id,
+            &response,
+        );
+        self.events.push_back(event);
+    }
+
+    /// Requester: the CREATE_CHILD_SA response.
+    fn initiator_create_child(
+        &mut self,
+        sa: &mut Sa,
+        rekey: Option<u32>,
+        req: CreateRequest,
+        inner: &[PayloadRepr],
+    ) {
+        let State::Established(e) = &sa.state else {
+            return;
+        };
+        let nr = inner.iter().find_map(|p| match p {
+            PayloadRepr::Nonce(n) => Some(n.clone()),
+            _ => None,
+        });
+        let result = match nr {
+            Some(nr) if (16..=256).contains(&nr.len()) => {
+                let from = ChildKeySource {
+                    prf: e.keys.suite.prf,
+                    sk_d: &e.keys.keys.sk_d,
+                    ni: &req.ni,
+                    nr: &nr,
+                };
+                self.initiator_child(sa, from, req.spi, inner)
+            }
+            _ => Err((
+                first_error_notify(inner)
+                    .map(notify_error)
+                    .unwrap_or(IpsecError::IkeProtocol(
+                        "CREATE_CHILD_SA answer without nonce",
+                    )),
+                None,
+            )),
+        };
+        let event = match result {
+            Ok(mut child) => {
+                child.replaces = rekey;
+                if let State::Established(e) = &mut sa.state {
+                    e.children.push(ChildRecord {
+                        inbound_spi: child.inbound.spi,
+                        outbound_spi: child.outbound.spi,
+                    });
+                }
+                if let Some(old) = rekey {
+                    sa.queue
+                        .push_back(RequestKind::DeleteChild { inbound_spi: old });
+                }
+                IkeEvent::ChildSaReady(Box::new(child))
+            }
+            Err((error, peer_spi)) => {
+                match peer_spi {
+                    // The peer installed a child we cannot use: delete it.
+                    Some(out) => {
+                        if let State::Established(e) = &mut sa.state {
+                            e.children.push(ChildRecord {
+                                inbound_spi: req.spi,
+                                outbound_spi: out,
+                            });
+                        }
+                        sa.queue.push_back(RequestKind::DeleteChild {
+                            inbound_spi: req.spi,
+                        });
+                    }
+                    None => {
+                        self.child_spis.remove(&req.spi);
+                    }
+                }
+                IkeEvent::ChildSaFailed { sa: sa.id, error }
+            }
+        };
+        self.events.push_back(event);
+    }
+}
+
+/// The secrets a child SA's KEYMAT comes from.
+struct ChildKeySource<'a> {
+    prf: crate::ike::crypto::Prf,
+    sk_d: &'a [u8],
+    ni: &'a [u8],
+    nr: &'a [u8],
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -2168,6 +2461,7 @@ fn make_child(
         remote_ts,
         peer: sa.peer,
         encapsulated: sa.natt,
+        replaces: None,
     }
 }
 
@@ -2215,6 +2509,16 @@ fn init_request(sa: &Sa, s: &InitSent) -> Result<Vec<u8>, IpsecError> {
         payloads,
     }
     .emit()
+}
+
+/// One ESP proposal per suite of the policy, all with our inbound SPI.
+fn esp_proposals(policy: &IkePolicy, spi: u32) -> Vec<crate::ike::wire::Proposal> {
+    policy
+        .esp_suites
+        .iter()
+        .enumerate()
+        .map(|(i, (s, esn))| esp_proposal(u8::try_from(i + 1).unwrap_or(u8::MAX), spi, *s, *esn))
+        .collect()
 }
 
 fn check_policy(p: &IkePolicy) -> Result<(), IpsecError> {
