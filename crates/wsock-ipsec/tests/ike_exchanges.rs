@@ -995,3 +995,229 @@ fn child_rekey_replaces_and_deletes_the_old_pair() {
     p.settle();
     assert_eq!(all_children(&p.a_events).len(), 3);
 }
+
+// ------------------------------------------------------------------------------------------------
+// tshark as the oracle: a whole conversation of ours, decrypted with the key log.
+
+/// Ethernet / IPv4 / UDP framing (UDP checksum 0, as RFC 3948 allows for ESP-in-UDP).
+fn udp_frame(src: SocketAddr, dst: SocketAddr, payload: &[u8], ident: u16) -> Vec<u8> {
+    let (SocketAddr::V4(s), SocketAddr::V4(d)) = (src, dst) else {
+        panic!("IPv4 only here")
+    };
+    let mut f = vec![0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let total = u16::try_from(28 + payload.len()).unwrap();
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&total.to_be_bytes());
+    ip.extend_from_slice(&ident.to_be_bytes());
+    ip.extend_from_slice(&[0x40, 0, 64, 17, 0, 0]);
+    ip.extend_from_slice(&s.ip().octets());
+    ip.extend_from_slice(&d.ip().octets());
+    let mut sum: u32 = ip
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&s.port().to_be_bytes());
+    f.extend_from_slice(&d.port().to_be_bytes());
+    f.extend_from_slice(&u16::try_from(8 + payload.len()).unwrap().to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A classic pcap file (Ethernet link type), one frame per millisecond.
+fn pcap_file(frames: &[Vec<u8>]) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    p.extend_from_slice(&2u16.to_le_bytes());
+    p.extend_from_slice(&4u16.to_le_bytes());
+    p.extend_from_slice(&[0; 8]);
+    p.extend_from_slice(&65535u32.to_le_bytes());
+    p.extend_from_slice(&1u32.to_le_bytes());
+    for (i, f) in frames.iter().enumerate() {
+        let len = u32::try_from(f.len()).unwrap();
+        p.extend_from_slice(&1_800_000_000u32.to_le_bytes());
+        p.extend_from_slice(&(u32::try_from(i).unwrap() * 1000).to_le_bytes());
+        p.extend_from_slice(&len.to_le_bytes());
+        p.extend_from_slice(&len.to_le_bytes());
+        p.extend_from_slice(f);
+    }
+    p
+}
+
+fn oracle() -> Option<std::path::PathBuf> {
+    use std::process::Command;
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/oracles/esp_pcap_check.py");
+    let have = |cmd: &str, args: &[&str]| {
+        Command::new(cmd)
+            .args(args)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if !script.exists() {
+        println!("SKIPPED: oracle script {} not found", script.display());
+        return None;
+    }
+    if !have("tshark", &["--version"]) {
+        println!("SKIPPED: tshark not installed (apt-get install tshark)");
+        return None;
+    }
+    if !have("python3", &["-c", "import cryptography"]) {
+        println!("SKIPPED: python3 with `cryptography` not available");
+        return None;
+    }
+    Some(script)
+}
+
+/// Runs a whole conversation (IKE_SA_INIT, IKE_AUTH on NAT-T, ESP both ways, CREATE_CHILD_SA,
+/// a rekey, liveness, Delete) and has tshark decrypt every SK payload and every ESP frame.
+fn tshark_conversation(label: &str, ike: IkeSuite, esp: EspSuite, seed: u64) {
+    let Some(script) = oracle() else { return };
+    const A: &str = "127.0.0.1:500";
+    const AN: &str = "127.0.0.1:4500";
+    const B: &str = "127.0.0.2:500";
+    const BN: &str = "127.0.0.2:4500";
+    let mut pa = policy("a.test");
+    pa.force_encap = true;
+    pa.ike_suites = vec![ike];
+    pa.esp_suites = vec![(esp, false)];
+    let mut pb = policy("b.test");
+    pb.ike_suites = vec![ike];
+    pb.esp_suites = vec![(esp, false)];
+    let mut p = Pair::new(
+        endpoint(A, AN, None, seed),
+        endpoint(B, BN, Some(pb), seed + 1),
+    );
+    let sa = p.a.connect(p.now, addr(B), Some(addr(BN)), pa).unwrap();
+    p.settle();
+    p.a.create_child(p.now, sa).unwrap();
+    p.settle();
+    let first = child(&p.a_events).unwrap();
+    p.a.rekey_child(p.now, sa, first.inbound.spi).unwrap();
+    p.settle();
+    let (b_sa, ..) = established(&p.b_events).unwrap();
+    p.b.check_liveness(p.now, b_sa).unwrap();
+    p.settle();
+    // Frames in order: every IKE datagram, then ESP on every child pair, both ways.
+    let from = |s: &Sent| -> (SocketAddr, SocketAddr) {
+        let (src, dst) = match (s.dir, s.t.socket) {
+            (Dir::AtoB, WireSocket::Ike) => (A, B),
+            (Dir::AtoB, WireSocket::Natt) => (AN, BN),
+            (Dir::BtoA, WireSocket::Ike) => (B, A),
+            (Dir::BtoA, WireSocket::Natt) => (BN, AN),
+        };
+        (addr(src), addr(dst))
+    };
+    let mut frames: Vec<Vec<u8>> = Vec::new();
+    for (i, s) in p.log.iter().enumerate() {
+        let (src, dst) = from(s);
+        frames.push(udp_frame(src, dst, &s.t.contents, i as u16));
+    }
+    let ca = all_children(&p.a_events);
+    let cb = all_children(&p.b_events);
+    assert_eq!((ca.len(), cb.len()), (3, 3));
+    let mut records = Vec::new();
+    let mut esp_frames = 0;
+    // Inner UDP 40001 -> 9999 with a payload (transport mode, checksum 0).
+    let mut inner = vec![0x9c, 0x41, 0x27, 0x0f, 0, 18, 0, 0];
+    inner.extend_from_slice(b"hello esp!");
+    let a_to_b = ca.iter().map(|x| (x, addr(AN), addr(BN)));
+    let b_to_a = cb.iter().map(|x| (x, addr(BN), addr(AN)));
+    for (x, xa, ya) in a_to_b.chain(b_to_a) {
+        let mut tx = x.outbound_sa(p.now).unwrap();
+        let mut pkt = Vec::new();
+        tx.seal(p.now, 17, &inner, &mut pkt).unwrap();
+        frames.push(udp_frame(xa, ya, &pkt, 1000 + esp_frames));
+        esp_frames += 1;
+        records.push(x.esp_key_records(xa.ip())[0].json().unwrap());
+    }
+    // Delete the IKE SA last.
+    let before = p.log.len();
+    p.a.delete_ike_sa(p.now, sa).unwrap();
+    p.settle();
+    for (i, s) in p.log[before..].iter().enumerate() {
+        let (src, dst) = from(s);
+        frames.push(udp_frame(src, dst, &s.t.contents, 2000 + i as u16));
+    }
+    assert!(p.b_events.contains(&IkeEvent::IkeSaDeleted {
+        sa: b_sa,
+        by_peer: true
+    }));
+    let ike_rec = p.a.ike_key_record(sa).unwrap().json().unwrap();
+    let keyfile = format!(
+        "{{\"esp_sa\": [{}], \"ikev2\": [{ike_rec}], \"check_checksums\": false, \"expect\": {{\"frames\": {}, \"ike_sa_init\": 2, \"ike_auth_decrypted\": 2, \"esp_decrypted\": {esp_frames}, \"inner_udp_ports\": [[40001, 9999]]}}}}",
+        records.join(", "),
+        frames.len()
+    );
+    let dir = std::env::temp_dir().join(format!("wsock-ike-tshark-{label}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pcap_path, key_path) = (dir.join("ike.pcap"), dir.join("keys.json"));
+    std::fs::write(&pcap_path, pcap_file(&frames)).unwrap();
+    std::fs::write(&key_path, &keyfile).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .args(["check", "--pcap"])
+        .arg(&pcap_path)
+        .arg("--keys")
+        .arg(&key_path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success() && text.contains("ORACLE OK"),
+        "tshark oracle failed ({label}):\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every exchange type we speak is in the capture.
+    for ex in [
+        "IKE_SA_INIT",
+        "IKE_AUTH",
+        "CREATE_CHILD_SA",
+        "INFORMATIONAL",
+    ] {
+        assert!(text.contains(ex), "{ex} missing from the dissection");
+    }
+}
+
+#[test]
+fn tshark_decrypts_a_whole_conversation_gcm() {
+    tshark_conversation(
+        "gcm",
+        IkeSuite {
+            sk: SkSuite::AesGcm16 { key_bits: 256 },
+            prf: Prf::HmacSha256,
+            dh: DhGroup::Curve25519,
+        },
+        EspSuite::AesGcm16 { key_bits: 128 },
+        40,
+    );
+}
+
+#[test]
+fn tshark_decrypts_a_whole_conversation_cbc() {
+    let integrity = wsock_ipsec::esp::Integrity::HmacSha256_128;
+    tshark_conversation(
+        "cbc",
+        IkeSuite {
+            sk: SkSuite::AesCbc {
+                key_bits: 128,
+                integrity,
+            },
+            prf: Prf::HmacSha256,
+            dh: DhGroup::Ecp256,
+        },
+        EspSuite::AesCbc {
+            key_bits: 128,
+            integrity,
+        },
+        42,
+    );
+}

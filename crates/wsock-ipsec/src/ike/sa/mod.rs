@@ -865,7 +865,9 @@ impl IkeEndpoint {
             .flat_map(|sa| {
                 let retransmit = sa.pending.as_ref().map(|p| p.deadline);
                 let reap = match &sa.state {
-                    State::HalfOpen(h) => Some(h.created + self.config.half_open_timeout),
+                    State::HalfOpen(h) => {
+                        Some(h.created.saturating_add(self.config.half_open_timeout))
+                    }
                     _ => None,
                 };
                 retransmit.into_iter().chain(reap)
@@ -882,7 +884,7 @@ impl IkeEndpoint {
                 continue;
             };
             if let State::HalfOpen(h) = &sa.state {
-                if now >= h.created + self.config.half_open_timeout {
+                if now >= h.created.saturating_add(self.config.half_open_timeout) {
                     self.stats.half_open_reaped += 1;
                     self.forget(&sa);
                     continue;
@@ -912,7 +914,7 @@ impl IkeEndpoint {
                         self.events.push_back(event);
                     } else {
                         p.sends += 1;
-                        p.deadline = now + self.config.retransmit.wait_after(p.sends);
+                        p.deadline = now.saturating_add(self.config.retransmit.wait_after(p.sends));
                         self.stats.retransmissions += 1;
                         self.transmits.push_back(p.transmit.clone());
                     }
@@ -1068,7 +1070,7 @@ impl IkeEndpoint {
             create: None,
             transmit,
             sends: 1,
-            deadline: now + self.config.retransmit.wait_after(1),
+            deadline: now.saturating_add(self.config.retransmit.wait_after(1)),
         });
     }
 
