@@ -34,10 +34,62 @@ fn last_error(what: &str) -> String {
     format!("{what} failed with WSA error {code}")
 }
 
+/// Prints what ALE classified on both hosts since the last call, naming the host and the ALE
+/// endpoint (the socket) of each classification, so the trace interleaves with the API calls
+/// and the packets.
+struct AleTap {
+    hosts: Vec<(Host, usize)>,
+}
+
+impl AleTap {
+    fn new(hosts: &[&Host]) -> AleTap {
+        AleTap {
+            hosts: hosts.iter().map(|h| ((*h).clone(), 0)).collect(),
+        }
+    }
+
+    fn flush(&mut self) {
+        for (host, seen) in &mut self.hosts {
+            let records: Vec<String> = host.with_ale(|ale| {
+                let all: Vec<_> = ale.trace().collect();
+                if all.len() < *seen {
+                    *seen = 0; // the trace ring wrapped
+                }
+                let new = all[*seen..]
+                    .iter()
+                    .map(|r| {
+                        let by = r
+                            .filter_id
+                            .map(|f| format!("by filter {f}"))
+                            .unwrap_or_else(|| "(no filter matched)".into());
+                        let sock = r
+                            .endpoint
+                            .map(|e| format!(" socket(ALE endpoint {})", e.0))
+                            .unwrap_or_default();
+                        let flow = r.flow.map(|f| format!(" flow {}", f.0)).unwrap_or_default();
+                        format!(
+                            "{}{sock}{flow}: {} -> {} {by}",
+                            host.name(),
+                            r.layer,
+                            format!("{:?}", r.decision).to_lowercase()
+                        )
+                    })
+                    .collect();
+                *seen = all.len();
+                new
+            });
+            for line in records {
+                outln!("[ale   ] {line}");
+            }
+        }
+    }
+}
+
 /// The client side, in Winsock calls. Returns the echoed TCP bytes and UDP bytes.
 #[allow(unsafe_code)]
 fn client_calls(
     client: &Host,
+    tap: &mut AleTap,
     server_addr: IpAddr,
     tcp_port: u16,
     udp_port: u16,
@@ -76,6 +128,7 @@ fn client_calls(
         if connect(s, sa.as_ptr() as *const SOCKADDR, sa.len() as i32) != 0 {
             return Err(last_error("connect"));
         }
+        tap.flush();
         let mut local = [0u8; 28];
         let mut len = local.len() as i32;
         getsockname(s, local.as_mut_ptr() as *mut SOCKADDR, &mut len);
@@ -101,6 +154,7 @@ fn client_calls(
         let eof = recv(s, tail.as_mut_ptr(), tail.len() as i32, 0);
         outln!("[api   ] client: shutdown(SD_SEND); recv = {eof} (server closed its side)");
         closesocket(s);
+        tap.flush();
 
         let u = socket(af, SOCK_DGRAM, IPPROTO_UDP);
         setsockopt(
@@ -121,6 +175,7 @@ fn client_calls(
             uto.len() as i32,
         );
         outln!("[api   ] client: socket(SOCK_DGRAM) = {u:#x}; sendto({}:{udp_port}, {} bytes) = {sent}", server_addr, dgram.len());
+        tap.flush();
         let mut ubuf = vec![0u8; 1500];
         let mut from = [0u8; 28];
         let mut flen = from.len() as i32;
@@ -142,6 +197,7 @@ fn client_calls(
         );
         closesocket(u);
         WSACleanup();
+        tap.flush();
         Ok((buf, ubuf))
     }
 }
@@ -156,12 +212,15 @@ pub fn run(net: &Network, print_packets: bool) -> Result<(), String> {
         net.mtu()
     );
     for h in net.hosts() {
+        let w = h.wire_addrs();
         outln!(
-            "  host {:<8} {} / {}  wire udp {}",
+            "  host {:<8} {} / {}  wire udp: ike {} natt {} clear {}",
             h.name(),
             h.ipv4(),
             h.ipv6(),
-            h.wire_addr()
+            w.ike,
+            w.natt,
+            w.clear
         );
     }
     let hosts = net.hosts();
@@ -200,12 +259,18 @@ pub fn run(net: &Network, print_packets: bool) -> Result<(), String> {
     }
     let server_ip = IpAddr::V4(server.ipv4());
     let c = client.clone();
-    let (tcp, udp) = std::thread::spawn(move || client_calls(&c, server_ip, tcp_port, udp_port))
-        .join()
-        .map_err(|_| "the client thread panicked".to_string())??;
+    let mut tap = AleTap::new(&[&client, &server]);
+    tap.flush(); // the services' binds and listens
+    let (tcp, udp) = std::thread::spawn(move || {
+        let r = client_calls(&c, &mut tap, server_ip, tcp_port, udp_port);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        tap.flush();
+        r
+    })
+    .join()
+    .map_err(|_| "the client thread panicked".to_string())??;
     let ok_tcp = tcp == b"hello from a Winsock client on wsock";
     let ok_udp = udp == b"one UDP datagram";
-    print_ale_trace(&client);
     let cs = client.counters();
     let ss = server.counters();
     outln!(
@@ -223,30 +288,6 @@ pub fn run(net: &Network, print_packets: bool) -> Result<(), String> {
         Err(format!(
             "demo failed: tcp echo ok {ok_tcp}, udp exchange ok {ok_udp}, block seen {blocked}"
         ))
-    }
-}
-
-/// Prints what ALE classified on `host`, one line per layer visited.
-fn print_ale_trace(host: &Host) {
-    let records: Vec<(String, String, Option<u64>)> = host.with_ale(|ale| {
-        ale.trace()
-            .map(|r| {
-                (
-                    r.layer.to_string(),
-                    format!("{:?}", r.decision).to_lowercase(),
-                    r.filter_id,
-                )
-            })
-            .collect()
-    });
-    for (layer, decision, filter) in records.iter().take(12) {
-        let by = filter
-            .map(|f| format!("by filter {f}"))
-            .unwrap_or_else(|| "(no filter matched)".into());
-        outln!("[ale   ] {}: {layer} -> {decision} {by}", host.name());
-    }
-    if records.len() > 12 {
-        outln!("[ale   ] ... {} more classifications", records.len() - 12);
     }
 }
 
