@@ -921,6 +921,17 @@ fn additional_child_sas_from_either_side() {
         esp_both_ways(x, y);
         assert_eq!(x.replaces, None);
     }
+    let listed = p.a.summaries();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, sa);
+    assert_eq!(listed[0].state, SaState::Established);
+    assert_eq!(listed[0].peer_id, Some(Identity::Fqdn("b.test".into())));
+    assert_eq!(
+        listed[0].children,
+        ca.iter()
+            .map(|c| (c.inbound.spi, c.outbound.spi))
+            .collect::<Vec<_>>()
+    );
     // Fresh SPIs and fresh keys for every pair.
     assert_ne!(ca[0].inbound.spi, ca[1].inbound.spi);
     assert_ne!(ca[0].outbound_keys, ca[1].outbound_keys);

@@ -56,6 +56,47 @@
 //!
 //! Randomness (SPIs, nonces, the cookie secret) comes through [`IkeRandom`]; Diffie-Hellman keys
 //! always come from ring's system source.
+//!
+//! # Examples
+//!
+//! Two endpoints in memory: the datagrams one emits are handed to the other until both are
+//! quiet, then both hold the same child SA keys.
+//!
+//! ```
+//! use std::time::Duration;
+//! use wsock_ipsec::ike::sa::*;
+//!
+//! let (a_ike, a_natt) = ("127.0.0.1:500".parse().unwrap(), "127.0.0.1:4500".parse().unwrap());
+//! let (b_ike, b_natt) = ("127.0.0.2:500".parse().unwrap(), "127.0.0.2:4500".parse().unwrap());
+//! let policy = |name: &str| IkePolicy::psk(Identity::Fqdn(name.into()), *b"pre-shared key");
+//! let mut b_cfg = EndpointConfig::new(b_ike, b_natt);
+//! b_cfg.responder = Some(policy("b.example"));
+//! let mut a = IkeEndpoint::new(EndpointConfig::new(a_ike, a_natt), Box::new(SystemIkeRandom::new())).unwrap();
+//! let mut b = IkeEndpoint::new(b_cfg, Box::new(SystemIkeRandom::new())).unwrap();
+//!
+//! let now = Duration::ZERO;
+//! a.connect(now, b_ike, Some(b_natt), policy("a.example")).unwrap();
+//! loop {
+//!     let mut moved = false;
+//!     while let Some(t) = a.poll_transmit(now) {
+//!         b.handle_datagram(now, a_ike, t.socket, &t.contents);
+//!         moved = true;
+//!     }
+//!     while let Some(t) = b.poll_transmit(now) {
+//!         a.handle_datagram(now, b_ike, t.socket, &t.contents);
+//!         moved = true;
+//!     }
+//!     if !moved { break; }
+//! }
+//! let ready = |ep: &mut IkeEndpoint| {
+//!     std::iter::from_fn(|| ep.poll_event())
+//!         .find_map(|e| match e { IkeEvent::ChildSaReady(c) => Some(c), _ => None })
+//!         .unwrap()
+//! };
+//! let (ca, cb) = (ready(&mut a), ready(&mut b));
+//! assert_eq!(ca.outbound.spi, cb.inbound.spi);
+//! assert_eq!(ca.outbound_keys, cb.inbound_keys);
+//! ```
 
 mod config;
 
@@ -300,6 +341,29 @@ pub struct IkeStats {
     pub invalid_ke_sent: u64,
     /// Half-open responder SAs dropped after [`EndpointConfig::half_open_timeout`].
     pub half_open_reaped: u64,
+}
+
+/// One IKE SA as [`IkeEndpoint::summaries`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IkeSaSummary {
+    /// Local id.
+    pub id: IkeSaId,
+    /// Our role.
+    pub role: Role,
+    /// Protocol state.
+    pub state: SaState,
+    /// Initiator's SPI.
+    pub spi_i: u64,
+    /// Responder's SPI (0 until known).
+    pub spi_r: u64,
+    /// The peer's current IKE address.
+    pub peer: SocketAddr,
+    /// Whether IKE runs on the NAT-T sockets.
+    pub encapsulated: bool,
+    /// The peer's authenticated identity, once established.
+    pub peer_id: Option<Identity>,
+    /// Child SA pairs: (inbound SPI, outbound SPI).
+    pub children: Vec<(u32, u32)>,
 }
 
 /// The protocol state of an IKE SA, for inspection.
@@ -692,6 +756,31 @@ impl IkeEndpoint {
         self.sas.get(&sa).map(|s| (s.spi_i, s.spi_r))
     }
 
+    /// Every IKE SA of the endpoint, by id (the data of `IkeextSaEnum` in spirit).
+    pub fn summaries(&self) -> Vec<IkeSaSummary> {
+        self.sas
+            .values()
+            .map(|sa| IkeSaSummary {
+                id: sa.id,
+                role: sa.role,
+                state: sa.state.public(),
+                spi_i: sa.spi_i,
+                spi_r: sa.spi_r,
+                peer: sa.peer,
+                encapsulated: sa.natt,
+                peer_id: sa.peer_id.clone(),
+                children: match &sa.state {
+                    State::Established(e) => e
+                        .children
+                        .iter()
+                        .map(|c| (c.inbound_spi, c.outbound_spi))
+                        .collect(),
+                    _ => Vec::new(),
+                },
+            })
+            .collect()
+    }
+
     /// Half-open responder SAs right now (what the cookie threshold compares with).
     pub fn half_open_count(&self) -> usize {
         self.half_open.len()
@@ -1029,6 +1118,9 @@ impl IkeEndpoint {
     /// Drops the indexes of an SA that is gone.
     fn forget(&mut self, sa: &Sa) {
         self.by_spi.remove(&sa.local_spi());
+        if let Some(c) = sa.pending.as_ref().and_then(|p| p.create.as_ref()) {
+            self.child_spis.remove(&c.spi);
+        }
         if let Some(k) = sa.half_open_key {
             self.half_open.remove(&k);
         }
