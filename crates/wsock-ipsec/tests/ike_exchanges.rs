@@ -1232,3 +1232,51 @@ fn tshark_decrypts_a_whole_conversation_cbc() {
         42,
     );
 }
+
+mod arbitrary_input {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Any bytes, on either socket, to a responder and to an initiator waiting for
+        /// IKE_SA_INIT (optionally dressed with the SA's SPI and a valid header): never a
+        /// panic, every datagram counted, and plain noise changes nothing.
+        #[test]
+        fn arbitrary_datagrams_never_panic(
+            data in proptest::collection::vec(any::<u8>(), 0..400),
+            natt in any::<bool>(),
+            header in any::<bool>(),
+        ) {
+            let mut b = endpoint(B_IKE, B_NATT, Some(policy("b.test")), 50);
+            let mut a = endpoint(A_IKE, A_NATT, None, 51);
+            let sa = a.connect(Duration::ZERO, addr(B_IKE), None, policy("a.test")).unwrap();
+            let (spi_i, _) = a.spis(sa).unwrap();
+            let mut d = data.clone();
+            if header && d.len() >= 28 {
+                // Make it look like an IKEv2 message for the SA: SPI, version, length.
+                d[..8].copy_from_slice(&spi_i.to_be_bytes());
+                d[17] = 0x20;
+                let len = d.len() as u32;
+                d[24..28].copy_from_slice(&len.to_be_bytes());
+            }
+            if natt {
+                let mut m = vec![0, 0, 0, 0];
+                m.extend_from_slice(&d);
+                d = m;
+            }
+            let socket = if natt { WireSocket::Natt } else { WireSocket::Ike };
+            b.handle_datagram(Duration::ZERO, addr(A_IKE), socket, &d);
+            a.handle_datagram(Duration::ZERO, addr(B_IKE), socket, &d);
+            prop_assert_eq!(a.stats().received, 1);
+            prop_assert_eq!(b.stats().received, 1);
+            // Random bytes are never mistaken for an answer: the initiator keeps waiting.
+            if !header {
+                prop_assert!(a.poll_event().is_none());
+                prop_assert_eq!(a.sa_state(sa), Some(SaState::InitSent));
+                prop_assert_eq!(b.half_open_count(), 0);
+            }
+        }
+    }
+}
