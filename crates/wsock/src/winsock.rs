@@ -29,7 +29,7 @@ pub(crate) struct SocketEntry {
     /// `shutdown(SD_SEND)` was called (polls still report writable, as Windows does).
     pub(crate) send_shutdown: AtomicBool,
     /// Wakers of `select`/`WSAPoll` calls waiting on this socket, woken by `closesocket`.
-    pub(crate) close_wakers: Mutex<Vec<std::task::Waker>>,
+    pub(crate) close_wakers: Mutex<Vec<(std::thread::ThreadId, std::task::Waker)>>,
     /// `SIO_UDP_CONNRESET`: an ICMP port unreachable fails the next receive (default on).
     pub(crate) udp_connreset: AtomicBool,
     /// `SO_KEEPALIVE`, and `SIO_KEEPALIVE_VALS` (on/off, time ms, interval ms), stored only.

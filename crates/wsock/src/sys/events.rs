@@ -61,7 +61,7 @@ pub(crate) struct Event {
 #[derive(Debug, Default)]
 struct EventState {
     signalled: bool,
-    wakers: Vec<Waker>,
+    wakers: Vec<(ThreadId, Waker)>,
     /// Sockets whose `WSAEventSelect` names this event.
     sockets: Vec<SOCKET>,
 }
@@ -75,7 +75,7 @@ impl Event {
             }
             Err(_) => return,
         };
-        for w in wakers {
+        for (_, w) in wakers {
             w.wake();
         }
     }
@@ -92,9 +92,11 @@ impl Event {
 
     fn register(&self, w: &Waker) {
         if let Ok(mut s) = self.state.lock() {
-            if !s.wakers.iter().any(|x| x.will_wake(w)) {
-                s.wakers.push(w.clone());
-            }
+            // One waker per waiting thread: a thread's newer waker replaces its older one, so
+            // a long wait (re-polled every 50 ms) does not grow the list.
+            let me = std::thread::current().id();
+            s.wakers.retain(|(t, _)| *t != me);
+            s.wakers.push((me, w.clone()));
         }
     }
 
@@ -184,7 +186,7 @@ pub unsafe extern "system" fn WSACloseEvent(hevent: WSAEVENT) -> BOOL {
                 .lock()
                 .map(|mut s| std::mem::take(&mut s.wakers))
                 .unwrap_or_default();
-            for w in wakers {
+            for (_, w) in wakers {
                 w.wake();
             }
             TRUE

@@ -1388,7 +1388,7 @@ pub unsafe extern "system" fn closesocket(s: SOCKET) -> i32 {
             .lock()
             .map(|mut w| std::mem::take(&mut *w))
             .unwrap_or_default();
-        for w in wakers {
+        for (_, w) in wakers {
             w.wake();
         }
         let _ = e.endpoint.close();
@@ -1962,9 +1962,10 @@ fn poll_entries(items: &[(Option<Arc<SocketEntry>>, i16)], timeout: Option<Durat
         for (e, ev) in items {
             let Some(e) = e else { continue };
             if let Ok(mut w) = e.close_wakers.lock() {
-                if !w.iter().any(|x| x.will_wake(cx.waker())) {
-                    w.push(cx.waker().clone());
-                }
+                // One waker per waiting thread (see `Event::register`).
+                let me = std::thread::current().id();
+                w.retain(|(t, _)| *t != me);
+                w.push((me, cx.waker().clone()));
             }
             if is_closed(e) {
                 any = true;
