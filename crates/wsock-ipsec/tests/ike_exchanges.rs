@@ -1280,3 +1280,48 @@ mod arbitrary_input {
         }
     }
 }
+
+#[test]
+fn simultaneous_rekey_keeps_exactly_one_new_pair() {
+    let mut winners = Vec::new();
+    for seed in [60u64, 62, 64, 66, 68, 70] {
+        let mut p = Pair::new(
+            endpoint(A_IKE, A_NATT, None, seed),
+            endpoint(B_IKE, B_NATT, Some(policy("b.test")), seed + 1),
+        );
+        let sa =
+            p.a.connect(p.now, addr(B_IKE), None, policy("a.test"))
+                .unwrap();
+        p.settle();
+        let (b_sa, ..) = established(&p.b_events).unwrap();
+        let old_a = child(&p.a_events).unwrap();
+        let old_b = child(&p.b_events).unwrap();
+        // Both sides rekey the same pair at once.
+        p.a.rekey_child(p.now, sa, old_a.inbound.spi).unwrap();
+        p.b.rekey_child(p.now, b_sa, old_b.inbound.spi).unwrap();
+        p.settle();
+        let pairs = |ep: &IkeEndpoint| ep.summaries()[0].children.clone();
+        let (la, lb) = (pairs(&p.a), pairs(&p.b));
+        assert_eq!(la.len(), 1, "seed {seed}: one pair left on A: {la:?}");
+        assert_eq!(lb.len(), 1, "seed {seed}: one pair left on B: {lb:?}");
+        assert_eq!(la[0], (lb[0].1, lb[0].0), "both keep the same pair");
+        assert_ne!(la[0].0, old_a.inbound.spi);
+        // It carries traffic.
+        let survivor = |events: &[IkeEvent], spi: u32| {
+            all_children(events)
+                .into_iter()
+                .find(|c| c.inbound.spi == spi)
+                .unwrap()
+        };
+        let (sa_, sb) = (
+            survivor(&p.a_events, la[0].0),
+            survivor(&p.b_events, lb[0].0),
+        );
+        assert_children_match(&sa_, &sb);
+        esp_both_ways(&sa_, &sb);
+        // Whose exchange survived (the one that did not use the lowest nonce).
+        winners.push(sa_.role);
+    }
+    println!("surviving exchange initiated by A: {winners:?}");
+    assert!(winners.contains(&Role::Initiator) && winners.contains(&Role::Responder));
+}

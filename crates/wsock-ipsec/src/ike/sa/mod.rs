@@ -49,8 +49,13 @@
 //!   ([`Identity::matches_target`]), else [`IpsecError::IkePeerIdMismatch`] (also 13801).
 //! - CREATE_CHILD_SA: either side may ask for a new child SA or a child rekey; KEYMAT comes from
 //!   SK_d and that exchange's nonces (the requester's first), without PFS. Not implemented yet:
-//!   PFS (a request with a KE payload is answered `NO_PROPOSAL_CHOSEN`), rekeying the IKE SA
-//!   itself (likewise), and resolving simultaneous rekeys (RFC 7296 §2.8.1).
+//!   PFS (a request with a KE payload is answered `NO_PROPOSAL_CHOSEN`) and rekeying the IKE SA
+//!   itself (likewise).
+//! - Simultaneous child rekeys (RFC 7296 §2.8.1): when the peer rekeys a child SA we are rekeying
+//!   ourselves, both exchanges complete; the new pair whose exchange used the lowest of the four
+//!   nonces is deleted by the side that initiated that exchange, and the initiator of the
+//!   surviving rekey deletes the old pair. (When the two exchanges do not overlap on both sides,
+//!   two new pairs may survive: redundant, never inconsistent.)
 //! - Not implemented yet: certificate authentication (CERT/CERTREQ, RFC 7427 signatures), EAP,
 //!   multiple authentication (RFC 4739), lifetimes of the IKE SA.
 //!
@@ -468,10 +473,21 @@ struct ChildRecord {
     outbound_spi: u32,
 }
 
+/// A rekey of one of our child SAs that the peer made while our own rekey of it was in flight
+/// (RFC 7296 §2.8.1), kept until our rekey completes.
+struct PeerRekey {
+    /// Our inbound SPI of the child both sides rekeyed.
+    old_inbound: u32,
+    /// The peer's exchange's nonces (its Ni, our Nr).
+    ni: Vec<u8>,
+    nr: Vec<u8>,
+}
+
 /// Both sides authenticated.
 struct Established {
     keys: SaKeys,
     children: Vec<ChildRecord>,
+    peer_rekeys: Vec<PeerRekey>,
 }
 
 enum State {
@@ -910,7 +926,7 @@ impl IkeEndpoint {
     /// Rekeys the child SA pair whose inbound SPI is `inbound_spi` (CREATE_CHILD_SA with
     /// `N(REKEY_SA)`): the new pair arrives in [`IkeEvent::ChildSaReady`] with
     /// [`ChildSa::replaces`] set, then the old one is deleted ([`IkeEvent::ChildSaDeleted`]).
-    /// Simultaneous rekeys (RFC 7296 §2.8.1) are not resolved yet: both new pairs survive.
+    /// A simultaneous rekey by the peer is resolved as the module docs describe.
     ///
     /// # Errors
     /// [`IpsecError::IkeWrongState`] when the IKE SA does not exist, is not established or has
@@ -1701,6 +1717,7 @@ impl IkeEndpoint {
         let mut est = Established {
             keys: h.keys,
             children: Vec::new(),
+            peer_rekeys: Vec::new(),
         };
         let child_event = match child {
             Ok((payloads, child)) => {
@@ -2216,6 +2233,7 @@ impl IkeEndpoint {
         let mut est = Established {
             keys: a.keys,
             children: Vec::new(),
+            peer_rekeys: Vec::new(),
         };
         let child_event = match child {
             Ok(c) => {
@@ -2374,6 +2392,7 @@ impl IkeEndpoint {
         }
         let transport = find_notify(inner, NotifyType::USE_TRANSPORT_MODE).is_some();
         let mut nr = vec![0u8; NONCE_LEN];
+        let peer_ni = ni.clone().unwrap_or_default();
         let result = match (replaces, ni) {
             (Err(kind), _) => Err((kind, IpsecError::IkePeerError(kind))),
             // Rekeying the IKE SA and PFS (a KE payload) are not implemented.
@@ -2407,13 +2426,24 @@ impl IkeEndpoint {
                     .iter()
                     .position(|p| matches!(p, PayloadRepr::Sa(_)))
                     .map_or(0, |i| i + 1);
-                payloads.insert(at, PayloadRepr::Nonce(nr));
+                payloads.insert(at, PayloadRepr::Nonce(nr.clone()));
                 child.replaces = replaces;
+                // Are we rekeying the same child right now? Then keep the nonces of this
+                // exchange to pick the redundant pair when ours completes.
+                let ours_in_flight = replaces.is_some()
+                    && matches!(&sa.pending, Some(p) if p.kind == RequestKind::CreateChild { rekey: replaces });
                 if let State::Established(e) = &mut sa.state {
                     e.children.push(ChildRecord {
                         inbound_spi: child.inbound.spi,
                         outbound_spi: child.outbound.spi,
                     });
+                    if let (true, Some(old)) = (ours_in_flight, replaces) {
+                        e.peer_rekeys.push(PeerRekey {
+                            old_inbound: old,
+                            ni: peer_ni,
+                            nr,
+                        });
+                    }
                 }
                 (payloads, IkeEvent::ChildSaReady(Box::new(child)))
             }
@@ -2447,13 +2477,13 @@ impl IkeEndpoint {
             PayloadRepr::Nonce(n) => Some(n.clone()),
             _ => None,
         });
-        let result = match nr {
+        let result = match &nr {
             Some(nr) if (16..=256).contains(&nr.len()) => {
                 let from = ChildKeySource {
                     prf: e.keys.suite.prf,
                     sk_d: &e.keys.keys.sk_d,
                     ni: &req.ni,
-                    nr: &nr,
+                    nr,
                 };
                 self.initiator_child(sa, from, req.spi, inner)
             }
@@ -2476,8 +2506,26 @@ impl IkeEndpoint {
                     });
                 }
                 if let Some(old) = rekey {
-                    sa.queue
-                        .push_back(RequestKind::DeleteChild { inbound_spi: old });
+                    // Simultaneous rekey (RFC 7296 §2.8.1): of the two new pairs, the one whose
+                    // exchange used the lowest of the four nonces is redundant, and the side
+                    // that initiated that exchange deletes it; the initiator of the surviving
+                    // rekey deletes the old pair.
+                    let theirs = match &mut sa.state {
+                        State::Established(e) => e
+                            .peer_rekeys
+                            .iter()
+                            .position(|r| r.old_inbound == old)
+                            .map(|i| e.peer_rekeys.remove(i)),
+                        _ => None,
+                    };
+                    let ours_lowest = theirs.is_some_and(|t| {
+                        let ours = std::cmp::min(&req.ni, nr.as_ref().unwrap_or(&req.ni));
+                        ours < std::cmp::min(&t.ni, &t.nr)
+                    });
+                    let doomed = if ours_lowest { child.inbound.spi } else { old };
+                    sa.queue.push_back(RequestKind::DeleteChild {
+                        inbound_spi: doomed,
+                    });
                 }
                 IkeEvent::ChildSaReady(Box::new(child))
             }
