@@ -723,6 +723,9 @@ pub(crate) fn arbitrate(
     callouts: &BTreeMap<Guid, Arc<dyn Callout>>,
     opts: ArbitrationOptions,
 ) -> ClassifyResult {
+    if !opts.static_block_veto && matched.iter().all(|c| c.rank.hot & HOT_STATIC != 0) {
+        return arbitrate_static(layer, matched, matched_count, sublayers);
+    }
     let mut decision: Option<(Decision, bool, &Cand<'_>, Guid)> = None;
     let mut writable = true;
     let mut veto = None;
@@ -849,6 +852,67 @@ pub(crate) fn arbitrate(
             decided_by: None,
             veto: None,
             sublayer_results,
+            matched_filters: matched_count,
+        },
+    }
+}
+
+/// §3.5 when every matching filter has a static action and static blocks do not veto (the
+/// common case): each sublayer is decided by its first filter, from the inline rank bits; a
+/// hard decision stands, a soft one is overridden by the next sublayer's. Agrees with the
+/// general loop of [`arbitrate`] on such input (no callouts, so no vetoes).
+#[inline]
+fn arbitrate_static(
+    layer: Layer,
+    matched: &[Cand<'_>],
+    matched_count: usize,
+    sublayers: &SublayerKeys,
+) -> ClassifyResult {
+    let mut results = SublayerResults::new();
+    let mut decision: Option<(Cand<'_>, Decision, bool, Guid)> = None;
+    let mut prev: Option<(u16, u32)> = None;
+    for c in matched {
+        let sub = c.rank.sublayer();
+        if prev == Some(sub) {
+            // a static action terminated this sublayer already
+            continue;
+        }
+        prev = Some(sub);
+        let hot = c.rank.hot;
+        let d = if hot & HOT_BLOCK != 0 {
+            Decision::Block
+        } else {
+            Decision::Permit
+        };
+        let hard = hot & HOT_HARD != 0;
+        let skey = sublayers.key(sub).unwrap_or(c.cf.filter.sublayer);
+        results.push(SublayerResult {
+            sublayer: skey,
+            decision: d,
+            hard,
+            filter_id: c.rank.id,
+        });
+        if decision.is_none_or(|(_, _, h, _)| !h) {
+            decision = Some((*c, d, hard, skey));
+        }
+    }
+    match decision {
+        Some((c, d, hard, skey)) => ClassifyResult {
+            layer,
+            decision: d,
+            hard,
+            decided_by: Some(c.to_ref(layer, skey)),
+            veto: None,
+            sublayer_results: results,
+            matched_filters: matched_count,
+        },
+        None => ClassifyResult {
+            layer,
+            decision: Decision::Permit,
+            hard: false,
+            decided_by: None,
+            veto: None,
+            sublayer_results: results,
             matched_filters: matched_count,
         },
     }

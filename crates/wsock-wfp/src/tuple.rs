@@ -248,9 +248,15 @@ fn sublayer_of(cf: &CompiledFilter) -> (u16, u32) {
 /// A hash key: the compact form (`u128`) for IPv4/any-address shapes, [`Key`] otherwise.
 trait TupleKey: Copy + Eq + Hash + std::fmt::Debug {
     fn make(ra: u128, la: u128, rest: u64) -> Self;
+    /// From the compact IPv4 form (`make` of IPv4 values as one `u128`).
+    fn from_compact(k: u128) -> Self;
 }
 
 impl TupleKey for u128 {
+    #[inline]
+    fn from_compact(k: u128) -> Self {
+        k
+    }
     #[inline]
     fn make(ra: u128, la: u128, rest: u64) -> Self {
         // ra, la < 2^32 here; rest < 2^40
@@ -259,6 +265,14 @@ impl TupleKey for u128 {
 }
 
 impl TupleKey for Key {
+    #[inline]
+    fn from_compact(k: u128) -> Self {
+        Key {
+            ra: k & 0xFFFF_FFFF,
+            la: (k >> 32) & 0xFFFF_FFFF,
+            rest: (k >> 64) as u64,
+        }
+    }
     #[inline]
     fn make(ra: u128, la: u128, rest: u64) -> Self {
         Key { ra, la, rest }
@@ -535,6 +549,10 @@ struct Tuple<K> {
     interval_local: bool,
     /// Whether the shape has an interval field.
     has_interval: bool,
+    /// IPv4/any-address shapes: the packet fields the shape needs ([`Packet::present`] bits)
+    /// and the mask that turns a packet's [`Packet::key4`] into this shape's key.
+    need: u8,
+    mask4: u128,
     len: usize,
 }
 
@@ -547,6 +565,8 @@ impl<K: TupleKey> Tuple<K> {
             ranged: KeyMap::default(),
             interval_local: shape.lp == PortShape::Interval,
             has_interval: shape.lp == PortShape::Interval || shape.rp == PortShape::Interval,
+            need: need_bits(&shape),
+            mask4: mask4(&shape),
             len: 0,
         }
     }
@@ -600,6 +620,39 @@ impl<K: TupleKey> Tuple<K> {
         removed
     }
 
+    /// [`Tuple::lookup`] for an IPv4/any-address shape: the key is the packet's compact key
+    /// under this shape's mask.
+    #[inline]
+    fn lookup4<'a>(&'a self, pk: &Packet, w: &mut Winners<'a>) -> usize {
+        if self.need & !pk.present != 0 {
+            return 0;
+        }
+        let key = K::from_compact(pk.key4 & self.mask4);
+        self.probe(key, pk, w)
+    }
+
+    #[inline]
+    fn probe<'a>(&'a self, key: K, pk: &Packet, w: &mut Winners<'a>) -> usize {
+        if self.has_interval {
+            let Some(b) = self.ranged.get(&key) else {
+                return 0;
+            };
+            let Some(p) = (if self.interval_local { pk.lp } else { pk.rp }) else {
+                return 0;
+            };
+            let table = b.table.get_or_init(|| SegmentTable::build(&b.filters));
+            match table.find(p) {
+                Some(h) => h.offer_to(w),
+                None => 0,
+            }
+        } else {
+            match self.flat.get(&key) {
+                Some(h) => h.offer_to(w),
+                None => 0,
+            }
+        }
+    }
+
     #[inline]
     fn lookup<'a>(&'a self, pk: &Packet, w: &mut Winners<'a>) -> usize {
         let s = &self.shape;
@@ -624,25 +677,7 @@ impl<K: TupleKey> Tuple<K> {
                 None => return 0,
             }
         }
-        let key = K::make(kra, kla, rest);
-        if self.has_interval {
-            let Some(b) = self.ranged.get(&key) else {
-                return 0;
-            };
-            let Some(p) = (if self.interval_local { pk.lp } else { pk.rp }) else {
-                return 0;
-            };
-            let table = b.table.get_or_init(|| SegmentTable::build(&b.filters));
-            match table.find(p) {
-                Some(h) => h.offer_to(w),
-                None => 0,
-            }
-        } else {
-            match self.flat.get(&key) {
-                Some(h) => h.offer_to(w),
-                None => 0,
-            }
-        }
+        self.probe(K::make(kra, kla, rest), pk, w)
     }
 }
 
@@ -670,6 +705,55 @@ struct Packet {
     rp: Option<u16>,
     lp: Option<u16>,
     proto: Option<u8>,
+    /// `P_*` bits: which fields are present (addresses: as IPv4).
+    present: u8,
+    /// The IPv4 fields in the compact key layout ([`TupleKey::make`] for `u128`), absent
+    /// fields 0.
+    key4: u128,
+}
+
+const P_RA4: u8 = 1;
+const P_LA4: u8 = 2;
+const P_RP: u8 = 4;
+const P_LP: u8 = 8;
+const P_PROTO: u8 = 16;
+
+/// The [`Packet::present`] bits an IPv4/any-address shape needs.
+fn need_bits(s: &Shape) -> u8 {
+    let mut n = 0;
+    if s.ra != AddrShape::Any {
+        n |= P_RA4;
+    }
+    if s.la != AddrShape::Any {
+        n |= P_LA4;
+    }
+    if s.rp != PortShape::Any {
+        n |= P_RP;
+    }
+    if s.lp != PortShape::Any {
+        n |= P_LP;
+    }
+    if s.proto {
+        n |= P_PROTO;
+    }
+    n
+}
+
+/// The mask of an IPv4/any-address shape over [`Packet::key4`] (interval fields are not part
+/// of the key).
+fn mask4(s: &Shape) -> u128 {
+    let a = |x: AddrShape| match x {
+        AddrShape::V4(m) => u128::from(m),
+        _ => 0,
+    };
+    let p = |x: PortShape| -> u64 {
+        match x {
+            PortShape::Exact => 0xFFFF,
+            _ => 0,
+        }
+    };
+    let proto: u64 = if s.proto { 0xFF } else { 0 };
+    a(s.ra) | (a(s.la) << 32) | (u128::from(p(s.rp) | (p(s.lp) << 16) | (proto << 32)) << 64)
 }
 
 #[inline]
@@ -722,21 +806,41 @@ impl TupleIndex {
             FwpValue::Uint16(p) => Some(Some(*p)),
             _ => None,
         };
+        let ra = addr(Field::IP_REMOTE_ADDRESS)?;
+        let la = addr(Field::IP_LOCAL_ADDRESS)?;
+        let rp = port(Field::IP_REMOTE_PORT)?;
+        let lp = port(Field::IP_LOCAL_PORT)?;
+        let proto = match v.get(Field::IP_PROTOCOL) {
+            FwpValue::Empty => None,
+            FwpValue::Uint8(p) => Some(*p),
+            _ => return None,
+        };
+        let v4 = |a: PAddr| match a {
+            PAddr::V4(x) => (true, u128::from(x)),
+            _ => (false, 0),
+        };
+        let ((has_ra, ra4), (has_la, la4)) = (v4(ra), v4(la));
+        let present = u8::from(has_ra) * P_RA4
+            | u8::from(has_la) * P_LA4
+            | u8::from(rp.is_some()) * P_RP
+            | u8::from(lp.is_some()) * P_LP
+            | u8::from(proto.is_some()) * P_PROTO;
+        let rest = u64::from(rp.unwrap_or(0))
+            | (u64::from(lp.unwrap_or(0)) << 16)
+            | (u64::from(proto.unwrap_or(0)) << 32);
         let pk = Packet {
-            ra: addr(Field::IP_REMOTE_ADDRESS)?,
-            la: addr(Field::IP_LOCAL_ADDRESS)?,
-            rp: port(Field::IP_REMOTE_PORT)?,
-            lp: port(Field::IP_LOCAL_PORT)?,
-            proto: match v.get(Field::IP_PROTOCOL) {
-                FwpValue::Empty => None,
-                FwpValue::Uint8(p) => Some(*p),
-                _ => return None,
-            },
+            ra,
+            la,
+            rp,
+            lp,
+            proto,
+            present,
+            key4: ra4 | (la4 << 32) | (u128::from(rest) << 64),
         };
         let mut count = 0usize;
         let mut w = Winners::new();
         for t in &self.v4 {
-            count += t.lookup(&pk, &mut w);
+            count += t.lookup4(&pk, &mut w);
         }
         for t in &self.v6 {
             count += t.lookup(&pk, &mut w);
