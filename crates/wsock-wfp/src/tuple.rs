@@ -820,11 +820,11 @@ impl TupleIndex {
             _ => (false, 0),
         };
         let ((has_ra, ra4), (has_la, la4)) = (v4(ra), v4(la));
-        let present = u8::from(has_ra) * P_RA4
-            | u8::from(has_la) * P_LA4
-            | u8::from(rp.is_some()) * P_RP
-            | u8::from(lp.is_some()) * P_LP
-            | u8::from(proto.is_some()) * P_PROTO;
+        let present = (u8::from(has_ra) * P_RA4)
+            | (u8::from(has_la) * P_LA4)
+            | (u8::from(rp.is_some()) * P_RP)
+            | (u8::from(lp.is_some()) * P_LP)
+            | (u8::from(proto.is_some()) * P_PROTO);
         let rest = u64::from(rp.unwrap_or(0))
             | (u64::from(lp.unwrap_or(0)) << 16)
             | (u64::from(proto.unwrap_or(0)) << 32);
