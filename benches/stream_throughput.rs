@@ -4,6 +4,8 @@
 //! and `compare: stream_throughput_mtu1500 ...` at 1500.
 //!
 //! `WSOCK_BENCH_MB` sets the transfer size (default 256 MiB at the large MTU, a quarter at 1500).
+//! For profiling: `WSOCK_BENCH_ONLY=best|mtu1500` runs one figure, `WSOCK_BENCH_SIDE=ours|peer`
+//! one side (then the line printed is `measure:`, not `compare:`).
 
 use std::time::{Duration, Instant};
 
@@ -101,11 +103,25 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn compare(figure: &str, total: usize, mtu: usize) {
     let rounds = 3;
+    let side = std::env::var("WSOCK_BENCH_SIDE").unwrap_or_default();
     let mut o = Vec::new();
     let mut p = Vec::new();
     for _ in 0..rounds {
-        o.push(mb_per_s(total, ours(total, mtu)));
-        p.push(mb_per_s(total, peer(total)));
+        if side != "peer" {
+            o.push(mb_per_s(total, ours(total, mtu)));
+        }
+        if side != "ours" {
+            p.push(mb_per_s(total, peer(total)));
+        }
+    }
+    if !side.is_empty() {
+        let (name, v) = if side == "peer" {
+            ("tokio-tcp", p)
+        } else {
+            ("ours", o)
+        };
+        println!("measure: {figure} {name}={:.1} MB/s", median(v));
+        return;
     }
     let (o, p) = (median(o), median(p));
     println!(
@@ -119,6 +135,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(256);
-    compare("stream_throughput", mb << 20, 65000);
-    compare("stream_throughput_mtu1500", (mb / 4).max(1) << 20, 1500);
+    let only = std::env::var("WSOCK_BENCH_ONLY").unwrap_or_default();
+    if only != "mtu1500" {
+        compare("stream_throughput", mb << 20, 65000);
+    }
+    if only != "best" {
+        compare("stream_throughput_mtu1500", (mb / 4).max(1) << 20, 1500);
+    }
 }

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indexmap::IndexMap;
+use quinn_udp::{RecvMeta, UdpSocketState};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 use crate::capture::Capture;
@@ -74,29 +76,144 @@ impl LinkDir {
     }
 }
 
+/// One wire socket of a host and its batched I/O state (GSO/GRO, `recvmmsg`, where the platform
+/// has them; one datagram per call where it has not).
+struct WireIo {
+    sock: UdpSocket,
+    state: UdpSocketState,
+}
+
+impl WireIo {
+    /// Sends `contents` (several datagrams of `segment_size` bytes, the last possibly shorter,
+    /// when `segment_size` is given) to `to`, waiting while the socket's buffer is full.
+    async fn send(
+        &self,
+        contents: &[u8],
+        segment_size: Option<usize>,
+        to: SocketAddr,
+    ) -> std::io::Result<()> {
+        let t = quinn_udp::Transmit {
+            destination: to,
+            ecn: None,
+            contents,
+            segment_size,
+            src_ip: None,
+        };
+        loop {
+            match self.sock.try_io(Interest::WRITABLE, || {
+                self.state.try_send((&self.sock).into(), &t)
+            }) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.sock.writable().await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Receives what is queued into `bufs` without waiting; the number of buffers filled.
+    fn try_recv(
+        &self,
+        bufs: &mut [std::io::IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> std::io::Result<usize> {
+        self.sock.try_io(Interest::READABLE, || {
+            self.state.recv((&self.sock).into(), bufs, meta)
+        })
+    }
+}
+
 /// What a host's driver sends with: its three wire sockets, its counters and the capture.
 #[derive(Clone)]
 struct Outlet {
     host: Arc<HostShared>,
     net: Arc<NetShared>,
-    socks: [Arc<UdpSocket>; 3],
+    socks: [Arc<WireIo>; 3],
 }
 
+/// At most this many bytes leave in one segmented (GSO) send: the UDP payload of one IP packet.
+const GSO_MAX_BYTES: usize = 65000;
+
 impl Outlet {
+    /// Sends one datagram (the delay lines' path).
     async fn send(&self, socket: WireSocket, datagram: &[u8], to: SocketAddr) {
-        let sock = &self.socks[socket.index()];
-        match sock.send_to(datagram, to).await {
-            Ok(_) => {
-                self.host.counters.sent.fetch_add(1, Ordering::Relaxed);
-                if let Some(c) = &self.net.capture {
-                    c.record(self.host.wires.get(socket), to, datagram);
-                }
-            }
+        match self.socks[socket.index()].send(datagram, None, to).await {
+            Ok(()) => self.sent(socket, to, datagram),
             Err(e) => {
                 tracing::debug!(target: "wsock::stack", host = %self.host.spec.name, error = %e, "wire send failed")
             }
         }
     }
+
+    /// Counts and captures one datagram that left.
+    fn sent(&self, socket: WireSocket, to: SocketAddr, datagram: &[u8]) {
+        self.host.counters.sent.fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = &self.net.capture {
+            c.record(self.host.wires.get(socket), to, datagram);
+        }
+    }
+
+    /// Sends datagrams in order with as few system calls as the platform allows: a run of
+    /// equal-sized datagrams (the last may be shorter) from one socket to one destination leaves
+    /// in one segmented send (GSO). Counting and capture stay per datagram.
+    async fn send_batch(&self, batch: &[Outgoing], gso: &mut Vec<u8>) {
+        let mut i = 0;
+        while i < batch.len() {
+            let first = &batch[i];
+            let size = first.bytes.len();
+            let max_segments = self.socks[first.socket.index()].state.max_gso_segments();
+            let mut j = i + 1;
+            let mut total = size;
+            while j < batch.len()
+                && j - i < max_segments
+                && size > 0
+                && batch[j].socket == first.socket
+                && batch[j].to == first.to
+                && batch[j].bytes.len() <= size
+                && total + batch[j].bytes.len() <= GSO_MAX_BYTES
+            {
+                total += batch[j].bytes.len();
+                j += 1;
+                if batch[j - 1].bytes.len() < size {
+                    break; // only the last segment may be shorter
+                }
+            }
+            let run = &batch[i..j];
+            i = j;
+            if run.len() == 1 {
+                self.send(first.socket, &first.bytes, first.to).await;
+                continue;
+            }
+            gso.clear();
+            for d in run {
+                gso.extend_from_slice(&d.bytes);
+            }
+            let io = &self.socks[first.socket.index()];
+            match io.send(gso, Some(size), first.to).await {
+                Ok(()) => {
+                    for d in run {
+                        self.sent(d.socket, d.to, &d.bytes);
+                    }
+                }
+                Err(e) => {
+                    // A path without segmentation offload fails the first such send (quinn-udp
+                    // then stops offering GSO): send this run one datagram at a time.
+                    tracing::debug!(target: "wsock::stack", host = %self.host.spec.name, error = %e, "segmented wire send failed; sending one by one");
+                    for d in run {
+                        self.send(d.socket, &d.bytes, d.to).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A datagram that passed the link's faults and leaves now.
+struct Outgoing {
+    socket: WireSocket,
+    to: SocketAddr,
+    bytes: Vec<u8>,
 }
 
 /// State the drivers of a network's hosts share. It holds no host: hosts hold nothing of the
@@ -327,9 +444,10 @@ impl NetworkBuilder {
                 let _g = runtime.enter();
                 let [a, b, c] = socks;
                 let conv = |s: StdUdpSocket| {
-                    UdpSocket::from_std(s)
-                        .map(Arc::new)
-                        .map_err(|e| StackError::Io(e.to_string()))
+                    let state = UdpSocketState::new((&s).into())
+                        .map_err(|e| StackError::Io(format!("wire socket setup: {e}")))?;
+                    let sock = UdpSocket::from_std(s).map_err(|e| StackError::Io(e.to_string()))?;
+                    Ok::<_, StackError>(Arc::new(WireIo { sock, state }))
                 };
                 [conv(a)?, conv(b)?, conv(c)?]
             };
@@ -641,8 +759,9 @@ impl Network {
     }
 }
 
-/// Sends one datagram the core produced, through the link's faults and the capture.
-async fn transmit(out: &Outlet, t: Transmit) {
+/// Puts one datagram the core produced through the link's faults: it joins `now` (it leaves in
+/// this turn's batch), or a delay line, or is dropped. Faults are decided per datagram.
+fn apply_faults(out: &Outlet, t: Transmit, now: &mut Vec<Outgoing>) {
     let Transmit {
         socket,
         to,
@@ -652,7 +771,7 @@ async fn transmit(out: &Outlet, t: Transmit) {
     let net = &out.net;
     let Some(link) = net.link(&out.host.spec.name, &to_host) else {
         // Not a host of the scenario (e.g. an external IKE peer): no faults apply.
-        out.send(socket, &bytes, to).await;
+        now.push(Outgoing { socket, to, bytes });
         return;
     };
     let index = link.index.fetch_add(1, Ordering::Relaxed);
@@ -687,9 +806,14 @@ async fn transmit(out: &Outlet, t: Transmit) {
             }
         });
     } else if delay.is_zero() {
-        for _ in 0..copies {
-            out.send(socket, &bytes, to).await;
+        if copies == 2 {
+            now.push(Outgoing {
+                socket,
+                to,
+                bytes: bytes.clone(),
+            });
         }
+        now.push(Outgoing { socket, to, bytes });
     } else {
         let release = tokio::time::Instant::now() + delay;
         link.delay(
@@ -705,19 +829,33 @@ async fn transmit(out: &Outlet, t: Transmit) {
     }
 }
 
+/// Receive buffers of a driver: this many at a time (`recvmmsg`), each large enough for a
+/// coalesced (GRO) run of datagrams.
+const RX_BUFFERS: usize = 8;
+const RX_BUFFER_LEN: usize = 65536;
+/// At most this many batched receives before the interface runs again.
+const RX_ROUNDS: usize = 8;
+
 /// The driver of one host: moves datagrams between its three wire sockets and its core, and
 /// time into the core. It waits for a datagram, a kick from an API call, or the core's next
-/// deadline.
+/// deadline. Each turn takes the core's lock once to collect every datagram it has to send,
+/// then sends them in batches.
 async fn drive(out: Outlet) {
     let host = out.host.clone();
-    let mut bufs = [vec![0u8; 65536], vec![0u8; 65536], vec![0u8; 65536]];
+    let mut rx = vec![vec![0u8; RX_BUFFER_LEN]; RX_BUFFERS];
+    let mut meta = [RecvMeta::default(); RX_BUFFERS];
     let mut batch: Vec<Transmit> = Vec::new();
+    let mut leaving: Vec<Outgoing> = Vec::new();
+    let mut gso: Vec<u8> = Vec::new();
     loop {
         if out.net.stopped.load(Ordering::Relaxed) {
             return;
         }
         let deadline = {
             let mut core = host.lock();
+            for o in leaving.drain(..) {
+                core.recycle(o.bytes);
+            }
             let now = host.now();
             core.handle_timeout(now);
             while let Some(t) = core.poll_transmit(now) {
@@ -728,48 +866,61 @@ async fn drive(out: Outlet) {
         host.wake_all();
         if !batch.is_empty() {
             for t in batch.drain(..) {
-                transmit(&out, t).await;
+                apply_faults(&out, t, &mut leaving);
             }
+            out.send_batch(&leaving, &mut gso).await;
             continue;
         }
         let wait = deadline
             .map(|d| d.saturating_sub(host.now()))
             .unwrap_or(Duration::from_millis(500))
             .min(Duration::from_millis(500));
-        let [b0, b1, b2] = &mut bufs;
-        tokio::select! {
-            r = out.socks[0].recv_from(b0) => on_datagrams(&out, WireSocket::Ike, r, b0),
-            r = out.socks[1].recv_from(b1) => on_datagrams(&out, WireSocket::NatT, r, b1),
-            r = out.socks[2].recv_from(b2) => on_datagrams(&out, WireSocket::Clear, r, b2),
-            _ = host.kick.notified() => {}
-            _ = tokio::time::sleep(wait) => {}
+        let readable = tokio::select! {
+            r = out.socks[0].sock.readable() => r.ok().map(|_| WireSocket::Ike),
+            r = out.socks[1].sock.readable() => r.ok().map(|_| WireSocket::NatT),
+            r = out.socks[2].sock.readable() => r.ok().map(|_| WireSocket::Clear),
+            _ = host.kick.notified() => None,
+            _ = tokio::time::sleep(wait) => None,
+        };
+        if let Some(socket) = readable {
+            on_datagrams(&out, socket, &mut rx, &mut meta);
         }
     }
 }
 
-/// Hands a received datagram, and what else is queued on the same socket, to the core.
-fn on_datagrams(
-    out: &Outlet,
-    socket: WireSocket,
-    first: std::io::Result<(usize, SocketAddr)>,
-    buf: &mut [u8],
-) {
-    let Ok((n, from)) = first else { return };
+/// Hands what is queued on a readable socket to the core, a batch at a time (each batch under
+/// one lock), before the interface runs again.
+fn on_datagrams(out: &Outlet, socket: WireSocket, rx: &mut [Vec<u8>], meta: &mut [RecvMeta]) {
     let host = &out.host;
-    let mut core = host.lock();
-    let now = host.now();
-    record_inbound(out, socket, from, &buf[..n]);
-    host.count_received();
-    core.handle_datagram(now, socket, from, &buf[..n]);
-    // Drain what else is queued before running the interface again.
-    for _ in 0..256 {
-        match out.socks[socket.index()].try_recv_from(buf) {
-            Ok((n, from)) => {
-                record_inbound(out, socket, from, &buf[..n]);
-                host.count_received();
-                core.handle_datagram(now, socket, from, &buf[..n]);
+    let io = &out.socks[socket.index()];
+    for _ in 0..RX_ROUNDS {
+        let n = {
+            let mut slices: Vec<std::io::IoSliceMut<'_>> =
+                rx.iter_mut().map(|b| std::io::IoSliceMut::new(b)).collect();
+            match io.try_recv(&mut slices, meta) {
+                Ok(n) if n > 0 => n,
+                _ => return,
             }
-            Err(_) => break,
+        };
+        let mut core = host.lock();
+        let now = host.now();
+        for (m, buf) in meta.iter().zip(rx.iter()).take(n) {
+            let bytes = &buf[..m.len.min(buf.len())];
+            if bytes.is_empty() {
+                // An empty datagram: the core counts it as malformed.
+                host.count_received();
+                core.handle_datagram(now, socket, m.addr, bytes);
+                continue;
+            }
+            let stride = if m.stride == 0 { m.len } else { m.stride };
+            for datagram in bytes.chunks(stride.max(1)) {
+                record_inbound(out, socket, m.addr, datagram);
+                host.count_received();
+                core.handle_datagram(now, socket, m.addr, datagram);
+            }
+        }
+        if n < rx.len() {
+            return;
         }
     }
 }

@@ -173,6 +173,31 @@ pub fn gre_encapsulate(packet: &[u8]) -> Result<Vec<u8>, WireError> {
     Ok(out)
 }
 
+/// Wraps a virtual IP packet in GRE in its own buffer (the packet moves up by the 4-byte header;
+/// no new buffer when the capacity allows, as buffers from the host core's pool do).
+///
+/// # Errors
+/// [`WireError`] when the packet is not IPv4 or IPv6 (the buffer is left as it was).
+///
+/// # Examples
+/// ```
+/// use wsock_stack::wire::{gre_decapsulate, gre_encapsulate_in_place};
+/// let mut buf = vec![0x45u8; 20];
+/// gre_encapsulate_in_place(&mut buf).unwrap();
+/// assert_eq!(gre_decapsulate(&buf).unwrap(), &[0x45u8; 20][..]);
+/// ```
+pub fn gre_encapsulate_in_place(packet: &mut Vec<u8>) -> Result<(), WireError> {
+    let proto = match packet.first().map(|b| b >> 4) {
+        Some(4) => GRE_PROTO_IPV4,
+        Some(6) => GRE_PROTO_IPV6,
+        _ => return Err(WireError::Malformed("IP version is neither 4 nor 6")),
+    };
+    let mut hdr = [0u8; GRE_HEADER_LEN];
+    GreRepr::emit(proto, &mut hdr)?;
+    packet.splice(0..0, hdr);
+    Ok(())
+}
+
 /// Unwraps a GRE-in-UDP datagram and returns the carried IP packet.
 ///
 /// # Errors
@@ -205,18 +230,27 @@ fn ip_end(packet: &[u8], summary: &IpSummary) -> usize {
 }
 
 /// The ones'-complement sum of `data` (RFC 1071), folded to 16 bits.
-fn sum16(mut acc: u32, data: &[u8]) -> u32 {
-    let mut chunks = data.chunks_exact(2);
+///
+/// Sums 32-bit big-endian words into a 64-bit accumulator (RFC 1071 §2(B): the sum is
+/// independent of the word size once folded), 4x fewer steps than 16-bit words.
+fn sum16(acc: u32, data: &[u8]) -> u32 {
+    let mut wide = u64::from(acc);
+    let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
-        acc += u32::from(u16::from_be_bytes([c[0], c[1]]));
+        wide += u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+        wide += u64::from(u32::from_be_bytes([c[4], c[5], c[6], c[7]]));
     }
-    if let [b] = chunks.remainder() {
-        acc += u32::from(*b) << 8;
+    let mut rest = chunks.remainder().chunks_exact(2);
+    for c in &mut rest {
+        wide += u64::from(u16::from_be_bytes([c[0], c[1]]));
     }
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
+    if let [b] = rest.remainder() {
+        wide += u64::from(*b) << 8;
     }
-    acc
+    while wide > 0xffff {
+        wide = (wide & 0xffff) + (wide >> 16);
+    }
+    wide as u32
 }
 
 /// The pseudo-header sum of a transport segment (RFC 793 / RFC 8200 §8.1).
@@ -252,26 +286,53 @@ fn pseudo_sum(src: IpAddr, dst: IpAddr, protocol: u8, len: usize) -> u32 {
 /// p[26] = 1;
 /// assert!(!transport_checksum_ok(&p, &s));
 /// ```
+///
+/// IPv6 extension headers (hop-by-hop, routing, destination options) are walked to the upper
+/// layer, so a TCP or UDP segment behind them is verified too (the host's smoltcp interface
+/// relies on this check and does not verify TCP and UDP checksums again); a truncated chain
+/// fails.
 pub fn transport_checksum_ok(packet: &[u8], summary: &IpSummary) -> bool {
-    if summary.protocol != 6 && summary.protocol != 17 {
+    let (protocol, offset) = match upper_layer(packet, summary) {
+        Some(x) => x,
+        None => return false,
+    };
+    if protocol != 6 && protocol != 17 {
         return true;
     }
     let end = ip_end(packet, summary);
-    let Some(seg) = packet.get(summary.transport_offset..end) else {
+    let Some(seg) = packet.get(offset..end) else {
         return false;
     };
-    let min = if summary.protocol == 6 { 20 } else { 8 };
+    let min = if protocol == 6 { 20 } else { 8 };
     if seg.len() < min {
         return false;
     }
-    if summary.protocol == 17 && summary.src.is_ipv4() && seg[6] == 0 && seg[7] == 0 {
+    if protocol == 17 && summary.src.is_ipv4() && seg[6] == 0 && seg[7] == 0 {
         return true;
     }
     let acc = sum16(
-        pseudo_sum(summary.src, summary.dst, summary.protocol, seg.len()),
+        pseudo_sum(summary.src, summary.dst, protocol, seg.len()),
         seg,
     );
     acc == 0xffff
+}
+
+/// The upper-layer protocol and its offset: for IPv6, past the hop-by-hop (0), routing (43)
+/// and destination-options (60) headers. A fragment header (44) ends the walk (its payload is
+/// not a whole segment). `None` when the chain runs past the packet.
+fn upper_layer(packet: &[u8], summary: &IpSummary) -> Option<(u8, usize)> {
+    let (mut protocol, mut offset) = (summary.protocol, summary.transport_offset);
+    if summary.src.is_ipv6() {
+        while matches!(protocol, 0 | 43 | 60) {
+            let h = packet.get(offset..offset + 2)?;
+            protocol = h[0];
+            offset += (usize::from(h[1]) + 1) * 8;
+        }
+        if offset > packet.len() {
+            return None;
+        }
+    }
+    Some((protocol, offset))
 }
 
 fn put_checksum(acc: u32) -> [u8; 2] {
@@ -432,6 +493,82 @@ mod tests {
         let mut bad = syn.clone();
         bad[39] ^= 1;
         assert!(!transport_checksum_ok(&bad, &s));
+    }
+
+    #[test]
+    fn wide_checksum_matches_the_rfc1071_reference() {
+        fn reference(mut acc: u32, data: &[u8]) -> u32 {
+            let mut chunks = data.chunks_exact(2);
+            for c in &mut chunks {
+                acc += u32::from(u16::from_be_bytes([c[0], c[1]]));
+            }
+            if let [b] = chunks.remainder() {
+                acc += u32::from(*b) << 8;
+            }
+            while acc > 0xffff {
+                acc = (acc & 0xffff) + (acc >> 16);
+            }
+            acc
+        }
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let mut data = Vec::new();
+        for len in (0..200).chain([1499, 1500, 65000]) {
+            data.clear();
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                data.push(x as u8);
+            }
+            for acc in [0, 1, 0xffff, 0x1_fffe] {
+                assert_eq!(sum16(acc, &data), reference(acc, &data), "len {len}");
+            }
+        }
+        assert_eq!(sum16(0, &[0xff; 64]), reference(0, &[0xff; 64]));
+    }
+
+    #[test]
+    fn ipv6_extension_headers_are_walked_to_the_segment() {
+        // fd00::1 -> fd00::2, hop-by-hop (8 bytes) then UDP 7 -> 7 with 4 payload bytes.
+        let mut p = vec![0u8; 40 + 8 + 12];
+        p[0] = 0x60;
+        p[4..6].copy_from_slice(&20u16.to_be_bytes());
+        p[6] = 0; // hop-by-hop
+        p[7] = 64;
+        p[8] = 0xfd;
+        p[23] = 1;
+        p[24] = 0xfd;
+        p[39] = 2;
+        p[40] = 17; // next header: UDP
+        p[41] = 0; // 8 bytes
+        p[48..50].copy_from_slice(&7u16.to_be_bytes());
+        p[50..52].copy_from_slice(&7u16.to_be_bytes());
+        p[52..54].copy_from_slice(&12u16.to_be_bytes());
+        p[56..60].copy_from_slice(b"ping");
+        let s = IpSummary::parse(&p).unwrap();
+        let acc = sum16(pseudo_sum(s.src, s.dst, 17, 12), &p[48..]);
+        p[54..56].copy_from_slice(&put_checksum(acc));
+        assert!(transport_checksum_ok(&p, &s));
+        p[59] ^= 1;
+        assert!(
+            !transport_checksum_ok(&p, &s),
+            "a bad UDP checksum behind hop-by-hop"
+        );
+        // A chain that runs past the packet fails.
+        p[41] = 200;
+        assert!(!transport_checksum_ok(&p, &s));
+    }
+
+    #[test]
+    fn in_place_encapsulation_matches_the_copying_one() {
+        for pkt in [vec![0x45u8; 40], vec![0x60u8; 60]] {
+            let mut buf = pkt.clone();
+            gre_encapsulate_in_place(&mut buf).unwrap();
+            assert_eq!(buf, gre_encapsulate(&pkt).unwrap());
+        }
+        let mut bad = vec![0x15u8; 20];
+        assert!(gre_encapsulate_in_place(&mut bad).is_err());
+        assert_eq!(bad, vec![0x15u8; 20]);
     }
 
     #[test]

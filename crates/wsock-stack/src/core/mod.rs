@@ -272,11 +272,7 @@ impl HostCore {
                 i + 1
             ))
         })?;
-        let mut device = QueueDevice {
-            rx: VecDeque::new(),
-            tx: Vec::new(),
-            mtu: config.mtu,
-        };
+        let mut device = QueueDevice::new(config.mtu);
         let mut smol = Config::new(HardwareAddress::Ip);
         smol.random_seed = config.random_seed;
         let mut iface = Interface::new(smol, &mut device, smoltcp::time::Instant::from_micros(0));

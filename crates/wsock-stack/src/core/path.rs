@@ -156,7 +156,9 @@ impl HostCore {
                         sa_spi: None,
                         peer_identity: None,
                     };
-                    self.ingress(inner.to_vec(), &meta);
+                    let mut packet = self.device.pool.take(inner.len());
+                    packet.extend_from_slice(inner);
+                    self.ingress(packet, &meta);
                 }
                 Err(e) => {
                     tracing::debug!(target: "wsock::stack", host = %self.spec.name, error = %e, "malformed datagram dropped");
@@ -208,6 +210,12 @@ impl HostCore {
             }
         }
         self.out.pop_front()
+    }
+
+    /// Gives back the buffer of a [`Transmit`] once it has been sent, for the core to build later
+    /// packets in (optional: a bulk transfer then allocates nothing per packet).
+    pub fn recycle(&mut self, buffer: Vec<u8>) {
+        self.device.pool.give(buffer);
     }
 
     /// When [`HostCore::handle_timeout`] should be called next (on the core's clock).
@@ -357,12 +365,12 @@ impl HostCore {
                 }
             }
         }
-        match wire::gre_encapsulate(&packet) {
-            Ok(datagram) => self.out.push_back(Transmit {
+        match wire::gre_encapsulate_in_place(&mut packet) {
+            Ok(()) => self.out.push_back(Transmit {
                 socket: WireSocket::Clear,
                 to: route.wires.clear,
                 to_host: route.host.clone(),
-                bytes: datagram,
+                bytes: packet,
             }),
             Err(_) => self.drops.bump(DropReason::Malformed),
         }
