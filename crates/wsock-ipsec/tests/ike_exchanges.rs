@@ -1087,7 +1087,7 @@ fn oracle() -> Option<std::path::PathBuf> {
 }
 
 /// Runs a whole conversation (IKE_SA_INIT, IKE_AUTH on NAT-T, ESP both ways, CREATE_CHILD_SA,
-/// a rekey, liveness, Delete) and has tshark decrypt every SK payload and every ESP frame.
+/// a child rekey, liveness, an IKE SA rekey, Delete) and has tshark decrypt every SK payload and every ESP frame.
 fn tshark_conversation(label: &str, ike: IkeSuite, esp: EspSuite, seed: u64) {
     let Some(script) = oracle() else { return };
     const A: &str = "127.0.0.1:500";
@@ -1114,6 +1114,14 @@ fn tshark_conversation(label: &str, ike: IkeSuite, esp: EspSuite, seed: u64) {
     p.settle();
     let (b_sa, ..) = established(&p.b_events).unwrap();
     p.b.check_liveness(p.now, b_sa).unwrap();
+    p.settle();
+    // Rekey the IKE SA; the new one carries on.
+    p.a.rekey_ike_sa(p.now, sa).unwrap();
+    p.settle();
+    let sa2 = p.a.summaries()[0].id;
+    assert_ne!(sa2, sa);
+    let b_sa2 = p.b.summaries()[0].id;
+    p.b.check_liveness(p.now, b_sa2).unwrap();
     p.settle();
     // Frames in order: every IKE datagram, then ESP on every child pair, both ways.
     let from = |s: &Sent| -> (SocketAddr, SocketAddr) {
@@ -1150,17 +1158,19 @@ fn tshark_conversation(label: &str, ike: IkeSuite, esp: EspSuite, seed: u64) {
     }
     // Delete the IKE SA last.
     let before = p.log.len();
-    p.a.delete_ike_sa(p.now, sa).unwrap();
+    p.a.delete_ike_sa(p.now, sa2).unwrap();
     p.settle();
     for (i, s) in p.log[before..].iter().enumerate() {
         let (src, dst) = from(s);
         frames.push(udp_frame(src, dst, &s.t.contents, 2000 + i as u16));
     }
     assert!(p.b_events.contains(&IkeEvent::IkeSaDeleted {
-        sa: b_sa,
+        sa: b_sa2,
         by_peer: true
     }));
-    let ike_rec = p.a.ike_key_record(sa).unwrap().json().unwrap();
+    let ike_rec = [sa, sa2]
+        .map(|id| p.a.ike_key_record(id).unwrap().json().unwrap())
+        .join(", ");
     let keyfile = format!(
         "{{\"esp_sa\": [{}], \"ikev2\": [{ike_rec}], \"check_checksums\": false, \"expect\": {{\"frames\": {}, \"ike_sa_init\": 2, \"ike_auth_decrypted\": 2, \"esp_decrypted\": {esp_frames}, \"inner_udp_ports\": [[40001, 9999]]}}}}",
         records.join(", "),
@@ -1324,4 +1334,74 @@ fn simultaneous_rekey_keeps_exactly_one_new_pair() {
     }
     println!("surviving exchange initiated by A: {winners:?}");
     assert!(winners.contains(&Role::Initiator) && winners.contains(&Role::Responder));
+}
+
+#[test]
+fn ike_sa_rekey_from_either_side_moves_the_children() {
+    let mut p = Pair::new(
+        endpoint(A_IKE, A_NATT, None, 80),
+        endpoint(B_IKE, B_NATT, Some(policy("b.test")), 81),
+    );
+    let sa =
+        p.a.connect(p.now, addr(B_IKE), None, policy("a.test"))
+            .unwrap();
+    p.settle();
+    let (b_sa, ..) = established(&p.b_events).unwrap();
+    let (ca, cb) = (child(&p.a_events).unwrap(), child(&p.b_events).unwrap());
+    let old_keys = p.a.ike_key_record(sa).unwrap().clone();
+    // A rekeys the IKE SA.
+    p.a.rekey_ike_sa(p.now, sa).unwrap();
+    p.settle();
+    let rekeyed = |events: &[IkeEvent], old: IkeSaId| {
+        events.iter().find_map(|e| match e {
+            IkeEvent::IkeSaRekeyed { old: o, new } if *o == old => Some(*new),
+            _ => None,
+        })
+    };
+    let a2 = rekeyed(&p.a_events, sa).expect("A rekeyed");
+    let b2 = rekeyed(&p.b_events, b_sa).expect("B rekeyed");
+    // The old SAs are gone, the new ones hold the child SA, with new SPIs and keys.
+    assert_eq!(p.a.sa_state(sa), None);
+    assert_eq!(p.b.sa_state(b_sa), None);
+    assert!(p
+        .a_events
+        .contains(&IkeEvent::IkeSaDeleted { sa, by_peer: false }));
+    assert!(p.b_events.contains(&IkeEvent::IkeSaDeleted {
+        sa: b_sa,
+        by_peer: true
+    }));
+    let (sa2, sb2) = (&p.a.summaries()[0], &p.b.summaries()[0]);
+    assert_eq!((sa2.id, sb2.id), (a2, b2));
+    assert_eq!((sa2.spi_i, sa2.spi_r), (sb2.spi_i, sb2.spi_r));
+    assert_eq!(sa2.children, [(ca.inbound.spi, ca.outbound.spi)]);
+    assert_eq!(sb2.children, [(cb.inbound.spi, cb.outbound.spi)]);
+    let new_keys = p.a.ike_key_record(a2).unwrap();
+    assert_eq!(new_keys, p.b.ike_key_record(b2).unwrap());
+    assert_ne!(new_keys.sk_ei, old_keys.sk_ei);
+    assert_ne!(new_keys.spi_i, old_keys.spi_i);
+    // The new SA works both ways; the old child SA still carries traffic.
+    p.a.check_liveness(p.now, a2).unwrap();
+    p.b.check_liveness(p.now, b2).unwrap();
+    p.settle();
+    assert!(p.a_events.contains(&IkeEvent::LivenessConfirmed { sa: a2 }));
+    assert!(p.b_events.contains(&IkeEvent::LivenessConfirmed { sa: b2 }));
+    esp_both_ways(&ca, &cb);
+    // Now B (the original responder) rekeys: it becomes the initiator of the newest SA.
+    p.b.rekey_ike_sa(p.now, b2).unwrap();
+    p.settle();
+    let a3 = rekeyed(&p.a_events, a2).expect("A rekeyed again");
+    let b3 = rekeyed(&p.b_events, b2).expect("B rekeyed again");
+    let (sa3, sb3) = (&p.a.summaries()[0], &p.b.summaries()[0]);
+    assert_eq!((sa3.id, sb3.id), (a3, b3));
+    assert_eq!(sb3.role, Role::Initiator);
+    assert_eq!(sa3.role, Role::Responder);
+    // Children can still be made and deleted under the newest SA, from either side.
+    p.a.create_child(p.now, a3).unwrap();
+    p.settle();
+    p.b.delete_child(p.now, b3, cb.inbound.spi).unwrap();
+    p.settle();
+    assert_eq!(p.a.summaries()[0].children.len(), 1);
+    assert_eq!(p.b.summaries()[0].children.len(), 1);
+    assert_eq!(p.a.summaries().len(), 1);
+    assert_eq!(p.b.summaries().len(), 1);
 }

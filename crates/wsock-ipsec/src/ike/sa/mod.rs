@@ -1,7 +1,8 @@
 //! The IKEv2 exchanges (RFC 7296), sans-IO: IKE_SA_INIT and IKE_AUTH with pre-shared keys,
 //! creating an IKE SA (main mode SA) and its first child SA (quick mode SA); CREATE_CHILD_SA for
-//! additional child SAs and child SA rekeying (`N(REKEY_SA)`, the old pair deleted afterwards);
-//! and INFORMATIONAL (Delete of a child SA or of the IKE SA, empty liveness checks).
+//! additional child SAs, child SA rekeying (`N(REKEY_SA)`, the old pair deleted afterwards) and
+//! IKE SA rekeying (a new IKE SA with new SPIs and keys takes over the child SAs); and
+//! INFORMATIONAL (Delete of a child SA or of the IKE SA, empty liveness checks).
 //!
 //! One [`IkeEndpoint`] serves one host's IKE and NAT-T sockets, as initiator ([`IkeEndpoint::connect`])
 //! and as responder (when [`EndpointConfig::responder`] holds a policy). It is driven the way
@@ -48,9 +49,11 @@
 //! - Identity: with [`IkePolicy::target_name`] set, the authenticated peer ID must match it
 //!   ([`Identity::matches_target`]), else [`IpsecError::IkePeerIdMismatch`] (also 13801).
 //! - CREATE_CHILD_SA: either side may ask for a new child SA or a child rekey; KEYMAT comes from
-//!   SK_d and that exchange's nonces (the requester's first), without PFS. Not implemented yet:
-//!   PFS (a request with a KE payload is answered `NO_PROPOSAL_CHOSEN`) and rekeying the IKE SA
-//!   itself (likewise).
+//!   SK_d and that exchange's nonces (the requester's first), without PFS (a child request with a
+//!   KE payload is answered `NO_PROPOSAL_CHOSEN`). An IKE SA rekey keeps the suite, uses
+//!   `SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr)`, makes the requester the initiator of the
+//!   new IKE SA (message IDs restart at 0) and then deletes the old IKE SA; simultaneous IKE SA
+//!   rekeys are not resolved yet.
 //! - Simultaneous child rekeys (RFC 7296 §2.8.1): when the peer rekeys a child SA we are rekeying
 //!   ourselves, both exchanges complete; the new pair whose exchange used the lowest of the four
 //!   nonces is deleted by the side that initiated that exchange, and the initiator of the
@@ -113,8 +116,8 @@ pub use config::{
 use crate::error::IpsecError;
 use crate::esp::{ct_eq, InboundSa, Mode, OutboundSa, SaConfig};
 use crate::ike::crypto::{
-    nat_detection_hash, psk_auth, signed_octets, skeyseed, ChildSaKeys, DhGroup, IkeSaKeys,
-    KeyExchange, Role, SkCrypter,
+    nat_detection_hash, psk_auth, signed_octets, skeyseed, skeyseed_rekey, ChildSaKeys, DhGroup,
+    IkeSaKeys, KeyExchange, Role, SkCrypter,
 };
 use crate::ike::proposal::{
     esp_proposal, esp_suite_of, ike_proposal, ike_suite_of, select_esp, select_ike, IkeSuite,
@@ -308,6 +311,22 @@ pub enum IkeEvent {
         /// Whether the peer asked for it.
         by_peer: bool,
     },
+    /// The IKE SA was rekeyed (CREATE_CHILD_SA with an IKE proposal): `new` carries on with new
+    /// SPIs and keys and owns every child SA of `old`; `old` is deleted right after (its
+    /// [`IkeEvent::IkeSaDeleted`] concerns no child SA any more).
+    IkeSaRekeyed {
+        /// The replaced IKE SA.
+        old: IkeSaId,
+        /// The new one.
+        new: IkeSaId,
+    },
+    /// Rekeying the IKE SA failed; the IKE SA goes on with its old keys.
+    IkeSaRekeyFailed {
+        /// The IKE SA.
+        sa: IkeSaId,
+        /// Why.
+        error: IpsecError,
+    },
     /// The peer answered a liveness check.
     LivenessConfirmed {
         /// The IKE SA.
@@ -410,7 +429,20 @@ impl SaKeys {
         spi_r: u64,
     ) -> Result<Self, IpsecError> {
         let seed = skeyseed(suite.prf, &ni, &nr, g_ir);
-        let keys = IkeSaKeys::derive(suite.prf, &seed, &ni, &nr, spi_i, spi_r, suite.sk)?;
+        Self::from_seed(role, suite, &seed, ni, nr, spi_i, spi_r)
+    }
+
+    /// Keys from a SKEYSEED (the IKE SA rekey computes its own).
+    fn from_seed(
+        role: Role,
+        suite: IkeSuite,
+        seed: &[u8],
+        ni: Vec<u8>,
+        nr: Vec<u8>,
+        spi_i: u64,
+        spi_r: u64,
+    ) -> Result<Self, IpsecError> {
+        let keys = IkeSaKeys::derive(suite.prf, seed, &ni, &nr, spi_i, spi_r, suite.sk)?;
         let ci = SkCrypter::new(suite.sk, &keys.sk_ei, &keys.sk_ai)?;
         let cr = SkCrypter::new(suite.sk, &keys.sk_er, &keys.sk_ar)?;
         let (tx, rx) = match role {
@@ -525,6 +557,8 @@ enum RequestKind {
     CreateChild {
         rekey: Option<u32>,
     },
+    /// CREATE_CHILD_SA rekeying the IKE SA.
+    RekeyIke,
 }
 
 /// What a CREATE_CHILD_SA request in flight proposed.
@@ -534,10 +568,18 @@ struct CreateRequest {
     ni: Vec<u8>,
 }
 
+/// What an IKE SA rekey request in flight proposed.
+struct IkeRekeyRequest {
+    spi: u64,
+    ni: Vec<u8>,
+    kex: KeyExchange,
+}
+
 struct Pending {
     message_id: u32,
     kind: RequestKind,
     create: Option<CreateRequest>,
+    ike_rekey: Option<Box<IkeRekeyRequest>>,
     transmit: Transmit,
     sends: u32,
     deadline: Duration,
@@ -953,6 +995,16 @@ impl IkeEndpoint {
         )
     }
 
+    /// Rekeys the IKE SA itself (CREATE_CHILD_SA with an IKE proposal, a new SPI, nonce and
+    /// KE, same suite): [`IkeEvent::IkeSaRekeyed`] names the new SA, which takes over every child
+    /// SA; the old one is then deleted.
+    ///
+    /// # Errors
+    /// [`IpsecError::IkeWrongState`] when the IKE SA does not exist or is not established.
+    pub fn rekey_ike_sa(&mut self, now: Duration, sa: IkeSaId) -> Result<(), IpsecError> {
+        self.enqueue(now, sa, RequestKind::RekeyIke)
+    }
+
     /// The next datagram to send.
     pub fn poll_transmit(&mut self, _now: Duration) -> Option<Transmit> {
         self.transmits.pop_front()
@@ -1137,6 +1189,11 @@ impl IkeEndpoint {
         if let Some(c) = sa.pending.as_ref().and_then(|p| p.create.as_ref()) {
             self.child_spis.remove(&c.spi);
         }
+        if let Some(r) = sa.pending.as_ref().and_then(|p| p.ike_rekey.as_ref()) {
+            if self.by_spi.get(&r.spi) == Some(&sa.id) {
+                self.by_spi.remove(&r.spi);
+            }
+        }
         if let Some(k) = sa.half_open_key {
             self.half_open.remove(&k);
         }
@@ -1176,6 +1233,7 @@ impl IkeEndpoint {
             message_id: sa.next_message_id,
             kind,
             create: None,
+            ike_rekey: None,
             transmit,
             sends: 1,
             deadline: now.saturating_add(self.config.retransmit.wait_after(1)),
@@ -1242,8 +1300,34 @@ impl IkeEndpoint {
             return Ok(());
         };
         let mut create = None;
+        let mut ike_rekey = None;
         let mut exchange = ExchangeType::INFORMATIONAL;
         let inner = match kind {
+            RequestKind::RekeyIke => {
+                exchange = ExchangeType::CREATE_CHILD_SA;
+                let State::Established(e) = &sa.state else {
+                    return Err(IpsecError::IkeWrongState("IKE SA not established"));
+                };
+                let suite = e.keys.suite;
+                let spi = self.new_ike_spi()?;
+                let mut ni = vec![0u8; NONCE_LEN];
+                self.rng.fill(&mut ni)?;
+                let kex = KeyExchange::generate(suite.dh)?;
+                let mut prop = ike_proposal(1, &suite);
+                prop.spi = spi.to_be_bytes().to_vec();
+                let inner = vec![
+                    PayloadRepr::Sa(vec![prop]),
+                    PayloadRepr::Nonce(ni.clone()),
+                    PayloadRepr::Ke {
+                        group: suite.dh.transform_id(),
+                        data: kex.public_value().to_vec(),
+                    },
+                ];
+                // Reserve the SPI until the exchange ends.
+                self.by_spi.insert(spi, sa.id);
+                ike_rekey = Some(Box::new(IkeRekeyRequest { spi, ni, kex }));
+                inner
+            }
             RequestKind::CreateChild { rekey } => {
                 exchange = ExchangeType::CREATE_CHILD_SA;
                 let spi = self.new_child_spi()?;
@@ -1294,12 +1378,16 @@ impl IkeEndpoint {
                 if let Some(c) = create {
                     self.child_spis.remove(&c.spi);
                 }
+                if let Some(r) = ike_rekey {
+                    self.by_spi.remove(&r.spi);
+                }
                 return Err(e);
             }
         };
         self.send_request(sa, now, kind, &bytes);
         if let Some(p) = &mut sa.pending {
             p.create = create;
+            p.ike_rekey = ike_rekey;
         }
         Ok(())
     }
@@ -1606,7 +1694,15 @@ impl IkeEndpoint {
                 self.informational(sa, request, message_id, &inner)
             }
             (State::Established(_), ExchangeType::CREATE_CHILD_SA) => {
-                self.create_child_request(sa, request, message_id, &inner);
+                let ike = inner.iter().any(|p| {
+                    matches!(p, PayloadRepr::Sa(props)
+                        if props.iter().any(|p| p.protocol == ProtocolId::IKE))
+                });
+                if ike {
+                    self.responder_rekey_ike(sa, request, message_id, &inner);
+                } else {
+                    self.create_child_request(sa, request, message_id, &inner);
+                }
                 true
             }
             _ => {
@@ -1914,7 +2010,9 @@ impl IkeEndpoint {
         let expected_exchange = match kind {
             RequestKind::Init => ExchangeType::IKE_SA_INIT,
             RequestKind::Auth => ExchangeType::IKE_AUTH,
-            RequestKind::CreateChild { .. } => ExchangeType::CREATE_CHILD_SA,
+            RequestKind::CreateChild { .. } | RequestKind::RekeyIke => {
+                ExchangeType::CREATE_CHILD_SA
+            }
             _ => ExchangeType::INFORMATIONAL,
         };
         if exchange != expected_exchange {
@@ -1932,9 +2030,15 @@ impl IkeEndpoint {
             self.stats.dropped_unauthentic += 1;
             return true;
         };
-        sa.pending = None;
+        let pending = sa.pending.take();
         sa.next_message_id = sa.next_message_id.wrapping_add(1);
         let keep = match kind {
+            RequestKind::RekeyIke => {
+                if let Some(r) = pending.and_then(|p| p.ike_rekey) {
+                    self.initiator_rekey_ike(sa, now, *r, &inner);
+                }
+                true
+            }
             RequestKind::Auth => self.initiator_auth_response(sa, &inner),
             RequestKind::DeleteChild { inbound_spi } => {
                 if let State::Established(e) = &mut sa.state {
@@ -2395,7 +2499,7 @@ impl IkeEndpoint {
         let peer_ni = ni.clone().unwrap_or_default();
         let result = match (replaces, ni) {
             (Err(kind), _) => Err((kind, IpsecError::IkePeerError(kind))),
-            // Rekeying the IKE SA and PFS (a KE payload) are not implemented.
+            // PFS (a KE payload) is not implemented.
             _ if ike_rekey || pfs => Err((
                 NotifyType::NO_PROPOSAL_CHOSEN,
                 IpsecError::IkeNoProposalChosen,
@@ -2551,6 +2655,229 @@ impl IkeEndpoint {
             }
         };
         self.events.push_back(event);
+    }
+}
+
+impl IkeEndpoint {
+    /// A new established IKE SA that takes over `old`'s children after a rekey.
+    #[allow(clippy::too_many_arguments)]
+    fn adopt_rekeyed(
+        &mut self,
+        now: Duration,
+        old: &mut Sa,
+        role: Role,
+        spi_i: u64,
+        spi_r: u64,
+        keys: SaKeys,
+    ) -> IkeSaId {
+        let (children, peer_rekeys) = match &mut old.state {
+            State::Established(e) => (
+                std::mem::take(&mut e.children),
+                std::mem::take(&mut e.peer_rekeys),
+            ),
+            _ => (Vec::new(), Vec::new()),
+        };
+        let id = self.new_id();
+        let mut sa = Sa {
+            id,
+            role,
+            spi_i,
+            spi_r,
+            peer: old.peer,
+            natt: old.natt,
+            policy: old.policy.clone(),
+            state: State::Established(Box::new(Established {
+                keys,
+                children,
+                peer_rekeys,
+            })),
+            pending: None,
+            queue: std::mem::take(&mut old.queue),
+            next_message_id: 0,
+            peer_next_message_id: 0,
+            cache: None,
+            half_open_key: None,
+            peer_id: old.peer_id.clone(),
+        };
+        let local = sa.local_spi();
+        self.by_spi.insert(local, id);
+        self.record_keys(&sa);
+        self.events.push_back(IkeEvent::IkeSaRekeyed {
+            old: old.id,
+            new: id,
+        });
+        let _ = self.pump(&mut sa, now);
+        self.sas.insert(id, sa);
+        id
+    }
+
+    /// Requester: the answer to our IKE SA rekey.
+    fn initiator_rekey_ike(
+        &mut self,
+        sa: &mut Sa,
+        now: Duration,
+        r: IkeRekeyRequest,
+        inner: &[PayloadRepr],
+    ) {
+        let result = (|| {
+            let State::Established(e) = &sa.state else {
+                return Err(IpsecError::IkeWrongState("IKE SA not established"));
+            };
+            if let Some(kind) = first_error_notify(inner) {
+                return Err(notify_error(kind));
+            }
+            let mut chosen = None;
+            let mut nr = None;
+            let mut ke = None;
+            for p in inner {
+                match p {
+                    PayloadRepr::Sa(props) if chosen.is_none() => chosen = Some(props.clone()),
+                    PayloadRepr::Nonce(n) if nr.is_none() => nr = Some(n.clone()),
+                    PayloadRepr::Ke { group, data } if ke.is_none() => ke = Some((*group, data)),
+                    _ => {}
+                }
+            }
+            let (Some(chosen), Some(nr), Some((group, ke_data))) = (chosen, nr, ke) else {
+                return Err(IpsecError::IkeProtocol(
+                    "IKE rekey answer without SA, nonce and KE",
+                ));
+            };
+            let [chosen] = chosen.as_slice() else {
+                return Err(IpsecError::IkeProtocol("more than one chosen IKE proposal"));
+            };
+            let suite = ike_suite_of(chosen)?;
+            let peer_spi = <[u8; 8]>::try_from(chosen.spi.as_slice())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            if suite != e.keys.suite
+                || group != suite.dh.transform_id()
+                || peer_spi == 0
+                || !(16..=256).contains(&nr.len())
+            {
+                return Err(IpsecError::IkeNoProposalChosen);
+            }
+            let g_ir = r.kex.agree(ke_data)?;
+            let seed = skeyseed_rekey(suite.prf, &e.keys.keys.sk_d, &g_ir, &r.ni, &nr);
+            // The requester of the rekey is the initiator of the new IKE SA.
+            let keys = SaKeys::from_seed(
+                Role::Initiator,
+                suite,
+                &seed,
+                r.ni.clone(),
+                nr,
+                r.spi,
+                peer_spi,
+            )?;
+            Ok((keys, peer_spi))
+        })();
+        match result {
+            Ok((keys, peer_spi)) => {
+                self.adopt_rekeyed(now, sa, Role::Initiator, r.spi, peer_spi, keys);
+                // The old SA goes.
+                sa.queue.push_back(RequestKind::DeleteIke);
+            }
+            Err(error) => {
+                self.by_spi.remove(&r.spi);
+                self.events
+                    .push_back(IkeEvent::IkeSaRekeyFailed { sa: sa.id, error });
+            }
+        }
+    }
+
+    /// Responder: the peer rekeys the IKE SA.
+    fn responder_rekey_ike(
+        &mut self,
+        sa: &mut Sa,
+        request: [u8; 32],
+        message_id: u32,
+        inner: &[PayloadRepr],
+    ) {
+        let result = (|| {
+            let State::Established(e) = &sa.state else {
+                return Err((NotifyType::NO_PROPOSAL_CHOSEN, Vec::new()));
+            };
+            let suite = e.keys.suite;
+            let mut offered = None;
+            let mut ni = None;
+            let mut ke = None;
+            for p in inner {
+                match p {
+                    PayloadRepr::Sa(props) if offered.is_none() => offered = Some(props.clone()),
+                    PayloadRepr::Nonce(n) if ni.is_none() => ni = Some(n.clone()),
+                    PayloadRepr::Ke { group, data } if ke.is_none() => {
+                        ke = Some((*group, data.clone()))
+                    }
+                    _ => {}
+                }
+            }
+            let (Some(offered), Some(ni), Some((group, ke_data))) = (offered, ni, ke) else {
+                return Err((NotifyType::INVALID_SYNTAX, Vec::new()));
+            };
+            let Some((mut chosen, _)) = select_ike(&offered, &[suite]) else {
+                return Err((NotifyType::NO_PROPOSAL_CHOSEN, Vec::new()));
+            };
+            let peer_spi = <[u8; 8]>::try_from(chosen.spi.as_slice())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            if peer_spi == 0 || !(16..=256).contains(&ni.len()) {
+                return Err((NotifyType::INVALID_SYNTAX, Vec::new()));
+            }
+            if group != suite.dh.transform_id() {
+                let g = suite.dh.transform_id().to_be_bytes().to_vec();
+                return Err((NotifyType::INVALID_KE_PAYLOAD, g));
+            }
+            let fail = |_| (NotifyType::NO_PROPOSAL_CHOSEN, Vec::new());
+            let our_spi = self.new_ike_spi().map_err(fail)?;
+            let mut nr = vec![0u8; NONCE_LEN];
+            self.rng.fill(&mut nr).map_err(fail)?;
+            let kex = KeyExchange::generate(suite.dh).map_err(fail)?;
+            let public = kex.public_value().to_vec();
+            let g_ir = kex.agree(&ke_data).map_err(fail)?;
+            let seed = skeyseed_rekey(suite.prf, &e.keys.keys.sk_d, &g_ir, &ni, &nr);
+            let keys = SaKeys::from_seed(
+                Role::Responder,
+                suite,
+                &seed,
+                ni,
+                nr.clone(),
+                peer_spi,
+                our_spi,
+            )
+            .map_err(fail)?;
+            chosen.spi = our_spi.to_be_bytes().to_vec();
+            let answer = vec![
+                PayloadRepr::Sa(vec![chosen]),
+                PayloadRepr::Nonce(nr),
+                PayloadRepr::Ke {
+                    group,
+                    data: public,
+                },
+            ];
+            Ok((answer, keys, peer_spi, our_spi))
+        })();
+        match result {
+            Ok((answer, keys, peer_spi, our_spi)) => {
+                let _ = self.send_response(
+                    sa,
+                    request,
+                    ExchangeType::CREATE_CHILD_SA,
+                    message_id,
+                    &answer,
+                );
+                // `now` only matters for queued requests, which a responder rekey does not
+                // send yet; they move with the children.
+                self.adopt_rekeyed(Duration::ZERO, sa, Role::Responder, peer_spi, our_spi, keys);
+            }
+            Err((kind, data)) => {
+                let _ = self.send_response(
+                    sa,
+                    request,
+                    ExchangeType::CREATE_CHILD_SA,
+                    message_id,
+                    &[notify(kind, data)],
+                );
+            }
+        }
     }
 }
 
