@@ -3,6 +3,12 @@
 //! its public source: a Microsoft Learn page ("MS <function>") or a test function of Wine's
 //! `dlls/ws2_32/tests/sock.c` ("Wine <test>"), whose assertions record results on real Windows.
 //!
+//! Wine references give the test function and the line of its `ok(...)` assertion in
+//! `dlls/ws2_32/tests/sock.c` at Wine 9.3 (tag `wine-9.3`, commit
+//! 1b32ac45f821ee1fe06a3dc4f903a81a190216c7); each was checked against that file. Where no
+//! public record was found, the source says "no public source found; wsock's choice" and the
+//! choice is listed in docs/windows-differences.md §4.
+//!
 //! Run with `cargo test -p wsock --test conformance`; a name argument runs the checks whose name
 //! contains it. Each check runs on its own thread and network. A check listed in [`KNOWN`] is a
 //! known difference (also in docs/windows-differences.md): its failing assertions are counted
@@ -32,12 +38,38 @@ struct Known {
 }
 
 /// Known differences: checks whose Windows assertions wsock does not meet yet.
-const KNOWN: &[Known] = &[Known {
-    check: "send_msg_oob_on_tcp_sends_urgent_data",
-    windows: "send(MSG_OOB) on a connected TCP socket sends one byte of urgent data",
-    wsock: "refused with WSAEOPNOTSUPP: the stack carries no urgent data",
-    source: "MS send function (MSG_OOB); Wine test_oob",
-}];
+const KNOWN: &[Known] = &[
+    Known {
+        check: "send_msg_oob_on_tcp_sends_urgent_data",
+        windows: "send(MSG_OOB) on a connected TCP socket sends one byte of urgent data",
+        wsock: "refused with WSAEOPNOTSUPP: the stack carries no urgent data",
+        source: "MS send function (MSG_OOB); Wine sock.c test_select, lines 4504-4505, test_oob_events, lines 7014-7015",
+    },
+    Known {
+        check: "sol_socket_booleans_take_nonzero_and_optlen_0",
+        windows: "SOL_SOCKET BOOL options (SO_REUSEADDR, SO_DONTLINGER, ...) read a 4-byte 0x100 as TRUE and accept optlen 0",
+        wsock: "reads the low byte only (0x100 is FALSE); optlen 0 is WSAEFAULT",
+        source: "Wine sock.c test_set_getsockopt, lines 1567-1570, 1579-1581, 1588-1592 and 1615-1620",
+    },
+    Known {
+        check: "wsapoll_non_sockets_get_pollnval_uncounted",
+        windows: "a non-socket entry gets POLLNVAL but is not counted in WSAPoll's result",
+        wsock: "counts the POLLNVAL entry (as Microsoft's page describes the result)",
+        source: "Wine sock.c test_WSAPoll, lines 8134-8145",
+    },
+    Known {
+        check: "accept_with_an_address_and_null_length_succeeds",
+        windows: "accept(addr, NULL length) accepts the connection and leaves the address alone",
+        wsock: "WSAEFAULT (the connection stays queued)",
+        source: "Wine sock.c test_accept, lines 5043-5047",
+    },
+    Known {
+        check: "getpeername_while_connecting_succeeds",
+        windows: "getpeername on a socket whose non-blocking connect is in progress succeeds",
+        wsock: "WSAENOTCONN until the connection is established",
+        source: "Wine sock.c test_connecting_socket, lines 12723-12725",
+    },
+];
 
 struct Suite {
     name: &'static str,
@@ -100,16 +132,18 @@ fn main() {
         "last error": [successful_calls_set_last_error_to_0],
         "socket/WSASocket": [socket_arguments_in_windows_order, socket_inference_gives_the_right_type, wsasocket_overlapped_flag],
         "setsockopt/getsockopt": [option_levels_and_unknown_options, boolean_options_read_the_low_byte_and_take_one_byte,
+            sol_socket_booleans_take_nonzero_and_optlen_0,
             integer_options_need_four_bytes, option_sizes_reported, linger_on_udp_is_wsaenoprotoopt,
             reuse_and_exclusive_together_is_wsaeinval, option_round_trips],
         "select": [select_argument_errors, select_counts_each_socket_once_per_set, select_reads_sets_beyond_64,
             select_refused_connect_in_except_set_only, select_closesocket_from_another_thread_wakes_it,
             select_connected_and_closed_sockets],
-        "WSAPoll": [wsapoll_validation_and_pollnval, wsapoll_revents_as_windows],
+        "WSAPoll": [wsapoll_validation_and_pollnval, wsapoll_non_sockets_get_pollnval_uncounted, wsapoll_revents_as_windows],
         "send/recv/sendto": [nonblocking_send_takes_a_large_buffer, sendto_port_0_or_any_is_wsaeaddrnotavail,
             null_byte_count_pointers_are_wsaefault, msg_oob_is_refused, recv_msg_oob_on_tcp_waits_for_urgent_data, send_msg_oob_on_tcp_sends_urgent_data,
             calls_in_the_wrong_state],
-        "accept/connect/getpeername": [accept_with_null_length, getpeername_while_connecting_is_wsaenotconn,
+        "accept/connect/getpeername": [accept_with_null_length, accept_with_an_address_and_null_length_succeeds,
+            getpeername_while_connecting_succeeds, connect_again_while_connecting_is_wsaealready,
             udp_connect_af_unspec_dissolves_the_association, ipv6_wildcard_listener_refuses_ipv4],
         "WSAIoctl/ioctlsocket": [unknown_ioctls_zero_the_byte_count, extension_functions_are_not_provided, socket_ioctls,
             sio_udp_connreset_decides_whether_port_unreachable_resets],
@@ -315,18 +349,17 @@ fn ioctl(s: SOCKET, code: u32, input: &[u8], out: &mut [u8]) -> (i32, i32, u32) 
 }
 
 const MS_SOCKET: &str = "MS socket function";
-const WINE_WSASOCKET: &str = "Wine test_WSASocket";
+const WINE_WSASOCKET: &str = "Wine sock.c test_WSASocket, lines 3293 and 3296 (table row cited per assertion)";
+/// A check with no public record of Windows' result: the value is wsock's choice (§4).
+const NOSRC: &str = "no public source found; wsock's choice (docs/windows-differences.md §4)";
 const MS_SETSOCKOPT: &str = "MS setsockopt function";
 const MS_GETSOCKOPT: &str = "MS getsockopt function";
-const WINE_SOCKOPT: &str = "Wine test_set_getsockopt";
+const WINE_SOCKOPT: &str = "Wine sock.c test_set_getsockopt";
 const MS_SELECT: &str = "MS select function";
-const WINE_SELECT: &str = "Wine test_select";
 const MS_POLL: &str = "MS WSAPoll function / WSAPOLLFD structure";
-const WINE_POLL: &str = "Wine test_poll";
 const MS_EVENTSELECT: &str = "MS WSAEventSelect function";
 const MS_ENUM: &str = "MS WSAEnumNetworkEvents function";
 const MS_WAIT: &str = "MS WSAWaitForMultipleEvents function";
-const WINE_EVENTS: &str = "Wine test_events";
 const MS_WSARECV: &str = "MS WSARecv function";
 const MS_WSASEND: &str = "MS WSASend function";
 const MS_GOR: &str = "MS WSAGetOverlappedResult function";
@@ -427,39 +460,38 @@ fn calls_before_startup_are_wsanotinitialised(s: &mut Suite) {
 
 fn successful_calls_set_last_error_to_0(s: &mut Suite) {
     let (_n, client, server) = started();
-    let src = "Wine sock.c: !WSAGetLastError() after successful calls (test_getsockname, test_set_getsockopt, test_select)";
     let l = listener_on(&server, &client, 7001);
     unsafe {
         let (c, e) = le(|| socket(AF_INET as i32, SOCK_STREAM, IPPROTO_TCP));
-        s.eq(e, 0, "socket success sets 0", src);
+        s.eq(e, 0, "socket success sets 0", "Wine sock.c test_WSASocket, lines 3265 and 3293 (WSASocketA; socket() itself is not checked)");
         let any = v4([0, 0, 0, 0], 0);
         s.call(
             le(|| bind(c, sa(&any), SIN_LEN)),
             (0, 0),
             "bind success sets 0",
-            src,
+            "Wine sock.c test_bind, line 12560",
         );
         let to = v4([10, 0, 0, 2], 7001);
         s.call(
             le(|| connect(c, sa(&to), SIN_LEN)),
             (0, 0),
             "connect success sets 0",
-            src,
+            NOSRC,
         );
         let (a, e) = le(|| accept(l, null_mut(), null_mut()));
-        s.eq(e, 0, "accept success sets 0", src);
+        s.eq(e, 0, "accept success sets 0", NOSRC);
         s.call(
             le(|| send(c, b"abc".as_ptr(), 3, 0)),
             (3, 0),
             "send success sets 0",
-            src,
+            "Wine sock.c test_WSARecv, line 7699",
         );
         let mut b = [0u8; 8];
         s.call(
             le(|| recv(a, b.as_mut_ptr(), 8, 0)),
             (3, 0),
             "recv success sets 0",
-            src,
+            "Wine sock.c test_WSASendMsg, line 7493 (recvfrom) and test_WSARecv, line 7715 (WSARecv); recv() itself is not checked",
         );
         let mut name = v4([0; 4], 0);
         let mut len = SIN_LEN;
@@ -467,62 +499,62 @@ fn successful_calls_set_last_error_to_0(s: &mut Suite) {
             le(|| getsockname(c, sa_mut(&mut name), &mut len)),
             (0, 0),
             "getsockname success sets 0",
-            src,
+            "Wine sock.c test_getsockname, line 5282",
         );
         let mut len = SIN_LEN;
         s.call(
             le(|| getpeername(c, sa_mut(&mut name), &mut len)),
             (0, 0),
             "getpeername success sets 0",
-            src,
+            NOSRC,
         );
         let one = 1i32.to_ne_bytes();
         s.eq(
             setopt(c, IPPROTO_TCP, TCP_NODELAY, &one),
             (0, 0),
             "setsockopt success sets 0",
-            src,
+            "Wine sock.c test_set_getsockopt, line 1525",
         );
         let (rc, e, _, _) = getopt(c, SOL_SOCKET, SO_TYPE, 4);
-        s.eq((rc, e), (0, 0), "getsockopt success sets 0", src);
+        s.eq((rc, e), (0, 0), "getsockopt success sets 0", "Wine sock.c test_timeout, line 13269");
         let mut arg = 0u32;
         s.call(
             le(|| ioctlsocket(c, FIONREAD, &mut arg)),
             (0, 0),
             "ioctlsocket success sets 0",
-            src,
+            "no public source found; wsock's choice (docs/windows-differences.md §4; Wine checks WSAIoctl(FIONBIO), test_fionbio line 5626, not ioctlsocket)",
         );
         let mut set = fdset(&[c]);
         s.call(
             le(|| select(0, null_mut(), &mut set, null_mut(), &tv(1000))),
             (1, 0),
             "select success sets 0",
-            src,
+            NOSRC,
         );
         s.eq(
             poll1(c, POLLWRNORM, 0).0,
             1,
             "WSAPoll reports writable",
-            WINE_POLL,
+            "Wine sock.c test_WSAPoll, line 8239 (check_poll_, lines 239-240)",
         );
-        s.eq(last_error(), 0, "WSAPoll success sets 0", src);
+        s.eq(last_error(), 0, "WSAPoll success sets 0", "Wine sock.c test_WSAPoll, lines 8130 and 8143");
         s.call(
             le(|| shutdown(c, SD_SEND)),
             (0, 0),
             "shutdown success sets 0",
-            src,
+            "Wine sock.c test_shutdown, line 9339",
         );
         s.call(
             le(|| closesocket(c)),
             (0, 0),
             "closesocket success sets 0",
-            src,
+            NOSRC,
         );
         s.call(
             le(|| closesocket(a)),
             (0, 0),
             "closesocket success sets 0",
-            src,
+            NOSRC,
         );
     }
 }
@@ -532,23 +564,24 @@ fn successful_calls_set_last_error_to_0(s: &mut Suite) {
 fn socket_arguments_in_windows_order(s: &mut Suite) {
     let _n = started();
     let inet = AF_INET as i32;
-    let rows: &[(i32, i32, i32, i32)] = &[
-        (0xdead, SOCK_STREAM, IPPROTO_TCP, WSAEAFNOSUPPORT),
-        (-1, SOCK_STREAM, IPPROTO_TCP, WSAEAFNOSUPPORT),
-        (inet, 0xdead, IPPROTO_TCP, WSAESOCKTNOSUPPORT),
-        (inet, -1, IPPROTO_TCP, WSAESOCKTNOSUPPORT),
-        (inet, SOCK_STREAM, 0xdead, WSAEPROTONOSUPPORT),
-        (inet, SOCK_STREAM, -1, WSAEPROTONOSUPPORT),
-        (0xdead, 0xdead, IPPROTO_TCP, WSAESOCKTNOSUPPORT),
-        (0xdead, SOCK_STREAM, 0xdead, WSAEAFNOSUPPORT),
-        (inet, 0xdead, 0xdead, WSAESOCKTNOSUPPORT),
-        (0xdead, SOCK_STREAM, IPPROTO_UDP, WSAEAFNOSUPPORT),
-        (inet, SOCK_STREAM, IPPROTO_UDP, WSAEPROTONOSUPPORT),
-        (inet, SOCK_DGRAM, IPPROTO_TCP, WSAEPROTONOSUPPORT),
-        (AF_INET6 as i32, SOCK_DGRAM, IPPROTO_TCP, WSAEPROTONOSUPPORT),
-        (0, 0, 0, WSAEINVAL),
+    // The last field: the row of Wine test_WSASocket's `tests` table (sock.c) that records it.
+    let rows: &[(i32, i32, i32, i32, Option<u32>)] = &[
+        (0xdead, SOCK_STREAM, IPPROTO_TCP, WSAEAFNOSUPPORT, Some(3253)),
+        (-1, SOCK_STREAM, IPPROTO_TCP, WSAEAFNOSUPPORT, Some(3254)),
+        (inet, 0xdead, IPPROTO_TCP, WSAESOCKTNOSUPPORT, Some(3255)),
+        (inet, -1, IPPROTO_TCP, WSAESOCKTNOSUPPORT, Some(3256)),
+        (inet, SOCK_STREAM, 0xdead, WSAEPROTONOSUPPORT, Some(3257)),
+        (inet, SOCK_STREAM, -1, WSAEPROTONOSUPPORT, Some(3258)),
+        (0xdead, 0xdead, IPPROTO_TCP, WSAESOCKTNOSUPPORT, Some(3259)),
+        (0xdead, SOCK_STREAM, 0xdead, WSAEAFNOSUPPORT, Some(3260)),
+        (inet, 0xdead, 0xdead, WSAESOCKTNOSUPPORT, Some(3261)),
+        (0xdead, SOCK_STREAM, IPPROTO_UDP, WSAEAFNOSUPPORT, Some(3262)),
+        (inet, SOCK_STREAM, IPPROTO_UDP, WSAEPROTONOSUPPORT, Some(3272)),
+        (inet, SOCK_DGRAM, IPPROTO_TCP, WSAEPROTONOSUPPORT, Some(3273)),
+        (AF_INET6 as i32, SOCK_DGRAM, IPPROTO_TCP, WSAEPROTONOSUPPORT, None),
+        (0, 0, 0, WSAEINVAL, Some(3285)),
     ];
-    for &(af, ty, proto, err) in rows {
+    for &(af, ty, proto, err, row) in rows {
         let what = format!("socket({af:#x}, {ty:#x}, {proto:#x}) is {err}");
         s.call(
             le(|| unsafe { socket(af, ty, proto) }),
@@ -556,17 +589,21 @@ fn socket_arguments_in_windows_order(s: &mut Suite) {
             &what,
             MS_SOCKET,
         );
+        let wine = match row {
+            Some(l) => format!("{WINE_WSASOCKET}: row at line {l} (Wine calls WSASocketA with flags 0)"),
+            None => NOSRC.to_string(),
+        };
         s.call(
             le(|| unsafe { WSASocketA(af, ty, proto, null(), 0, 0) }),
             (INVALID_SOCKET, err),
             &format!("WSASocketA: {what}"),
-            WINE_WSASOCKET,
+            &wine,
         );
         s.call(
             le(|| unsafe { WSASocketW(af, ty, proto, null(), 0, WSA_FLAG_OVERLAPPED) }),
             (INVALID_SOCKET, err),
             &format!("WSASocketW: {what}"),
-            WINE_WSASOCKET,
+            &wine,
         );
     }
 }
@@ -574,32 +611,47 @@ fn socket_arguments_in_windows_order(s: &mut Suite) {
 fn socket_inference_gives_the_right_type(s: &mut Suite) {
     let _n = started();
     let inet = AF_INET as i32;
-    let rows: &[(i32, i32, i32, i32)] = &[
-        (inet, 0, 0, SOCK_STREAM),
-        (inet, 0, IPPROTO_TCP, SOCK_STREAM),
-        (inet, 0, IPPROTO_UDP, SOCK_DGRAM),
-        (0, 0, IPPROTO_TCP, SOCK_STREAM),
-        (0, 0, IPPROTO_UDP, SOCK_DGRAM),
-        (0, SOCK_STREAM, IPPROTO_TCP, SOCK_STREAM),
-        (0, SOCK_DGRAM, IPPROTO_UDP, SOCK_DGRAM),
-        (AF_INET6 as i32, 0, IPPROTO_TCP, SOCK_STREAM),
-        (AF_INET6 as i32, SOCK_DGRAM, 0, SOCK_DGRAM),
-        (inet, SOCK_STREAM, 0, SOCK_STREAM),
+    // The last field: the row of Wine test_WSASocket's `tests` table (sock.c), checked at lines
+    // 3293 (last error 0), 3302 (success) and 3310 (type, read there through SO_PROTOCOL_INFOA).
+    let rows: &[(i32, i32, i32, i32, Option<u32>)] = &[
+        (inet, 0, 0, SOCK_STREAM, Some(3271)),
+        (inet, 0, IPPROTO_TCP, SOCK_STREAM, Some(3268)),
+        (inet, 0, IPPROTO_UDP, SOCK_DGRAM, Some(3269)),
+        (0, 0, IPPROTO_TCP, SOCK_STREAM, Some(3282)),
+        (0, 0, IPPROTO_UDP, SOCK_DGRAM, Some(3283)),
+        (0, SOCK_STREAM, IPPROTO_TCP, SOCK_STREAM, Some(3276)),
+        (0, SOCK_DGRAM, IPPROTO_UDP, SOCK_DGRAM, None),
+        (AF_INET6 as i32, 0, IPPROTO_TCP, SOCK_STREAM, None),
+        (AF_INET6 as i32, SOCK_DGRAM, 0, SOCK_DGRAM, None),
+        (inet, SOCK_STREAM, 0, SOCK_STREAM, Some(3265)),
     ];
-    for &(af, ty, proto, want) in rows {
+    for &(af, ty, proto, want, row) in rows {
+        let src = match (row, ty) {
+            (Some(l), _) => format!(
+                "Wine sock.c test_WSASocket: row at line {l}, checked at lines 3293, 3302 and 3310 (WSASocketA)"
+            ),
+            // The type is given and the protocol 0: "the service provider will choose the protocol".
+            (None, SOCK_DGRAM) if proto == 0 => "MS socket function (protocol 0)".to_string(),
+            (None, _) => NOSRC.to_string(),
+        };
         let (sock, err) = le(|| unsafe { socket(af, ty, proto) });
         s.yes(
             sock != INVALID_SOCKET,
             &format!("socket({af}, {ty}, {proto}) succeeds"),
-            WINE_WSASOCKET,
+            &src,
         );
-        s.eq(err, 0, "and sets the last error to 0", WINE_WSASOCKET);
+        s.eq(
+            err,
+            0,
+            "and sets the last error to 0",
+            if row.is_some() { &src } else { NOSRC },
+        );
         let (_, _, v, len) = getopt(sock, SOL_SOCKET, SO_TYPE, 4);
         s.eq(
             (v as i32, len),
             (want, 4),
             &format!("SO_TYPE of socket({af}, {ty}, {proto})"),
-            WINE_WSASOCKET,
+            &src,
         );
         unsafe { closesocket(sock) };
     }
@@ -709,48 +761,83 @@ fn option_levels_and_unknown_options(s: &mut Suite) {
 fn boolean_options_read_the_low_byte_and_take_one_byte(s: &mut Suite) {
     let _n = started();
     let t = tcp();
+    // (level, name, the option's row in Wine test_set_getsockopt's `test_optsize` table)
     let opts = [
-        (SOL_SOCKET, SO_REUSEADDR),
-        (SOL_SOCKET, SO_KEEPALIVE),
-        (IPPROTO_TCP, TCP_NODELAY),
-        (SOL_SOCKET, SO_DONTLINGER),
+        (SOL_SOCKET, SO_REUSEADDR, 1207),
+        (SOL_SOCKET, SO_KEEPALIVE, 1204),
+        (IPPROTO_TCP, TCP_NODELAY, 1212),
+        (SOL_SOCKET, SO_DONTLINGER, 1200),
     ];
-    for (level, name) in opts {
+    for (level, name, row) in opts {
+        let wine = |lines: &str| format!("{WINE_SOCKOPT}: row at line {row}, checked at lines {lines}");
         // A one-byte TRUE is accepted.
         s.eq(
             setopt(t, level, name, &[1]),
             (0, 0),
             &format!("option {name:#x}: one-byte TRUE accepted"),
-            WINE_SOCKOPT,
+            &wine("1654-1656 (length 1)"),
         );
         let (rc, _, v, _) = getopt(t, level, name, 4);
         s.eq(
             (rc, v & 0xff),
             (0, 1),
             &format!("option {name:#x}: reads back TRUE"),
-            WINE_SOCKOPT,
+            &wine("1660-1663"),
         );
-        // 0x100: the low byte is 0, so FALSE (SO_DONTLINGER FALSE is a no-op in wsock).
-        if name != SO_DONTLINGER {
+        // 0x100 through 4 bytes: accepted. SO_KEEPALIVE and TCP_NODELAY read the low byte, so
+        // it is FALSE; the SOL_SOCKET BOOLs (SO_REUSEADDR, ...) read it as TRUE, checked in
+        // `sol_socket_booleans_take_nonzero_and_optlen_0`.
+        if name == SO_KEEPALIVE || name == TCP_NODELAY {
             s.eq(
                 setopt(t, level, name, &0x100i32.to_ne_bytes()),
                 (0, 0),
                 &format!("option {name:#x}: 0x100 accepted"),
-                WINE_SOCKOPT,
+                &wine("1593-1596 and 1604-1608"),
             );
             let (_, _, v, _) = getopt(t, level, name, 4);
             s.eq(
                 v & 0xff,
                 0,
                 &format!("option {name:#x}: 0x100 reads as FALSE (low byte)"),
-                WINE_SOCKOPT,
+                &wine("1589-1590 and 1615-1619; TCP_NODELAY also lines 1448-1454"),
+            );
+            s.eq(
+                setopt(t, level, name, &[]),
+                (SOCKET_ERROR, WSAEFAULT),
+                &format!("option {name:#x}: optlen 0 is WSAEFAULT"),
+                &wine("1572-1576 and 1579-1581; TCP_NODELAY also lines 1430-1432"),
+            );
+        }
+    }
+}
+
+/// SOL_SOCKET BOOL options (Wine's `bool_value` rows): a 4-byte value is TRUE when nonzero, and
+/// optlen 0 (with a valid pointer) is accepted.
+fn sol_socket_booleans_take_nonzero_and_optlen_0(s: &mut Suite) {
+    let _n = started();
+    let t = tcp();
+    for (name, row) in [(SO_REUSEADDR, 1207), (SO_DONTLINGER, 1200)] {
+        let wine = |lines: &str| format!("{WINE_SOCKOPT}: row at line {row}, checked at lines {lines}");
+        if name == SO_REUSEADDR {
+            s.eq(
+                setopt(t, SOL_SOCKET, name, &0x100i32.to_ne_bytes()),
+                (0, 0),
+                &format!("option {name:#x}: 0x100 accepted"),
+                &wine("1593-1596 and 1604-1608"),
+            );
+            let (rc, _, v, len) = getopt(t, SOL_SOCKET, name, 4);
+            s.eq(
+                (rc, v, len),
+                (0, 1, 4),
+                &format!("option {name:#x}: 0x100 reads back as TRUE (1, in 4 bytes)"),
+                &wine("1588-1592 and 1615-1620"),
             );
         }
         s.eq(
-            setopt(t, level, name, &[]),
-            (SOCKET_ERROR, WSAEFAULT),
-            &format!("option {name:#x}: optlen 0 is WSAEFAULT"),
-            WINE_SOCKOPT,
+            setopt(t, SOL_SOCKET, name, &[]),
+            (0, 0),
+            &format!("option {name:#x}: optlen 0 with a valid pointer is accepted"),
+            &wine("1567-1570 and 1579-1581"),
         );
     }
 }
@@ -758,28 +845,36 @@ fn boolean_options_read_the_low_byte_and_take_one_byte(s: &mut Suite) {
 fn integer_options_need_four_bytes(s: &mut Suite) {
     let _n = started();
     let t = tcp();
-    for name in [SO_RCVBUF, SO_SNDBUF, SO_RCVTIMEO, SO_SNDTIMEO] {
+    // (name, the option's row in Wine test_set_getsockopt's `test_optsize` table)
+    for (name, row) in [(SO_RCVBUF, 1203), (SO_SNDBUF, 1209), (SO_RCVTIMEO, 1206), (SO_SNDTIMEO, 1210)] {
+        let wine = |lines: &str| format!("{WINE_SOCKOPT}: row at line {row}, checked at lines {lines}");
         for len in [1usize, 2, 3] {
             let v = [0x10u8, 0, 0, 0];
+            let src = if len < 3 {
+                wine("1646-1656 (lengths 1 and 2)")
+            } else {
+                // Wine tries lengths 1, 2 and 4 only.
+                "MS setsockopt function (WSAEFAULT: optlen too small)".to_string()
+            };
             s.eq(
                 setopt(t, SOL_SOCKET, name, &v[..len]),
                 (SOCKET_ERROR, WSAEFAULT),
                 &format!("SOL_SOCKET {name:#x} with optlen {len}: WSAEFAULT"),
-                WINE_SOCKOPT,
+                &src,
             );
         }
         s.eq(
             setopt(t, SOL_SOCKET, name, &4096i32.to_ne_bytes()),
             (0, 0),
             &format!("{name:#x} with 4 bytes"),
-            WINE_SOCKOPT,
+            &wine("1637-1641 and 1654-1656 (length 4)"),
         );
         let (rc, e, _, _) = getopt(t, SOL_SOCKET, name, 0);
         s.eq(
             (rc, e),
             (SOCKET_ERROR, WSAEFAULT),
             &format!("getsockopt {name:#x} with optlen 0: WSAEFAULT"),
-            WINE_SOCKOPT,
+            &wine("1583-1586"),
         );
     }
     let l = LINGER {
@@ -805,23 +900,23 @@ fn option_sizes_reported(s: &mut Suite) {
             (rc, len),
             (0, want),
             &format!("SO_REUSEADDR size with a {cap}-byte buffer"),
-            WINE_SOCKOPT,
+            &format!("{WINE_SOCKOPT}: row at line 1207, checked at lines 1660-1664"),
         );
     }
-    for (level, name) in [(SOL_SOCKET, SO_KEEPALIVE), (IPPROTO_TCP, TCP_NODELAY)] {
+    for (level, name, row) in [(SOL_SOCKET, SO_KEEPALIVE, 1204), (IPPROTO_TCP, TCP_NODELAY, 1212)] {
         for cap in [1, 2, 4] {
             let (rc, _, v, len) = getopt(t, level, name, cap);
             s.eq(
                 (rc, len),
                 (0, 1),
                 &format!("option {name:#x} reported in 1 byte ({cap}-byte buffer)"),
-                WINE_SOCKOPT,
+                &format!("{WINE_SOCKOPT}: row at line {row}, checked at lines 1660-1664"),
             );
             s.eq(
                 v & 0xffff_ff00,
                 0xdead_be00,
                 "only one byte written",
-                WINE_SOCKOPT,
+                &format!("{WINE_SOCKOPT}: row at line {row}, checked at lines 1643-1644 and 1663"),
             );
         }
     }
@@ -1031,12 +1126,13 @@ fn select_counts_each_socket_once_per_set(s: &mut Suite) {
     unsafe {
         let mut r = fdset(&[c, c]);
         let n = select(0, &mut r, null_mut(), null_mut(), &tv(1000));
-        s.eq(n, 1, "a socket twice in one set counts once", WINE_SELECT);
+        let twice = "Wine sock.c test_select, lines 4339-4346 (Wine's set is the write set)";
+        s.eq(n, 1, "a socket twice in one set counts once", twice);
         s.eq(
             (r.fd_count, r.fd_array[0]),
             (1, c),
             "and is listed once",
-            WINE_SELECT,
+            twice,
         );
         let mut r = fdset(&[c]);
         let mut w = fdset(&[c]);
@@ -1112,17 +1208,18 @@ fn select_reads_sets_beyond_64(s: &mut Suite) {
             &tv(1000),
         )
     };
+    let big_set = "Wine sock.c test_select, lines 4424-4428 (a 200-entry write set: all 200 entries read and reported)";
     s.eq(
         n,
         1,
         "the 100th entry of a 100-entry set is read",
-        WINE_SELECT,
+        big_set,
     );
     s.eq(
         (big.fd_count, big.fd_array[0]),
         (1, last),
         "and reported",
-        WINE_SELECT,
+        big_set,
     );
 }
 
@@ -1140,7 +1237,12 @@ fn select_refused_connect_in_except_set_only(s: &mut Suite) {
         let mut w = fdset(&[c]);
         let mut x = fdset(&[c]);
         let n = select(0, &mut r, &mut w, &mut x, &tv(5000));
-        s.eq(n, 1, "a refused connect counts once", WINE_SELECT);
+        s.eq(
+            n,
+            1,
+            "a refused connect counts once",
+            "Wine sock.c test_select, lines 4580-4587 (interactive part)",
+        );
         s.eq(
             (r.fd_count, w.fd_count, x.fd_count),
             (0, 0, 1),
@@ -1153,14 +1255,14 @@ fn select_refused_connect_in_except_set_only(s: &mut Suite) {
             (n, x.fd_count),
             (1, 1),
             "still reported before SO_ERROR is read",
-            WINE_SELECT,
+            "Wine sock.c test_select, lines 4585-4587 and 4607-4609 (every select reports it; Wine's second call follows the SO_ERROR reads)",
         );
         let (rc, _, v, _) = getopt(c, SOL_SOCKET, SO_ERROR, 4);
         s.eq(
             (rc, v as i32),
             (0, WSAECONNREFUSED),
             "SO_ERROR is WSAECONNREFUSED",
-            WINE_SELECT,
+            "Wine sock.c test_select, lines 4592-4594 (and 4598-4600: reading it does not clear it)",
         );
         let mut x = fdset(&[c]);
         let n = select(0, null_mut(), null_mut(), &mut x, &tv(0));
@@ -1168,7 +1270,7 @@ fn select_refused_connect_in_except_set_only(s: &mut Suite) {
             (n, x.fd_count),
             (1, 1),
             "the failed connect stays in the except set",
-            WINE_SELECT,
+            "Wine sock.c test_select, lines 4602-4609",
         );
     }
 }
@@ -1189,18 +1291,18 @@ fn select_closesocket_from_another_thread_wakes_it(s: &mut Suite) {
         n,
         1,
         "select returns 1 when a socket it waits on is closed",
-        "Wine test_select (SelectCloseThread)",
+        "Wine sock.c test_select, line 4274 (SelectReadThread, lines 4029-4030: a read set only) and lines 4771-4778 (SelectCloseThread)",
     );
     s.eq(
         (r.fd_count, r.fd_array[0]),
         (1, u),
         "the closed socket is in the read set",
-        "Wine test_select (SelectCloseThread)",
+        "Wine sock.c test_select, lines 4771-4779 (SelectCloseThread; read and except sets)",
     );
     s.yes(
         start.elapsed() < Duration::from_secs(9),
         "before the timeout",
-        "Wine test_select (SelectCloseThread)",
+        "Wine sock.c test_select, lines 4268-4274 (a 5 s select, lines 4019 and 4029, ends within the 1 s wait)",
     );
 }
 
@@ -1265,13 +1367,6 @@ fn wsapoll_validation_and_pollnval(s: &mut Suite) {
             MS_POLL,
         );
     }
-    let (n, r) = poll1(0xbad0, POLLRDNORM, 0);
-    s.eq(
-        (n, r),
-        (1, POLLNVAL),
-        "a non-socket: POLLNVAL, counted",
-        WINE_POLL,
-    );
     let u = udp();
     bind_v4(u, [0, 0, 0, 0], 0);
     let (n, r) = poll1(u, POLLRDNORM, 0);
@@ -1283,10 +1378,18 @@ fn wsapoll_validation_and_pollnval(s: &mut Suite) {
         "a bound UDP socket is writable",
         MS_POLL,
     );
+}
+
+/// A non-socket entry gets POLLNVAL but is not counted in WSAPoll's result (Wine's record;
+/// Microsoft's page counts every entry whose revents is nonzero).
+fn wsapoll_non_sockets_get_pollnval_uncounted(s: &mut Suite) {
+    let _n = started();
+    let u = udp();
+    bind_v4(u, [0, 0, 0, 0], 0);
     let mut two = [
         WSAPOLLFD {
             fd: u,
-            events: POLLWRNORM,
+            events: POLLRDNORM,
             revents: 0,
         },
         WSAPOLLFD {
@@ -1295,12 +1398,20 @@ fn wsapoll_validation_and_pollnval(s: &mut Suite) {
             revents: 0,
         },
     ];
+    let (n, e) = le(|| unsafe { WSAPoll(two.as_mut_ptr(), 2, 0) });
+    s.eq(
+        (n, e, two[0].revents, two[1].revents),
+        (0, 0, 0, POLLNVAL),
+        "an idle socket and a non-socket: 0, last error 0, POLLNVAL on the non-socket only",
+        "Wine sock.c test_WSAPoll, lines 8134-8145",
+    );
+    two[0].events = POLLWRNORM;
     let n = unsafe { WSAPoll(two.as_mut_ptr(), 2, 0) };
     s.eq(
         (n, two[0].revents, two[1].revents),
-        (2, POLLWRNORM, POLLNVAL),
-        "each entry reported",
-        MS_POLL,
+        (1, POLLWRNORM, POLLNVAL),
+        "each entry reported; only the writable one counted",
+        "Wine sock.c test_WSAPoll, lines 8141-8145 (POLLNVAL is not counted) and 8222-8225",
     );
 }
 
@@ -1312,7 +1423,7 @@ fn wsapoll_revents_as_windows(s: &mut Suite) {
         (n, r),
         (1, POLLWRNORM),
         "idle connected socket: POLLWRNORM only",
-        WINE_POLL,
+        "Wine sock.c test_WSAPoll, line 8239 (check_poll_, lines 239-240) and lines 8219-8225",
     );
     send_all(a, b"ordinary");
     assert!(eventually(|| poll1(c, POLLRDNORM, 0).1 != 0));
@@ -1321,7 +1432,7 @@ fn wsapoll_revents_as_windows(s: &mut Suite) {
         r,
         POLLRDNORM,
         "ordinary data: POLLRDNORM, never POLLRDBAND",
-        WINE_POLL,
+        "Wine sock.c test_WSAPoll, line 8232 (check_poll_, line 240)",
     );
     let (_, r) = poll1(c, POLLWRNORM, 0);
     s.eq(
@@ -1336,7 +1447,7 @@ fn wsapoll_revents_as_windows(s: &mut Suite) {
         r,
         POLLWRNORM,
         "POLLWRNORM still reported after a local SD_SEND",
-        WINE_POLL,
+        "Wine sock.c test_WSAPoll, lines 8307-8310 (check_poll_, line 240)",
     );
     // The listener with a pending connection.
     let c2 = tcp();
@@ -1388,7 +1499,7 @@ fn nonblocking_send_takes_a_large_buffer(s: &mut Suite) {
         (n, e),
         (1 << 20, 0),
         "a non-blocking send of 1 MiB takes the whole buffer",
-        "Wine test_send",
+        "Wine sock.c test_write_events (run by test_events), lines 6796-6800: Windows never sends less than the 1 MiB buffer on a non-blocking socket",
     );
     let mut got = 0usize;
     let mut buf = vec![0u8; 65536];
@@ -1413,18 +1524,19 @@ fn nonblocking_send_takes_a_large_buffer(s: &mut Suite) {
 fn sendto_port_0_or_any_is_wsaeaddrnotavail(s: &mut Suite) {
     let _n = started();
     let u = udp();
-    let src = "MS sendto function / Wine test_sendto";
-    for (ip, port, what) in [
-        ([10, 0, 0, 2], 0u16, "port 0"),
-        ([0, 0, 0, 0], 9, "ADDR_ANY"),
-        ([0, 0, 0, 0], 0, "ADDR_ANY port 0"),
+    // Wine's sock.c has no sendto test of these (no "test_sendto" exists).
+    let src = "MS sendto function (WSAEADDRNOTAVAIL: \"for example, ADDR_ANY\"; WSAEFAULT: tolen too small)";
+    for (ip, port, what, source) in [
+        ([10, 0, 0, 2], 0u16, "port 0", NOSRC),
+        ([0, 0, 0, 0], 9, "ADDR_ANY", src),
+        ([0, 0, 0, 0], 0, "ADDR_ANY port 0", src),
     ] {
         let to = v4(ip, port);
         s.call(
             le(|| unsafe { sendto(u, b"x".as_ptr(), 1, 0, sa(&to), SIN_LEN) }),
             (SOCKET_ERROR, WSAEADDRNOTAVAIL),
             &format!("sendto {what}: WSAEADDRNOTAVAIL"),
-            src,
+            source,
         );
     }
     let to = v4([10, 0, 0, 2], 9);
@@ -1491,7 +1603,7 @@ fn null_byte_count_pointers_are_wsaefault(s: &mut Suite) {
         }),
         (SOCKET_ERROR, WSAEFAULT),
         "WSAIoctl without lpcbBytesReturned: WSAEFAULT",
-        "Wine test_ioctlsocket",
+        "Wine sock.c test_fionbio, lines 5613-5616",
     );
     s.call(
         le(|| unsafe { WSASend(c, &wb, 1, &mut n, 0, null_mut(), None) }),
@@ -1537,7 +1649,7 @@ fn recv_msg_oob_on_tcp_waits_for_urgent_data(s: &mut Suite) {
         le(|| unsafe { recv(c, b.as_mut_ptr(), 1, MSG_OOB) }),
         (SOCKET_ERROR, WSAEWOULDBLOCK),
         "recv(MSG_OOB) with no urgent data on a non-blocking TCP socket",
-        "MS recv function; Wine test_oob",
+        "MS recv function (WSAEWOULDBLOCK: non-blocking and the receive would block)",
     );
     nonblocking(c, false);
     set_int(c, SOL_SOCKET, SO_RCVTIMEO, 100);
@@ -1556,7 +1668,7 @@ fn send_msg_oob_on_tcp_sends_urgent_data(s: &mut Suite) {
         le(|| unsafe { send(c, b"!".as_ptr(), 1, MSG_OOB) }),
         (1, 0),
         "send(MSG_OOB) on TCP sends one urgent byte",
-        "MS send function (MSG_OOB); Wine test_oob",
+        "MS send function (MSG_OOB); Wine sock.c test_select, lines 4504-4505, test_oob_events, lines 7014-7015",
     );
 }
 
@@ -1640,19 +1752,12 @@ fn accept_with_null_length(s: &mut Suite) {
     let to = v4([10, 0, 0, 2], 7010);
     unsafe {
         connect(c, sa(&to), SIN_LEN);
-        let mut from = v4([0; 4], 0);
-        s.call(
-            le(|| accept(l, sa_mut(&mut from), null_mut())),
-            (INVALID_SOCKET, WSAEFAULT),
-            "an address with a null length: WSAEFAULT",
-            "MS accept function",
-        );
         let mut len = SIN_LEN;
         let (a, e) = le(|| accept(l, null_mut(), &mut len));
         s.yes(
             a != INVALID_SOCKET,
-            "the connection survives the fault; a null address is fine",
-            "Wine test_accept",
+            "a null address is fine",
+            "Wine sock.c test_accept, lines 5019-5020 (null address and length) and 4946-4947",
         );
         s.eq(
             (e, len),
@@ -1663,7 +1768,54 @@ fn accept_with_null_length(s: &mut Suite) {
     }
 }
 
-fn getpeername_while_connecting_is_wsaenotconn(s: &mut Suite) {
+/// accept(addr, NULL length) succeeds and leaves the address alone (Wine's record).
+fn accept_with_an_address_and_null_length_succeeds(s: &mut Suite) {
+    let (_n, client, server) = started();
+    let l = listener_on(&server, &client, 7019);
+    let c = tcp();
+    safety_timeout(c);
+    let to = v4([10, 0, 0, 2], 7019);
+    unsafe {
+        connect(c, sa(&to), SIN_LEN);
+        let mut from: SOCKADDR_IN = zeroed();
+        let (a, _) = le(|| accept(l, sa_mut(&mut from), null_mut()));
+        s.yes(
+            a != INVALID_SOCKET,
+            "an address with a null length: the connection is accepted",
+            "Wine sock.c test_accept, lines 5043-5046",
+        );
+        s.eq(
+            (from.sin_family, from.sin_port),
+            (0, 0),
+            "and the address is not written",
+            "Wine sock.c test_accept, line 5047",
+        );
+    }
+}
+
+/// getpeername succeeds while a non-blocking connect is in progress (Wine's record).
+fn getpeername_while_connecting_succeeds(s: &mut Suite) {
+    let (net, _client, _server) = started();
+    net.set_partitioned("client", "server", true).unwrap();
+    let c = tcp();
+    s.eq(
+        connect_nb(c, [10, 0, 0, 2], 7011),
+        (SOCKET_ERROR, WSAEWOULDBLOCK),
+        "non-blocking connect",
+        "MS connect function; Wine sock.c test_connecting_socket, lines 12696-12698",
+    );
+    let mut name = v4([0; 4], 0);
+    let mut len = SIN_LEN;
+    let (rc, _) = le(|| unsafe { getpeername(c, sa_mut(&mut name), &mut len) });
+    s.eq(
+        rc,
+        0,
+        "getpeername while the connect is in progress succeeds",
+        "Wine sock.c test_connecting_socket, lines 12723-12725",
+    );
+}
+
+fn connect_again_while_connecting_is_wsaealready(s: &mut Suite) {
     let (net, _client, _server) = started();
     net.set_partitioned("client", "server", true).unwrap();
     let c = tcp();
@@ -1673,20 +1825,12 @@ fn getpeername_while_connecting_is_wsaenotconn(s: &mut Suite) {
         "non-blocking connect",
         "MS connect function",
     );
-    let mut name = v4([0; 4], 0);
-    let mut len = SIN_LEN;
-    s.call(
-        le(|| unsafe { getpeername(c, sa_mut(&mut name), &mut len) }),
-        (SOCKET_ERROR, WSAENOTCONN),
-        "getpeername while the connect is in progress: WSAENOTCONN",
-        "Wine test_getpeername",
-    );
     let to = v4([10, 0, 0, 2], 7011);
     s.call(
         le(|| unsafe { connect(c, sa(&to), SIN_LEN) }),
         (SOCKET_ERROR, WSAEALREADY),
         "connect again while in progress: WSAEALREADY",
-        "MS connect function",
+        "MS connect function; Wine sock.c test_connecting_socket, lines 12702-12704",
     );
 }
 
@@ -1795,19 +1939,27 @@ fn unknown_ioctls_zero_the_byte_count(s: &mut Suite) {
         SIO_FLUSH,
         SIO_ENABLE_CIRCULAR_QUEUEING,
     ] {
+        // Wine's codes (line 5819) are 0xdeadbeef, FIOASYNC, 0x667e and SIO_FLUSH; it records
+        // SIO_ENABLE_CIRCULAR_QUEUEING succeeding on a UDP socket (test_circular_queueing,
+        // lines 6121-6123) and has no TCP case.
+        let src = if code == SIO_ENABLE_CIRCULAR_QUEUEING {
+            NOSRC
+        } else {
+            "Wine sock.c test_unsupported_ioctls, lines 5819 and 5833-5837"
+        };
         let mut out = [0u8; 16];
         let (rc, e, n) = ioctl(t, code, &[0u8; 4], &mut out);
         s.eq(
             (rc, e),
             (SOCKET_ERROR, WSAEOPNOTSUPP),
             &format!("WSAIoctl({code:#x}): WSAEOPNOTSUPP"),
-            "Wine test_unsupported_ioctls",
+            src,
         );
         s.eq(
             n,
             0,
             &format!("WSAIoctl({code:#x}) sets the byte count to 0"),
-            "Wine test_unsupported_ioctls",
+            src,
         );
     }
     let mut v = 0u32;
@@ -1840,13 +1992,13 @@ fn extension_functions_are_not_provided(s: &mut Suite) {
             (rc, e),
             (SOCKET_ERROR, WSAEINVAL),
             "an extension function the provider lacks: WSAEINVAL",
-            "Wine test_get_extension_func (unknown GUID)",
+            "Wine sock.c test_get_extension_func, lines 5936-5939 (an unknown GUID; Wine's call is overlapped)",
         );
         s.eq(
             (n, out),
             (0, [0u8; 8]),
             "nothing written, byte count 0",
-            "Wine test_get_extension_func",
+            "no public source found; wsock's choice (docs/windows-differences.md §4; Wine's overlapped call leaves the count unchanged, test_get_extension_func line 5940)",
         );
     }
     let (rc, e, _) = ioctl(
@@ -2114,7 +2266,7 @@ fn event_select_sequence(s: &mut Suite) {
         ne.lNetworkEvents as u32,
         FD_CONNECT | FD_WRITE,
         "FD_CONNECT and FD_WRITE after connecting",
-        WINE_EVENTS,
+        "Wine sock.c test_connect_events (run by test_events), line 6640",
     );
     s.eq(
         ne.iErrorCode[FD_CONNECT_BIT as usize],
@@ -2127,7 +2279,7 @@ fn event_select_sequence(s: &mut Suite) {
         ne.lNetworkEvents as u32,
         FD_ACCEPT,
         "FD_ACCEPT on the listener",
-        WINE_EVENTS,
+        "Wine sock.c test_accept_events (run by test_events), line 6394",
     );
     s.eq(
         enum_ev(l, le_).lNetworkEvents,
@@ -2152,7 +2304,7 @@ fn event_select_sequence(s: &mut Suite) {
         ne.lNetworkEvents as u32,
         FD_READ,
         "FD_READ when data arrives",
-        WINE_EVENTS,
+        "Wine sock.c test_read_events (run by test_events), line 6880",
     );
     send_all(a, b"two");
     std::thread::sleep(Duration::from_millis(50));
@@ -2184,7 +2336,7 @@ fn event_select_sequence(s: &mut Suite) {
         ne.lNetworkEvents as u32 & FD_CLOSE,
         FD_CLOSE,
         "FD_CLOSE after the peer closed",
-        WINE_EVENTS,
+        "Wine sock.c test_close_events (run by test_events), line 7077",
     );
     s.eq(
         ne.iErrorCode[FD_CLOSE_BIT as usize],
