@@ -1405,3 +1405,98 @@ fn ike_sa_rekey_from_either_side_moves_the_children() {
     assert_eq!(p.a.summaries().len(), 1);
     assert_eq!(p.b.summaries().len(), 1);
 }
+
+#[test]
+fn create_child_with_pfs() {
+    let ke_in = |s: &Sent| {
+        MessageRepr::parse(ike_bytes(&s.t))
+            .ok()
+            .filter(|m| m.exchange == ExchangeType::CREATE_CHILD_SA)
+            .map(|m| m.message_id)
+    };
+    // Both sides want PFS with P-256.
+    let mut pa = policy("a.test");
+    pa.pfs = Some(DhGroup::Ecp256);
+    let mut pb = policy("b.test");
+    pb.pfs = Some(DhGroup::Ecp256);
+    let mut p = Pair::new(
+        endpoint(A_IKE, A_NATT, None, 90),
+        endpoint(B_IKE, B_NATT, Some(pb), 91),
+    );
+    let sa = p.a.connect(p.now, addr(B_IKE), None, pa).unwrap();
+    p.settle();
+    let (b_sa, ..) = established(&p.b_events).unwrap();
+    p.a.create_child(p.now, sa).unwrap();
+    p.settle();
+    p.b.create_child(p.now, b_sa).unwrap();
+    p.settle();
+    let (ca, cb) = (all_children(&p.a_events), all_children(&p.b_events));
+    assert_eq!((ca.len(), cb.len()), (3, 3));
+    for (x, y) in ca.iter().zip(&cb) {
+        assert_children_match(x, y);
+        esp_both_ways(x, y);
+    }
+    assert_eq!(p.log.iter().filter_map(ke_in).count(), 4);
+    // The KE payloads really travel (decrypt with the key log and look).
+    let rec = p.a.ike_key_record(sa).unwrap();
+    let kes = p
+        .log
+        .iter()
+        .filter(|s| ke_in(s).is_some())
+        .filter(|s| {
+            let (e, a) = if s.dir == Dir::AtoB {
+                (&rec.sk_ei, &rec.sk_ai)
+            } else {
+                (&rec.sk_er, &rec.sk_ar)
+            };
+            let (_, inner) = SkCrypter::new(rec.suite, e, a)
+                .unwrap()
+                .open(ike_bytes(&s.t))
+                .unwrap();
+            inner
+                .iter()
+                .any(|p| matches!(p, PayloadRepr::Ke { group: 19, data } if data.len() == 64))
+        })
+        .count();
+    assert_eq!(kes, 4);
+
+    // A responder that wants PFS refuses a request without it.
+    let mut pb = policy("b.test");
+    pb.pfs = Some(DhGroup::Ecp256);
+    let mut q = Pair::new(
+        endpoint(A_IKE, A_NATT, None, 92),
+        endpoint(B_IKE, B_NATT, Some(pb), 93),
+    );
+    let sa =
+        q.a.connect(q.now, addr(B_IKE), None, policy("a.test"))
+            .unwrap();
+    q.settle();
+    q.a.create_child(q.now, sa).unwrap();
+    q.settle();
+    assert!(q.a_events.contains(&IkeEvent::ChildSaFailed {
+        sa,
+        error: IpsecError::IkeNoProposalChosen
+    }));
+    assert_eq!(q.a.summaries()[0].children.len(), 1);
+    assert_eq!(q.b.summaries()[0].children.len(), 1);
+
+    // A responder without a PFS policy answers one that offers it.
+    let mut pa = policy("a.test");
+    pa.pfs = Some(DhGroup::Curve25519);
+    let mut r = Pair::new(
+        endpoint(A_IKE, A_NATT, None, 94),
+        endpoint(B_IKE, B_NATT, Some(policy("b.test")), 95),
+    );
+    let sa = r.a.connect(r.now, addr(B_IKE), None, pa).unwrap();
+    r.settle();
+    r.a.rekey_child(r.now, sa, child(&r.a_events).unwrap().inbound.spi)
+        .unwrap();
+    r.settle();
+    let (x, y) = (
+        all_children(&r.a_events).pop().unwrap(),
+        all_children(&r.b_events).pop().unwrap(),
+    );
+    assert!(x.replaces.is_some());
+    assert_children_match(&x, &y);
+    esp_both_ways(&x, &y);
+}

@@ -285,6 +285,11 @@ pub struct IkePolicy {
     pub replay_window: u32,
     /// Lifetime of the child SAs.
     pub child_lifetime: Lifetime,
+    /// Perfect forward secrecy for child SAs made by CREATE_CHILD_SA (Windows' `pfsGroup`): a
+    /// requester sends a KE of this group; a responder refuses requests without one. The first
+    /// child SA (IKE_AUTH) never has its own exchange. `None`: no PFS asked for (a responder
+    /// still answers a request that offers it, with the offered group).
+    pub pfs: Option<DhGroup>,
 }
 
 impl std::fmt::Debug for IkePolicy {
@@ -342,6 +347,7 @@ impl IkePolicy {
             force_encap: false,
             replay_window: DEFAULT_REPLAY_WINDOW,
             child_lifetime: Lifetime::unlimited(),
+            pfs: None,
         }
     }
 }

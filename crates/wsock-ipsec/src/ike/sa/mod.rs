@@ -49,8 +49,8 @@
 //! - Identity: with [`IkePolicy::target_name`] set, the authenticated peer ID must match it
 //!   ([`Identity::matches_target`]), else [`IpsecError::IkePeerIdMismatch`] (also 13801).
 //! - CREATE_CHILD_SA: either side may ask for a new child SA or a child rekey; KEYMAT comes from
-//!   SK_d and that exchange's nonces (the requester's first), without PFS (a child request with a
-//!   KE payload is answered `NO_PROPOSAL_CHOSEN`). An IKE SA rekey keeps the suite, uses
+//!   SK_d, that exchange's nonces (the requester's first) and, with [`IkePolicy::pfs`], a fresh
+//!   Diffie-Hellman secret (KE payloads, a DH transform in the proposals). An IKE SA rekey keeps the suite, uses
 //!   `SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr)`, makes the requester the initiator of the
 //!   new IKE SA (message IDs restart at 0) and then deletes the old IKE SA; simultaneous IKE SA
 //!   rekeys are not resolved yet.
@@ -124,7 +124,7 @@ use crate::ike::proposal::{
 };
 use crate::ike::wire::{
     AddressRange, AuthMethod, Delete, ExchangeType, Flags, Message, MessageRepr, Notify,
-    NotifyType, PayloadRepr, ProtocolId, TrafficSelector,
+    NotifyType, PayloadRepr, ProtocolId, TrafficSelector, Transform, TransformType,
 };
 use crate::keylog::{EspKeyRecord, IkeKeyRecord};
 use crate::natt::{self, NattDatagram};
@@ -464,6 +464,8 @@ impl SaKeys {
 struct ChildOffer<'a> {
     prf: crate::ike::crypto::Prf,
     sk_d: &'a [u8],
+    /// The new Diffie-Hellman secret with PFS.
+    g_ir: Option<&'a [u8]>,
     ni: &'a [u8],
     nr: &'a [u8],
     offered: Option<Vec<crate::ike::wire::Proposal>>,
@@ -562,10 +564,11 @@ enum RequestKind {
 }
 
 /// What a CREATE_CHILD_SA request in flight proposed.
-#[derive(Clone)]
 struct CreateRequest {
     spi: u32,
     ni: Vec<u8>,
+    /// Our key exchange when the policy asks for PFS.
+    kex: Option<KeyExchange>,
 }
 
 /// What an IKE SA rekey request in flight proposed.
@@ -956,7 +959,8 @@ impl IkeEndpoint {
         self.enqueue(now, sa, RequestKind::Liveness)
     }
 
-    /// Negotiates an additional child SA pair under the IKE SA (CREATE_CHILD_SA, no PFS) with
+    /// Negotiates an additional child SA pair under the IKE SA (CREATE_CHILD_SA, with PFS when
+    /// the policy asks for it) with
     /// the IKE SA's policy; [`IkeEvent::ChildSaReady`] or [`IkeEvent::ChildSaFailed`] reports it.
     ///
     /// # Errors
@@ -1342,14 +1346,31 @@ impl IkeEndpoint {
                         data: Vec::new(),
                     }));
                 }
-                inner.push(PayloadRepr::Sa(esp_proposals(&sa.policy, spi)));
+                let mut proposals = esp_proposals(&sa.policy, spi);
+                let kex = match sa.policy.pfs {
+                    Some(g) => {
+                        for p in &mut proposals {
+                            p.transforms
+                                .push(Transform::new(TransformType::DH, g.transform_id()));
+                        }
+                        Some(KeyExchange::generate(g)?)
+                    }
+                    None => None,
+                };
+                inner.push(PayloadRepr::Sa(proposals));
                 inner.push(PayloadRepr::Nonce(ni.clone()));
+                if let Some(k) = &kex {
+                    inner.push(PayloadRepr::Ke {
+                        group: k.group().transform_id(),
+                        data: k.public_value().to_vec(),
+                    });
+                }
                 if sa.policy.mode == Mode::Transport {
                     inner.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
                 }
                 inner.push(PayloadRepr::TsI(selectors_or_any(&sa.policy.local_ts)));
                 inner.push(PayloadRepr::TsR(selectors_or_any(&sa.policy.remote_ts)));
-                create = Some(CreateRequest { spi, ni });
+                create = Some(CreateRequest { spi, ni, kex });
                 inner
             }
             RequestKind::DeleteChild { inbound_spi } => vec![PayloadRepr::Delete(Delete {
@@ -1799,6 +1820,7 @@ impl IkeEndpoint {
         let offer = ChildOffer {
             prf,
             sk_d: &h.keys.keys.sk_d,
+            g_ir: None,
             ni: &h.keys.ni,
             nr: &h.keys.nr,
             offered,
@@ -1858,6 +1880,7 @@ impl IkeEndpoint {
         let ChildOffer {
             prf,
             sk_d,
+            g_ir,
             ni,
             nr,
             offered,
@@ -1884,7 +1907,7 @@ impl IkeEndpoint {
             self.child_spis.remove(&our_spi);
             return Err(no_prop());
         };
-        let keys = ChildSaKeys::derive(prf, sk_d, None, ni, nr, suite).map_err(|_| no_prop())?;
+        let keys = ChildSaKeys::derive(prf, sk_d, g_ir, ni, nr, suite).map_err(|_| no_prop())?;
         let mode = if transport {
             Mode::Transport
         } else {
@@ -2006,7 +2029,6 @@ impl IkeEndpoint {
             return true;
         }
         let kind = p.kind;
-        let create = p.create.clone();
         let expected_exchange = match kind {
             RequestKind::Init => ExchangeType::IKE_SA_INIT,
             RequestKind::Auth => ExchangeType::IKE_AUTH,
@@ -2069,7 +2091,7 @@ impl IkeEndpoint {
                 true
             }
             RequestKind::CreateChild { rekey } => {
-                if let Some(c) = create {
+                if let Some(c) = pending.and_then(|p| p.create) {
                     self.initiator_create_child(sa, rekey, c, &inner);
                 }
                 true
@@ -2327,6 +2349,7 @@ impl IkeEndpoint {
         let from = ChildKeySource {
             prf: a.keys.suite.prf,
             sk_d: &a.keys.keys.sk_d,
+            g_ir: None,
             ni: &a.keys.ni,
             nr: &a.keys.nr,
         };
@@ -2433,7 +2456,7 @@ impl IkeEndpoint {
         if !all_within(&tsi, &ours_i) || !all_within(&tsr, &ours_r) {
             return Err((IpsecError::IkeTsUnacceptable, Some(peer_spi)));
         }
-        let keys = ChildSaKeys::derive(from.prf, from.sk_d, None, from.ni, from.nr, suite)
+        let keys = ChildSaKeys::derive(from.prf, from.sk_d, from.g_ir, from.ni, from.nr, suite)
             .map_err(|e| (e, Some(peer_spi)))?;
         Ok(make_child(
             sa,
@@ -2465,7 +2488,7 @@ impl IkeEndpoint {
         let mut tsi = None;
         let mut tsr = None;
         let mut ike_rekey = false;
-        let mut pfs = false;
+        let mut ke = None;
         for p in inner {
             match p {
                 PayloadRepr::Sa(props) if offered.is_none() => {
@@ -2475,7 +2498,9 @@ impl IkeEndpoint {
                 PayloadRepr::Nonce(n) if ni.is_none() => ni = Some(n.clone()),
                 PayloadRepr::TsI(t) if tsi.is_none() => tsi = Some(t.clone()),
                 PayloadRepr::TsR(t) if tsr.is_none() => tsr = Some(t.clone()),
-                PayloadRepr::Ke { .. } => pfs = true,
+                PayloadRepr::Ke { group, data } if ke.is_none() => {
+                    ke = Some((*group, data.clone()))
+                }
                 _ => {}
             }
         }
@@ -2497,10 +2522,35 @@ impl IkeEndpoint {
         let transport = find_notify(inner, NotifyType::USE_TRANSPORT_MODE).is_some();
         let mut nr = vec![0u8; NONCE_LEN];
         let peer_ni = ni.clone().unwrap_or_default();
+        // PFS: a KE of a group we implement and the peer offered; our KE answers it. A policy
+        // that wants PFS refuses a request without it.
+        let offered_groups: Vec<u16> = offered
+            .iter()
+            .flatten()
+            .flat_map(|p| p.transforms.iter())
+            .filter(|t| t.kind == TransformType::DH)
+            .map(|t| t.id)
+            .collect();
+        let pfs = match &ke {
+            None if sa.policy.pfs.is_some() => Err(()),
+            None => Ok(None),
+            Some((g, data)) => match DhGroup::from_transform_id(*g) {
+                Ok(group) if offered_groups.contains(g) => KeyExchange::generate(group)
+                    .and_then(|k| {
+                        let public = k.public_value().to_vec();
+                        k.agree(data).map(|s| Some((group, public, s)))
+                    })
+                    .map_err(|_| ()),
+                _ => Err(()),
+            },
+        };
+        let g_ir = pfs
+            .as_ref()
+            .ok()
+            .and_then(|p| p.as_ref().map(|(_, _, s)| s.clone()));
         let result = match (replaces, ni) {
             (Err(kind), _) => Err((kind, IpsecError::IkePeerError(kind))),
-            // PFS (a KE payload) is not implemented.
-            _ if ike_rekey || pfs => Err((
+            _ if ike_rekey || pfs.is_err() => Err((
                 NotifyType::NO_PROPOSAL_CHOSEN,
                 IpsecError::IkeNoProposalChosen,
             )),
@@ -2508,6 +2558,7 @@ impl IkeEndpoint {
                 let offer = ChildOffer {
                     prf: e.keys.suite.prf,
                     sk_d: &e.keys.keys.sk_d,
+                    g_ir: g_ir.as_deref(),
                     ni: &ni,
                     nr: &nr,
                     offered,
@@ -2531,6 +2582,23 @@ impl IkeEndpoint {
                     .position(|p| matches!(p, PayloadRepr::Sa(_)))
                     .map_or(0, |i| i + 1);
                 payloads.insert(at, PayloadRepr::Nonce(nr.clone()));
+                if let Ok(Some((group, public, _))) = &pfs {
+                    payloads.insert(
+                        at + 1,
+                        PayloadRepr::Ke {
+                            group: group.transform_id(),
+                            data: public.clone(),
+                        },
+                    );
+                    for p in &mut payloads {
+                        if let PayloadRepr::Sa(props) = p {
+                            for prop in props {
+                                prop.transforms
+                                    .push(Transform::new(TransformType::DH, group.transform_id()));
+                            }
+                        }
+                    }
+                }
                 child.replaces = replaces;
                 // Are we rekeying the same child right now? Then keep the nonces of this
                 // exchange to pick the redundant pair when ours completes.
@@ -2581,16 +2649,28 @@ impl IkeEndpoint {
             PayloadRepr::Nonce(n) => Some(n.clone()),
             _ => None,
         });
-        let result = match &nr {
-            Some(nr) if (16..=256).contains(&nr.len()) => {
+        let ke = inner.iter().find_map(|p| match p {
+            PayloadRepr::Ke { group, data } => Some((*group, data.as_slice())),
+            _ => None,
+        });
+        // PFS: the answer must carry a KE of our group.
+        let g_ir = match (req.kex, ke) {
+            (None, _) => Ok(None),
+            (Some(k), Some((g, data))) if g == k.group().transform_id() => k.agree(data).map(Some),
+            (Some(k), _) => Err(IpsecError::IkeInvalidGroup(k.group().transform_id())),
+        };
+        let result = match (&nr, g_ir) {
+            (Some(nr), Ok(g_ir)) if (16..=256).contains(&nr.len()) => {
                 let from = ChildKeySource {
                     prf: e.keys.suite.prf,
                     sk_d: &e.keys.keys.sk_d,
+                    g_ir: g_ir.as_deref(),
                     ni: &req.ni,
                     nr,
                 };
                 self.initiator_child(sa, from, req.spi, inner)
             }
+            (Some(_), Err(error)) if first_error_notify(inner).is_none() => Err((error, None)),
             _ => Err((
                 first_error_notify(inner)
                     .map(notify_error)
@@ -2885,6 +2965,8 @@ impl IkeEndpoint {
 struct ChildKeySource<'a> {
     prf: crate::ike::crypto::Prf,
     sk_d: &'a [u8],
+    /// The new Diffie-Hellman secret with PFS.
+    g_ir: Option<&'a [u8]>,
     ni: &'a [u8],
     nr: &'a [u8],
 }
