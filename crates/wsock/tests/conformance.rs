@@ -349,7 +349,7 @@ fn ioctl(s: SOCKET, code: u32, input: &[u8], out: &mut [u8]) -> (i32, i32, u32) 
 }
 
 const MS_SOCKET: &str = "MS socket function";
-const WINE_WSASOCKET: &str = "Wine sock.c test_WSASocket, lines 3293 and 3296 (table row cited per assertion)";
+const WINE_WSASOCKET: &str = "Wine sock.c test_WSASocket";
 /// A check with no public record of Windows' result: the value is wsock's choice (§4).
 const NOSRC: &str = "no public source found; wsock's choice (docs/windows-differences.md §4)";
 const MS_SETSOCKOPT: &str = "MS setsockopt function";
@@ -590,7 +590,9 @@ fn socket_arguments_in_windows_order(s: &mut Suite) {
             MS_SOCKET,
         );
         let wine = match row {
-            Some(l) => format!("{WINE_WSASOCKET}: row at line {l} (Wine calls WSASocketA with flags 0)"),
+            Some(l) => format!(
+                "{WINE_WSASOCKET}: row at line {l}, checked at lines 3293 and 3296 (WSASocketA, flags 0)"
+            ),
             None => NOSRC.to_string(),
         };
         s.call(
