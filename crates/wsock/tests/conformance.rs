@@ -516,7 +516,12 @@ fn successful_calls_set_last_error_to_0(s: &mut Suite) {
             "Wine sock.c test_set_getsockopt, line 1525",
         );
         let (rc, e, _, _) = getopt(c, SOL_SOCKET, SO_TYPE, 4);
-        s.eq((rc, e), (0, 0), "getsockopt success sets 0", "Wine sock.c test_timeout, line 13269");
+        s.eq(
+            (rc, e),
+            (0, 0),
+            "getsockopt success sets 0",
+            "Wine sock.c test_timeout, line 13269",
+        );
         let mut arg = 0u32;
         s.call(
             le(|| ioctlsocket(c, FIONREAD, &mut arg)),
@@ -537,7 +542,12 @@ fn successful_calls_set_last_error_to_0(s: &mut Suite) {
             "WSAPoll reports writable",
             "Wine sock.c test_WSAPoll, line 8239 (check_poll_, lines 239-240)",
         );
-        s.eq(last_error(), 0, "WSAPoll success sets 0", "Wine sock.c test_WSAPoll, lines 8130 and 8143");
+        s.eq(
+            last_error(),
+            0,
+            "WSAPoll success sets 0",
+            "Wine sock.c test_WSAPoll, lines 8130 and 8143",
+        );
         s.call(
             le(|| shutdown(c, SD_SEND)),
             (0, 0),
@@ -566,7 +576,13 @@ fn socket_arguments_in_windows_order(s: &mut Suite) {
     let inet = AF_INET as i32;
     // The last field: the row of Wine test_WSASocket's `tests` table (sock.c) that records it.
     let rows: &[(i32, i32, i32, i32, Option<u32>)] = &[
-        (0xdead, SOCK_STREAM, IPPROTO_TCP, WSAEAFNOSUPPORT, Some(3253)),
+        (
+            0xdead,
+            SOCK_STREAM,
+            IPPROTO_TCP,
+            WSAEAFNOSUPPORT,
+            Some(3253),
+        ),
         (-1, SOCK_STREAM, IPPROTO_TCP, WSAEAFNOSUPPORT, Some(3254)),
         (inet, 0xdead, IPPROTO_TCP, WSAESOCKTNOSUPPORT, Some(3255)),
         (inet, -1, IPPROTO_TCP, WSAESOCKTNOSUPPORT, Some(3256)),
@@ -575,10 +591,34 @@ fn socket_arguments_in_windows_order(s: &mut Suite) {
         (0xdead, 0xdead, IPPROTO_TCP, WSAESOCKTNOSUPPORT, Some(3259)),
         (0xdead, SOCK_STREAM, 0xdead, WSAEAFNOSUPPORT, Some(3260)),
         (inet, 0xdead, 0xdead, WSAESOCKTNOSUPPORT, Some(3261)),
-        (0xdead, SOCK_STREAM, IPPROTO_UDP, WSAEAFNOSUPPORT, Some(3262)),
-        (inet, SOCK_STREAM, IPPROTO_UDP, WSAEPROTONOSUPPORT, Some(3272)),
-        (inet, SOCK_DGRAM, IPPROTO_TCP, WSAEPROTONOSUPPORT, Some(3273)),
-        (AF_INET6 as i32, SOCK_DGRAM, IPPROTO_TCP, WSAEPROTONOSUPPORT, None),
+        (
+            0xdead,
+            SOCK_STREAM,
+            IPPROTO_UDP,
+            WSAEAFNOSUPPORT,
+            Some(3262),
+        ),
+        (
+            inet,
+            SOCK_STREAM,
+            IPPROTO_UDP,
+            WSAEPROTONOSUPPORT,
+            Some(3272),
+        ),
+        (
+            inet,
+            SOCK_DGRAM,
+            IPPROTO_TCP,
+            WSAEPROTONOSUPPORT,
+            Some(3273),
+        ),
+        (
+            AF_INET6 as i32,
+            SOCK_DGRAM,
+            IPPROTO_TCP,
+            WSAEPROTONOSUPPORT,
+            None,
+        ),
         (0, 0, 0, WSAEINVAL, Some(3285)),
     ];
     for &(af, ty, proto, err, row) in rows {
@@ -771,7 +811,8 @@ fn boolean_options_read_the_low_byte_and_take_one_byte(s: &mut Suite) {
         (SOL_SOCKET, SO_DONTLINGER, 1200),
     ];
     for (level, name, row) in opts {
-        let wine = |lines: &str| format!("{WINE_SOCKOPT}: row at line {row}, checked at lines {lines}");
+        let wine =
+            |lines: &str| format!("{WINE_SOCKOPT}: row at line {row}, checked at lines {lines}");
         // A one-byte TRUE is accepted.
         s.eq(
             setopt(t, level, name, &[1]),
@@ -819,7 +860,8 @@ fn sol_socket_booleans_take_nonzero_and_optlen_0(s: &mut Suite) {
     let _n = started();
     let t = tcp();
     for (name, row) in [(SO_REUSEADDR, 1207), (SO_DONTLINGER, 1200)] {
-        let wine = |lines: &str| format!("{WINE_SOCKOPT}: row at line {row}, checked at lines {lines}");
+        let wine =
+            |lines: &str| format!("{WINE_SOCKOPT}: row at line {row}, checked at lines {lines}");
         if name == SO_REUSEADDR {
             s.eq(
                 setopt(t, SOL_SOCKET, name, &0x100i32.to_ne_bytes()),
@@ -848,8 +890,14 @@ fn integer_options_need_four_bytes(s: &mut Suite) {
     let _n = started();
     let t = tcp();
     // (name, the option's row in Wine test_set_getsockopt's `test_optsize` table)
-    for (name, row) in [(SO_RCVBUF, 1203), (SO_SNDBUF, 1209), (SO_RCVTIMEO, 1206), (SO_SNDTIMEO, 1210)] {
-        let wine = |lines: &str| format!("{WINE_SOCKOPT}: row at line {row}, checked at lines {lines}");
+    for (name, row) in [
+        (SO_RCVBUF, 1203),
+        (SO_SNDBUF, 1209),
+        (SO_RCVTIMEO, 1206),
+        (SO_SNDTIMEO, 1210),
+    ] {
+        let wine =
+            |lines: &str| format!("{WINE_SOCKOPT}: row at line {row}, checked at lines {lines}");
         for len in [1usize, 2, 3] {
             let v = [0x10u8, 0, 0, 0];
             let src = if len < 3 {
@@ -905,7 +953,10 @@ fn option_sizes_reported(s: &mut Suite) {
             &format!("{WINE_SOCKOPT}: row at line 1207, checked at lines 1660-1664"),
         );
     }
-    for (level, name, row) in [(SOL_SOCKET, SO_KEEPALIVE, 1204), (IPPROTO_TCP, TCP_NODELAY, 1212)] {
+    for (level, name, row) in [
+        (SOL_SOCKET, SO_KEEPALIVE, 1204),
+        (IPPROTO_TCP, TCP_NODELAY, 1212),
+    ] {
         for cap in [1, 2, 4] {
             let (rc, _, v, len) = getopt(t, level, name, cap);
             s.eq(
@@ -1211,12 +1262,7 @@ fn select_reads_sets_beyond_64(s: &mut Suite) {
         )
     };
     let big_set = "Wine sock.c test_select, lines 4424-4428 (a 200-entry write set: all 200 entries read and reported)";
-    s.eq(
-        n,
-        1,
-        "the 100th entry of a 100-entry set is read",
-        big_set,
-    );
+    s.eq(n, 1, "the 100th entry of a 100-entry set is read", big_set);
     s.eq(
         (big.fd_count, big.fd_array[0]),
         (1, last),
