@@ -1500,3 +1500,47 @@ fn create_child_with_pfs() {
     assert_children_match(&x, &y);
     esp_both_ways(&x, &y);
 }
+
+#[test]
+fn ike_sa_lifetime_rekeys_at_90_percent_and_expires_at_100() {
+    let life = Some(Duration::from_secs(100));
+    let mut pa = policy("a.test");
+    pa.ike_lifetime = life;
+    let mut pb = policy("b.test");
+    pb.ike_lifetime = life;
+    let mut p = Pair::new(
+        endpoint(A_IKE, A_NATT, None, 100),
+        endpoint(B_IKE, B_NATT, Some(pb), 101),
+    );
+    let sa = p.a.connect(p.now, addr(B_IKE), None, pa).unwrap();
+    p.settle();
+    assert_eq!(p.a.poll_timeout(), Some(Duration::from_secs(90)));
+    p.run(Duration::from_secs(95));
+    assert_eq!(p.now, Duration::from_secs(90), "the rekey happened at 90 s");
+    let new = p.a.summaries()[0].id;
+    assert_ne!(new, sa);
+    assert!(p
+        .a_events
+        .contains(&IkeEvent::IkeSaRekeyed { old: sa, new }));
+    assert_eq!(p.b.summaries().len(), 1);
+    // The new SA lives another 90 s before its own rekey.
+    assert_eq!(p.a.poll_timeout(), Some(Duration::from_secs(180)));
+
+    // A responder with a lifetime (and an initiator without) deletes the SA at 100 %.
+    let mut pb = policy("b.test");
+    pb.ike_lifetime = life;
+    let mut q = Pair::new(
+        endpoint(A_IKE, A_NATT, None, 102),
+        endpoint(B_IKE, B_NATT, Some(pb), 103),
+    );
+    let sa =
+        q.a.connect(q.now, addr(B_IKE), None, policy("a.test"))
+            .unwrap();
+    q.settle();
+    q.run(Duration::from_secs(200));
+    assert_eq!(q.now, Duration::from_secs(100));
+    assert!(q
+        .a_events
+        .contains(&IkeEvent::IkeSaDeleted { sa, by_peer: true }));
+    assert!(q.b.summaries().is_empty() && q.a.summaries().is_empty());
+}

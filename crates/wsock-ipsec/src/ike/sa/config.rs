@@ -290,6 +290,9 @@ pub struct IkePolicy {
     /// child SA (IKE_AUTH) never has its own exchange. `None`: no PFS asked for (a responder
     /// still answers a request that offers it, with the offered group).
     pub pfs: Option<DhGroup>,
+    /// Lifetime of the IKE SA (Windows' `maxLifetimeSeconds` of the main mode proposal). Its
+    /// original initiator rekeys it at 90 %; at 100 % either side deletes it. `None`: forever.
+    pub ike_lifetime: Option<Duration>,
 }
 
 impl std::fmt::Debug for IkePolicy {
@@ -348,6 +351,7 @@ impl IkePolicy {
             replay_window: DEFAULT_REPLAY_WINDOW,
             child_lifetime: Lifetime::unlimited(),
             pfs: None,
+            ike_lifetime: None,
         }
     }
 }

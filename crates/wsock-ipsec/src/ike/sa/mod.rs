@@ -59,8 +59,12 @@
 //!   nonces is deleted by the side that initiated that exchange, and the initiator of the
 //!   surviving rekey deletes the old pair. (When the two exchanges do not overlap on both sides,
 //!   two new pairs may survive: redundant, never inconsistent.)
+//! - Lifetime: with [`IkePolicy::ike_lifetime`], the original initiator of an IKE SA rekeys it at
+//!   90 % of the lifetime, and either side deletes it at 100 %. Child SA lifetimes are counted
+//!   by the ESP data path; its soft-expiry event is the owner's cue to call
+//!   [`IkeEndpoint::rekey_child`].
 //! - Not implemented yet: certificate authentication (CERT/CERTREQ, RFC 7427 signatures), EAP,
-//!   multiple authentication (RFC 4739), lifetimes of the IKE SA.
+//!   multiple authentication (RFC 4739), simultaneous IKE SA rekeys.
 //!
 //! Randomness (SPIs, nonces, the cookie secret) comes through [`IkeRandom`]; Diffie-Hellman keys
 //! always come from ring's system source.
@@ -624,6 +628,10 @@ struct Sa {
     /// Responder: the key of the half-open index.
     half_open_key: Option<(SocketAddr, u64)>,
     peer_id: Option<Identity>,
+    /// When the original initiator of this IKE SA rekeys it (90 % of the lifetime).
+    rekey_at: Option<Duration>,
+    /// When the IKE SA is deleted (its lifetime).
+    expire_at: Option<Duration>,
 }
 
 impl Sa {
@@ -909,6 +917,8 @@ impl IkeEndpoint {
             cache: None,
             half_open_key: None,
             peer_id: None,
+            rekey_at: None,
+            expire_at: None,
         };
         let msg = match &sa.state {
             State::InitSent(s) => init_request(&sa, s)?,
@@ -1031,13 +1041,18 @@ impl IkeEndpoint {
                     }
                     _ => None,
                 };
-                retransmit.into_iter().chain(reap)
+                let rekey = sa.rekey_at.filter(|_| sa.role == Role::Initiator);
+                retransmit
+                    .into_iter()
+                    .chain(reap)
+                    .chain(rekey)
+                    .chain(sa.expire_at)
             })
             .min()
     }
 
-    /// Retransmits requests whose timer ran out, fails those out of retransmissions, and reaps
-    /// stale half-open SAs.
+    /// Retransmits requests whose timer ran out, fails those out of retransmissions, reaps
+    /// stale half-open SAs, and rekeys or deletes IKE SAs at the end of their lifetime.
     pub fn handle_timeout(&mut self, now: Duration) {
         let ids: Vec<IkeSaId> = self.sas.keys().copied().collect();
         for id in ids {
@@ -1082,10 +1097,32 @@ impl IkeEndpoint {
                 }
             }
             if keep {
+                self.lifetime_due(&mut sa, now);
                 self.sas.insert(id, sa);
             } else {
                 self.forget(&sa);
             }
+        }
+    }
+
+    /// The IKE SA's lifetime: its original initiator rekeys it at 90 %; at 100 % either side
+    /// deletes it.
+    fn lifetime_due(&mut self, sa: &mut Sa, now: Duration) {
+        if !matches!(sa.state, State::Established(_)) {
+            return;
+        }
+        if sa.expire_at.is_some_and(|t| now >= t) {
+            sa.expire_at = None;
+            sa.rekey_at = None;
+            sa.queue.clear();
+            sa.queue.push_back(RequestKind::DeleteIke);
+            let _ = self.pump(sa, now);
+            return;
+        }
+        if sa.role == Role::Initiator && sa.rekey_at.is_some_and(|t| now >= t) {
+            sa.rekey_at = None;
+            sa.queue.push_back(RequestKind::RekeyIke);
+            let _ = self.pump(sa, now);
         }
     }
 
@@ -1145,7 +1182,7 @@ impl IkeEndpoint {
         } else if h.flags.response() {
             self.handle_response(&mut sa, now, h.message_id, h.exchange, bytes)
         } else {
-            self.handle_request(&mut sa, from, socket, h.message_id, h.exchange, bytes)
+            self.handle_request(&mut sa, now, from, socket, h.message_id, h.exchange, bytes)
         };
         if keep {
             self.sas.insert(id, sa);
@@ -1648,6 +1685,8 @@ impl IkeEndpoint {
             }),
             half_open_key: Some((from, msg.spi_i)),
             peer_id: None,
+            rekey_at: None,
+            expire_at: None,
         };
         self.record_keys(&sa);
         self.by_spi.insert(spi_r, id);
@@ -1672,6 +1711,7 @@ impl IkeEndpoint {
     fn handle_request(
         &mut self,
         sa: &mut Sa,
+        now: Duration,
         from: SocketAddr,
         socket: WireSocket,
         message_id: u32,
@@ -1709,7 +1749,7 @@ impl IkeEndpoint {
         }
         match (&sa.state, exchange) {
             (State::HalfOpen(_), ExchangeType::IKE_AUTH) => {
-                self.responder_auth(sa, request, message_id, &inner)
+                self.responder_auth(sa, now, request, message_id, &inner)
             }
             (State::Established(_), ExchangeType::INFORMATIONAL) => {
                 self.informational(sa, request, message_id, &inner)
@@ -1720,7 +1760,7 @@ impl IkeEndpoint {
                         if props.iter().any(|p| p.protocol == ProtocolId::IKE))
                 });
                 if ike {
-                    self.responder_rekey_ike(sa, request, message_id, &inner);
+                    self.responder_rekey_ike(sa, now, request, message_id, &inner);
                 } else {
                     self.create_child_request(sa, request, message_id, &inner);
                 }
@@ -1737,6 +1777,7 @@ impl IkeEndpoint {
     fn responder_auth(
         &mut self,
         sa: &mut Sa,
+        now: Duration,
         request: [u8; 32],
         message_id: u32,
         inner: &[PayloadRepr],
@@ -1852,6 +1893,7 @@ impl IkeEndpoint {
             }
         };
         sa.state = State::Established(Box::new(est));
+        start_lifetime(sa, now);
         if let Some(k) = sa.half_open_key.take() {
             self.half_open.remove(&k);
         }
@@ -2061,7 +2103,7 @@ impl IkeEndpoint {
                 }
                 true
             }
-            RequestKind::Auth => self.initiator_auth_response(sa, &inner),
+            RequestKind::Auth => self.initiator_auth_response(sa, now, &inner),
             RequestKind::DeleteChild { inbound_spi } => {
                 if let State::Established(e) = &mut sa.state {
                     if let Some(pos) = e.children.iter().position(|c| c.inbound_spi == inbound_spi)
@@ -2290,7 +2332,12 @@ impl IkeEndpoint {
     }
 
     /// Initiator: the IKE_AUTH response. Returns whether the SA lives on.
-    fn initiator_auth_response(&mut self, sa: &mut Sa, inner: &[PayloadRepr]) -> bool {
+    fn initiator_auth_response(
+        &mut self,
+        sa: &mut Sa,
+        now: Duration,
+        inner: &[PayloadRepr],
+    ) -> bool {
         let State::AuthSent(a) = &sa.state else {
             return true;
         };
@@ -2387,6 +2434,7 @@ impl IkeEndpoint {
             }
         };
         sa.state = State::Established(Box::new(est));
+        start_lifetime(sa, now);
         sa.peer_id = Some(peer_id.clone());
         self.events.push_back(IkeEvent::IkeSaEstablished {
             sa: sa.id,
@@ -2778,7 +2826,10 @@ impl IkeEndpoint {
             cache: None,
             half_open_key: None,
             peer_id: old.peer_id.clone(),
+            rekey_at: None,
+            expire_at: None,
         };
+        start_lifetime(&mut sa, now);
         let local = sa.local_spi();
         self.by_spi.insert(local, id);
         self.record_keys(&sa);
@@ -2868,6 +2919,7 @@ impl IkeEndpoint {
     fn responder_rekey_ike(
         &mut self,
         sa: &mut Sa,
+        now: Duration,
         request: [u8; 32],
         message_id: u32,
         inner: &[PayloadRepr],
@@ -2944,9 +2996,7 @@ impl IkeEndpoint {
                     message_id,
                     &answer,
                 );
-                // `now` only matters for queued requests, which a responder rekey does not
-                // send yet; they move with the children.
-                self.adopt_rekeyed(Duration::ZERO, sa, Role::Responder, peer_spi, our_spi, keys);
+                self.adopt_rekeyed(now, sa, Role::Responder, peer_spi, our_spi, keys);
             }
             Err((kind, data)) => {
                 let _ = self.send_response(
@@ -3070,6 +3120,14 @@ fn esp_proposals(policy: &IkePolicy, spi: u32) -> Vec<crate::ike::wire::Proposal
         .enumerate()
         .map(|(i, (s, esn))| esp_proposal(u8::try_from(i + 1).unwrap_or(u8::MAX), spi, *s, *esn))
         .collect()
+}
+
+/// Starts the lifetime of a freshly established IKE SA.
+fn start_lifetime(sa: &mut Sa, now: Duration) {
+    if let Some(l) = sa.policy.ike_lifetime {
+        sa.expire_at = Some(now.saturating_add(l));
+        sa.rekey_at = Some(now.saturating_add(l.mul_f64(0.9)));
+    }
 }
 
 fn check_policy(p: &IkePolicy) -> Result<(), IpsecError> {
