@@ -869,9 +869,11 @@ fn arbitrate_static(
     sublayers: &SublayerKeys,
 ) -> ClassifyResult {
     let mut results = SublayerResults::new();
-    let mut decision: Option<(Cand<'_>, Decision, bool, Guid)> = None;
+    // the deciding filter (index into `matched`) and its sublayer key; a hard decision stands
+    let mut decided: Option<(usize, Guid)> = None;
+    let mut hard_seen = false;
     let mut prev: Option<(u16, u32)> = None;
-    for c in matched {
+    for (i, c) in matched.iter().enumerate() {
         let sub = c.rank.sublayer();
         if prev == Some(sub) {
             // a static action terminated this sublayer already
@@ -879,28 +881,23 @@ fn arbitrate_static(
         }
         prev = Some(sub);
         let hot = c.rank.hot;
-        let d = if hot & HOT_BLOCK != 0 {
-            Decision::Block
-        } else {
-            Decision::Permit
-        };
-        let hard = hot & HOT_HARD != 0;
         let skey = sublayers.key(sub).unwrap_or(c.cf.filter.sublayer);
         results.push(SublayerResult {
             sublayer: skey,
-            decision: d,
-            hard,
+            decision: static_decision(hot),
+            hard: hot & HOT_HARD != 0,
             filter_id: c.rank.id,
         });
-        if decision.is_none_or(|(_, _, h, _)| !h) {
-            decision = Some((*c, d, hard, skey));
+        if !hard_seen {
+            decided = Some((i, skey));
+            hard_seen = hot & HOT_HARD != 0;
         }
     }
-    match decision {
-        Some((c, d, hard, skey)) => ClassifyResult {
+    match decided.and_then(|(i, k)| Some((matched.get(i)?, k))) {
+        Some((c, skey)) => ClassifyResult {
             layer,
-            decision: d,
-            hard,
+            decision: static_decision(c.rank.hot),
+            hard: c.rank.hot & HOT_HARD != 0,
             decided_by: Some(c.to_ref(layer, skey)),
             veto: None,
             sublayer_results: results,
@@ -915,5 +912,15 @@ fn arbitrate_static(
             sublayer_results: results,
             matched_filters: matched_count,
         },
+    }
+}
+
+/// The decision of a static filter from its `HOT_*` bits.
+#[inline]
+fn static_decision(hot: u8) -> Decision {
+    if hot & HOT_BLOCK != 0 {
+        Decision::Block
+    } else {
+        Decision::Permit
     }
 }

@@ -92,6 +92,10 @@ impl Hasher for KeyHasher {
         }
     }
     #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    #[inline]
     fn write_u64(&mut self, i: u64) {
         self.0 = self.0.rotate_left(29) ^ i;
     }
@@ -553,6 +557,9 @@ struct Tuple<K> {
     /// and the mask that turns a packet's [`Packet::key4`] into this shape's key.
     need: u8,
     mask4: u128,
+    /// Whether the shape is probed through [`TupleIndex::ra32`] (see [`via_ra32`]) rather
+    /// than by itself.
+    via_ra32: bool,
     len: usize,
 }
 
@@ -567,6 +574,7 @@ impl<K: TupleKey> Tuple<K> {
             has_interval: shape.lp == PortShape::Interval || shape.rp == PortShape::Interval,
             need: need_bits(&shape),
             mask4: mask4(&shape),
+            via_ra32: via_ra32(&shape),
             len: 0,
         }
     }
@@ -622,7 +630,7 @@ impl<K: TupleKey> Tuple<K> {
 
     /// [`Tuple::lookup`] for an IPv4/any-address shape: the key is the packet's compact key
     /// under this shape's mask.
-    #[inline]
+    #[inline(always)]
     fn lookup4<'a>(&'a self, pk: &Packet, w: &mut Winners<'a>) -> usize {
         if self.need & !pk.present != 0 {
             return 0;
@@ -631,7 +639,7 @@ impl<K: TupleKey> Tuple<K> {
         self.probe(key, pk, w)
     }
 
-    #[inline]
+    #[inline(always)]
     fn probe<'a>(&'a self, key: K, pk: &Packet, w: &mut Winners<'a>) -> usize {
         if self.has_interval {
             let Some(b) = self.ranged.get(&key) else {
@@ -686,6 +694,12 @@ impl<K: TupleKey> Tuple<K> {
 pub(crate) struct TupleIndex {
     /// Shapes whose addresses are IPv4 or absent (compact keys).
     v4: Vec<Tuple<u128>>,
+    /// The first level for the shapes keyed on an exact IPv4 remote address (and nothing
+    /// else but exact ports and protocol, see [`via_ra32`]): per remote address, the
+    /// [`ra_tag`]s of its keys in those shapes. One probe on the packet's remote address
+    /// replaces one probe per such shape; a tag that matches the packet names the shape
+    /// (by its `need` bits) and key whose heads apply.
+    ra32: KeyMap<u32, crate::InlineVec<u64, 2>>,
     /// Shapes with an IPv6 address.
     v6: Vec<Tuple<Key>>,
 }
@@ -717,6 +731,41 @@ const P_LA4: u8 = 2;
 const P_RP: u8 = 4;
 const P_LP: u8 = 8;
 const P_PROTO: u8 = 16;
+
+/// The port and protocol bits of a compact key (`rest`).
+const REST_BITS: u64 = (1 << 40) - 1;
+
+/// Whether a shape is served by [`TupleIndex::ra32`]: an exact IPv4 remote address, no local
+/// address, no interval (so its key is the address plus the exact ports and protocol its
+/// [`need_bits`] name).
+fn via_ra32(s: &Shape) -> bool {
+    s.ra == AddrShape::V4(u32::MAX)
+        && s.la == AddrShape::Any
+        && s.rp != PortShape::Interval
+        && s.lp != PortShape::Interval
+}
+
+/// A key of a [`via_ra32`] shape without its address: the shape's `need` bits over the
+/// key's `rest` (ports and protocol).
+fn ra_tag(p: &Placement) -> u64 {
+    (u64::from(need_bits(&p.shape)) << 40) | (p.key.rest & REST_BITS)
+}
+
+/// The `rest` bits a [`via_ra32`] shape with these `need` bits keys on.
+#[inline]
+fn rest_mask(need: u8) -> u64 {
+    let mut m = 0;
+    if need & P_RP != 0 {
+        m |= 0xFFFF;
+    }
+    if need & P_LP != 0 {
+        m |= 0xFFFF << 16;
+    }
+    if need & P_PROTO != 0 {
+        m |= 0xFF << 32;
+    }
+    m
+}
 
 /// The [`Packet::present`] bits an IPv4/any-address shape needs.
 fn need_bits(s: &Shape) -> u8 {
@@ -776,6 +825,13 @@ impl TupleIndex {
             insert_into(&mut self.v6, &p, cf);
         } else {
             insert_into(&mut self.v4, &p, cf);
+            if via_ra32(&p.shape) {
+                let tag = ra_tag(&p);
+                let tags = self.ra32.entry(p.key.ra as u32).or_default();
+                if !tags.contains(&tag) {
+                    tags.push(tag);
+                }
+            }
         }
     }
 
@@ -784,6 +840,23 @@ impl TupleIndex {
             remove_from(&mut self.v6, &p, id);
         } else {
             remove_from(&mut self.v4, &p, id);
+            if via_ra32(&p.shape) {
+                let key = u128::make(p.key.ra, p.key.la, p.key.rest);
+                let still = self
+                    .v4
+                    .iter()
+                    .any(|t| t.shape == p.shape && t.flat.contains_key(&key));
+                let ra = p.key.ra as u32;
+                if !still {
+                    let tag = ra_tag(&p);
+                    if let Some(tags) = self.ra32.get_mut(&ra) {
+                        *tags = tags.iter().copied().filter(|&t| t != tag).collect();
+                        if tags.is_empty() {
+                            self.ra32.remove(&ra);
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -840,7 +913,25 @@ impl TupleIndex {
         let mut count = 0usize;
         let mut w = Winners::new();
         for t in &self.v4 {
-            count += t.lookup4(&pk, &mut w);
+            if !t.via_ra32 {
+                count += t.lookup4(&pk, &mut w);
+            }
+        }
+        if pk.present & P_RA4 != 0 && !self.ra32.is_empty() {
+            let ra = pk.key4 as u32;
+            if let Some(tags) = self.ra32.get(&ra) {
+                let rest = (pk.key4 >> 64) as u64;
+                for &tag in tags.iter() {
+                    let need = (tag >> 40) as u8;
+                    if need & !pk.present != 0 || rest & rest_mask(need) != tag & REST_BITS {
+                        continue;
+                    }
+                    let key = u128::from(ra) | (u128::from(tag & REST_BITS) << 64);
+                    if let Some(t) = self.v4.iter().find(|t| t.via_ra32 && t.need == need) {
+                        count += t.probe(key, &pk, &mut w);
+                    }
+                }
+            }
         }
         for t in &self.v6 {
             count += t.lookup(&pk, &mut w);
