@@ -22,6 +22,9 @@ pub(crate) struct SocketEntry {
     pub(crate) listening: AtomicBool,
     /// A stream `connect` was started (`FD_CONNECT` is reported once).
     pub(crate) connecting: AtomicBool,
+    /// Where the last stream `connect` went (`getpeername` reports it while the connect is in
+    /// progress, as Windows does).
+    pub(crate) connect_target: Mutex<Option<std::net::SocketAddr>>,
     /// The last connect failed (no `FD_CLOSE` follows its `FD_CONNECT`).
     pub(crate) connect_failed: AtomicBool,
     /// The stream was connected (accepted, or a connect completed).
@@ -132,6 +135,7 @@ impl Winsock {
                 overlapped: AtomicBool::new(true),
                 listening: AtomicBool::new(false),
                 connecting: AtomicBool::new(false),
+                connect_target: Mutex::new(None),
                 connect_failed: AtomicBool::new(false),
                 established: AtomicBool::new(false),
                 send_shutdown: AtomicBool::new(false),

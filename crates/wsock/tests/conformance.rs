@@ -46,28 +46,10 @@ const KNOWN: &[Known] = &[
         source: "MS send function (MSG_OOB); Wine sock.c test_select, lines 4504-4505, test_oob_events, lines 7014-7015",
     },
     Known {
-        check: "sol_socket_booleans_take_nonzero_and_optlen_0",
-        windows: "SOL_SOCKET BOOL options (SO_REUSEADDR, SO_DONTLINGER, ...) read a 4-byte 0x100 as TRUE and accept optlen 0",
-        wsock: "reads the low byte only (0x100 is FALSE); optlen 0 is WSAEFAULT",
-        source: "Wine sock.c test_set_getsockopt, lines 1567-1570, 1579-1581, 1588-1592 and 1615-1620",
-    },
-    Known {
-        check: "wsapoll_non_sockets_get_pollnval_uncounted",
-        windows: "a non-socket entry gets POLLNVAL but is not counted in WSAPoll's result",
-        wsock: "counts the POLLNVAL entry (as Microsoft's page describes the result)",
-        source: "Wine sock.c test_WSAPoll, lines 8134-8145",
-    },
-    Known {
-        check: "accept_with_an_address_and_null_length_succeeds",
-        windows: "accept(addr, NULL length) accepts the connection and leaves the address alone",
-        wsock: "WSAEFAULT (the connection stays queued)",
-        source: "Wine sock.c test_accept, lines 5043-5047",
-    },
-    Known {
-        check: "getpeername_while_connecting_succeeds",
-        windows: "getpeername on a socket whose non-blocking connect is in progress succeeds",
-        wsock: "WSAENOTCONN until the connection is established",
-        source: "Wine sock.c test_connecting_socket, lines 12723-12725",
+        check: "wsapoll_only_non_sockets_is_wsaenotsock",
+        windows: "WSAPoll over entries none of which is a socket fails with WSAENOTSOCK (each entry POLLNVAL)",
+        wsock: "returns the entry count (each entry POLLNVAL), as tests/api_raw_errors.rs still expects",
+        source: "Wine sock.c test_WSAPoll, lines 8160-8171",
     },
 ];
 
@@ -138,7 +120,8 @@ fn main() {
         "select": [select_argument_errors, select_counts_each_socket_once_per_set, select_reads_sets_beyond_64,
             select_refused_connect_in_except_set_only, select_closesocket_from_another_thread_wakes_it,
             select_connected_and_closed_sockets],
-        "WSAPoll": [wsapoll_validation_and_pollnval, wsapoll_non_sockets_get_pollnval_uncounted, wsapoll_revents_as_windows],
+        "WSAPoll": [wsapoll_validation_and_pollnval, wsapoll_non_sockets_get_pollnval_uncounted,
+            wsapoll_events_flags_windows_refuses, wsapoll_only_non_sockets_is_wsaenotsock, wsapoll_revents_as_windows],
         "send/recv/sendto": [nonblocking_send_takes_a_large_buffer, sendto_port_0_or_any_is_wsaeaddrnotavail,
             null_byte_count_pointers_are_wsaefault, msg_oob_is_refused, recv_msg_oob_on_tcp_waits_for_urgent_data, send_msg_oob_on_tcp_sends_urgent_data,
             calls_in_the_wrong_state],
@@ -855,14 +838,19 @@ fn boolean_options_read_the_low_byte_and_take_one_byte(s: &mut Suite) {
 }
 
 /// SOL_SOCKET BOOL options (Wine's `bool_value` rows): a 4-byte value is TRUE when nonzero, and
-/// optlen 0 (with a valid pointer) is accepted.
+/// optlen 0 (with a valid pointer) is accepted. `SO_KEEPALIVE` and `TCP_NODELAY` are not such
+/// rows: `boolean_options_read_the_low_byte_and_take_one_byte`.
 fn sol_socket_booleans_take_nonzero_and_optlen_0(s: &mut Suite) {
     let _n = started();
-    let t = tcp();
-    for (name, row) in [(SO_REUSEADDR, 1207), (SO_DONTLINGER, 1200)] {
+    for (name, row) in [
+        (SO_REUSEADDR, 1207),
+        (SO_EXCLUSIVEADDRUSE, 1208),
+        (SO_DONTLINGER, 1200),
+    ] {
+        let t = tcp();
         let wine =
             |lines: &str| format!("{WINE_SOCKOPT}: row at line {row}, checked at lines {lines}");
-        if name == SO_REUSEADDR {
+        if name != SO_DONTLINGER {
             s.eq(
                 setopt(t, SOL_SOCKET, name, &0x100i32.to_ne_bytes()),
                 (0, 0),
@@ -883,6 +871,7 @@ fn sol_socket_booleans_take_nonzero_and_optlen_0(s: &mut Suite) {
             &format!("option {name:#x}: optlen 0 with a valid pointer is accepted"),
             &wine("1567-1570 and 1579-1581"),
         );
+        close(t);
     }
 }
 
@@ -1310,7 +1299,14 @@ fn select_refused_connect_in_except_set_only(s: &mut Suite) {
             (rc, v as i32),
             (0, WSAECONNREFUSED),
             "SO_ERROR is WSAECONNREFUSED",
-            "Wine sock.c test_select, lines 4592-4594 (and 4598-4600: reading it does not clear it)",
+            "Wine sock.c test_select, lines 4592-4594",
+        );
+        let (rc, _, v, _) = getopt(c, SOL_SOCKET, SO_ERROR, 4);
+        s.eq(
+            (rc, v as i32),
+            (0, WSAECONNREFUSED),
+            "reading SO_ERROR does not clear it: WSAECONNREFUSED again",
+            "Wine sock.c test_select, lines 4596-4600",
         );
         let mut x = fdset(&[c]);
         let n = select(0, null_mut(), null_mut(), &mut x, &tv(0));
@@ -1428,30 +1424,60 @@ fn wsapoll_validation_and_pollnval(s: &mut Suite) {
     );
 }
 
+/// A listening socket of the current thread's host (idle: nothing pending).
+fn idle_listener() -> SOCKET {
+    let l = tcp();
+    bind_v4(l, [0, 0, 0, 0], 0);
+    assert_eq!(unsafe { listen(l, 5) }, 0, "listen: {}", last_error());
+    l
+}
+
+fn pollfd(fd: SOCKET, events: i16) -> WSAPOLLFD {
+    WSAPOLLFD {
+        fd,
+        events,
+        revents: 0xdead_u16 as i16,
+    }
+}
+
 /// A non-socket entry gets POLLNVAL but is not counted in WSAPoll's result (Wine's record;
 /// Microsoft's page counts every entry whose revents is nonzero).
 fn wsapoll_non_sockets_get_pollnval_uncounted(s: &mut Suite) {
     let _n = started();
-    let u = udp();
-    bind_v4(u, [0, 0, 0, 0], 0);
-    let mut two = [
-        WSAPOLLFD {
-            fd: u,
-            events: POLLRDNORM,
-            revents: 0,
-        },
-        WSAPOLLFD {
-            fd: 0xbad0,
-            events: POLLRDNORM,
-            revents: 0,
-        },
-    ];
+    let l = idle_listener();
+    let mut two = [pollfd(l, POLLIN), pollfd(0xabacab, POLLIN)];
     let (n, e) = le(|| unsafe { WSAPoll(two.as_mut_ptr(), 2, 0) });
     s.eq(
         (n, e, two[0].revents, two[1].revents),
         (0, 0, 0, POLLNVAL),
-        "an idle socket and a non-socket: 0, last error 0, POLLNVAL on the non-socket only",
+        "an idle listener and a non-socket: 0, last error 0, POLLNVAL on the non-socket only",
         "Wine sock.c test_WSAPoll, lines 8134-8145",
+    );
+    // INVALID_SOCKET: its events are not checked (POLLERR is no error here).
+    let mut two = [pollfd(INVALID_SOCKET, POLLERR), pollfd(l, POLLIN)];
+    let (n, e) = le(|| unsafe { WSAPoll(two.as_mut_ptr(), 2, 0) });
+    s.eq(
+        (n, e, two[0].revents, two[1].revents),
+        (0, 0, POLLNVAL, 0),
+        "INVALID_SOCKET with POLLERR and an idle listener: 0, POLLNVAL on INVALID_SOCKET",
+        "Wine sock.c test_WSAPoll, lines 8120-8132",
+    );
+    // Uncounted, and it does not end the wait either.
+    let u = udp();
+    bind_v4(u, [0, 0, 0, 0], 0);
+    let mut two = [pollfd(u, POLLRDNORM), pollfd(0xbad0, POLLRDNORM)];
+    let t0 = std::time::Instant::now();
+    let n = unsafe { WSAPoll(two.as_mut_ptr(), 2, 200) };
+    s.eq(
+        (
+            n,
+            two[0].revents,
+            two[1].revents,
+            t0.elapsed() >= Duration::from_millis(150),
+        ),
+        (0, 0, POLLNVAL, true),
+        "an idle socket and a non-socket: the wait runs to its timeout, 0 returned",
+        "Wine sock.c test_WSAPoll, lines 8134-8145 (the non-socket is not a ready entry)",
     );
     two[0].events = POLLWRNORM;
     let n = unsafe { WSAPoll(two.as_mut_ptr(), 2, 0) };
@@ -1460,6 +1486,71 @@ fn wsapoll_non_sockets_get_pollnval_uncounted(s: &mut Suite) {
         (1, POLLWRNORM, POLLNVAL),
         "each entry reported; only the writable one counted",
         "Wine sock.c test_WSAPoll, lines 8141-8145 (POLLNVAL is not counted) and 8222-8225",
+    );
+}
+
+/// `events` takes POLLRDNORM, POLLRDBAND and POLLWRNORM only; anything else is WSAEINVAL.
+fn wsapoll_events_flags_windows_refuses(s: &mut Suite) {
+    let _n = started();
+    unsafe {
+        s.call(
+            le(|| WSAPoll(null_mut(), 0, 0)),
+            (SOCKET_ERROR, WSAEINVAL),
+            "no entries: WSAEINVAL",
+            "Wine sock.c test_WSAPoll, lines 8079-8084",
+        );
+    }
+    let l = idle_listener();
+    let invalid: [i16; 13] = [
+        POLLERR,
+        POLLHUP,
+        POLLNVAL,
+        0x8,
+        POLLWRBAND,
+        0x40,
+        0x80,
+        POLLPRI,
+        0x800,
+        0x1000,
+        0x2000,
+        0x4000,
+        0x8000_u16 as i16,
+    ];
+    for flag in invalid {
+        let mut one = [pollfd(l, flag)];
+        s.call(
+            le(|| unsafe { WSAPoll(one.as_mut_ptr(), 1, 0) }),
+            (SOCKET_ERROR, WSAEINVAL),
+            &format!("events {flag:#x} on a listener: WSAEINVAL"),
+            "Wine sock.c test_WSAPoll, lines 8065-8066 (invalid_flags) and 8102-8110",
+        );
+    }
+    let mut two = [pollfd(l, POLLIN), pollfd(0xabacab, POLLERR)];
+    let (n, e) = le(|| unsafe { WSAPoll(two.as_mut_ptr(), 2, 0) });
+    s.eq(
+        (n, e, two[0].revents, two[1].revents),
+        (SOCKET_ERROR, WSAEINVAL, 0, 0),
+        "a non-socket with POLLERR beside a listener: WSAEINVAL, every revents 0",
+        "Wine sock.c test_WSAPoll, lines 8147-8158",
+    );
+}
+
+/// No entry is a socket: Windows fails with WSAENOTSOCK, each entry POLLNVAL.
+fn wsapoll_only_non_sockets_is_wsaenotsock(s: &mut Suite) {
+    let _n = started();
+    let mut two = [pollfd(INVALID_SOCKET, POLLERR), pollfd(0xabacab, POLLERR)];
+    let (n, e) = le(|| unsafe { WSAPoll(two.as_mut_ptr(), 2, 0) });
+    s.eq(
+        (two[0].revents, two[1].revents),
+        (POLLNVAL, POLLNVAL),
+        "each entry POLLNVAL",
+        "Wine sock.c test_WSAPoll, lines 8160-8165 and 8170-8171",
+    );
+    s.eq(
+        (n, e),
+        (SOCKET_ERROR, WSAENOTSOCK),
+        "no socket among the entries: WSAENOTSOCK",
+        "Wine sock.c test_WSAPoll, lines 8160-8169",
     );
 }
 
@@ -1854,12 +1945,18 @@ fn getpeername_while_connecting_succeeds(s: &mut Suite) {
     );
     let mut name = v4([0; 4], 0);
     let mut len = SIN_LEN;
-    let (rc, _) = le(|| unsafe { getpeername(c, sa_mut(&mut name), &mut len) });
+    let (rc, e) = le(|| unsafe { getpeername(c, sa_mut(&mut name), &mut len) });
     s.eq(
-        rc,
-        0,
+        (rc, e),
+        (0, 0),
         "getpeername while the connect is in progress succeeds",
         "Wine sock.c test_connecting_socket, lines 12723-12725",
+    );
+    s.eq(
+        (name.sin_family, ip_of(&name), port_of(&name), len),
+        (AF_INET, [10, 0, 0, 2], 7011, SIN_LEN),
+        "with the address being connected to",
+        "Wine sock.c test_connecting_socket, lines 12723-12725 (Wine's server answers with the connect's address)",
     );
 }
 

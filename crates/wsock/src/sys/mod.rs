@@ -509,7 +509,8 @@ pub unsafe extern "system" fn listen(s: SOCKET, backlog: i32) -> i32 {
 /// `addr`, when not null, must be valid for `*addrlen` bytes.
 ///
 /// # Errors
-/// `WSAEFAULT` (an address with a null or short length; the connection stays queued), `WSAEINVAL`
+/// `WSAEFAULT` (an address with a short length; the connection stays queued; with a null length
+/// the address is left alone and the connection accepted, as Windows does), `WSAEINVAL`
 /// (not listening), `WSAEOPNOTSUPP` (UDP), `WSAEWOULDBLOCK` (non-blocking, none pending),
 /// `WSAENOTSOCK`, `WSANOTINITIALISED`.
 pub unsafe extern "system" fn accept(s: SOCKET, addr: *mut SOCKADDR, addrlen: *mut i32) -> SOCKET {
@@ -549,7 +550,14 @@ unsafe fn accept_impl(
             Family::V4 => SOCKADDR_IN_LEN,
             Family::V6 => SOCKADDR_IN6_LEN,
         };
-        if !addr.is_null() && (addrlen.is_null() || std::ptr::read_unaligned(addrlen) < need) {
+        // An address with a null length is left alone and the connection accepted (Wine
+        // `test_accept`, lines 5043-5047); with a short length it is WSAEFAULT.
+        let addr = if addrlen.is_null() {
+            std::ptr::null_mut()
+        } else {
+            addr
+        };
+        if !addr.is_null() && std::ptr::read_unaligned(addrlen) < need {
             return Err(WSAEFAULT);
         }
         let timeout = None;
@@ -642,6 +650,9 @@ pub unsafe extern "system" fn connect(s: SOCKET, name: *const SOCKADDR, namelen:
             return Ok(0);
         }
         e.endpoint.start_connect(addr).map_err(code)?;
+        if let Ok(mut t) = e.connect_target.lock() {
+            *t = Some(addr);
+        }
         e.connect_failed.store(false, Ordering::SeqCst);
         e.connecting.store(true, Ordering::SeqCst);
         events::rearm(e, FD_CONNECT);
@@ -1422,22 +1433,30 @@ pub unsafe extern "system" fn getsockname(
 /// `name` must be valid for `*namelen` bytes.
 ///
 /// # Errors
-/// `WSAEFAULT` (null or short), `WSAENOTCONN` (not connected, or a connect in progress),
-/// `WSAENOTSOCK`, `WSANOTINITIALISED`.
+/// `WSAEFAULT` (null or short), `WSAENOTCONN` (not connected, or a connect that failed),
+/// `WSAENOTSOCK`, `WSANOTINITIALISED`. While a `connect` is in progress it succeeds with the
+/// address being connected to, as Windows does (Wine `test_connecting_socket`, lines
+/// 12723-12725).
 pub unsafe extern "system" fn getpeername(
     s: SOCKET,
     name: *mut SOCKADDR,
     namelen: *mut i32,
 ) -> i32 {
     finish(with_socket(s, |_, e| {
-        // A connect in progress has no peer yet (Wine `test_getpeername`).
-        if e.stream
-            && e.connecting.load(Ordering::SeqCst)
-            && !matches!(e.endpoint.connect_status(), Ok(true))
-        {
-            return Err(WSAENOTCONN);
-        }
-        let a = e.endpoint.peer_addr().map_err(code)?;
+        let status =
+            (e.stream && e.connecting.load(Ordering::SeqCst)).then(|| e.endpoint.connect_status());
+        let a = match status {
+            // In progress: the address being connected to.
+            Some(Ok(false)) => e
+                .connect_target
+                .lock()
+                .ok()
+                .and_then(|t| *t)
+                .ok_or(WSAENOTCONN)?,
+            // The connect failed.
+            Some(Err(_)) => return Err(WSAENOTCONN),
+            _ => e.endpoint.peer_addr().map_err(code)?,
+        };
         write_sockaddr(a, name, namelen)?;
         Ok(0)
     }))
@@ -1450,13 +1469,29 @@ unsafe fn read_int(optval: PCSTR, optlen: i32) -> Result<i32, i32> {
     Ok(std::ptr::read_unaligned(optval as *const i32))
 }
 
-/// A boolean option as Windows reads it: one byte is enough, and only the low byte counts
-/// (Wine `test_set_getsockopt`, the `accepts_short_len` / `bool_value` rows).
+/// `SO_KEEPALIVE` or `TCP_NODELAY` as Windows reads it: one byte is enough, only the low byte
+/// counts, and optlen 0 is `WSAEFAULT` (Wine `test_set_getsockopt`, the `accepts_short_len` rows
+/// without `bool_value`).
 unsafe fn read_bool(optval: PCSTR, optlen: i32) -> Result<bool, i32> {
     if optval.is_null() || optlen < 1 {
         return Err(WSAEFAULT);
     }
     Ok(std::ptr::read_unaligned(optval) != 0)
+}
+
+/// A SOL_SOCKET BOOL option (`SO_REUSEADDR`, `SO_EXCLUSIVEADDRUSE`, `SO_DONTLINGER`,
+/// `SO_BROADCAST`: Wine `test_set_getsockopt`'s `bool_value` rows) as Windows reads it: four
+/// bytes or more are a DWORD, TRUE when nonzero (0x100 is TRUE); one to three bytes, the low
+/// byte; optlen 0 with a valid pointer is accepted (`None`: nothing to read, the option stays).
+unsafe fn read_sol_bool(optval: PCSTR, optlen: i32) -> Result<Option<bool>, i32> {
+    if optval.is_null() || optlen < 0 {
+        return Err(WSAEFAULT);
+    }
+    Ok(match optlen {
+        0 => None,
+        1..=3 => Some(std::ptr::read_unaligned(optval) != 0),
+        _ => Some(std::ptr::read_unaligned(optval as *const u32) != 0),
+    })
 }
 
 fn ms(v: i32) -> Option<Duration> {
@@ -1475,8 +1510,9 @@ fn known_level(level: i32) -> bool {
 
 /// Sets a socket option (`SO_REUSEADDR`, `SO_EXCLUSIVEADDRUSE`, `SO_RCVTIMEO`, `SO_SNDTIMEO`,
 /// `SO_LINGER`, `SO_DONTLINGER`, `SO_RCVBUF`, `SO_SNDBUF`, `SO_KEEPALIVE`, `SO_BROADCAST`,
-/// `TCP_NODELAY`). Boolean options take one byte and read its low byte; integer options need
-/// four bytes. `SO_KEEPALIVE` is stored and reported, but wsock sends no keep-alive probes.
+/// `TCP_NODELAY`). Boolean options take one byte; `SO_KEEPALIVE` and `TCP_NODELAY` read its low
+/// byte, the SOL_SOCKET BOOLs a whole DWORD when given four bytes and accept optlen 0 (see
+/// `read_sol_bool`); integer options need four bytes. `SO_KEEPALIVE` is stored and reported, but wsock sends no keep-alive probes.
 ///
 /// # Safety
 /// `optval` must be valid for `optlen` bytes.
@@ -1500,18 +1536,20 @@ pub unsafe extern "system" fn setsockopt(
             }
             match (level, optname) {
                 (SOL_SOCKET, SO_REUSEADDR) => {
-                    let v = read_bool(optval, optlen)?;
-                    if v && ep.options().map_err(code)?.exclusive_addr {
-                        return Err(WSAEINVAL);
+                    if let Some(v) = read_sol_bool(optval, optlen)? {
+                        if v && ep.options().map_err(code)?.exclusive_addr {
+                            return Err(WSAEINVAL);
+                        }
+                        ep.set_options(|o| o.reuse_addr = v).map_err(code)?;
                     }
-                    ep.set_options(|o| o.reuse_addr = v).map_err(code)?;
                 }
                 (SOL_SOCKET, SO_EXCLUSIVEADDRUSE) => {
-                    let v = read_bool(optval, optlen)?;
-                    if v && ep.options().map_err(code)?.reuse_addr {
-                        return Err(WSAEINVAL);
+                    if let Some(v) = read_sol_bool(optval, optlen)? {
+                        if v && ep.options().map_err(code)?.reuse_addr {
+                            return Err(WSAEINVAL);
+                        }
+                        ep.set_options(|o| o.exclusive_addr = v).map_err(code)?;
                     }
-                    ep.set_options(|o| o.exclusive_addr = v).map_err(code)?;
                 }
                 (SOL_SOCKET, SO_RCVTIMEO) => {
                     let v = ms(read_int(optval, optlen)?);
@@ -1540,7 +1578,7 @@ pub unsafe extern "system" fn setsockopt(
                     if !e.stream {
                         return Err(WSAENOPROTOOPT);
                     }
-                    if read_bool(optval, optlen)? {
+                    if read_sol_bool(optval, optlen)? == Some(true) {
                         ep.set_options(|o| o.linger = None).map_err(code)?;
                     }
                 }
@@ -1561,7 +1599,7 @@ pub unsafe extern "system" fn setsockopt(
                     }
                 }
                 (SOL_SOCKET, SO_BROADCAST) => {
-                    read_bool(optval, optlen)?;
+                    read_sol_bool(optval, optlen)?;
                 }
                 (IPPROTO_TCP, TCP_NODELAY) => {
                     if !e.stream {
@@ -1658,7 +1696,8 @@ pub unsafe extern "system" fn getsockopt(
                     if cap < 4 {
                         return Err(WSAEFAULT);
                     }
-                    let p = e.pending_error.swap(0, Ordering::SeqCst);
+                    // Reading it does not clear it (Wine `test_select`, lines 4592-4600).
+                    let p = e.pending_error.load(Ordering::SeqCst);
                     let v = if p != 0 {
                         p
                     } else {
@@ -1954,7 +1993,12 @@ fn poll_entries(items: &[(Option<Arc<SocketEntry>>, i16)], timeout: Option<Durat
             .collect()
     };
     let out = scan();
-    if out.iter().any(|r| *r != 0) || timeout == Some(Duration::ZERO) {
+    // A non-socket entry's POLLNVAL does not end the wait (it is not counted either).
+    let ready = out
+        .iter()
+        .zip(items)
+        .any(|(r, (e, _))| *r != 0 && e.is_some());
+    if ready || timeout == Some(Duration::ZERO) {
         return out;
     }
     let woke = crate::blocking::wait_polling(timeout, |cx| {
@@ -1988,41 +2032,75 @@ fn poll_entries(items: &[(Option<Arc<SocketEntry>>, i16)], timeout: Option<Durat
     if woke.is_some() {
         scan()
     } else {
-        vec![0; items.len()]
+        // Timed out: only the non-sockets have something to report.
+        items
+            .iter()
+            .map(|(e, _)| if e.is_none() { POLLNVAL } else { 0 })
+            .collect()
     }
 }
 
+/// The `events` flags `WSAPoll` takes; any other flag is `WSAEINVAL` (Wine `test_WSAPoll`,
+/// lines 8102-8110 and 8199-8208: `POLLERR`, `POLLHUP`, `POLLNVAL`, `POLLWRBAND`, `POLLPRI`, ...).
+const POLL_EVENTS: i16 = POLLRDNORM | POLLRDBAND | POLLWRNORM;
+
 /// Waits until one of the sockets is ready; `timeout` in ms, negative for no limit. Returns
-/// the number of entries with non-zero `revents`.
+/// the number of sockets with non-zero `revents`. An entry that is not a socket gets `POLLNVAL`
+/// but is not counted and does not end the wait (Wine `test_WSAPoll`, lines 8134-8145); a
+/// socket closed meanwhile gets `POLLNVAL` and is counted (lines 8367-8370).
 ///
 /// # Safety
 /// `fdarray` must point to `fds` entries.
 ///
 /// # Errors
-/// `WSAEFAULT` (null `fdarray` with `fds` > 0), `WSAEINVAL` (an `events` flag Windows does not
-/// take, or an impossible `fds`).
+/// `WSAEINVAL` (`fds` 0 or impossibly large, or an `events` flag Windows does not take on an
+/// entry whose `fd` is not `INVALID_SOCKET`: then every `revents` is 0), `WSAEFAULT` (null
+/// `fdarray`).
 pub unsafe extern "system" fn WSAPoll(fdarray: *mut WSAPOLLFD, fds: u32, timeout: i32) -> i32 {
     guard(SOCKET_ERROR, || {
-        if fdarray.is_null() && fds > 0 {
-            return fail(WSAEFAULT);
-        }
-        // More descriptors than any process can have sockets: refuse rather than allocate.
-        if fds > MAX_POLL_FDS {
+        // Wine `test_WSAPoll`, lines 8079-8094: no entries is WSAEINVAL, then a null array
+        // WSAEFAULT. More descriptors than any process can have sockets: refused as well.
+        if fds == 0 || fds > MAX_POLL_FDS {
             return fail(WSAEINVAL);
+        }
+        if fdarray.is_null() {
+            return fail(WSAEFAULT);
         }
         let mut items: Vec<WSAPOLLFD> = (0..fds as usize)
             .map(|i| std::ptr::read_unaligned(fdarray.add(i)))
             .collect();
-        if items
-            .iter()
-            .any(|p| p.events & !(POLLRDNORM | POLLRDBAND | POLLWRNORM | POLLPRI) != 0)
-        {
-            return fail(WSAEINVAL);
-        }
         let entries: Vec<(Option<Arc<SocketEntry>>, i16)> = items
             .iter()
             .map(|p| (winsock::lookup(p.fd).ok().map(|(_, e)| e), p.events))
             .collect();
+        let store = |items: &[WSAPOLLFD]| {
+            for (i, p) in items.iter().enumerate() {
+                std::ptr::write_unaligned(fdarray.add(i), *p);
+            }
+        };
+        if entries.iter().all(|(e, _)| e.is_none()) {
+            // No socket at all: every entry POLLNVAL. Windows fails with WSAENOTSOCK (Wine
+            // `test_WSAPoll`, lines 8160-8171); wsock returns the entry count, a known
+            // difference (docs/windows-differences.md, section 4.1).
+            for p in items.iter_mut() {
+                p.revents = POLLNVAL;
+            }
+            store(&items);
+            LAST_ERROR.with(|e| e.set(0));
+            return fds as i32;
+        }
+        // An `fd` of INVALID_SOCKET is not checked (Wine lines 8120-8132), another non-socket
+        // is (lines 8147-8158).
+        if items
+            .iter()
+            .any(|p| p.fd != INVALID_SOCKET && p.events & !POLL_EVENTS != 0)
+        {
+            for p in items.iter_mut() {
+                p.revents = 0;
+            }
+            store(&items);
+            return fail(WSAEINVAL);
+        }
         let wait = if timeout < 0 {
             None
         } else {
@@ -2032,11 +2110,11 @@ pub unsafe extern "system" fn WSAPoll(fdarray: *mut WSAPOLLFD, fds: u32, timeout
         let mut n = 0;
         for (i, p) in items.iter_mut().enumerate() {
             p.revents = rev[i];
-            if p.revents != 0 {
+            if p.revents != 0 && entries[i].0.is_some() {
                 n += 1;
             }
-            std::ptr::write_unaligned(fdarray.add(i), *p);
         }
+        store(&items);
         LAST_ERROR.with(|e| e.set(0));
         n
     })
