@@ -55,9 +55,13 @@ pub struct SocketOptions {
     pub exclusive_addr: bool,
     /// `SO_LINGER`: `Some(0)` makes close send a reset.
     pub linger: Option<Duration>,
-    /// `SO_RCVBUF` in bytes (sizes the TCP receive buffer and window).
+    /// `SO_RCVBUF` in bytes. A value the application set sizes the TCP receive buffer and
+    /// window of connections made after it (1 KiB to 16 MiB); while it holds the default (64 KiB,
+    /// what Windows reports), the stack picks the buffer itself
+    /// ([`crate::core::AUTO_RECV_BUFFER`]), as Windows auto-tunes the window of such a socket.
     pub recv_buffer: usize,
-    /// `SO_SNDBUF` in bytes.
+    /// `SO_SNDBUF` in bytes; the default likewise leaves the size to the stack
+    /// ([`crate::core::AUTO_SEND_BUFFER`]).
     pub send_buffer: usize,
     /// `TCP_NODELAY` (Nagle off).
     pub nodelay: bool,

@@ -89,7 +89,7 @@ impl HostCore {
                     return Inbound::Refuse;
                 };
                 let listener_ale = t.ale;
-                let opts = t.opts;
+                let (opts, chosen) = (t.opts, t.chosen);
                 match self.ale.inbound_connection(
                     listener_ale,
                     local,
@@ -108,7 +108,7 @@ impl HostCore {
                         let queued = *self.syns_queued.get(&(lid, local.ip())).unwrap_or(&0);
                         let spare = self.spare_listeners(lid, local.ip());
                         if spare <= queued {
-                            let Ok(h) = self.listen_socket(local, &opts) else {
+                            let Ok(h) = self.listen_socket(local, &opts, chosen) else {
                                 return Inbound::Drop(DropReason::QueueFull);
                             };
                             if let Some(Endpoint::Tcp(t)) = self.endpoints.get_mut(&lid) {

@@ -9,8 +9,8 @@ use smoltcp::socket::{tcp, udp};
 use smoltcp::wire::IpAddress;
 
 use super::{
-    blocked, close_gracefully, describe_block, ep, listen_ep, sock_addr, Endpoint, HostCore,
-    Orphan, TcpEp, TcpState, UdpEp, CONNECT_TIMEOUT, MAX_BACKLOG, ORPHAN_LINGER,
+    blocked, close_gracefully, describe_block, ep, listen_ep, sock_addr, BufferChoice, Endpoint,
+    HostCore, Orphan, TcpEp, TcpState, UdpEp, CONNECT_TIMEOUT, MAX_BACKLOG, ORPHAN_LINGER,
 };
 use crate::error::{Result, StackError};
 use crate::types::{Family, Protocol, Readiness, Shutdown, SocketOptions};
@@ -33,6 +33,7 @@ impl HostCore {
             Protocol::Tcp => Endpoint::Tcp(TcpEp {
                 family,
                 opts,
+                chosen: BufferChoice::default(),
                 local: None,
                 owns_port: false,
                 state: TcpState::Fresh,
@@ -82,6 +83,10 @@ impl HostCore {
         }
         let handle = match self.ep_mut(id)? {
             Endpoint::Tcp(t) => {
+                // A size that differs from the one held is the application's choice (it then
+                // fixes the smoltcp buffer of a connection made after it).
+                t.chosen.recv |= opts.recv_buffer != t.opts.recv_buffer;
+                t.chosen.send |= opts.send_buffer != t.opts.send_buffer;
                 t.opts = opts;
                 match t.state {
                     TcpState::Connected { handle, .. } | TcpState::Connecting { handle, .. } => {
@@ -277,7 +282,7 @@ impl HostCore {
         let TcpState::Listening { pool, .. } = &t.state else {
             return Err(StackError::NotListening);
         };
-        let (opts, family, listener_ale) = (t.opts, t.family, t.ale);
+        let (opts, chosen, family, listener_ale) = (t.opts, t.chosen, t.family, t.ale);
         // The oldest completed connection first.
         let mut ready: Option<(usize, Duration)> = None;
         for (i, p) in pool.iter().enumerate() {
@@ -338,6 +343,7 @@ impl HostCore {
             Endpoint::Tcp(TcpEp {
                 family,
                 opts,
+                chosen,
                 local: Some(local),
                 owns_port: false,
                 state: TcpState::Connected { handle: h, peer },
@@ -381,8 +387,11 @@ impl HostCore {
             AleVerdict::Permit { flow, .. } => flow,
         };
         self.tcp_mut(id)?.flow = flow;
-        let opts = self.tcp_mut(id)?.opts;
-        let h = self.new_tcp_socket(&opts);
+        let (opts, chosen) = {
+            let t = self.tcp_mut(id)?;
+            (t.opts, t.chosen)
+        };
+        let h = self.new_tcp_socket(&opts, chosen);
         let local_ep = listen_ep(local);
         let HostCore { iface, sockets, .. } = self;
         let s = sockets.get_mut::<tcp::Socket>(h);

@@ -69,10 +69,31 @@ struct PoolSocket {
     addr: IpAddr,
 }
 
+/// Which of a TCP socket's buffer sizes the application chose (`SO_RCVBUF`, `SO_SNDBUF`).
+/// A chosen size fixes the smoltcp buffer (and so the window), as setting `SO_RCVBUF` turns off
+/// receive-window auto-tuning on Windows; an unchosen one is the stack's to pick
+/// ([`AUTO_RECV_BUFFER`], [`AUTO_SEND_BUFFER`]) while `getsockopt` reports Windows' default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct BufferChoice {
+    recv: bool,
+    send: bool,
+}
+
+/// The smoltcp receive buffer (and so the largest window) of a TCP socket whose application
+/// never set `SO_RCVBUF`. Windows reports 64 KiB and auto-tunes the real window; smoltcp fixes
+/// a socket's buffers when it is created, so the stack picks a size that keeps idle connections
+/// small. An application that wants bulk throughput sets `SO_RCVBUF` (any value, up to 16 MiB).
+pub const AUTO_RECV_BUFFER: usize = 4 * 1024;
+/// The smoltcp send buffer of a TCP socket whose application never set `SO_SNDBUF` (see
+/// [`AUTO_RECV_BUFFER`]).
+pub const AUTO_SEND_BUFFER: usize = 4 * 1024;
+
 #[derive(Debug)]
 struct TcpEp {
     family: Family,
     opts: SocketOptions,
+    /// Which buffer sizes the application chose.
+    chosen: BufferChoice,
     local: Option<SocketAddr>,
     owns_port: bool,
     state: TcpState,
@@ -489,11 +510,26 @@ impl HostCore {
         Ok(())
     }
 
-    fn new_tcp_socket(&mut self, opts: &SocketOptions) -> SocketHandle {
-        let rx = tcp::SocketBuffer::new(vec![0u8; opts.recv_buffer.clamp(1024, 16 << 20)]);
-        let tx = tcp::SocketBuffer::new(vec![0u8; opts.send_buffer.clamp(1024, 16 << 20)]);
+    fn new_tcp_socket(&mut self, opts: &SocketOptions, chosen: BufferChoice) -> SocketHandle {
+        let recv = if chosen.recv {
+            opts.recv_buffer.clamp(1024, 16 << 20)
+        } else {
+            AUTO_RECV_BUFFER
+        };
+        let send = if chosen.send {
+            opts.send_buffer.clamp(1024, 16 << 20)
+        } else {
+            AUTO_SEND_BUFFER
+        };
+        let rx = tcp::SocketBuffer::new(vec![0u8; recv]);
+        let tx = tcp::SocketBuffer::new(vec![0u8; send]);
         let mut s = tcp::Socket::new(rx, tx);
         s.set_nagle_enabled(!opts.nodelay);
+        if !(chosen.recv && chosen.send) {
+            // A small window holds few segments: acknowledge each at once, so the sender never
+            // waits out the delayed-ACK timer with a full window (a stall, not a loss).
+            s.set_ack_delay(None);
+        }
         self.sockets.add(s)
     }
 
@@ -600,8 +636,13 @@ impl HostCore {
         })
     }
 
-    fn listen_socket(&mut self, local: SocketAddr, opts: &SocketOptions) -> Result<SocketHandle> {
-        let h = self.new_tcp_socket(opts);
+    fn listen_socket(
+        &mut self,
+        local: SocketAddr,
+        opts: &SocketOptions,
+        chosen: BufferChoice,
+    ) -> Result<SocketHandle> {
+        let h = self.new_tcp_socket(opts, chosen);
         let lep = listen_ep(local);
         self.sockets
             .get_mut::<tcp::Socket>(h)
