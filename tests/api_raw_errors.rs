@@ -831,7 +831,9 @@ fn hostile_arguments_never_panic() {
             events: POLLRDNORM,
             revents: 0,
         }];
-        assert_eq!(WSAPoll(fds.as_mut_ptr(), 1, 0), 1);
+        // No entry is a socket: each POLLNVAL and WSAENOTSOCK (Wine test_WSAPoll, 8160-8171).
+        assert_eq!(WSAPoll(fds.as_mut_ptr(), 1, 0), SOCKET_ERROR);
+        assert_eq!(last_error(), WSAENOTSOCK);
         assert_eq!(fds[0].revents, POLLNVAL);
         assert_eq!(
             select(0, null_mut(), null_mut(), null_mut(), null()),

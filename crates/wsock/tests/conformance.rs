@@ -45,12 +45,6 @@ const KNOWN: &[Known] = &[
         wsock: "refused with WSAEOPNOTSUPP: the stack carries no urgent data",
         source: "MS send function (MSG_OOB); Wine sock.c test_select, lines 4504-4505, test_oob_events, lines 7014-7015",
     },
-    Known {
-        check: "wsapoll_only_non_sockets_is_wsaenotsock",
-        windows: "WSAPoll over entries none of which is a socket fails with WSAENOTSOCK (each entry POLLNVAL)",
-        wsock: "returns the entry count (each entry POLLNVAL), as tests/api_raw_errors.rs still expects",
-        source: "Wine sock.c test_WSAPoll, lines 8160-8171",
-    },
 ];
 
 struct Suite {

@@ -2079,15 +2079,13 @@ pub unsafe extern "system" fn WSAPoll(fdarray: *mut WSAPOLLFD, fds: u32, timeout
             }
         };
         if entries.iter().all(|(e, _)| e.is_none()) {
-            // No socket at all: every entry POLLNVAL. Windows fails with WSAENOTSOCK (Wine
-            // `test_WSAPoll`, lines 8160-8171); wsock returns the entry count, a known
-            // difference (docs/windows-differences.md, section 4.1).
+            // No socket at all: every entry POLLNVAL and the call fails with WSAENOTSOCK (Wine
+            // `test_WSAPoll`, lines 8160-8171).
             for p in items.iter_mut() {
                 p.revents = POLLNVAL;
             }
             store(&items);
-            LAST_ERROR.with(|e| e.set(0));
-            return fds as i32;
+            return fail(WSAENOTSOCK);
         }
         // An `fd` of INVALID_SOCKET is not checked (Wine lines 8120-8132), another non-socket
         // is (lines 8147-8158).
