@@ -198,6 +198,12 @@ pub enum IpsecError {
         /// The target name it was compared with.
         target: String,
     },
+    /// The peer's certificate authentication did not check out: an untrusted or expired chain,
+    /// an unacceptable extended key usage, a signature that does not verify, an ID the
+    /// certificate does not hold, or a signature where a pre-shared key was expected (and the
+    /// reverse).
+    #[error("peer certificate authentication refused: {0}")]
+    IkeCertRejected(String),
     /// No answer after the whole retransmission schedule.
     #[error("IKE negotiation timed out after {sends} transmissions")]
     IkeTimedOut {
@@ -263,7 +269,9 @@ impl IpsecError {
             IpsecError::DhFailed => IKE_DH_FAIL,
             IpsecError::EncryptFailed => IKE_ENCRYPT,
             IpsecError::DecryptFailed => IKE_DECRYPT,
-            IpsecError::IkeAuthFailed | IpsecError::IkePeerIdMismatch { .. } => IKE_AUTH_FAIL,
+            IpsecError::IkeAuthFailed
+            | IpsecError::IkePeerIdMismatch { .. }
+            | IpsecError::IkeCertRejected(_) => IKE_AUTH_FAIL,
             IpsecError::IkeTimedOut { .. } => IKE_TIMED_OUT,
             IpsecError::IkePeerDead => IKE_PEER_MM_ASSUMED_INVALID,
             IpsecError::IkeNoProposalChosen => IKE_POLICY_MATCH,

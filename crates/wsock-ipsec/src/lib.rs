@@ -31,5 +31,6 @@ pub mod esp;
 pub mod ike;
 pub mod keylog;
 pub mod natt;
+pub mod pki;
 
 pub use error::{IpsecError, LifetimeKind};

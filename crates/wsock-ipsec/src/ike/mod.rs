@@ -5,6 +5,7 @@
 //! protects SK payloads, and [`proposal`] maps algorithm suites to SA proposals and chooses among
 //! offered ones. None of those keeps protocol state; [`sa`] does.
 
+pub mod cert;
 pub mod crypto;
 pub mod proposal;
 pub mod sa;

@@ -3,6 +3,7 @@
 
 use crate::error::IpsecError;
 use crate::esp::{EspSuite, Lifetime, Mode, DEFAULT_REPLAY_WINDOW};
+use crate::ike::cert::CertAuth;
 use crate::ike::crypto::{DhGroup, Prf, SkSuite};
 use crate::ike::proposal::IkeSuite;
 use crate::ike::wire::{AddressRange, IdType, Identification, TrafficSelector};
@@ -258,8 +259,13 @@ impl EndpointConfig {
 pub struct IkePolicy {
     /// Our identity (IDi or IDr).
     pub local_id: Identity,
-    /// The pre-shared key (RFC 7296 §2.15).
+    /// The pre-shared key (RFC 7296 §2.15), used when `cert` is `None`.
     pub psk: Vec<u8>,
+    /// Certificate authentication instead of the pre-shared key: we send CERTREQ and CERT
+    /// payloads and sign AUTH (RFC 7427), and demand a signature from a certificate that
+    /// chains to the trust anchors; a peer's PSK AUTH is then refused (and with `None`, a
+    /// peer's signature is refused). See [`crate::ike::cert`].
+    pub cert: Option<CertAuth>,
     /// IKE SA suites, most preferred first (initiator: offered in this order; responder:
     /// acceptable, preferred in this order).
     pub ike_suites: Vec<IkeSuite>,
@@ -303,6 +309,7 @@ impl std::fmt::Debug for IkePolicy {
             .field("esp_suites", &self.esp_suites)
             .field("mode", &self.mode)
             .field("target_name", &self.target_name)
+            .field("cert", &self.cert)
             .finish_non_exhaustive()
     }
 }
@@ -320,6 +327,7 @@ impl IkePolicy {
         IkePolicy {
             local_id,
             psk: psk.into(),
+            cert: None,
             ike_suites: vec![
                 gcm(DhGroup::Curve25519),
                 gcm(DhGroup::Ecp256),
@@ -353,6 +361,16 @@ impl IkePolicy {
             pfs: None,
             ike_lifetime: None,
         }
+    }
+}
+
+impl IkePolicy {
+    /// A certificate policy ([`IkePolicy::cert`]) with the defaults of [`IkePolicy::psk`].
+    /// `local_id` should be a name the certificate holds (ID_FQDN of one of its DNS names).
+    pub fn certificate(local_id: Identity, cert: CertAuth) -> Self {
+        let mut p = IkePolicy::psk(local_id, Vec::new());
+        p.cert = Some(cert);
+        p
     }
 }
 

@@ -127,8 +127,8 @@ use crate::ike::proposal::{
     esp_proposal, esp_suite_of, ike_proposal, ike_suite_of, select_esp, select_ike, IkeSuite,
 };
 use crate::ike::wire::{
-    AddressRange, AuthMethod, Delete, ExchangeType, Flags, Message, MessageRepr, Notify,
-    NotifyType, PayloadRepr, ProtocolId, TrafficSelector, Transform, TransformType,
+    AddressRange, AuthMethod, CertEncoding, Delete, ExchangeType, Flags, Message, MessageRepr,
+    Notify, NotifyType, PayloadRepr, ProtocolId, TrafficSelector, Transform, TransformType,
 };
 use crate::keylog::{EspKeyRecord, IkeKeyRecord};
 use crate::natt::{self, NattDatagram};
@@ -1636,7 +1636,7 @@ impl IkeEndpoint {
             let l = self.local_addr(socket);
             nat_detection_hash(msg.spi_i, spi_r, l.ip(), l.port()).to_vec()
         };
-        let response = MessageRepr {
+        let mut response = MessageRepr {
             spi_i: msg.spi_i,
             spi_r,
             exchange: ExchangeType::IKE_SA_INIT,
@@ -1656,6 +1656,9 @@ impl IkeEndpoint {
                 ),
             ],
         };
+        if let Some(c) = &policy.cert {
+            response.payloads.push(c.certreq_payload());
+        }
         let out = response.emit()?;
         let id = self.new_id();
         let natt = socket == WireSocket::Natt;
@@ -1814,20 +1817,13 @@ impl IkeEndpoint {
             return fail(self, sa, IpsecError::IkeProtocol("IKE_AUTH without IDi"));
         };
         let peer_id = Identity::from_wire(&idi);
-        let verified = match &auth {
-            Some((AuthMethod::SHARED_KEY_MIC, data)) => {
-                let mut body = vec![idi.id_type.0, 0, 0, 0];
-                body.extend_from_slice(&idi.data);
-                let octets = signed_octets(prf, &h.msg1, &h.keys.nr, &h.keys.keys.sk_pi, &body);
-                ct_eq(&psk_auth(prf, &sa.policy.psk, &octets), data)
-            }
-            // No AUTH (EAP) or a signature method: we only do PSK.
-            _ => false,
-        };
-        if !verified {
-            return fail(self, sa, IpsecError::IkeAuthFailed);
+        let mut body = vec![idi.id_type.0, 0, 0, 0];
+        body.extend_from_slice(&idi.data);
+        let octets = signed_octets(prf, &h.msg1, &h.keys.nr, &h.keys.keys.sk_pi, &body);
+        if let Err(error) = verify_peer_auth(&sa.policy, prf, now, auth, inner, &idi, &octets) {
+            return fail(self, sa, error);
         }
-        if let Some(target) = sa.policy.target_name.clone() {
+        if let (None, Some(target)) = (&sa.policy.cert, sa.policy.target_name.clone()) {
             if !peer_id.matches_target(&target) {
                 let error = IpsecError::IkePeerIdMismatch {
                     peer: peer_id.to_string(),
@@ -1849,14 +1845,12 @@ impl IkeEndpoint {
         };
         let idr_body = sa.policy.local_id.signed_body();
         let octets = signed_octets(prf, &msg2, &h.keys.ni, &h.keys.keys.sk_pr, &idr_body);
-        let our_auth = psk_auth(prf, &sa.policy.psk, &octets);
-        let mut out = vec![
-            PayloadRepr::IdR(sa.policy.local_id.to_wire()),
-            PayloadRepr::Auth {
-                method: AuthMethod::SHARED_KEY_MIC,
-                data: our_auth,
-            },
-        ];
+        let our_auth = match auth_payloads(&sa.policy, prf, &octets, false) {
+            Ok(p) => p,
+            Err(error) => return fail(self, sa, error),
+        };
+        let mut out = vec![PayloadRepr::IdR(sa.policy.local_id.to_wire())];
+        out.extend(our_auth);
         // The child SA.
         let offer = ChildOffer {
             prf,
@@ -2302,15 +2296,10 @@ impl IkeEndpoint {
             None => return Err(IpsecError::IkeWrongState("IKE_SA_INIT request lost")),
         };
         let octets = signed_octets(prf, &msg1, &keys.nr, &keys.keys.sk_pi, &idi_body);
-        let auth = psk_auth(prf, &sa.policy.psk, &octets);
+        let auth = auth_payloads(&sa.policy, prf, &octets, true)?;
         let child_spi = self.new_child_spi()?;
-        let mut inner = vec![
-            PayloadRepr::IdI(sa.policy.local_id.to_wire()),
-            PayloadRepr::Auth {
-                method: AuthMethod::SHARED_KEY_MIC,
-                data: auth,
-            },
-        ];
+        let mut inner = vec![PayloadRepr::IdI(sa.policy.local_id.to_wire())];
+        inner.extend(auth);
         if sa.policy.mode == Mode::Transport {
             inner.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
         }
@@ -2369,14 +2358,13 @@ impl IkeEndpoint {
         let mut body = vec![idr.id_type.0, 0, 0, 0];
         body.extend_from_slice(&idr.data);
         let octets = signed_octets(prf, &a.msg2, &a.keys.ni, &a.keys.keys.sk_pr, &body);
-        let ok = auth.0 == AuthMethod::SHARED_KEY_MIC
-            && ct_eq(&psk_auth(prf, &sa.policy.psk, &octets), &auth.1);
-        if !ok {
+        let auth = Some((auth.0, auth.1));
+        if let Err(error) = verify_peer_auth(&sa.policy, prf, now, auth, inner, &idr, &octets) {
             self.send_notification(sa, &[notify(NotifyType::AUTHENTICATION_FAILED, Vec::new())]);
-            return fail(self, sa, IpsecError::IkeAuthFailed);
+            return fail(self, sa, error);
         }
         let peer_id = Identity::from_wire(&idr);
-        if let Some(target) = sa.policy.target_name.clone() {
+        if let (None, Some(target)) = (&sa.policy.cert, sa.policy.target_name.clone()) {
             if !peer_id.matches_target(&target) {
                 self.send_notification(
                     sa,
@@ -3063,6 +3051,76 @@ fn make_child(
         peer: sa.peer,
         encapsulated: sa.natt,
         replaces: None,
+    }
+}
+
+/// Our authentication payloads after our ID: with a pre-shared key `AUTH`; with a certificate
+/// `CERT+`, (initiator) `CERTREQ` and a signed `AUTH` (RFC 7296 §1.2, §2.15).
+fn auth_payloads(
+    policy: &IkePolicy,
+    prf: crate::ike::crypto::Prf,
+    octets: &[u8],
+    certreq: bool,
+) -> Result<Vec<PayloadRepr>, IpsecError> {
+    match &policy.cert {
+        None => Ok(vec![PayloadRepr::Auth {
+            method: AuthMethod::SHARED_KEY_MIC,
+            data: psk_auth(prf, &policy.psk, octets),
+        }]),
+        Some(c) => {
+            let mut out = c.cert_payloads();
+            if certreq {
+                out.push(c.certreq_payload());
+            }
+            out.push(c.sign(octets)?);
+            Ok(out)
+        }
+    }
+}
+
+/// Verifies the peer's AUTH over `octets` as our policy wants it: the pre-shared key, or a
+/// signature from a certificate that chains to our trust anchors, holds the peer's `id` and,
+/// with a target name, that name ([`crate::ike::cert::CertAuth::verify_peer`]).
+fn verify_peer_auth(
+    policy: &IkePolicy,
+    prf: crate::ike::crypto::Prf,
+    now: Duration,
+    auth: Option<(AuthMethod, Vec<u8>)>,
+    inner: &[PayloadRepr],
+    id: &crate::ike::wire::Identification,
+    octets: &[u8],
+) -> Result<(), IpsecError> {
+    // No AUTH (EAP) is not supported.
+    let Some((method, data)) = auth else {
+        return Err(IpsecError::IkeAuthFailed);
+    };
+    match &policy.cert {
+        None if method == AuthMethod::SHARED_KEY_MIC => {
+            if ct_eq(&psk_auth(prf, &policy.psk, octets), &data) {
+                Ok(())
+            } else {
+                Err(IpsecError::IkeAuthFailed)
+            }
+        }
+        None => Err(IpsecError::IkeCertRejected(format!(
+            "authentication method {} where a pre-shared key was expected",
+            method.0
+        ))),
+        Some(c) => {
+            let certs: Vec<&[u8]> = inner
+                .iter()
+                .filter_map(|p| match p {
+                    PayloadRepr::Cert { encoding, data }
+                        if *encoding == CertEncoding::X509_SIGNATURE =>
+                    {
+                        Some(data.as_slice())
+                    }
+                    _ => None,
+                })
+                .collect();
+            let target = policy.target_name.as_deref();
+            c.verify_peer(now, &certs, id, method, &data, octets, target)
+        }
     }
 }
 

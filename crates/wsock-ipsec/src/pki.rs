@@ -1,0 +1,186 @@
+//! A small certificate authority for scenarios and tests: a self-signed CA and the machine
+//! certificates it issues, made with rcgen (ECDSA P-256 with SHA-256 throughout).
+//!
+//! Machine certificates carry DNS names as subject alternative names (the first one also as
+//! the subject's common name), the digitalSignature key usage and, when asked for, the
+//! IPsec-IKE extended key usage (`id-kp-ipsecIKE`, 1.3.6.1.5.5.7.3.17). Keys come from ring's
+//! system randomness, so certificates differ from run to run; serial numbers and validity
+//! periods are whatever the caller set, so everything but the keys and signatures repeats.
+//!
+//! The output is plain DER (certificates) and PKCS#8 (keys), the form
+//! [`crate::ike::cert::CertAuth::new`] takes.
+//!
+//! # Examples
+//! ```
+//! use wsock_ipsec::pki::{CertAuthority, Validity};
+//! let mut ca = CertAuthority::new("Scenario CA", Validity::default()).unwrap();
+//! let host = ca.issue_machine(&["a.example"], true, Validity::default()).unwrap();
+//! assert_eq!(host.chain.len(), 1);
+//! assert!(!host.key_pkcs8.is_empty());
+//! ```
+
+use crate::error::IpsecError;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SerialNumber, PKCS_ECDSA_P256_SHA256,
+};
+use rustls_pki_types::UnixTime;
+use std::time::Duration;
+
+/// The IPsec-IKE extended key usage (RFC 4945 §5.1.3.12), `id-kp-ipsecIKE`.
+pub const IPSEC_IKE_EKU: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 3, 17];
+
+/// When a certificate is valid, in wall-clock time (second precision).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validity {
+    /// Start of validity.
+    pub not_before: UnixTime,
+    /// End of validity.
+    pub not_after: UnixTime,
+}
+
+impl Default for Validity {
+    /// 2020-01-01 to 2100-01-01: valid for any wall clock a test or scenario uses.
+    fn default() -> Self {
+        Validity {
+            not_before: UnixTime::since_unix_epoch(Duration::from_secs(1_577_836_800)),
+            not_after: UnixTime::since_unix_epoch(Duration::from_secs(4_102_444_800)),
+        }
+    }
+}
+
+impl Validity {
+    /// From `not_before`, for `length`.
+    pub fn starting(not_before: UnixTime, length: Duration) -> Self {
+        let end = Duration::from_secs(not_before.as_secs()).saturating_add(length);
+        Validity {
+            not_before,
+            not_after: UnixTime::since_unix_epoch(end),
+        }
+    }
+
+    fn apply(&self, params: &mut CertificateParams) -> Result<(), IpsecError> {
+        let t = |u: UnixTime| {
+            let secs = i64::try_from(u.as_secs())
+                .map_err(|_| IpsecError::InvalidConfig("validity out of range"))?;
+            time::OffsetDateTime::from_unix_timestamp(secs)
+                .map_err(|_| IpsecError::InvalidConfig("validity out of range"))
+        };
+        params.not_before = t(self.not_before)?;
+        params.not_after = t(self.not_after)?;
+        Ok(())
+    }
+}
+
+/// A certificate and its private key.
+#[derive(Clone)]
+pub struct MachineCert {
+    /// The certificate chain, end-entity certificate first (DER); the CA itself is not in it.
+    pub chain: Vec<Vec<u8>>,
+    /// The private key (PKCS#8 DER, ECDSA P-256).
+    pub key_pkcs8: Vec<u8>,
+    /// The DNS names the certificate holds.
+    pub dns_names: Vec<String>,
+}
+
+impl std::fmt::Debug for MachineCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MachineCert")
+            .field("dns_names", &self.dns_names)
+            .field("chain_len", &self.chain.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A self-signed certification authority that issues machine certificates.
+pub struct CertAuthority {
+    cert_der: Vec<u8>,
+    issuer: Issuer<'static, KeyPair>,
+    next_serial: u64,
+}
+
+impl std::fmt::Debug for CertAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertAuthority")
+            .field("next_serial", &self.next_serial)
+            .finish_non_exhaustive()
+    }
+}
+
+fn gen_err(_: rcgen::Error) -> IpsecError {
+    IpsecError::InvalidConfig("certificate generation failed")
+}
+
+impl CertAuthority {
+    /// A new CA named `common_name` (subject CN), with a fresh P-256 key.
+    ///
+    /// # Errors
+    /// [`IpsecError::InvalidConfig`] when the key or certificate cannot be made.
+    pub fn new(common_name: &str, validity: Validity) -> Result<Self, IpsecError> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen_err)?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.serial_number = Some(SerialNumber::from_slice(&[1]));
+        validity.apply(&mut params)?;
+        let cert = params.self_signed(&key).map_err(gen_err)?;
+        Ok(CertAuthority {
+            cert_der: cert.der().to_vec(),
+            issuer: Issuer::new(params, key),
+            next_serial: 2,
+        })
+    }
+
+    /// The CA certificate (DER), the trust anchor of the certificates it issues.
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// Issues a machine certificate for `dns_names` (at least one) with a fresh P-256 key;
+    /// with `ike_eku` it carries the IPsec-IKE extended key usage, else no EKU extension.
+    ///
+    /// # Errors
+    /// [`IpsecError::InvalidConfig`] for no or invalid names, or when generation fails.
+    pub fn issue_machine(
+        &mut self,
+        dns_names: &[&str],
+        ike_eku: bool,
+        validity: Validity,
+    ) -> Result<MachineCert, IpsecError> {
+        let Some(first) = dns_names.first() else {
+            return Err(IpsecError::InvalidConfig(
+                "a machine certificate needs a name",
+            ));
+        };
+        let names: Vec<String> = dns_names.iter().map(|s| s.to_string()).collect();
+        let mut params = CertificateParams::new(names.clone()).map_err(gen_err)?;
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, *first);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        if ike_eku {
+            params.extended_key_usages =
+                vec![ExtendedKeyUsagePurpose::Other(IPSEC_IKE_EKU.to_vec())];
+        }
+        params.use_authority_key_identifier_extension = true;
+        let serial = self.next_serial.to_be_bytes();
+        let start = serial.iter().position(|b| *b != 0).unwrap_or(7);
+        params.serial_number = Some(SerialNumber::from_slice(&serial[start..]));
+        self.next_serial += 1;
+        validity.apply(&mut params)?;
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen_err)?;
+        let cert = params.signed_by(&key, &self.issuer).map_err(gen_err)?;
+        Ok(MachineCert {
+            chain: vec![cert.der().to_vec()],
+            key_pkcs8: key.serialize_der(),
+            dns_names: names,
+        })
+    }
+}
