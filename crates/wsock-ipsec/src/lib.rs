@@ -14,9 +14,12 @@
 //! - [`ike::crypto`]: prf/prf+, SKEYSEED and key derivation, SK payload protection, and ephemeral
 //!   Diffie-Hellman (P-256, P-384, X25519), PSK AUTH and NAT detection hashes.
 //! - [`ike::proposal`]: SA proposals from suites and back, and the responder's choice.
-//! - [`ike::sa`]: the exchanges themselves (IKE_SA_INIT, IKE_AUTH with PSK, INFORMATIONAL) as a
-//!   sans-IO [`ike::sa::IkeEndpoint`] with retransmission, response cache, cookies,
-//!   INVALID_KE retry, NAT detection and typed failures.
+//! - [`ike::cert`]: certificate authentication (CERT/CERTREQ, RFC 7427 ECDSA signatures, chain,
+//!   EKU and name checks with rustls-webpki).
+//! - [`ike::sa`]: the exchanges themselves (IKE_SA_INIT, IKE_AUTH with PSK or certificates,
+//!   INFORMATIONAL) as a sans-IO [`ike::sa::IkeEndpoint`] with retransmission, response cache,
+//!   cookies, INVALID_KE retry, NAT detection and typed failures.
+//! - [`pki`]: a small CA (rcgen) issuing machine certificates for scenarios and tests.
 //! - [`keylog`]: key records in the format tshark and the project's oracle read.
 //!
 //! Errors: one enum, [`IpsecError`], mapped once to the Windows `ERROR_IPSEC_*` codes by

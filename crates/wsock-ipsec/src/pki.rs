@@ -169,18 +169,33 @@ impl CertAuthority {
             params.extended_key_usages =
                 vec![ExtendedKeyUsagePurpose::Other(IPSEC_IKE_EKU.to_vec())];
         }
+        validity.apply(&mut params)?;
+        let mut cert = self.issue_with_params(params)?;
+        cert.dns_names = names;
+        Ok(cert)
+    }
+
+    /// Issues a certificate from rcgen parameters as the caller made them (any names, key
+    /// usages, extended key usages, validity), with a fresh P-256 key and the next serial
+    /// number. `dns_names` of the result is empty; the names are the caller's.
+    ///
+    /// # Errors
+    /// [`IpsecError::InvalidConfig`] when generation fails.
+    pub fn issue_with_params(
+        &mut self,
+        mut params: CertificateParams,
+    ) -> Result<MachineCert, IpsecError> {
         params.use_authority_key_identifier_extension = true;
         let serial = self.next_serial.to_be_bytes();
         let start = serial.iter().position(|b| *b != 0).unwrap_or(7);
         params.serial_number = Some(SerialNumber::from_slice(&serial[start..]));
         self.next_serial += 1;
-        validity.apply(&mut params)?;
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen_err)?;
         let cert = params.signed_by(&key, &self.issuer).map_err(gen_err)?;
         Ok(MachineCert {
             chain: vec![cert.der().to_vec()],
             key_pkcs8: key.serialize_der(),
-            dns_names: names,
+            dns_names: Vec::new(),
         })
     }
 }

@@ -532,6 +532,43 @@ fn certificates_without_the_ike_eku_are_accepted_other_purposes_are_not() {
         Some(Identity::Fqdn("b.example".into()))
     );
     assert!(child(&p.a_events).is_some() && child(&p.b_events).is_some());
+    // TLS purposes (as Windows machine certificates often have) are accepted too.
+    let mut params = rcgen::CertificateParams::new(vec!["b.example".to_string()]).unwrap();
+    params.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    let tls_b = w.ca.issue_with_params(params).unwrap();
+    let p = negotiate(
+        endpoint(A_IKE, A_NATT, None, 43),
+        endpoint(
+            B_IKE,
+            B_NATT,
+            Some(cert_policy("b.example", &tls_b, &[&w.ca])),
+            44,
+        ),
+        cert_policy("a.example", &w.a, &[&w.ca]),
+    );
+    assert!(established(&p.a_events).is_some());
+    // A certificate whose EKU names only code signing is not for IKE.
+    let mut params = rcgen::CertificateParams::new(vec!["b.example".to_string()]).unwrap();
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::CodeSigning];
+    let code_b = w.ca.issue_with_params(params).unwrap();
+    let p = negotiate(
+        endpoint(A_IKE, A_NATT, None, 45),
+        endpoint(
+            B_IKE,
+            B_NATT,
+            Some(cert_policy("b.example", &code_b, &[&w.ca])),
+            46,
+        ),
+        cert_policy("a.example", &w.a, &[&w.ca]),
+    );
+    let (ea, _) = both_fail_13801(&p);
+    assert!(
+        matches!(ea, IpsecError::IkeCertRejected(ref r) if r.contains("RequiredEkuNotFound")),
+        "{ea:?}"
+    );
 }
 
 #[test]

@@ -395,3 +395,241 @@ fn der_sequence(content: &[u8]) -> Vec<u8> {
     out.extend_from_slice(content);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::{CertAuthority, MachineCert, Validity};
+
+    fn epoch() -> UnixTime {
+        UnixTime::since_unix_epoch(Duration::from_secs(1_790_000_000))
+    }
+
+    struct Fixture {
+        ca: CertAuthority,
+        cert: MachineCert,
+        auth: CertAuth,
+    }
+
+    fn fixture(names: &[&str]) -> Fixture {
+        let mut ca = CertAuthority::new("unit CA", Validity::default()).unwrap();
+        let cert = ca.issue_machine(names, true, Validity::default()).unwrap();
+        let auth = CertAuth::new(
+            cert.chain.clone(),
+            &cert.key_pkcs8,
+            vec![ca.cert_der().to_vec()],
+            epoch(),
+        )
+        .unwrap();
+        Fixture { ca, cert, auth }
+    }
+
+    fn fqdn(s: &str) -> Identification {
+        Identification {
+            id_type: IdType::FQDN,
+            data: s.as_bytes().to_vec(),
+        }
+    }
+
+    fn signed(auth: &CertAuth, octets: &[u8]) -> (AuthMethod, Vec<u8>) {
+        match auth.sign(octets).unwrap() {
+            PayloadRepr::Auth { method, data } => (method, data),
+            other => panic!("not AUTH: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rfc7427_signature_verifies_and_binds_the_octets() {
+        let f = fixture(&["b.example"]);
+        let (m, d) = signed(&f.auth, b"octets");
+        assert_eq!(m, AuthMethod::DIGITAL_SIGNATURE);
+        assert_eq!(usize::from(d[0]), ECDSA_WITH_SHA256_ALG_ID.len());
+        let certs = [f.cert.chain[0].as_slice()];
+        let id = fqdn("b.example");
+        let v = |m, d: &[u8], o: &[u8]| {
+            f.auth
+                .verify_peer(Duration::ZERO, &certs, &id, m, d, o, None)
+        };
+        assert_eq!(v(m, &d, b"octets"), Ok(()));
+        assert!(v(m, &d, b"other octets").is_err());
+        // Signature data under other methods: refused.
+        assert!(v(AuthMethod::SHARED_KEY_MIC, &d, b"octets").is_err());
+        assert!(v(AuthMethod::RSA_SIG, &d, b"octets").is_err());
+        // Another AlgorithmIdentifier (ecdsa-with-SHA384) in front of the same signature.
+        let mut other = d.clone();
+        other[12] = 0x03;
+        assert!(v(m, &other, b"octets").is_err());
+    }
+
+    #[test]
+    fn rfc4754_method_9_is_accepted() {
+        let f = fixture(&["b.example"]);
+        let rng = ring::rand::SystemRandom::new();
+        let key = EcdsaKeyPair::from_pkcs8(
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &f.cert.key_pkcs8,
+            &rng,
+        )
+        .unwrap();
+        let sig = key.sign(&rng, b"octets").unwrap();
+        assert_eq!(sig.as_ref().len(), 64);
+        let certs = [f.cert.chain[0].as_slice()];
+        let r = f.auth.verify_peer(
+            Duration::ZERO,
+            &certs,
+            &fqdn("b.example"),
+            AuthMethod::ECDSA_SHA256_P256,
+            sig.as_ref(),
+            b"octets",
+            Some("host/B.EXAMPLE."),
+        );
+        assert_eq!(r, Ok(()));
+    }
+
+    #[test]
+    fn hostile_auth_data_and_certificates_are_errors_not_panics() {
+        let f = fixture(&["b.example"]);
+        let good = f.cert.chain[0].as_slice();
+        let id = fqdn("b.example");
+        let mut state = 0x5eed_u64;
+        println!("noise seed {state:#x}");
+        let mut noise = |n: usize| {
+            (0..n)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    (state >> 56) as u8
+                })
+                .collect::<Vec<u8>>()
+        };
+        let mut datas: Vec<Vec<u8>> =
+            vec![vec![], vec![0], vec![12], vec![255, 1, 2], vec![12; 13]];
+        let mut alg_only = vec![12];
+        alg_only.extend_from_slice(&ECDSA_WITH_SHA256_ALG_ID);
+        datas.push(alg_only);
+        for n in [1, 20, 64, 72, 200] {
+            datas.push(noise(n));
+        }
+        for d in &datas {
+            for m in [AuthMethod::DIGITAL_SIGNATURE, AuthMethod::ECDSA_SHA256_P256] {
+                let r = f
+                    .auth
+                    .verify_peer(Duration::ZERO, &[good], &id, m, d, b"o", None);
+                assert!(r.is_err(), "{d:?}");
+            }
+        }
+        let (m, d) = signed(&f.auth, b"o");
+        let truncated = &good[..good.len() / 2];
+        let junk = noise(300);
+        let lists: [Vec<&[u8]>; 5] = [
+            vec![],
+            vec![truncated],
+            vec![junk.as_slice()],
+            vec![&[][..]],
+            vec![junk.as_slice(), good],
+        ];
+        for certs in lists {
+            let r = f
+                .auth
+                .verify_peer(Duration::ZERO, &certs, &id, m, &d, b"o", None);
+            assert_eq!(r.map_err(|e| e.win32_code()), Err(13801));
+        }
+        // Junk intermediates after a good leaf do not stop the chain being found.
+        let r = f
+            .auth
+            .verify_peer(Duration::ZERO, &[good, &junk], &id, m, &d, b"o", None);
+        assert_eq!(r, Ok(()));
+    }
+
+    #[test]
+    fn ids_must_be_names_of_the_certificate() {
+        let mut f = fixture(&["b.example"]);
+        let (m, d) = signed(&f.auth, b"o");
+        let leaf = f.cert.chain[0].clone();
+        let certs = [leaf.as_slice()];
+        let ok = |auth: &CertAuth, id: &Identification| {
+            auth.verify_peer(Duration::ZERO, &certs, id, m, &d, b"o", None)
+                .is_ok()
+        };
+        assert!(ok(&f.auth, &fqdn("b.example")));
+        assert!(ok(&f.auth, &fqdn("B.Example.")));
+        assert!(!ok(&f.auth, &fqdn("c.example")));
+        assert!(!ok(&f.auth, &fqdn("")));
+        assert!(!ok(
+            &f.auth,
+            &Identification {
+                id_type: IdType::RFC822_ADDR,
+                data: b"b.example".to_vec(),
+            }
+        ));
+        // ID_DER_ASN1_DN: the certificate's subject, byte for byte.
+        let der = CertificateDer::from(leaf.as_slice());
+        let ee = EndEntityCert::try_from(&der).unwrap();
+        let dn = der_sequence(ee.subject());
+        assert!(ok(
+            &f.auth,
+            &Identification {
+                id_type: IdType::DER_ASN1_DN,
+                data: dn.clone(),
+            }
+        ));
+        assert!(!ok(
+            &f.auth,
+            &Identification {
+                id_type: IdType::DER_ASN1_DN,
+                data: dn[..dn.len() - 1].to_vec(),
+            }
+        ));
+        // An IP address SAN and ID_IPV4_ADDR.
+        let ip_cert =
+            f.ca.issue_machine(&["10.0.0.2"], false, Validity::default())
+                .unwrap();
+        let ip_auth = CertAuth::new(
+            ip_cert.chain.clone(),
+            &ip_cert.key_pkcs8,
+            vec![f.ca.cert_der().to_vec()],
+            epoch(),
+        )
+        .unwrap();
+        let (m, d) = signed(&ip_auth, b"o");
+        let id = Identity::Ipv4([10, 0, 0, 2].into()).to_wire();
+        let certs = [ip_cert.chain[0].as_slice()];
+        let check = |target| {
+            f.auth
+                .verify_peer(Duration::ZERO, &certs, &id, m, &d, b"o", Some(target))
+        };
+        assert_eq!(check("10.0.0.2"), Ok(()));
+        assert_eq!(check("host/10.0.0.2"), Ok(()));
+        assert!(matches!(
+            check("10.0.0.3"),
+            Err(IpsecError::IkePeerIdMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn credential_checks() {
+        let f = fixture(&["b.example"]);
+        let other = fixture(&["c.example"]);
+        let anchors = vec![f.ca.cert_der().to_vec()];
+        let chain = f.cert.chain.clone();
+        assert!(CertAuth::new(vec![], &f.cert.key_pkcs8, anchors.clone(), epoch()).is_err());
+        assert!(CertAuth::new(chain.clone(), b"junk", anchors.clone(), epoch()).is_err());
+        assert!(
+            CertAuth::new(chain.clone(), &other.cert.key_pkcs8, anchors, epoch()).is_err(),
+            "a key of another certificate"
+        );
+        assert!(CertAuth::new(chain, &f.cert.key_pkcs8, vec![vec![1, 2]], epoch()).is_err());
+        match f.auth.certreq_payload() {
+            PayloadRepr::CertReq { encoding, data } => {
+                assert_eq!(encoding, CertEncoding::X509_SIGNATURE);
+                assert_eq!(data.len(), 20);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(strip_spn("HoSt/x.example"), "x.example");
+        assert_eq!(strip_spn("x.example"), "x.example");
+        assert_eq!(strip_spn("hos"), "hos");
+        assert_eq!(der_sequence(&[0u8; 200])[..3], [0x30, 0x81, 200]);
+    }
+}

@@ -1,4 +1,5 @@
-//! The IKEv2 exchanges (RFC 7296), sans-IO: IKE_SA_INIT and IKE_AUTH with pre-shared keys,
+//! The IKEv2 exchanges (RFC 7296), sans-IO: IKE_SA_INIT and IKE_AUTH with pre-shared keys or
+//! certificates,
 //! creating an IKE SA (main mode SA) and its first child SA (quick mode SA); CREATE_CHILD_SA for
 //! additional child SAs, child SA rekeying (`N(REKEY_SA)`, the old pair deleted afterwards) and
 //! IKE SA rekeying (a new IKE SA with new SPIs and keys takes over the child SAs); and
@@ -42,12 +43,22 @@
 //!   [`IkePolicy::force_encap`], which makes the source hash deliberately wrong, as strongSwan's
 //!   `encap = yes` does) the initiator moves to the peer's NAT-T socket from IKE_AUTH on, with
 //!   the non-ESP marker. A responder answers on the socket a request came in on.
-//! - Authentication: PSK, `AUTH = prf(prf(PSK, "Key Pad for IKEv2"), <SignedOctets>)`. A wrong key
+//! - Authentication: PSK, `AUTH = prf(prf(PSK, "Key Pad for IKEv2"), <SignedOctets>)`, or, with
+//!   [`IkePolicy::cert`], certificates ([`crate::ike::cert`]): the responder adds a CERTREQ (SHA-1
+//!   hashes of its trust anchors' keys) to its IKE_SA_INIT answer, the initiator sends IDi,
+//!   CERT, CERTREQ and AUTH, the responder IDr, CERT and AUTH; AUTH is an RFC 7427 ECDSA P-256
+//!   SHA-256 signature over the same signed octets (RFC 4754 method 9 accepted too), checked
+//!   with the peer's certificate after rustls-webpki has built its chain to our trust anchors
+//!   at the wall-clock time [`crate::ike::cert::CertAuth::wall_clock`] of `now`. Both sides
+//!   must use the same kind: a PSK AUTH where a signature is expected (or the reverse) fails
+//!   like a wrong key. A wrong key, an untrusted or expired chain or a bad signature
 //!   fails both sides with [`IpsecError::IkeAuthFailed`] (`ERROR_IPSEC_IKE_AUTH_FAIL`, 13801): the
 //!   responder answers `N(AUTHENTICATION_FAILED)`; an initiator that cannot verify the responder
 //!   tells it in an INFORMATIONAL `N(AUTHENTICATION_FAILED)`.
 //! - Identity: with [`IkePolicy::target_name`] set, the authenticated peer ID must match it
-//!   ([`Identity::matches_target`]), else [`IpsecError::IkePeerIdMismatch`] (also 13801).
+//!   ([`Identity::matches_target`]), else [`IpsecError::IkePeerIdMismatch`] (also 13801). With
+//!   certificates the peer ID must be a name of its certificate and the target name (without
+//!   `host/`) one too, so a peer with a trusted certificate for another name is refused.
 //! - CREATE_CHILD_SA: either side may ask for a new child SA or a child rekey; KEYMAT comes from
 //!   SK_d, that exchange's nonces (the requester's first) and, with [`IkePolicy::pfs`], a fresh
 //!   Diffie-Hellman secret (KE payloads, a DH transform in the proposals). An IKE SA rekey keeps the suite, uses
@@ -63,8 +74,9 @@
 //!   90 % of the lifetime, and either side deletes it at 100 %. Child SA lifetimes are counted
 //!   by the ESP data path; its soft-expiry event is the owner's cue to call
 //!   [`IkeEndpoint::rekey_child`].
-//! - Not implemented yet: certificate authentication (CERT/CERTREQ, RFC 7427 signatures), EAP,
-//!   multiple authentication (RFC 4739), simultaneous IKE SA rekeys.
+//! - Not implemented yet: EAP, multiple authentication (RFC 4739), simultaneous IKE SA rekeys,
+//!   hash-and-URL certificates, revocation (CRLs), and choosing among several credentials by
+//!   the peer's CERTREQ.
 //!
 //! Randomness (SPIs, nonces, the cookie secret) comes through [`IkeRandom`]; Diffie-Hellman keys
 //! always come from ring's system source.
