@@ -173,6 +173,28 @@ pub fn gre_encapsulate(packet: &[u8]) -> Result<Vec<u8>, WireError> {
     Ok(out)
 }
 
+/// Writes the GRE header into the first 4 bytes of `datagram`, whose IP packet follows them.
+///
+/// # Errors
+/// [`WireError`] when what follows is not an IPv4 or IPv6 packet.
+///
+/// # Examples
+/// ```
+/// use wsock_stack::wire::{gre_decapsulate, gre_emit_header};
+/// let mut dg = vec![0u8; 4];
+/// dg.extend_from_slice(&[0x45u8; 20]);
+/// gre_emit_header(&mut dg).unwrap();
+/// assert_eq!(gre_decapsulate(&dg).unwrap(), &[0x45u8; 20][..]);
+/// ```
+pub fn gre_emit_header(datagram: &mut [u8]) -> Result<(), WireError> {
+    let proto = match datagram.get(GRE_HEADER_LEN).map(|b| b >> 4) {
+        Some(4) => GRE_PROTO_IPV4,
+        Some(6) => GRE_PROTO_IPV6,
+        _ => return Err(WireError::Malformed("IP version is neither 4 nor 6")),
+    };
+    GreRepr::emit(proto, datagram)
+}
+
 /// Wraps a virtual IP packet in GRE in its own buffer (the packet moves up by the 4-byte header;
 /// no new buffer when the capacity allows, as buffers from the host core's pool do).
 ///

@@ -2,7 +2,7 @@
 //! interface; what the interface emits lands in `tx` for the egress stages.
 //!
 //! Packet buffers come from a small pool: the interface writes each packet it emits into a
-//! reused buffer with room for the GRE header in front (so encapsulation never reallocates), a
+//! reused buffer behind room for the GRE header (so clear-path encapsulation moves no byte), a
 //! packet the interface has consumed gives its buffer back, and so do the datagrams the driver
 //! has sent ([`super::HostCore::recycle`]). A bulk transfer allocates nothing per packet.
 
@@ -35,14 +35,30 @@ impl BufferPool {
 
     /// An empty buffer with room for `len` bytes (and a GRE header when `len` fits the MTU).
     pub(crate) fn take(&self, len: usize) -> Vec<u8> {
-        let mut b = self
-            .free
-            .borrow_mut()
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(self.capacity));
+        let mut b = self.take_dirty();
         b.clear();
         b.reserve(len + GRE_HEADER_LEN);
         b
+    }
+
+    /// A buffer of exactly `len` bytes whose contents are left from its last use, except the
+    /// first `clean` bytes, which are zero (for a writer that fills every byte after them).
+    fn take_sized(&self, len: usize, clean: usize) -> Vec<u8> {
+        let mut b = self.take_dirty();
+        if b.len() < len {
+            b.resize(len, 0);
+        } else {
+            b.truncate(len);
+        }
+        b[..clean.min(len)].fill(0);
+        b
+    }
+
+    fn take_dirty(&self) -> Vec<u8> {
+        self.free
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.capacity))
     }
 
     /// Gives a buffer back (kept only while the pool is under its byte budget).
@@ -86,11 +102,16 @@ impl smoltcp::phy::RxToken for RxTok<'_> {
     }
 }
 
+/// Room left in front of every packet the interface emits, for the GRE header.
+pub(crate) const HEADROOM: usize = GRE_HEADER_LEN;
+
 impl smoltcp::phy::TxToken for TxTok<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut buf = self.1.take(len);
-        buf.resize(len, 0);
-        let r = f(&mut buf);
+        // smoltcp writes every byte of the payload it emits; headers (IPv6 40 + TCP 60 bytes at
+        // most, where option padding may be skipped) start zeroed, so no byte of an earlier
+        // packet leaves again.
+        let mut buf = self.1.take_sized(HEADROOM + len, HEADROOM + 128);
+        let r = f(&mut buf[HEADROOM..]);
         self.0.push(buf);
         r
     }

@@ -302,7 +302,7 @@ impl HostCore {
             }
             let emitted = std::mem::take(&mut self.device.tx);
             for p in emitted {
-                self.egress(p);
+                self.egress_framed(p, super::device::HEADROOM);
             }
             if self.device.rx.is_empty() {
                 break;
@@ -312,17 +312,24 @@ impl HostCore {
     }
 
     /// One packet the stack emitted: loopback, or the egress stages, or clear on the wire.
-    pub(super) fn egress(&mut self, mut packet: Vec<u8>) {
-        let Ok(summary) = IpSummary::parse(&packet) else {
+    pub(super) fn egress(&mut self, packet: Vec<u8>) {
+        self.egress_framed(packet, 0);
+    }
+
+    /// [`HostCore::egress`] of a packet that starts `head` bytes into its buffer (0, or the GRE
+    /// header's room the device leaves in front of what the interface emits).
+    pub(super) fn egress_framed(&mut self, mut packet: Vec<u8>, mut head: usize) {
+        let Ok(summary) = IpSummary::parse(packet.get(head..).unwrap_or_default()) else {
             self.drops.bump(DropReason::Malformed);
             return;
         };
         if self.is_local(summary.dst) {
             // The host's own addresses and loopback never reach the wire or the stages.
+            packet.drain(..head);
             self.ingress_checked(packet);
             return;
         }
-        if !self.ale_packet(&packet, &summary, true) {
+        if !self.ale_packet(&packet[head..], &summary, true) {
             self.drops.bump(DropReason::AleBlocked);
             return;
         }
@@ -332,6 +339,11 @@ impl HostCore {
             self.drops.bump(DropReason::NoRoute);
             return;
         };
+        if !self.stages.is_empty() && head > 0 {
+            // Stages see the bare IP packet.
+            packet.drain(..head);
+            head = 0;
+        }
         for i in 0..self.stages.len() {
             let ctx = StageContext {
                 host: &self.spec.name,
@@ -365,7 +377,14 @@ impl HostCore {
                 }
             }
         }
-        match wire::gre_encapsulate_in_place(&mut packet) {
+        let framed = if head == wire::GRE_HEADER_LEN {
+            // The header's room is there: no byte of the packet moves.
+            wire::gre_emit_header(&mut packet)
+        } else {
+            packet.drain(..head);
+            wire::gre_encapsulate_in_place(&mut packet)
+        };
+        match framed {
             Ok(()) => self.out.push_back(Transmit {
                 socket: WireSocket::Clear,
                 to: route.wires.clear,
