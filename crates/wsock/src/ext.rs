@@ -98,3 +98,105 @@ pub fn endpoint_of(socket: usize) -> Option<Endpoint> {
         .ok()
         .map(|(_, e)| e.endpoint.clone())
 }
+
+// ------------------------------------------------------------------ impersonation (raw face)
+
+pub use crate::identity::{current_impersonation, Impersonation};
+
+/// Makes the calling thread impersonate `imp` (replacing any impersonation it had), as
+/// `WSAImpersonateSocketPeer` and `ImpersonateLoggedOnUser` do. It lasts until [`revert`] (or
+/// `RevertToSelf`, or later `WSARevertImpersonation`) on this thread; other threads never see
+/// it. Tasks of the async face use [`crate::net::impersonate`] instead: a thread's
+/// impersonation would leak to every task its worker thread polls.
+///
+/// # Examples
+/// ```
+/// let net = wsock::Network::start(wsock::Scenario::default_scenario())?;
+/// let server = net.host("server").unwrap();
+/// let peer = wsock::identity::peer_impersonation(&server, "CLIENT", Some("alice"))?;
+/// wsock::ext::impersonate(peer);
+/// let now = wsock::ext::current_impersonation().unwrap();
+/// let dir = wsock::identity::directory(&server)?;
+/// assert_eq!(now.token().user().sid, dir.user("alice")?.sid());
+/// wsock::ext::revert();
+/// assert!(wsock::ext::current_impersonation().is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn impersonate(imp: Impersonation) {
+    crate::identity::set_thread(Some(imp));
+}
+
+/// Ends the calling thread's impersonation. Without one it does nothing (as
+/// `WSARevertImpersonation` documents).
+pub fn revert() {
+    crate::identity::set_thread(None);
+}
+
+/// Impersonates `imp` on the calling thread until the returned guard drops, which restores
+/// what the thread had before (its previous impersonation or none). The guard cannot leave the
+/// thread (it is not `Send`).
+///
+/// # Examples
+/// ```
+/// let net = wsock::Network::start(wsock::Scenario::default_scenario())?;
+/// let peer = wsock::identity::peer_impersonation(&net.host("server").unwrap(), "CLIENT", None)?;
+/// {
+///     let _as_peer = wsock::ext::impersonate_scoped(peer);
+///     assert!(wsock::ext::current_impersonation().is_some());
+/// }
+/// assert!(wsock::ext::current_impersonation().is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn impersonate_scoped(imp: Impersonation) -> ThreadImpersonationGuard {
+    ThreadImpersonationGuard {
+        previous: crate::identity::set_thread(Some(imp)),
+        _not_send: std::marker::PhantomData,
+    }
+}
+
+/// Restores the thread's previous impersonation on drop (see [`impersonate_scoped`]).
+#[must_use = "the impersonation ends when the guard drops"]
+#[derive(Debug)]
+pub struct ThreadImpersonationGuard {
+    previous: Option<Impersonation>,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for ThreadImpersonationGuard {
+    fn drop(&mut self) {
+        crate::identity::set_thread(self.previous.take());
+    }
+}
+
+/// A self-relative security descriptor (the bytes `AccessCheck` reads through its
+/// `PSECURITY_DESCRIPTOR`) from SDDL, as `ConvertStringSecurityDescriptorToSecurityDescriptorW`
+/// makes one. Domain aliases (`DA`, `DU`, ...) resolve in `host`'s domain; with `None` they are
+/// an error. Generic rights in the ACEs are mapped with `mapping` when given (the step Windows
+/// does when a descriptor is assigned to an object), else left as written.
+///
+/// Keep the `Vec` alive (and do not move its buffer) while a pointer to it is in use.
+///
+/// # Errors
+/// [`wsock_identity::IdentityError::InvalidSddl`] for text outside the supported subset.
+///
+/// # Examples
+/// ```
+/// let sd = wsock::ext::security_descriptor_from_sddl("O:SYG:SYD:(A;;FR;;;NU)", None, None)?;
+/// assert_eq!(sd[0], 1); // SECURITY_DESCRIPTOR_REVISION
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn security_descriptor_from_sddl(
+    sddl: &str,
+    host: Option<&Host>,
+    mapping: Option<&wsock_identity::GenericMapping>,
+) -> Result<Vec<u8>, wsock_identity::IdentityError> {
+    let domain = match host {
+        Some(h) => Some(crate::identity::directory(h)?.domain_sid()),
+        None => None,
+    };
+    let mut sd = wsock_identity::SecurityDescriptor::from_sddl(sddl, domain.as_ref())?;
+    if let Some(m) = mapping {
+        sd.map_generic(m);
+    }
+    sd.to_self_relative()
+}

@@ -35,12 +35,16 @@
 mod blocking;
 pub mod error;
 pub mod ext;
+pub mod identity;
 pub mod net;
 #[allow(unsafe_code)]
 pub mod sys;
 mod winsock;
 
 pub use error::{Error, Result};
+/// The identity model (SIDs, directories, tokens, security descriptors) the raw and Rust faces
+/// hand out.
+pub use wsock_identity;
 pub use wsock_stack::{
     Family, Faults, Host, Network, NetworkBuilder, Scenario, ScenarioError, SocketOptions,
     StackError,

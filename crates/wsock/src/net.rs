@@ -325,3 +325,55 @@ impl Drop for UdpSocket {
         let _ = self.ep.close();
     }
 }
+
+// ------------------------------------------------------------------ task-scoped impersonation
+
+pub use crate::identity::Impersonation;
+
+/// Runs `fut` impersonating `imp`: the Rust face of `WSAImpersonateSocketPeer` +
+/// `WSARevertImpersonation`. Inside, [`crate::ext::current_impersonation`] (and the raw
+/// `OpenThreadToken`) see `imp`; [`revert`] ends it early. Scopes nest: an inner scope shadows
+/// the outer one and the outer one is back when the inner future completes.
+///
+/// The impersonation belongs to this future, not to a thread: it lives in a tokio task-local
+/// that is set only while this future is being polled, so other tasks polled by the same
+/// worker thread never see it, and the future may move between threads between polls.
+///
+/// Cancel safety: dropping the returned future (a `select!` losing branch, a timeout, an
+/// aborted task) ends the impersonation with it; there is nothing to revert and nothing that
+/// can leak. The returned future is as cancel-safe as `fut` itself.
+///
+/// # Examples
+/// ```
+/// let net = wsock::Network::start(wsock::Scenario::default_scenario())?;
+/// let server = net.host("server").unwrap();
+/// let alice = wsock::identity::peer_impersonation(&server, "CLIENT", Some("alice"))?;
+/// let name = net.runtime()?.block_on(wsock::net::impersonate(alice, async {
+///     let me = wsock::ext::current_impersonation().unwrap();
+///     wsock::identity::directory(&server).unwrap().lookup_sid(&me.token().user().sid).unwrap().name().to_string()
+/// }));
+/// assert_eq!(name, "alice");
+/// assert!(wsock::ext::current_impersonation().is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub async fn impersonate<F: std::future::Future>(imp: Impersonation, fut: F) -> F::Output {
+    crate::identity::scope(Some(imp), fut).await
+}
+
+/// Runs `fut` as itself inside an impersonating scope (a scope with no impersonation that
+/// shadows the outer one), e.g. to open a file as the service, not as the peer.
+pub async fn as_self<F: std::future::Future>(fut: F) -> F::Output {
+    crate::identity::scope(None, fut).await
+}
+
+/// Ends the impersonation of the enclosing [`impersonate`] scope for the rest of that scope
+/// (the task's `WSARevertImpersonation`). Outside any scope it does nothing; it never touches
+/// the thread's impersonation. Returns whether the caller was in a scope.
+pub fn revert() -> bool {
+    crate::identity::revert_task()
+}
+
+/// The calling task's impersonation inside an [`impersonate`] scope; elsewhere the thread's.
+pub fn current_impersonation() -> Option<Impersonation> {
+    crate::identity::current_impersonation()
+}

@@ -29,6 +29,7 @@ mod events;
 mod names;
 mod overlapped;
 mod reexports;
+mod security;
 pub use events::{
     SleepEx, WSACloseEvent, WSACreateEvent, WSAEnumNetworkEvents, WSAEventSelect, WSAResetEvent,
     WSASetEvent, WSAWaitForMultipleEvents,
@@ -36,6 +37,37 @@ pub use events::{
 pub use names::*;
 pub use overlapped::WSAGetOverlappedResult;
 pub use reexports::*;
+pub use security::{
+    AccessCheck, CloseHandle, GetCurrentThread, GetLastError, GetTokenInformation,
+    ImpersonateLoggedOnUser, OpenThreadToken, RevertToSelf, SetLastError,
+};
+pub use security_items::*;
+
+/// The Foundation and Security types and constants the token functions use (windows-sys's
+/// own), flat in `sys` as under their module paths.
+mod security_items {
+    pub use windows_sys::core::BOOL;
+    pub use windows_sys::Win32::Foundation::{
+        ERROR_ACCESS_DENIED, ERROR_BAD_IMPERSONATION_LEVEL, ERROR_GENERIC_NOT_MAPPED,
+        ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER,
+        ERROR_INVALID_SECURITY_DESCR, ERROR_NOACCESS, ERROR_NO_IMPERSONATION_TOKEN, ERROR_NO_TOKEN,
+        FALSE, GENERIC_ALL, GENERIC_EXECUTE, GENERIC_READ, GENERIC_WRITE, HANDLE,
+        INVALID_HANDLE_VALUE, LUID, TRUE, WIN32_ERROR,
+    };
+    pub use windows_sys::Win32::Security::{
+        SecurityAnonymous, SecurityDelegation, SecurityIdentification, SecurityImpersonation,
+        TokenGroups, TokenImpersonation, TokenImpersonationLevel, TokenOwner, TokenPrimary,
+        TokenPrimaryGroup, TokenStatistics, TokenType, TokenUser, ACL, GENERIC_MAPPING,
+        LUID_AND_ATTRIBUTES, PRIVILEGE_SET, PSECURITY_DESCRIPTOR, PSID,
+        SECURITY_DESCRIPTOR_CONTROL, SECURITY_DESCRIPTOR_RELATIVE, SECURITY_IMPERSONATION_LEVEL,
+        SE_DACL_PRESENT, SE_SELF_RELATIVE, SID, SID_AND_ATTRIBUTES, SID_IDENTIFIER_AUTHORITY,
+        TOKEN_ACCESS_MASK, TOKEN_ADJUST_DEFAULT, TOKEN_ADJUST_GROUPS, TOKEN_ADJUST_PRIVILEGES,
+        TOKEN_ADJUST_SESSIONID, TOKEN_ALL_ACCESS, TOKEN_ASSIGN_PRIMARY, TOKEN_DUPLICATE,
+        TOKEN_EXECUTE, TOKEN_GROUPS, TOKEN_IMPERSONATE, TOKEN_INFORMATION_CLASS, TOKEN_OWNER,
+        TOKEN_PRIMARY_GROUP, TOKEN_QUERY, TOKEN_QUERY_SOURCE, TOKEN_READ, TOKEN_STATISTICS,
+        TOKEN_TYPE, TOKEN_USER, TOKEN_WRITE,
+    };
+}
 
 use std::cell::Cell;
 use std::future::poll_fn;
@@ -67,10 +99,41 @@ pub mod Win32 {
     /// `Win32::System`.
     pub mod System {
         /// `Win32::System::Threading`: `SleepEx`, the alertable wait where completion routines
-        /// of overlapped socket I/O run.
+        /// of overlapped socket I/O run, and the calling thread's token (`GetCurrentThread`,
+        /// `OpenThreadToken`).
         pub mod Threading {
-            pub use crate::sys::SleepEx;
+            pub use crate::sys::{GetCurrentThread, OpenThreadToken, SleepEx};
         }
+    }
+    /// `Win32::Foundation`: handles and the last error (shared with `WSAGetLastError`).
+    pub mod Foundation {
+        pub use crate::sys::{CloseHandle, GetLastError, SetLastError};
+        pub use windows_sys::Win32::Foundation::{
+            ERROR_ACCESS_DENIED, ERROR_BAD_IMPERSONATION_LEVEL, ERROR_GENERIC_NOT_MAPPED,
+            ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER,
+            ERROR_INVALID_SECURITY_DESCR, ERROR_NOACCESS, ERROR_NO_IMPERSONATION_TOKEN,
+            ERROR_NO_TOKEN, ERROR_SUCCESS, FALSE, GENERIC_ALL, GENERIC_EXECUTE, GENERIC_READ,
+            GENERIC_WRITE, HANDLE, INVALID_HANDLE_VALUE, LUID, TRUE, WIN32_ERROR,
+        };
+    }
+    /// `Win32::Security`: token information, access checks and impersonation.
+    pub mod Security {
+        pub use crate::sys::{
+            AccessCheck, GetTokenInformation, ImpersonateLoggedOnUser, RevertToSelf,
+        };
+        pub use windows_sys::Win32::Security::{
+            SecurityAnonymous, SecurityDelegation, SecurityIdentification, SecurityImpersonation,
+            TokenGroups, TokenImpersonation, TokenImpersonationLevel, TokenOwner, TokenPrimary,
+            TokenPrimaryGroup, TokenStatistics, TokenType, TokenUser, ACL, GENERIC_MAPPING,
+            LUID_AND_ATTRIBUTES, PRIVILEGE_SET, PSECURITY_DESCRIPTOR, PSID,
+            SECURITY_DESCRIPTOR_CONTROL, SECURITY_DESCRIPTOR_RELATIVE,
+            SECURITY_IMPERSONATION_LEVEL, SE_DACL_PRESENT, SE_SELF_RELATIVE, SID,
+            SID_AND_ATTRIBUTES, SID_IDENTIFIER_AUTHORITY, TOKEN_ACCESS_MASK, TOKEN_ADJUST_DEFAULT,
+            TOKEN_ADJUST_GROUPS, TOKEN_ADJUST_PRIVILEGES, TOKEN_ADJUST_SESSIONID, TOKEN_ALL_ACCESS,
+            TOKEN_ASSIGN_PRIMARY, TOKEN_DUPLICATE, TOKEN_EXECUTE, TOKEN_GROUPS, TOKEN_IMPERSONATE,
+            TOKEN_INFORMATION_CLASS, TOKEN_OWNER, TOKEN_PRIMARY_GROUP, TOKEN_QUERY,
+            TOKEN_QUERY_SOURCE, TOKEN_READ, TOKEN_STATISTICS, TOKEN_TYPE, TOKEN_USER, TOKEN_WRITE,
+        };
     }
 }
 
