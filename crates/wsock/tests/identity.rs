@@ -500,22 +500,113 @@ fn access_check_privilege_set_length_is_checked_and_reported() {
             TRUE
         );
         assert_eq!((ps.PrivilegeCount, granted, status), (0, 1, TRUE));
-        // A null privilege set with a length: ERROR_NOACCESS.
-        let mut ps_len = 20;
+        // A larger one is fine and its length is left alone.
+        let mut big = [0u64; 8];
+        let mut ps_len = 21;
+        let t_app = h(t.application);
+        let sdp = sd.as_ptr() as PSECURITY_DESCRIPTOR;
         assert_eq!(
             AccessCheck(
-                sd.as_ptr() as _,
-                h(t.application),
+                sdp,
+                t_app,
                 1,
                 &mapping,
-                null_mut(),
+                big.as_mut_ptr().cast(),
                 &mut ps_len,
                 &mut granted,
                 &mut status
             ),
+            TRUE
+        );
+        assert_eq!(ps_len, 21);
+        // Wine's advapi32 test_AccessCheck records Windows: a null privilege set with length
+        // 0 is ERROR_INSUFFICIENT_BUFFER (length set to 20); with any other length it is
+        // ERROR_NOACCESS and the length is left alone; out values are untouched on failure.
+        let mut ps_len = 0;
+        let (mut g, mut st) = (0x1abe11ed_u32, 0x1abe11ed);
+        assert_eq!(
+            AccessCheck(
+                sdp,
+                t_app,
+                1,
+                &mapping,
+                null_mut(),
+                &mut ps_len,
+                &mut g,
+                &mut st
+            ),
             FALSE
         );
-        assert_eq!(GetLastError(), ERROR_NOACCESS);
+        assert_eq!((GetLastError(), ps_len), (ERROR_INSUFFICIENT_BUFFER, 20));
+        for len in [1u32, 19, 20, 300] {
+            let mut ps_len = len;
+            assert_eq!(
+                AccessCheck(
+                    sdp,
+                    t_app,
+                    1,
+                    &mapping,
+                    null_mut(),
+                    &mut ps_len,
+                    &mut g,
+                    &mut st
+                ),
+                FALSE
+            );
+            assert_eq!((GetLastError(), ps_len), (ERROR_NOACCESS, len));
+        }
+        assert_eq!((g, st), (0x1abe11ed, 0x1abe11ed));
+        // Success leaves the last error alone; a denial sets it.
+        SetLastError(0xdeadbeef);
+        let mut ps_len = 20;
+        assert_eq!(
+            AccessCheck(
+                sdp,
+                t_app,
+                1,
+                &mapping,
+                &mut ps,
+                &mut ps_len,
+                &mut granted,
+                &mut status
+            ),
+            TRUE
+        );
+        assert_eq!(GetLastError(), 0xdeadbeef);
+        let deny = wsock::ext::security_descriptor_from_sddl("O:SYG:SYD:(D;;0x1;;;WD)", None, None)
+            .unwrap();
+        assert_eq!(
+            AccessCheck(
+                deny.as_ptr() as _,
+                t_app,
+                1,
+                &mapping,
+                &mut ps,
+                &mut ps_len,
+                &mut granted,
+                &mut status
+            ),
+            TRUE
+        );
+        assert_eq!(
+            (GetLastError(), granted, status),
+            (ERROR_ACCESS_DENIED, 0, FALSE)
+        );
+        // ACCESS_SYSTEM_SECURITY needs a privilege no wsock token holds.
+        assert_eq!(
+            AccessCheck(
+                sdp,
+                t_app,
+                0x0100_0000,
+                &mapping,
+                &mut ps,
+                &mut ps_len,
+                &mut granted,
+                &mut status
+            ),
+            TRUE
+        );
+        assert_eq!((GetLastError(), status), (1314, FALSE)); // ERROR_PRIVILEGE_NOT_HELD
     }
     close_all(t);
 }

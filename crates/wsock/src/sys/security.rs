@@ -7,6 +7,9 @@
 //! The last error is one per thread and shared with Winsock: `GetLastError` and
 //! `WSAGetLastError` read the same value, as on Windows.
 //!
+//! Successful calls leave the last error as it was (Win32 functions, unlike Winsock's, do not
+//! clear it).
+//!
 //! Token handles live in a table per network (see [`crate::identity`]) and route by value from
 //! any thread. Buffers are written byte by byte, so they need no particular alignment; reading
 //! them back through windows-sys's structs needs the usual alignment (8 on x64).
@@ -269,7 +272,6 @@ pub unsafe extern "system" fn GetTokenInformation(
         }
         // SAFETY: the caller's buffer holds `tokeninformationlength >= required` bytes.
         unsafe { write_information(tokeninformation.cast::<u8>(), &info) };
-        set_error(0);
         TRUE
     })
 }
@@ -339,8 +341,10 @@ unsafe fn read_self_relative(p: *const u8) -> Result<SecurityDescriptor, Identit
 /// (handle without `TOKEN_QUERY`), `ERROR_NO_IMPERSONATION_TOKEN` (a primary token),
 /// `ERROR_BAD_IMPERSONATION_LEVEL` (an anonymous token), `ERROR_GENERIC_NOT_MAPPED`,
 /// `ERROR_NOACCESS` (null `genericmapping`, `privilegesetlength`, `grantedaccess` or
-/// `accessstatus`, or a null `privilegeset` with a non-zero length),
-/// `ERROR_INSUFFICIENT_BUFFER` (`*privilegesetlength` < 20; it is set to 20).
+/// `accessstatus`, or a null `privilegeset` with a non-zero length, which is left as it was),
+/// `ERROR_INSUFFICIENT_BUFFER` (`*privilegesetlength` < 20; it is set to 20). On failure
+/// `*grantedaccess` and `*accessstatus` are not written. Success leaves the last error as it
+/// was, except that a denial sets it to the reason.
 pub unsafe extern "system" fn AccessCheck(
     psecuritydescriptor: PSECURITY_DESCRIPTOR,
     clienttoken: HANDLE,
@@ -389,16 +393,19 @@ pub unsafe extern "system" fn AccessCheck(
             Ok(o) => o,
             Err(e) => return fail_with(&e),
         };
+        // Windows' order (recorded by Wine's advapi32 tests, `test_AccessCheck`): a null
+        // privilege set with a non-zero length is ERROR_NOACCESS, length untouched; a length
+        // under 20 is ERROR_INSUFFICIENT_BUFFER with the length set to 20.
         let needed = size_of::<PRIVILEGE_SET>() as u32;
         // SAFETY: non-null, caller-valid.
         let have = unsafe { privilegesetlength.read_unaligned() };
+        if privilegeset.is_null() && have != 0 {
+            return fail(ERROR_NOACCESS);
+        }
         if have < needed {
             // SAFETY: as above.
             unsafe { privilegesetlength.write_unaligned(needed) };
             return fail(ERROR_INSUFFICIENT_BUFFER);
-        }
-        if privilegeset.is_null() {
-            return fail(ERROR_NOACCESS);
         }
         // SAFETY: the caller's privilege set holds `have >= 20` bytes; pointers are non-null.
         unsafe {
@@ -408,7 +415,11 @@ pub unsafe extern "system" fn AccessCheck(
             grantedaccess.write_unaligned(outcome.granted);
             accessstatus.write_unaligned(if outcome.is_granted() { TRUE } else { FALSE });
         }
-        set_error(outcome.status);
+        // A denial sets the reason (ERROR_ACCESS_DENIED, ERROR_PRIVILEGE_NOT_HELD); a grant
+        // leaves the last error alone, as Windows does.
+        if !outcome.is_granted() {
+            set_error(outcome.status);
+        }
         TRUE
     })
 }
@@ -450,7 +461,6 @@ pub unsafe extern "system" fn OpenThreadToken(
                 let h = imp.open(desiredaccess);
                 // SAFETY: non-null, caller-valid.
                 unsafe { tokenhandle.write_unaligned(to_handle(h)) };
-                set_error(0);
                 TRUE
             }
             None => {
@@ -475,7 +485,6 @@ pub unsafe extern "system" fn ImpersonateLoggedOnUser(htoken: HANDLE) -> BOOL {
     guard(|| match Impersonation::from_handle(raw_handle(htoken)) {
         Ok(imp) => {
             identity::set_thread(Some(imp));
-            set_error(0);
             TRUE
         }
         Err(e) => fail_with(&e),
