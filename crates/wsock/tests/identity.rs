@@ -1197,3 +1197,92 @@ fn open_thread_token_hostile_arguments_return_documented_codes() {
         assert_eq!(GetLastError(), ERROR_NOACCESS);
     }
 }
+
+#[test]
+fn machine_names_default_to_the_host_name_and_domains_stay_apart() {
+    let toml = r#"
+[[host]]
+name = "web"
+ipv4 = "10.0.0.1"
+ipv6 = "fd00::1"
+domain = "CORP"
+[[host.user]]
+name = "bob"
+
+[[host]]
+name = "db"
+ipv4 = "10.0.0.2"
+ipv6 = "fd00::2"
+machine = "DATABASE"
+domain = "LAB"
+[[host.user]]
+name = "carol"
+"#;
+    let net = Network::start(Scenario::from_toml_str(toml, "two-domains.toml").unwrap()).unwrap();
+    let (web, db) = (net.host("web").unwrap(), net.host("db").unwrap());
+    let (corp, lab) = (dir(&web), dir(&db));
+    assert_eq!((corp.domain(), lab.domain()), ("CORP", "LAB"));
+    assert_eq!(corp.machine("WEB").unwrap().name(), "WEB$");
+    assert_eq!(lab.machine("DATABASE").unwrap().name(), "DATABASE$");
+    assert!(corp.user("carol").is_err());
+    assert_ne!(corp.domain_sid(), lab.domain_sid());
+    assert_eq!(identity::directories(&net).unwrap().len(), 2);
+    // The peer may be in another domain of the scenario: its SID is that domain's.
+    let t = identity::peer_tokens(&web, "DATABASE", Some("LAB\\carol"), TOKEN_QUERY).unwrap();
+    let (_, buf) = query(t.application, TokenUser);
+    let tu = unsafe { &*(buf.as_ptr() as *const TOKEN_USER) };
+    assert_eq!(
+        unsafe { sid_at(tu.User.Sid) },
+        lab.user("carol").unwrap().sid()
+    );
+    close_all(t);
+    assert_eq!(identity::open_handles(&net), 0);
+}
+
+#[test]
+fn random_get_token_information_calls_never_panic_and_answer_known_codes() {
+    let (_net, server) = start();
+    let t = identity::peer_tokens(&server, "CLIENT", Some("alice"), TOKEN_QUERY).unwrap();
+    let handles = [t.application, t.machine, 0, 4, 0xdead_bee0, u64::MAX];
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut buf = buffer(4096);
+    for _ in 0..5000 {
+        let handle = handles[(next() % handles.len() as u64) as usize];
+        let class = (next() % 24) as i32 - 4;
+        let len = (next() % 4097) as u32;
+        let null_buf = next() % 5 == 0;
+        let p = if null_buf {
+            null_mut()
+        } else {
+            buf.as_mut_ptr().cast()
+        };
+        let mut ret_len = 0xffff_ffff_u32;
+        let ok = unsafe { GetTokenInformation(h(handle), class, p, len, &mut ret_len) };
+        if ok == TRUE {
+            assert!(ret_len <= len);
+        } else {
+            let e = last();
+            assert!(
+                [
+                    ERROR_INVALID_HANDLE,
+                    ERROR_INVALID_PARAMETER,
+                    ERROR_ACCESS_DENIED,
+                    ERROR_NOACCESS,
+                    ERROR_INSUFFICIENT_BUFFER
+                ]
+                .contains(&e),
+                "unexpected {e}"
+            );
+            if e == ERROR_INSUFFICIENT_BUFFER {
+                assert!(ret_len > len || null_buf);
+            }
+        }
+    }
+    close_all(t);
+}
