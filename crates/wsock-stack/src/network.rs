@@ -446,6 +446,7 @@ impl NetworkBuilder {
                 let conv = |s: StdUdpSocket| {
                     let state = UdpSocketState::new((&s).into())
                         .map_err(|e| StackError::Io(format!("wire socket setup: {e}")))?;
+                    allow_fragmentation(&s);
                     let sock = UdpSocket::from_std(s).map_err(|e| StackError::Io(e.to_string()))?;
                     Ok::<_, StackError>(Arc::new(WireIo { sock, state }))
                 };
@@ -503,6 +504,29 @@ fn bind_wire(addr: SocketAddr) -> std::io::Result<StdUdpSocket> {
     s.bind(&addr.into())?;
     Ok(s.into())
 }
+
+/// quinn-udp forbids IP fragmentation on the sockets it sets up (QUIC probes the path MTU
+/// itself); the wire keeps the OS default, so a datagram larger than the underlay's path MTU
+/// (a 1500-byte link MTU plus GRE and UDP headers between two machines on Ethernet) is
+/// fragmented by the OS as before instead of failing to send. (IPv6 wire sockets keep
+/// IPV6_DONTFRAG, which no safe API here turns off.)
+#[cfg(target_os = "linux")]
+fn allow_fragmentation(s: &StdUdpSocket) {
+    use rustix::net::sockopt::{
+        set_ip_mtu_discover, set_ipv6_mtu_discover, Ipv4PathMtuDiscovery, Ipv6PathMtuDiscovery,
+    };
+    let r = match s.local_addr() {
+        Ok(a) if a.is_ipv4() => set_ip_mtu_discover(s, Ipv4PathMtuDiscovery::WANT),
+        Ok(_) => set_ipv6_mtu_discover(s, Ipv6PathMtuDiscovery::WANT),
+        Err(_) => return,
+    };
+    if let Err(e) = r {
+        tracing::debug!(target: "wsock::stack", error = %e, "cannot restore path-MTU discovery default");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn allow_fragmentation(_s: &StdUdpSocket) {}
 
 static NEXT_NETWORK_ID: AtomicU64 = AtomicU64::new(1);
 
