@@ -700,6 +700,9 @@ pub(crate) struct TupleIndex {
     /// replaces one probe per such shape; a tag that matches the packet names the shape
     /// (by its `need` bits) and key whose heads apply.
     ra32: KeyMap<u32, crate::InlineVec<u64, 2>>,
+    /// Whether `ra32` is probed instead of its shapes: only when it replaces at least two
+    /// probes (with one such shape, probing the shape itself is as cheap and touches less).
+    ra32_on: bool,
     /// Shapes with an IPv6 address.
     v6: Vec<Tuple<Key>>,
 }
@@ -832,6 +835,7 @@ impl TupleIndex {
                     tags.push(tag);
                 }
             }
+            self.ra32_on = self.v4.iter().filter(|t| t.via_ra32).count() >= 2;
         }
     }
 
@@ -857,6 +861,7 @@ impl TupleIndex {
                     }
                 }
             }
+            self.ra32_on = self.v4.iter().filter(|t| t.via_ra32).count() >= 2;
         }
     }
 
@@ -912,12 +917,13 @@ impl TupleIndex {
         };
         let mut count = 0usize;
         let mut w = Winners::new();
+        let ra32_on = self.ra32_on;
         for t in &self.v4 {
-            if !t.via_ra32 {
+            if !(ra32_on && t.via_ra32) {
                 count += t.lookup4(&pk, &mut w);
             }
         }
-        if pk.present & P_RA4 != 0 && !self.ra32.is_empty() {
+        if ra32_on && pk.present & P_RA4 != 0 {
             let ra = pk.key4 as u32;
             if let Some(tags) = self.ra32.get(&ra) {
                 let rest = (pk.key4 >> 64) as u64;
