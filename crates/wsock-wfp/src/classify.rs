@@ -723,9 +723,43 @@ pub(crate) fn arbitrate(
     callouts: &BTreeMap<Guid, Arc<dyn Callout>>,
     opts: ArbitrationOptions,
 ) -> ClassifyResult {
+    if matched.is_empty() {
+        // nothing matched: default permit (what both loops below return for no input)
+        return ClassifyResult {
+            layer,
+            decision: Decision::Permit,
+            hard: false,
+            decided_by: None,
+            veto: None,
+            sublayer_results: SublayerResults::new(),
+            matched_filters: matched_count,
+        };
+    }
     if !opts.static_block_veto && matched.iter().all(|c| c.rank.hot & HOT_STATIC != 0) {
         return arbitrate_static(layer, matched, matched_count, sublayers);
     }
+    arbitrate_general(
+        layer,
+        values,
+        matched,
+        matched_count,
+        sublayers,
+        callouts,
+        opts,
+    )
+}
+
+/// [`arbitrate`] for any input (callouts, vetoes).
+#[inline(never)]
+fn arbitrate_general(
+    layer: Layer,
+    values: &IncomingValues,
+    matched: &[Cand<'_>],
+    matched_count: usize,
+    sublayers: &SublayerKeys,
+    callouts: &BTreeMap<Guid, Arc<dyn Callout>>,
+    opts: ArbitrationOptions,
+) -> ClassifyResult {
     let mut decision: Option<(Decision, bool, &Cand<'_>, Guid)> = None;
     let mut writable = true;
     let mut veto = None;
@@ -861,7 +895,7 @@ pub(crate) fn arbitrate(
 /// common case): each sublayer is decided by its first filter, from the inline rank bits; a
 /// hard decision stands, a soft one is overridden by the next sublayer's. Agrees with the
 /// general loop of [`arbitrate`] on such input (no callouts, so no vetoes).
-#[inline]
+#[inline(never)]
 fn arbitrate_static(
     layer: Layer,
     matched: &[Cand<'_>],
