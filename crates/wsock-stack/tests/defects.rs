@@ -484,3 +484,30 @@ fn a_syn_flood_neither_takes_a_listener_down_nor_grows_state() {
         "seed {seed}: no SYN retransmission"
     );
 }
+
+#[test]
+fn writing_100_kb_to_an_echo_service_before_reading_does_not_deadlock() {
+    // Default buffers must hold what an ordinary program leaves in flight: a client that writes
+    // all its data before reading the echo (small default buffers deadlocked this).
+    let (net, client, _server) = net();
+    net.runtime().unwrap().block_on(async {
+        let c = connect(&client, "10.0.0.2:7").await.unwrap();
+        let msg: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let mut off = 0;
+        while off < msg.len() {
+            off += tokio::time::timeout(SAFETY, c.send(&msg[off..]))
+                .await
+                .expect("the write completes")
+                .unwrap();
+        }
+        let mut back = vec![0u8; msg.len()];
+        let mut got = 0;
+        while got < back.len() {
+            got += tokio::time::timeout(SAFETY, c.recv(&mut back[got..]))
+                .await
+                .expect("the echo arrives")
+                .unwrap();
+        }
+        assert!(back == msg);
+    });
+}

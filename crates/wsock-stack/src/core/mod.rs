@@ -80,13 +80,14 @@ struct BufferChoice {
 }
 
 /// The smoltcp receive buffer (and so the largest window) of a TCP socket whose application
-/// never set `SO_RCVBUF`. Windows reports 64 KiB and auto-tunes the real window; smoltcp fixes
-/// a socket's buffers when it is created, so the stack picks a size that keeps idle connections
-/// small. An application that wants bulk throughput sets `SO_RCVBUF` (any value, up to 16 MiB).
-pub const AUTO_RECV_BUFFER: usize = 4 * 1024;
+/// never set `SO_RCVBUF`: Windows' default, 64 KiB. (A 4 KiB default kept idle connections
+/// small but deadlocked ordinary programs: a client that writes 100 KB to an echo server before
+/// reading filled every buffer on the path. smoltcp fixes a socket's buffers when it is
+/// created, so the stack cannot grow them later as Windows' auto-tuning does.)
+pub const AUTO_RECV_BUFFER: usize = 64 * 1024;
 /// The smoltcp send buffer of a TCP socket whose application never set `SO_SNDBUF` (see
 /// [`AUTO_RECV_BUFFER`]).
-pub const AUTO_SEND_BUFFER: usize = 4 * 1024;
+pub const AUTO_SEND_BUFFER: usize = 64 * 1024;
 
 #[derive(Debug)]
 struct TcpEp {
@@ -525,7 +526,7 @@ impl HostCore {
         let tx = tcp::SocketBuffer::new(vec![0u8; send]);
         let mut s = tcp::Socket::new(rx, tx);
         s.set_nagle_enabled(!opts.nodelay);
-        if !(chosen.recv && chosen.send) {
+        if recv < 16 * 1024 || send < 16 * 1024 {
             // A small window holds few segments: acknowledge each at once, so the sender never
             // waits out the delayed-ACK timer with a full window (a stall, not a loss).
             s.set_ack_delay(None);
