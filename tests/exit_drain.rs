@@ -13,8 +13,7 @@ use wsock::{Network, Scenario};
 fn last_wsacleanup_delivers_queued_data_and_fin_before_returning() {
     let net = Network::start(Scenario::default_scenario()).unwrap();
     let (client, server) = (net.host("client").unwrap(), net.host("server").unwrap());
-    let listener =
-        wsock::net::TcpListener::bind(&server, "0.0.0.0:8300".parse().unwrap()).unwrap();
+    let listener = wsock::net::TcpListener::bind(&server, "0.0.0.0:8300".parse().unwrap()).unwrap();
     // The server reads as the data comes (its window is 64 KiB): what it has read when the
     // link is cut below was delivered before WSACleanup returned.
     let reader = net.runtime().unwrap().spawn(async move {
@@ -42,10 +41,17 @@ fn last_wsacleanup_delivers_queued_data_and_fin_before_returning() {
         to.sin_port = htons(8300);
         to.sin_addr.S_un.S_addr = u32::from_ne_bytes([10, 0, 0, 2]);
         assert_eq!(
-            connect(s, &to as *const _ as *const SOCKADDR, size_of::<SOCKADDR_IN>() as i32),
+            connect(
+                s,
+                &to as *const _ as *const SOCKADDR,
+                size_of::<SOCKADDR_IN>() as i32
+            ),
             0
         );
-        assert_eq!(send(s, data.as_ptr(), data.len() as i32, 0), data.len() as i32);
+        assert_eq!(
+            send(s, data.as_ptr(), data.len() as i32, 0),
+            data.len() as i32
+        );
         assert_eq!(closesocket(s), 0);
         assert_eq!(WSACleanup(), 0);
     }
