@@ -198,7 +198,7 @@ pub struct FlowId(pub u64);
 
 /// What the stack must do about a block: data, not I/O.
 ///
-/// Choices (unconfirmed-resolved.md item 8): a blocked connect fails at once with `WSAEACCES`
+/// Choices (see docs/windows-differences.md §3.7): a blocked connect fails at once with `WSAEACCES`
 /// and no SYN is sent; a blocked bind or listen fails with `WSAEACCES`; a blocked inbound TCP
 /// connection is dropped **silently** (no RST, no ICMP), so the remote client keeps
 /// retransmitting its SYN and eventually fails with `WSAETIMEDOUT` (10060) — what a Windows

@@ -3,7 +3,7 @@
 //! Every fallible function of this crate returns [`IpsecError`]. The upper layers (the stack,
 //! the API faces) never invent IPsec codes of their own: they call [`IpsecError::win32_code`],
 //! which is the single place where the crate's failures meet the Win32 numbering of
-//! `winerror.h` (values from the project reference, `wfp-ale-ipsec.md` §4.6).
+//! `winerror.h` (the values Microsoft publishes there).
 
 use crate::ike::wire::PayloadType;
 

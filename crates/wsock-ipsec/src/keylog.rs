@@ -1,5 +1,5 @@
-//! Key records that let Wireshark / tshark decrypt a capture (the project's oracle format,
-//! `shared/oracles/README.md`): one record per ESP SA and one per IKE SA, as `uat:` option
+//! Key records that let Wireshark / tshark decrypt a capture (tshark's `esp_sa` and
+//! `ikev2_decryption_table` preference formats): one record per ESP SA and one per IKE SA, as `uat:` option
 //! strings for `tshark -o` and as entries of the JSON key file of `esp_pcap_check.py`.
 //!
 //! This is debug material: only write it where the user asked for a key log.

@@ -706,7 +706,8 @@ impl SublayerKeys {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ArbitrationOptions {
     /// Whether a static BLOCK filter in a lower sublayer vetoes a hard permit (default `false`:
-    /// only callouts veto, per unconfirmed-resolved item 7a).
+    /// only callouts veto, as Microsoft's "Filter Arbitration" page is read; see
+    /// docs/windows-differences.md §2.5).
     pub static_block_veto: bool,
 }
 

@@ -13,7 +13,8 @@
 //! the Fwpm-shaped API ([`Engine::open_session`], [`Engine::add_filter`], [`Engine::add_spec`],
 //! transactions, enumeration, change subscriptions) and read [net events](NetEvent).
 //!
-//! What it models, following the reference (`wfp-ale-ipsec.md` §3):
+//! What it models, following Microsoft's WFP documentation (layers, sublayers, filters,
+//! "Filter Arbitration"):
 //!
 //! * **Objects** keyed by [`Guid`]: providers, sublayers, filters, callouts, provider contexts;
 //!   built-in [`Layer`]s, sublayers and condition [`Field`]s with the real Windows names/GUIDs.
