@@ -86,6 +86,9 @@ pub enum Denial {
     ExclusiveAddress,
     /// A WFP filter blocked the operation at an ALE layer (which filter and layer travel with it).
     Policy(Box<wsock_ale::AleBlock>),
+    /// IPsec negotiation failed and policy does not allow clear text (the
+    /// `ERROR_IPSEC_IKE_*` code; reported only when the scenario chose `WSAEACCES` for it).
+    Ipsec(u32),
 }
 
 /// Why a connection was aborted locally (`WSAECONNABORTED`).
@@ -117,6 +120,7 @@ impl std::fmt::Display for Denial {
         match self {
             Denial::ExclusiveAddress => f.write_str("the address is held with SO_EXCLUSIVEADDRUSE"),
             Denial::Policy(b) => describe_block(f, b),
+            Denial::Ipsec(code) => write!(f, "IPsec negotiation failed (error {code})"),
         }
     }
 }

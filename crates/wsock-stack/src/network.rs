@@ -14,7 +14,7 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 use crate::capture::Capture;
-use crate::core::{CoreConfig, HostCore, Routes, DEFAULT_CLOSE_LINGER};
+use crate::core::{IpsecSetup, CoreConfig, HostCore, Routes, DEFAULT_CLOSE_LINGER};
 use crate::error::{Result, StackError};
 use crate::faults;
 use crate::scenario::{Faults, Scenario};
@@ -254,9 +254,55 @@ pub struct NetworkBuilder {
     mtu: Option<usize>,
     process_salt: Option<u64>,
     services: bool,
+    ipsec: bool,
+    keylog: bool,
+    ipsec_tweak: Option<IpsecTweak>,
+}
+
+/// A change to each host's [`IpsecSetup`] before the network starts
+/// ([`NetworkBuilder::ipsec_setup`]).
+pub struct IpsecTweak(Arc<dyn Fn(&str, &mut IpsecSetup) + Send + Sync>);
+
+impl std::fmt::Debug for IpsecTweak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IpsecTweak(..)")
+    }
 }
 
 impl NetworkBuilder {
+    /// Turns IPsec on or off for every host (default on: hosts answer IKE and protect what
+    /// policy asks for; off: such packets are dropped as `no-keying`).
+    pub fn ipsec(mut self, on: bool) -> Self {
+        self.ipsec = on;
+        self
+    }
+
+    /// Keeps the keys of every SA so they can be written for Wireshark
+    /// ([`Network::key_log`]). Debug material: off by default.
+    pub fn keylog(mut self, on: bool) -> Self {
+        self.keylog = on;
+        self
+    }
+
+    /// Adjusts each host's IPsec setup (retransmission schedule, lifetimes, failure delay,
+    /// mode...) before the network starts; called with the host's name.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use wsock_stack::{Network, Scenario};
+    /// let net = Network::builder(Scenario::default_scenario())
+    ///     .ipsec_setup(|_, s| s.failure_delay = Duration::from_secs(2))
+    ///     .start()?;
+    /// # Ok::<(), wsock_stack::StackError>(())
+    /// ```
+    pub fn ipsec_setup(
+        mut self,
+        f: impl Fn(&str, &mut IpsecSetup) + Send + Sync + 'static,
+    ) -> Self {
+        self.ipsec_tweak = Some(IpsecTweak(Arc::new(f)));
+        self
+    }
     /// Overrides the scenario's seed.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -425,6 +471,15 @@ impl NetworkBuilder {
         };
         tracing::info!(target: "wsock::stack", seed, process_salt = salt, "network starting");
         let epoch = std::time::Instant::now();
+        let mut ipsec = if self.ipsec {
+            let names: Vec<String> = bound.keys().cloned().collect();
+            crate::ipsec_setup::setups(&sc, &names, self.keylog, rustls_pki_types::UnixTime::now())?
+        } else {
+            Default::default()
+        };
+        if self.keylog {
+            tracing::warn!(target: "wsock::ipsec", "key export is on: SA keys are kept for Wireshark (debug material, never for real traffic)");
+        }
         let mut hosts = IndexMap::new();
         for (i, (name, (socks, wires))) in bound.into_iter().enumerate() {
             let spec = sc.host(&name).cloned().ok_or(StackError::NotSocket)?;
@@ -439,6 +494,13 @@ impl NetworkBuilder {
                     wires,
                 },
             )?;
+            let mut core = core;
+            if let Some(mut setup) = ipsec.remove(&name) {
+                if let Some(t) = &self.ipsec_tweak {
+                    (t.0)(&name, &mut setup);
+                }
+                core.enable_ipsec(setup)?;
+            }
             let host = Arc::new(HostShared::new(core, epoch));
             let socks = {
                 let _g = runtime.enter();
@@ -627,6 +689,9 @@ impl Network {
             mtu: None,
             process_salt: None,
             services: true,
+            ipsec: true,
+            keylog: false,
+            ipsec_tweak: None,
         }
     }
 

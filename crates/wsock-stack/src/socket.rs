@@ -3,11 +3,12 @@
 //! ready), a `poll_*` form for futures, and an `async` form.
 
 use std::future::poll_fn;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::core::HostCore;
+use crate::core::{HostCore, SaDatabase, SecurityQuery};
+use wsock_ale::SecuritySettings;
 use crate::error::{Result, StackError};
 use crate::network::Network;
 use crate::scenario::HostSpec;
@@ -129,6 +130,22 @@ impl Host {
             fault_dropped: c.fault_dropped.load(Relaxed),
             drops,
         }
+    }
+
+    /// The host's SA database: IKE (main mode) SAs and child (quick mode) SAs.
+    pub fn security_associations(&self) -> SaDatabase {
+        self.shared.lock().security_associations()
+    }
+
+    /// Key records of the SAs negotiated so far (JSON lines for the ESP oracle and Wireshark),
+    /// when the network was built with [`crate::NetworkBuilder::keylog`].
+    pub fn key_log(&self) -> Vec<String> {
+        self.shared.lock().key_log()
+    }
+
+    /// ESP packets dropped, by `ERROR_IPSEC_*` code.
+    pub fn esp_errors(&self) -> std::collections::BTreeMap<u32, u64> {
+        self.shared.lock().esp_errors()
     }
 
     /// Live endpoints of this host with a one-line description each.
@@ -354,6 +371,54 @@ impl Endpoint {
         let mut o = st.options(self.id)?;
         f(&mut o);
         st.set_options(self.id, o)
+    }
+
+    /// `WSASetSocketSecurity`: turns IPsec on for this socket's traffic (`None`: the default
+    /// settings of a NULL `SecuritySettings`, integrity first). Without `ALLOW_INSECURE` in the
+    /// settings, no byte of the socket's traffic leaves or is accepted in clear text.
+    ///
+    /// # Errors
+    /// `NotSocket`; `IsConnected`; `InvalidArgument` (set twice, after bind/listen, or with
+    /// `SO_REUSEADDR`).
+    ///
+    /// # Examples
+    /// ```
+    /// use wsock_stack::{Family, Network, Scenario};
+    /// let net = Network::start(Scenario::default_scenario())?;
+    /// let s = net.host("client").unwrap().tcp(Family::V4);
+    /// s.set_security(None)?;
+    /// assert!(s.set_security(None).is_err()); // once per socket
+    /// # Ok::<(), wsock_stack::StackError>(())
+    /// ```
+    pub fn set_security(&self, settings: Option<SecuritySettings>) -> Result<()> {
+        self.host.lock().set_security(self.id, settings)
+    }
+
+    /// `WSASetSocketPeerTargetName`: the peer at `peer` must authenticate as `name` (SPN form
+    /// `host/NAME` or raw). For TCP, an unspecified address names the peer it connects to.
+    ///
+    /// # Errors
+    /// `NotSocket`; `IsConnected`; `InvalidArgument` (empty name); `NoBufferSpace` (too many
+    /// names on one socket).
+    pub fn set_peer_target_name(&self, peer: IpAddr, name: &str) -> Result<()> {
+        self.host.lock().set_peer_target_name(self.id, peer, name)
+    }
+
+    /// `WSADeleteSocketPeerTargetName`.
+    ///
+    /// # Errors
+    /// `NotSocket`.
+    pub fn delete_peer_target_name(&self, peer: IpAddr) -> Result<()> {
+        self.host.lock().delete_peer_target_name(self.id, peer)
+    }
+
+    /// `WSAQuerySocketSecurity`: whether the traffic with `peer` (`None`: the connected peer) is
+    /// secured and encrypted, the SA ids, the last negotiation error, the authenticated peer.
+    ///
+    /// # Errors
+    /// `NotSocket`; `NotConnected` (no peer); `ConnectionReset`.
+    pub fn query_security(&self, peer: Option<SocketAddr>) -> Result<SecurityQuery> {
+        self.host.lock().query_security(self.id, peer)
     }
 
     /// Binds to a local address (port 0: an ephemeral port).

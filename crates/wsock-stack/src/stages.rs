@@ -129,7 +129,8 @@ pub enum DropReason {
     HoldOverflow,
     /// A held queue was released as failed (e.g. the negotiation it waited for failed).
     HoldFailed,
-    /// A datagram arrived on the IKE or NAT-T socket and no stage handles it (IPsec not built).
+    /// A datagram arrived on the IKE or NAT-T socket, or a packet needed protection, and the
+    /// host has no keying module (IPsec not enabled on it).
     NoKeying,
     /// ALE blocked it (inbound connection or datagram).
     AleBlocked,
@@ -143,11 +144,16 @@ pub enum DropReason {
     /// Nothing of the packet's address family listens at its destination port (an IPv6
     /// datagram never reaches an IPv4 socket, nor the reverse).
     NoListener,
+    /// ESP failed: unknown SPI, integrity, replay, lifetime (the `ERROR_IPSEC_*` code is
+    /// counted by [`crate::HostCore::esp_errors`]), or sealing failed.
+    Ipsec,
+    /// A clear packet of a flow whose policy requires IPsec (`ERROR_IPSEC_CLEAR_TEXT_DROP`).
+    ClearTextDrop,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 13] = [
+    pub const ALL: [DropReason; 15] = [
         DropReason::NoRoute,
         DropReason::Malformed,
         DropReason::BadChecksum,
@@ -161,6 +167,8 @@ impl DropReason {
         DropReason::BacklogFull,
         DropReason::QueueFull,
         DropReason::NoListener,
+        DropReason::Ipsec,
+        DropReason::ClearTextDrop,
     ];
 
     /// Index into [`DropCounters`].
@@ -179,6 +187,8 @@ impl DropReason {
             DropReason::BacklogFull => 10,
             DropReason::QueueFull => 11,
             DropReason::NoListener => 12,
+            DropReason::Ipsec => 13,
+            DropReason::ClearTextDrop => 14,
         }
     }
 
@@ -198,6 +208,8 @@ impl DropReason {
             DropReason::BacklogFull => "backlog-full",
             DropReason::QueueFull => "queue-full",
             DropReason::NoListener => "no-listener",
+            DropReason::Ipsec => "ipsec",
+            DropReason::ClearTextDrop => "clear-text-drop",
         }
     }
 }
@@ -210,7 +222,7 @@ impl fmt::Display for DropReason {
 
 /// Drop counters, one per [`DropReason`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DropCounters(pub [u64; 13]);
+pub struct DropCounters(pub [u64; 15]);
 
 impl DropCounters {
     /// The count for one reason.

@@ -18,7 +18,7 @@ use super::{describe_block, Endpoint, HostCore, PoolSocket, TcpState};
 use crate::stages::DropReason;
 use crate::types::{Family, Protocol};
 use crate::wire::IpSummary;
-use wsock_ale::{AleVerdict, InboundInfo};
+use wsock_ale::{AleVerdict, FlowId, InboundInfo};
 
 /// What ALE and the backlog decided for an inbound packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +61,11 @@ impl HostCore {
         self.ports.contains_key(&(proto, other, port))
     }
 
-    pub(super) fn ale_inbound(&mut self, packet: &[u8], sum: &IpSummary) -> Inbound {
+    pub(super) fn ale_inbound(&mut self, packet: &[u8], sum: &IpSummary, secured: bool) -> Inbound {
+        let info = InboundInfo {
+            ipsec_secured: secured,
+            ..InboundInfo::default()
+        };
         let Some((sport, dport)) = sum.ports(packet) else {
             return Inbound::Pass;
         };
@@ -90,13 +94,23 @@ impl HostCore {
                 };
                 let listener_ale = t.ale;
                 let (opts, chosen) = (t.opts, t.chosen);
-                match self.ale.inbound_connection(
-                    listener_ale,
-                    local,
-                    remote,
-                    &InboundInfo::default(),
-                    now,
-                ) {
+                if !secured && self.endpoint_refuses_clear(listener_ale) {
+                    tracing::debug!(target: "wsock::ipsec", %remote, %local, "clear connection request to a secure socket: dropped");
+                    return Inbound::Drop(DropReason::ClearTextDrop);
+                }
+                match self
+                    .ale
+                    .inbound_connection(listener_ale, local, remote, &info, now)
+                {
+                    Ok(AleVerdict::Permit { flow, protection, .. })
+                        if !secured && protection.is_some_and(|p| p.requires_security()) =>
+                    {
+                        if let Some(f) = flow {
+                            let _ = self.ale.close_flow(f, now);
+                        }
+                        tracing::debug!(target: "wsock::ipsec", %remote, %local, "clear connection request where policy requires IPsec: dropped");
+                        Inbound::Drop(DropReason::ClearTextDrop)
+                    }
                     Ok(AleVerdict::Permit { flow, .. }) => {
                         if !self.make_room(lid) {
                             if let Some(f) = flow {
@@ -144,10 +158,16 @@ impl HostCore {
                 let Some(Endpoint::Udp(u)) = self.endpoints.get(&id) else {
                     return Inbound::Pass;
                 };
-                match self
-                    .ale
-                    .udp_recv(u.ale, remote, &InboundInfo::default(), now)
-                {
+                let uep = u.ale;
+                if !secured && self.endpoint_refuses_clear(uep) {
+                    return Inbound::Drop(DropReason::ClearTextDrop);
+                }
+                match self.ale.udp_recv(uep, remote, &info, now) {
+                    Ok(AleVerdict::Permit { protection, .. })
+                        if !secured && protection.is_some_and(|p| p.requires_security()) =>
+                    {
+                        Inbound::Drop(DropReason::ClearTextDrop)
+                    }
                     Ok(AleVerdict::Permit { .. }) => Inbound::Pass,
                     Ok(AleVerdict::Block(b)) => {
                         tracing::info!(target: "wsock::ale", %remote, %local, "datagram {}: dropped", describe_block(&b));
@@ -162,15 +182,22 @@ impl HostCore {
 
     /// ALE per packet: a TCP segment or UDP datagram of an established flow is classified at
     /// the transport layer of its direction (FWPM_LAYER_OUTBOUND/INBOUND_TRANSPORT_V4/V6). ALE
-    /// answers at once when no filter lives there. `false`: drop it.
-    pub(super) fn ale_packet(&mut self, packet: &[u8], sum: &IpSummary, outbound: bool) -> bool {
+    /// answers at once when no filter lives there. `None`: drop it; else the flow (if any) and
+    /// what the deciding filter asks for.
+    pub(super) fn ale_packet(
+        &mut self,
+        packet: &[u8],
+        sum: &IpSummary,
+        outbound: bool,
+        secured: bool,
+    ) -> Option<(Option<FlowId>, Option<wsock_ale::ProtectionRequest>)> {
         let proto = match sum.protocol {
             6 => wsock_ale::Protocol::Tcp,
             17 => wsock_ale::Protocol::Udp,
-            _ => return true,
+            _ => return Some((None, None)),
         };
         let Some((sport, dport)) = sum.ports(packet) else {
-            return true;
+            return Some((None, None));
         };
         let (local, remote) = if outbound {
             (
@@ -184,20 +211,24 @@ impl HostCore {
             )
         };
         let Some(flow) = self.ale.flow_for(proto, local, remote) else {
-            return true;
+            return Some((None, None));
         };
         let dir = if outbound {
             wsock_ale::Direction::Outbound
         } else {
             wsock_ale::Direction::Inbound
         };
-        match self.ale.packet(flow, dir, self.now) {
+        let info = wsock_ale::PacketInfo {
+            ipsec_secured: secured,
+        };
+        match self.ale.packet_with(flow, dir, &info, self.now) {
             Ok(AleVerdict::Block(b)) => {
                 tracing::debug!(target: "wsock::ale", %local, %remote, "packet {}: dropped", describe_block(&b));
-                false
+                None
             }
+            Ok(AleVerdict::Permit { protection, .. }) => Some((Some(flow), protection)),
             // A flow that is gone (closed, torn down) no longer classifies its stragglers.
-            Ok(AleVerdict::Permit { .. }) | Err(_) => true,
+            Err(_) => Some((None, None)),
         }
     }
 

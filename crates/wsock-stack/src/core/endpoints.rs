@@ -140,7 +140,7 @@ impl HostCore {
         Ok(())
     }
 
-    fn ale_of(&mut self, id: u64) -> Result<EndpointId> {
+    pub(super) fn ale_of(&mut self, id: u64) -> Result<EndpointId> {
         Ok(match self.ep_mut(id)? {
             Endpoint::Tcp(t) => t.ale,
             Endpoint::Udp(u) => u.ale,

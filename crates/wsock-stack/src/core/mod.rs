@@ -33,9 +33,16 @@ use wsock_wfp::SessionId;
 mod ale_glue;
 mod device;
 mod endpoints;
+mod ipsec;
 mod path;
+mod secure;
 
+pub use ipsec::{
+    child_lifetime, ChildSaView, FailureErrno, IkeSaView, IpsecCredential, IpsecSetup, SaDatabase,
+    SaFacts, ERROR_IPSEC_CLEAR_TEXT_DROP, SETTINGS_ALLOW_INSECURE, SETTINGS_GUARANTEE_ENCRYPTION,
+};
 pub use path::{Route, Routes};
+pub use secure::SecurityQuery;
 
 #[derive(Debug)]
 enum TcpState {
@@ -173,6 +180,10 @@ pub struct HostCore {
     in_interface: bool,
     /// Connection requests queued for the interface since its last poll, per listener.
     syns_queued: HashMap<(u64, IpAddr), usize>,
+    /// IPsec, when enabled: keying, SA database, ESP.
+    ipsec: Option<Box<ipsec::IpsecPath>>,
+    /// The SA (MM id, QM id) of the inbound packet being processed, if it arrived in ESP.
+    ipsec_ingress_sa: Option<(wsock_ipsec::ike::sa::IkeSaId, u64)>,
 }
 
 /// A closed connection still finishing.
@@ -346,6 +357,8 @@ impl HostCore {
             dirty: false,
             in_interface: false,
             syns_queued: HashMap::new(),
+            ipsec: None,
+            ipsec_ingress_sa: None,
         })
     }
 
@@ -548,6 +561,20 @@ impl HostCore {
             _ => return Ok(()),
         };
         let state = self.sockets.get::<tcp::Socket>(handle).state();
+        let t = self.tcp_mut(id)?;
+        if let (Some(started), tcp::State::SynSent) = (started, state) {
+            let flow = t.flow;
+            if let Some(err) = self.ipsec_connect_failure(flow, started) {
+                self.sockets.get_mut::<tcp::Socket>(handle).abort();
+                self.orphans.push(Orphan {
+                    handle,
+                    deadline: now + ORPHAN_LINGER,
+                    timewait_since: None,
+                });
+                self.tcp_mut(id)?.state = TcpState::Failed(err);
+                return Ok(());
+            }
+        }
         let t = self.tcp_mut(id)?;
         match (started, state) {
             (Some(_), tcp::State::SynSent | tcp::State::SynReceived) => {}

@@ -68,7 +68,7 @@ impl Routes {
 /// One held queue: packets waiting for an event (e.g. an SA), each with its deadline.
 #[derive(Debug, Default)]
 pub(crate) struct Held {
-    packets: VecDeque<(Vec<u8>, Duration)>,
+    pub(super) packets: VecDeque<(Vec<u8>, Duration)>,
 }
 
 /// At most this many packets wait in one held queue; more are dropped as
@@ -180,8 +180,15 @@ impl HostCore {
                         }
                     }
                 }
-                tracing::debug!(target: "wsock::stack", host = %self.spec.name, %socket, %from, "datagram on a keying socket and no keying module: dropped");
-                self.drops.bump(DropReason::NoKeying);
+                if self.ipsec.is_none() {
+                    tracing::debug!(target: "wsock::stack", host = %self.spec.name, %socket, %from, "datagram on a keying socket and no keying module: dropped");
+                    self.drops.bump(DropReason::NoKeying);
+                    return;
+                }
+                if let Some((p, meta)) = self.ipsec_wire_datagram(socket, from, bytes) {
+                    self.ingress(p, &meta);
+                }
+                self.ipsec_ingress_sa = None;
             }
         }
     }
@@ -192,6 +199,7 @@ impl HostCore {
         if self.out.is_empty() {
             if self.dirty {
                 self.run_interface();
+                self.ipsec_after_traffic();
             }
             for i in 0..self.stages.len() {
                 while let Some((socket, to, bytes)) = self.stages[i].poll_transmit(now) {
@@ -238,6 +246,9 @@ impl HostCore {
                 next = next.min(t);
             }
         }
+        if let Some(t) = self.ipsec_poll_timeout() {
+            next = next.min(t);
+        }
         Some(next)
     }
 
@@ -260,6 +271,7 @@ impl HostCore {
                 s.handle_timeout(now);
             }
         }
+        self.ipsec_timeout(now);
         self.run_interface();
         self.housekeeping();
     }
@@ -329,10 +341,11 @@ impl HostCore {
             self.ingress_checked(packet);
             return;
         }
-        if !self.ale_packet(&packet[head..], &summary, true) {
+        let Some((flow, protection)) = self.ale_packet(&packet[head..], &summary, true, false)
+        else {
             self.drops.bump(DropReason::AleBlocked);
             return;
-        }
+        };
         let routes = self.routes.clone();
         let Some(route) = routes.get(summary.dst) else {
             tracing::debug!(target: "wsock::stack", host = %self.spec.name, dst = %summary.dst, "no route: packet dropped");
@@ -376,6 +389,13 @@ impl HostCore {
                     return;
                 }
             }
+        }
+        // IPsec: what policy protects, or what an SA to the peer covers, leaves as ESP.
+        let need = self.ipsec_need(flow, protection.as_ref(), summary.dst);
+        if (need.is_some() || self.ipsec.is_some())
+            && self.ipsec_egress(&mut packet, head, &summary, flow, need)
+        {
+            return;
         }
         let framed = if head == wire::GRE_HEADER_LEN {
             // The header's room is there: no byte of the packet moves.
@@ -434,10 +454,20 @@ impl HostCore {
         if let Some(err) = wire::icmp_port_unreachable(&packet, &summary) {
             self.udp_port_unreachable(err.original_src, err.original_dst);
         }
-        match self.ale_inbound(&packet, &summary) {
+        let secured = self.ipsec_ingress_sa.is_some();
+        match self.ale_inbound(&packet, &summary, secured) {
             super::ale_glue::Inbound::Pass => {
-                if !self.ale_packet(&packet, &summary, false) {
+                let Some((flow, protection)) = self.ale_packet(&packet, &summary, false, secured)
+                else {
                     self.drops.bump(DropReason::AleBlocked);
+                    return;
+                };
+                if let (Some(f), Some((mm, qm))) = (flow, self.ipsec_ingress_sa) {
+                    self.note_flow_sa(f, mm, qm);
+                }
+                if !secured && self.refuse_clear(flow, protection.as_ref(), summary.src) {
+                    tracing::debug!(target: "wsock::ipsec", host = %self.spec.name, src = %summary.src, "clear text where IPsec is required: dropped");
+                    self.drops.bump(DropReason::ClearTextDrop);
                     return;
                 }
             }

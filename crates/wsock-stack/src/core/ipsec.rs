@@ -1,0 +1,1186 @@
+//! IPsec on the packet path: the keying module (an IKEv2 endpoint of `wsock-ipsec`) on the
+//! host's IKE and NAT-T sockets, the SA database, and ESP in transport or tunnel mode.
+//!
+//! ```text
+//!  egress: ALE says the flow needs protection (a REQUIRE_IPSEC_* permit, an IPsec callout,
+//!          or the socket's WSASetSocketSecurity settings), or an SA to the peer exists
+//!      │
+//!      ├── an outbound SA to the peer fits ──► ESP (transport: the transport segment; tunnel:
+//!      │                                       the whole packet) on the NAT-T socket
+//!      ├── none, no failure on record ──────► hold under the negotiation's key; IKE_SA_INIT +
+//!      │                                       IKE_AUTH with the peer host (main mode + quick mode)
+//!      └── negotiation failed ─────────────► drop (require) or clear (ALLOW_INSECURE / request)
+//!
+//!  ingress: NAT-T socket ── marker ──► IKE;  SPI ──► inbound SA ──► open (ICV, then replay
+//!           window) ──► rebuilt IP packet, marked secured, with the peer's identity ──► ALE
+//!           clear socket: a packet of a flow that requires protection is dropped
+//! ```
+//!
+//! Keying is per peer host: one IKE SA (Windows' main mode SA) and child SAs (quick mode SAs)
+//! whose selectors cover all traffic between the two hosts' virtual addresses of one family.
+//! SA ids follow Windows: the IKE SA id is the 64-bit MM SA id; QM SA ids count from 1 per host.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wsock_ale::FlowId;
+use wsock_ipsec::esp::{EspSuite, InboundSa, Integrity, Lifetime, Mode, OutboundSa, SaEvent};
+use wsock_ipsec::ike::crypto::DhGroup;
+use wsock_ipsec::ike::sa::{
+    host_selector, ChildSa, EndpointConfig, Identity, IkeEndpoint, IkeEvent, IkePolicy, IkeSaId,
+    Retransmit, SystemIkeRandom, WireSocket as IkeSocket,
+};
+use wsock_ipsec::ike::wire::AddressRange;
+use wsock_ipsec::natt::{self, NattDatagram};
+use wsock_ipsec::IpsecError;
+use wsock_wfp::{NetEventHeader, NetEventKind};
+
+use super::HostCore;
+use crate::stages::{DropReason, HoldKey, IngressMeta, Transmit, WireSocket};
+use crate::wire::{self, IpSummary};
+
+/// `SOCKET_SETTINGS_GUARANTEE_ENCRYPTION`.
+pub const SETTINGS_GUARANTEE_ENCRYPTION: u32 = 0x1;
+/// `SOCKET_SETTINGS_ALLOW_INSECURE`.
+pub const SETTINGS_ALLOW_INSECURE: u32 = 0x2;
+
+/// `ERROR_IPSEC_CLEAR_TEXT_DROP`: a clear packet where policy required protection.
+pub const ERROR_IPSEC_CLEAR_TEXT_DROP: u32 = 13916;
+
+/// How a host authenticates in IKE.
+#[derive(Clone)]
+pub enum IpsecCredential {
+    /// A machine certificate from the scenario's CA (RFC 7427 signatures).
+    Certificate {
+        /// Our identity (ID_FQDN of the machine name).
+        id: Identity,
+        /// The certificate, its key and the trust anchors.
+        cert: wsock_ipsec::ike::cert::CertAuth,
+    },
+    /// A pre-shared key.
+    Psk {
+        /// Our identity.
+        id: Identity,
+        /// The key.
+        key: Vec<u8>,
+    },
+}
+
+impl std::fmt::Debug for IpsecCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IpsecCredential::Certificate { id, .. } => write!(f, "Certificate({id})"),
+            IpsecCredential::Psk { id, .. } => write!(f, "Psk({id}, <redacted>)"),
+        }
+    }
+}
+
+/// What a failed negotiation makes a waiting `connect` fail with
+/// (../reference/unconfirmed-resolved.md item 1a).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailureErrno {
+    /// `WSAETIMEDOUT`, after [`IpsecSetup::failure_delay`] (Windows' behaviour as observed).
+    #[default]
+    Timeout,
+    /// `WSAEACCES` at once.
+    AccessDenied,
+}
+
+/// How a host's IPsec is set up ([`HostCore::enable_ipsec`]).
+#[derive(Debug, Clone)]
+pub struct IpsecSetup {
+    /// Our IKE credential.
+    pub credential: IpsecCredential,
+    /// IKE retransmission schedule (default: 0.5 s doubling, 5 sends: failure after 15.5 s).
+    pub retransmit: Retransmit,
+    /// Lifetime of child SAs (default: 1 hour, soft at 90 %, as Windows' quick mode default).
+    pub child_lifetime: Lifetime,
+    /// Anti-replay window (default 64).
+    pub replay_window: u32,
+    /// How long a `connect` waiting on a failed negotiation waits before it fails (default
+    /// 21 s, Windows' SYN retry budget; scenarios shorten it).
+    pub failure_delay: Duration,
+    /// What it then fails with.
+    pub failure_errno: FailureErrno,
+    /// How long a failure is remembered before traffic may start a new negotiation.
+    pub failure_holddown: Duration,
+    /// How long packets wait for a negotiation.
+    pub hold_timeout: Duration,
+    /// Child SA mode.
+    pub mode: Mode,
+    /// Keep key records for Wireshark ([`HostCore::key_log`]). Debug material: off by default.
+    pub keylog: bool,
+    /// Machine names by lowercase IKE identity (to name a peer's machine for tokens).
+    pub machines: BTreeMap<String, String>,
+}
+
+impl IpsecSetup {
+    /// Defaults around a credential.
+    pub fn new(credential: IpsecCredential) -> Self {
+        let hard = Duration::from_secs(3600);
+        IpsecSetup {
+            credential,
+            retransmit: Retransmit::default(),
+            child_lifetime: child_lifetime(Some(hard), None),
+            replay_window: 64,
+            failure_delay: Duration::from_secs(21),
+            failure_errno: FailureErrno::Timeout,
+            failure_holddown: Duration::from_secs(10),
+            hold_timeout: Duration::from_secs(30),
+            mode: Mode::Transport,
+            keylog: false,
+            machines: BTreeMap::new(),
+        }
+    }
+}
+
+/// A child SA lifetime with soft limits at 90 % of the hard ones.
+pub fn child_lifetime(seconds: Option<Duration>, bytes: Option<u64>) -> Lifetime {
+    use wsock_ipsec::esp::LifetimeLimits;
+    let hard = LifetimeLimits {
+        time: seconds,
+        bytes,
+        packets: None,
+    };
+    let soft = LifetimeLimits {
+        time: seconds.map(|t| t.mul_f64(0.9)),
+        bytes: bytes.map(|b| b / 10 * 9),
+        packets: None,
+    };
+    Lifetime {
+        soft,
+        hard,
+        ..Lifetime::unlimited()
+    }
+}
+
+/// What protection a packet needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Need {
+    /// A cipher, not integrity only.
+    pub encrypt: bool,
+    /// The peer's identity must match this name.
+    pub target: Option<String>,
+    /// Clear text may go when no SA can be had (ALLOW_INSECURE, negotiation discovery).
+    pub clear_ok: bool,
+}
+
+/// One direction of a child SA pair in the SA database, as views list it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChildSaView {
+    /// QM SA id.
+    pub qm_sa_id: u64,
+    /// MM SA id of the IKE SA it belongs to.
+    pub mm_sa_id: u64,
+    /// The peer's virtual address.
+    pub peer: IpAddr,
+    /// Inbound SPI (ours).
+    pub inbound_spi: u32,
+    /// Outbound SPI (the peer's).
+    pub outbound_spi: u32,
+    /// Algorithms.
+    pub suite: String,
+    /// Whether a cipher is in use (ENCRYPTED, not only SECURED).
+    pub encrypted: bool,
+    /// transport / tunnel.
+    pub mode: String,
+    /// Packets and bytes sealed.
+    pub out_packets: u64,
+    /// Payload bytes sealed.
+    pub out_bytes: u64,
+    /// Packets opened.
+    pub in_packets: u64,
+    /// Payload bytes opened.
+    pub in_bytes: u64,
+}
+
+/// An IKE SA (main mode SA) as views list it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IkeSaView {
+    /// MM SA id.
+    pub mm_sa_id: u64,
+    /// initiator / responder.
+    pub role: String,
+    /// State.
+    pub state: String,
+    /// Initiator SPI.
+    pub spi_i: String,
+    /// Responder SPI.
+    pub spi_r: String,
+    /// The peer's IKE address on the underlay.
+    pub peer_wire: SocketAddr,
+    /// The peer's authenticated identity.
+    pub peer_id: Option<String>,
+}
+
+/// The SA database of a host: what `wsock show sas` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct SaDatabase {
+    /// IKE SAs.
+    pub ike: Vec<IkeSaView>,
+    /// Child SAs.
+    pub child: Vec<ChildSaView>,
+}
+
+/// What the SA that protected a flow says (for `WSAQuerySocketSecurity`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SaFacts {
+    /// MM SA id.
+    pub mm_sa_id: u64,
+    /// QM SA id.
+    pub qm_sa_id: u64,
+    /// A cipher is in use.
+    pub encrypted: bool,
+    /// The peer's authenticated identity.
+    pub peer_id: Option<String>,
+    /// The peer's machine name (from the scenario), if known.
+    pub peer_machine: Option<String>,
+}
+
+struct OutEntry {
+    sa: OutboundSa,
+    mm: IkeSaId,
+    qm: u64,
+    inbound_spi: u32,
+    encrypted: bool,
+    peer_wire: SocketAddr,
+    mode: Mode,
+}
+
+struct InEntry {
+    sa: InboundSa,
+    mm: IkeSaId,
+    qm: u64,
+    peer_ip: IpAddr,
+    local_ip: IpAddr,
+    mode: Mode,
+}
+
+#[derive(Debug, Clone)]
+struct Negotiation {
+    peer_ip: IpAddr,
+    need: Need,
+}
+
+#[derive(Debug, Clone)]
+struct Failure {
+    winerr: u32,
+    at: Duration,
+    need: Need,
+}
+
+/// The IPsec state of one host core.
+pub(crate) struct IpsecPath {
+    setup: IpsecSetup,
+    ike: IkeEndpoint,
+    negotiations: BTreeMap<IkeSaId, Negotiation>,
+    /// The negotiation running towards a peer address.
+    by_peer: BTreeMap<IpAddr, IkeSaId>,
+    /// Peer identities of established IKE SAs.
+    peer_ids: BTreeMap<IkeSaId, Identity>,
+    out: BTreeMap<IpAddr, Vec<OutEntry>>,
+    inb: HashMap<u32, InEntry>,
+    failures: BTreeMap<IpAddr, Failure>,
+    next_qm: u64,
+    keylog: Vec<String>,
+    /// ESP packets dropped, by `ERROR_IPSEC_*` code.
+    pub(crate) esp_errors: BTreeMap<u32, u64>,
+}
+
+fn ike_socket(s: WireSocket) -> Option<IkeSocket> {
+    match s {
+        WireSocket::Ike => Some(IkeSocket::Ike),
+        WireSocket::NatT => Some(IkeSocket::Natt),
+        WireSocket::Clear => None,
+    }
+}
+
+fn stack_socket(s: IkeSocket) -> WireSocket {
+    match s {
+        IkeSocket::Ike => WireSocket::Ike,
+        IkeSocket::Natt => WireSocket::NatT,
+    }
+}
+
+fn suite_encrypts(s: EspSuite) -> bool {
+    !matches!(s, EspSuite::Null(_) | EspSuite::NullAuthAesGmac { .. })
+}
+
+fn suite_name(s: EspSuite) -> String {
+    match s {
+        EspSuite::AesGcm16 { key_bits } => format!("aes-gcm-{key_bits}"),
+        EspSuite::ChaCha20Poly1305 => "chacha20-poly1305".into(),
+        EspSuite::NullAuthAesGmac { key_bits } => format!("null-aes-gmac-{key_bits}"),
+        EspSuite::Null(Integrity::HmacSha256_128) => "null-hmac-sha256-128".into(),
+        EspSuite::Null(Integrity::HmacSha1_96) => "null-hmac-sha1-96".into(),
+        EspSuite::AesCbc {
+            key_bits,
+            integrity,
+        } => format!(
+            "aes-cbc-{key_bits}-{}",
+            match integrity {
+                Integrity::HmacSha256_128 => "hmac-sha256-128",
+                Integrity::HmacSha1_96 => "hmac-sha1-96",
+            }
+        ),
+    }
+}
+
+/// ESP suites offered when encryption is guaranteed: AEAD first.
+fn encrypting_suites() -> Vec<(EspSuite, bool)> {
+    vec![
+        (EspSuite::AesGcm16 { key_bits: 128 }, false),
+        (EspSuite::AesGcm16 { key_bits: 256 }, false),
+        (EspSuite::ChaCha20Poly1305, false),
+        (
+            EspSuite::AesCbc {
+                key_bits: 128,
+                integrity: Integrity::HmacSha1_96,
+            },
+            false,
+        ),
+    ]
+}
+
+/// Windows' default quick mode offer (winsock-api §1.9): integrity-only ESP with SHA-1 first
+/// (AH proposals become integrity-only ESP, which crosses UDP encapsulation), then ciphers.
+fn default_suites() -> Vec<(EspSuite, bool)> {
+    let mut v = vec![
+        (EspSuite::Null(Integrity::HmacSha1_96), false),
+        (EspSuite::Null(Integrity::HmacSha256_128), false),
+    ];
+    v.extend(encrypting_suites());
+    v
+}
+
+/// Everything a responder accepts, preferring what the initiator offered first.
+fn responder_suites() -> Vec<(EspSuite, bool)> {
+    let mut v = encrypting_suites();
+    v.extend([
+        (
+            EspSuite::AesCbc {
+                key_bits: 256,
+                integrity: Integrity::HmacSha256_128,
+            },
+            false,
+        ),
+        (
+            EspSuite::AesCbc {
+                key_bits: 128,
+                integrity: Integrity::HmacSha256_128,
+            },
+            false,
+        ),
+        (EspSuite::Null(Integrity::HmacSha1_96), false),
+        (EspSuite::Null(Integrity::HmacSha256_128), false),
+        (EspSuite::NullAuthAesGmac { key_bits: 128 }, false),
+    ]);
+    v
+}
+
+impl IpsecPath {
+    fn policy(&self, need: Option<&Need>) -> IkePolicy {
+        let mut p = match &self.setup.credential {
+            IpsecCredential::Certificate { id, cert } => {
+                IkePolicy::certificate(id.clone(), cert.clone())
+            }
+            IpsecCredential::Psk { id, key } => IkePolicy::psk(id.clone(), key.clone()),
+        };
+        p.force_encap = true;
+        p.mode = self.setup.mode;
+        p.replay_window = self.setup.replay_window;
+        p.child_lifetime = self.setup.child_lifetime;
+        p.esp_suites = match need {
+            None => responder_suites(),
+            Some(n) if n.encrypt => encrypting_suites(),
+            Some(_) => default_suites(),
+        };
+        if let Some(n) = need {
+            p.target_name = n.target.clone();
+        }
+        p.ike_suites.retain(|s| s.dh != DhGroup::Curve25519 || need.is_none());
+        if p.ike_suites.is_empty() {
+            p = self.policy(None);
+        }
+        p
+    }
+
+    fn machine_of(&self, id: &Identity) -> Option<String> {
+        let s = id.to_string().to_ascii_lowercase();
+        let first = s.split('.').next().unwrap_or_default().to_string();
+        self.setup
+            .machines
+            .get(&s)
+            .or_else(|| self.setup.machines.get(&first))
+            .cloned()
+    }
+}
+
+impl HostCore {
+    /// Turns IPsec on: the host answers IKE on its IKE and NAT-T sockets and protects what
+    /// policy asks for. Without it, a packet that needs protection is dropped
+    /// ([`DropReason::NoKeying`]).
+    ///
+    /// # Errors
+    /// [`crate::StackError::Scenario`] when the IKE endpoint cannot be made (a bad credential).
+    pub fn enable_ipsec(&mut self, setup: IpsecSetup) -> crate::Result<()> {
+        let mut cfg = EndpointConfig::new(self.wires.ike, self.wires.natt);
+        cfg.retransmit = setup.retransmit;
+        cfg.keylog = setup.keylog;
+        let mut path = IpsecPath {
+            setup,
+            ike: IkeEndpoint::new(cfg.clone(), Box::new(SystemIkeRandom::new())).map_err(
+                |e| crate::StackError::Scenario(format!("host {:?}: IKE: {e}", self.spec.name)),
+            )?,
+            negotiations: BTreeMap::new(),
+            by_peer: BTreeMap::new(),
+            peer_ids: BTreeMap::new(),
+            out: BTreeMap::new(),
+            inb: HashMap::new(),
+            failures: BTreeMap::new(),
+            next_qm: 1,
+            keylog: Vec::new(),
+            esp_errors: BTreeMap::new(),
+        };
+        cfg.responder = Some(path.policy(None));
+        path.ike = IkeEndpoint::new(cfg, Box::new(SystemIkeRandom::new())).map_err(|e| {
+            crate::StackError::Scenario(format!("host {:?}: IKE: {e}", self.spec.name))
+        })?;
+        self.ipsec = Some(Box::new(path));
+        Ok(())
+    }
+
+    /// Whether IPsec is on.
+    pub fn ipsec_enabled(&self) -> bool {
+        self.ipsec.is_some()
+    }
+
+    /// The SA database (IKE and child SAs), for views.
+    pub fn security_associations(&self) -> SaDatabase {
+        let Some(p) = &self.ipsec else {
+            return SaDatabase::default();
+        };
+        let ike = p
+            .ike
+            .summaries()
+            .into_iter()
+            .map(|s| IkeSaView {
+                mm_sa_id: s.id.0,
+                role: format!("{:?}", s.role).to_ascii_lowercase(),
+                state: format!("{:?}", s.state).to_ascii_lowercase(),
+                spi_i: format!("{:016x}", s.spi_i),
+                spi_r: format!("{:016x}", s.spi_r),
+                peer_wire: s.peer,
+                peer_id: s.peer_id.map(|i| i.to_string()),
+            })
+            .collect();
+        let mut child = Vec::new();
+        for (peer, entries) in &p.out {
+            for o in entries {
+                let inb = p.inb.get(&o.inbound_spi);
+                let (ip, ib) = inb.map_or((0, 0), |i| {
+                    let (b, n) = i.sa.counters();
+                    (n, b)
+                });
+                let (ob, op) = o.sa.counters();
+                child.push(ChildSaView {
+                    qm_sa_id: o.qm,
+                    mm_sa_id: o.mm.0,
+                    peer: *peer,
+                    inbound_spi: o.inbound_spi,
+                    outbound_spi: o.sa.config().spi,
+                    suite: suite_name(o.sa.config().suite),
+                    encrypted: o.encrypted,
+                    mode: format!("{:?}", o.mode).to_ascii_lowercase(),
+                    out_packets: op,
+                    out_bytes: ob,
+                    in_packets: ip,
+                    in_bytes: ib,
+                });
+            }
+        }
+        child.sort_by_key(|c| c.qm_sa_id);
+        SaDatabase { ike, child }
+    }
+
+    /// Key records (JSON lines in the format of the project's ESP oracle and Wireshark's UATs)
+    /// of every SA negotiated so far, when [`IpsecSetup::keylog`] is on.
+    pub fn key_log(&self) -> Vec<String> {
+        self.ipsec
+            .as_ref()
+            .map(|p| p.keylog.clone())
+            .unwrap_or_default()
+    }
+
+    /// ESP packets dropped, by `ERROR_IPSEC_*` code (e.g. 13806 replay, 13807 integrity).
+    pub fn esp_errors(&self) -> BTreeMap<u32, u64> {
+        self.ipsec
+            .as_ref()
+            .map(|p| p.esp_errors.clone())
+            .unwrap_or_default()
+    }
+
+    /// The facts of the SA with QM id `qm`, if it still exists.
+    pub fn sa_facts(&self, mm: u64, qm: u64) -> Option<SaFacts> {
+        let p = self.ipsec.as_ref()?;
+        let o = p.out.values().flatten().find(|o| o.qm == qm)?;
+        let id = p.peer_ids.get(&IkeSaId(mm)).or(p.peer_ids.get(&o.mm));
+        Some(SaFacts {
+            mm_sa_id: o.mm.0,
+            qm_sa_id: o.qm,
+            encrypted: o.encrypted,
+            peer_id: id.map(|i| i.to_string()),
+            peer_machine: id.and_then(|i| p.machine_of(i)),
+        })
+    }
+
+    /// The last negotiation failure towards `peer` (`ERROR_IPSEC_IKE_*`), if one is on record.
+    pub fn negotiation_failure(&self, peer: IpAddr) -> Option<u32> {
+        self.ipsec
+            .as_ref()?
+            .failures
+            .get(&peer)
+            .map(|f| f.winerr)
+    }
+
+    /// What a flow's socket asked for: its `WSASetSocketSecurity` settings, its peer target
+    /// name, and the filter's protection request.
+    pub(crate) fn ipsec_need(
+        &self,
+        flow: Option<FlowId>,
+        protection: Option<&wsock_ale::ProtectionRequest>,
+        remote: IpAddr,
+    ) -> Option<Need> {
+        let info = flow.and_then(|f| self.ale.flow(f));
+        let ep = info.as_ref().map(|i| i.endpoint);
+        let settings = ep.and_then(|e| self.ale.security_settings(e).ok().flatten());
+        let target = ep.and_then(|e| self.target_name_for(e, remote));
+        let secured_before = info.as_ref().is_some_and(|i| i.security.qm_sa_id.is_some());
+        let mut need = if let Some(s) = settings {
+            Need {
+                encrypt: s.flags & SETTINGS_GUARANTEE_ENCRYPTION != 0,
+                target,
+                clear_ok: s.flags & SETTINGS_ALLOW_INSECURE != 0,
+            }
+        } else {
+            let p = protection?;
+            if p.requires_security() {
+                Need {
+                    encrypt: p.requires_encryption(),
+                    target,
+                    clear_ok: false,
+                }
+            } else if p.negotiate_discover() {
+                Need {
+                    encrypt: false,
+                    target,
+                    clear_ok: true,
+                }
+            } else {
+                return None;
+            }
+        };
+        if let Some(p) = protection {
+            need.encrypt |= p.requires_encryption();
+            if p.requires_security() {
+                need.clear_ok = false;
+            }
+        }
+        if secured_before {
+            need.clear_ok = false; // never downgrade a secured flow
+        }
+        Some(need)
+    }
+
+    /// Egress: protect `packet` (a bare IP packet) if needed. `true`: the packet was taken
+    /// (sent as ESP, held or dropped); `false`: it goes on in clear.
+    pub(crate) fn ipsec_egress(
+        &mut self,
+        packet: &mut Vec<u8>,
+        head: usize,
+        summary: &IpSummary,
+        flow: Option<FlowId>,
+        need: Option<Need>,
+    ) -> bool {
+        let peer = summary.dst;
+        let now = self.now;
+        let Some(p) = self.ipsec.as_mut() else {
+            if need.as_ref().is_some_and(|n| !n.clear_ok) {
+                tracing::debug!(target: "wsock::ipsec", host = %self.spec.name, %peer, "protection required and IPsec is off: dropped");
+                self.drops.bump(DropReason::NoKeying);
+                return true;
+            }
+            return false;
+        };
+        // An SA to the peer that fits.
+        let fits = |o: &OutEntry, n: Option<&Need>, ids: &BTreeMap<IkeSaId, Identity>| {
+            n.is_none_or(|n| {
+                (!n.encrypt || o.encrypted)
+                    && n.target.as_ref().is_none_or(|t| {
+                        ids.get(&o.mm).is_some_and(|id| id.matches_target(t))
+                    })
+            }) && !o.sa.is_expired()
+        };
+        let chosen = p.out.get(&peer).and_then(|v| {
+            v.iter()
+                .rposition(|o| fits(o, need.as_ref(), &p.peer_ids))
+        });
+        if let Some(i) = chosen {
+            let entry = &mut p.out.get_mut(&peer).expect("present")[i];
+            let (mm, qm) = (entry.mm, entry.qm);
+            let mut datagram = self.device.pool.take(packet.len() + 64);
+            let bare = packet.get(head..).unwrap_or_default();
+            let end = wire::ip_payload_end(bare, summary);
+            let sealed = match entry.mode {
+                Mode::Transport => {
+                    let seg = bare.get(summary.transport_offset..end).unwrap_or_default();
+                    entry.sa.seal(now, summary.protocol, seg, &mut datagram)
+                }
+                Mode::Tunnel => {
+                    let nh = if summary.src.is_ipv4() { 4 } else { 41 };
+                    entry.sa.seal(now, nh, &bare[..end], &mut datagram)
+                }
+            };
+            let to = entry.peer_wire;
+            match sealed {
+                Ok(_) => {
+                    let to_host = self
+                        .routes
+                        .get(peer)
+                        .map(|r| r.host.clone())
+                        .unwrap_or_else(|| Arc::from(""));
+                    self.out.push_back(Transmit {
+                        socket: WireSocket::NatT,
+                        to,
+                        to_host,
+                        bytes: datagram,
+                    });
+                    if let Some(f) = flow {
+                        self.note_flow_sa(f, mm, qm);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(target: "wsock::ipsec", error = %e, "seal failed: dropped");
+                    self.drops.bump(DropReason::Ipsec);
+                }
+            }
+            return true;
+        }
+        let Some(need) = need else {
+            return false;
+        };
+        // A failure on record: clear if allowed, else drop.
+        if let Some(f) = p.failures.get(&peer) {
+            if now.saturating_sub(f.at) < p.setup.failure_holddown && f.need == need {
+                if need.clear_ok {
+                    return false;
+                }
+                self.drops.bump(DropReason::HoldFailed);
+                return true;
+            }
+        }
+        let hold_deadline = now + p.setup.hold_timeout;
+        let running = p.by_peer.get(&peer).copied();
+        let mm = match running {
+            Some(mm) => mm,
+            None => match self.start_negotiation(peer, need.clone()) {
+                Some(mm) => mm,
+                None => {
+                    self.drops.bump(DropReason::NoRoute);
+                    return true;
+                }
+            },
+        };
+        let key = HoldKey(mm.0);
+        let q = self.held.entry(key).or_default();
+        if q.packets.len() >= super::path::HOLD_CAPACITY {
+            self.drops.bump(DropReason::HoldOverflow);
+        } else {
+            packet.drain(..head);
+            q.packets.push_back((std::mem::take(packet), hold_deadline));
+        }
+        true
+    }
+
+    pub(crate) fn note_flow_sa(&mut self, flow: FlowId, mm: IkeSaId, qm: u64) {
+        if let Ok(cur) = self.ale.flow_security(flow) {
+            if cur.mm_sa_id != Some(mm.0) || cur.qm_sa_id != Some(qm) {
+                let _ = self.ale.set_flow_security(
+                    flow,
+                    wsock_ale::FlowSecurity {
+                        mm_sa_id: Some(mm.0),
+                        qm_sa_id: Some(qm),
+                        negotiation_winerr: 0,
+                    },
+                );
+            }
+        }
+    }
+
+    fn start_negotiation(&mut self, peer: IpAddr, need: Need) -> Option<IkeSaId> {
+        let route = self.routes.get(peer)?.clone();
+        let local = match peer {
+            IpAddr::V4(_) => IpAddr::V4(self.spec.ipv4),
+            IpAddr::V6(_) => IpAddr::V6(self.spec.ipv6),
+        };
+        let now = self.now;
+        let p = self.ipsec.as_mut()?;
+        let mut policy = p.policy(Some(&need));
+        policy.local_ts = vec![host_selector(local)];
+        policy.remote_ts = vec![host_selector(peer)];
+        match p
+            .ike
+            .connect(now, route.wires.ike, Some(route.wires.natt), policy)
+        {
+            Ok(mm) => {
+                tracing::info!(target: "wsock::ipsec", host = %self.spec.name, %peer, %mm, encrypt = need.encrypt, target = ?need.target, "negotiating main mode and quick mode");
+                p.negotiations.insert(
+                    mm,
+                    Negotiation {
+                        peer_ip: peer,
+                        need,
+                    },
+                );
+                p.by_peer.insert(peer, mm);
+                self.ike_drain();
+                Some(mm)
+            }
+            Err(e) => {
+                tracing::warn!(target: "wsock::ipsec", error = %e, "cannot start IKE");
+                None
+            }
+        }
+    }
+
+    /// Ingress on the IKE or NAT-T socket. `None`: consumed or dropped; `Some`: an inner
+    /// packet with its metadata.
+    pub(crate) fn ipsec_wire_datagram(
+        &mut self,
+        socket: WireSocket,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) -> Option<(Vec<u8>, IngressMeta)> {
+        let now = self.now;
+        let Some(p) = self.ipsec.as_mut() else {
+            self.drops.bump(DropReason::NoKeying);
+            return None;
+        };
+        let isock = ike_socket(socket)?;
+        if socket == WireSocket::Ike {
+            p.ike.handle_datagram(now, from, isock, bytes);
+            self.ike_drain();
+            return None;
+        }
+        match natt::classify(bytes) {
+            Ok(NattDatagram::Keepalive) => None,
+            Ok(NattDatagram::Ike(_)) => {
+                p.ike.handle_datagram(now, from, isock, bytes);
+                self.ike_drain();
+                None
+            }
+            Ok(NattDatagram::Esp { spi, .. }) => {
+                let Some(entry) = p.inb.get_mut(&spi) else {
+                    *p.esp_errors.entry(IpsecError::BadSpi { spi }.win32_code()).or_default() += 1;
+                    self.drops.bump(DropReason::Ipsec);
+                    return None;
+                };
+                let mut buf = self.device.pool.take(bytes.len());
+                buf.extend_from_slice(bytes);
+                let (next_header, payload) = match entry.sa.open(now, &mut buf) {
+                    Ok(o) => (o.next_header, o.payload.to_vec()),
+                    Err(e) => {
+                        tracing::debug!(target: "wsock::ipsec", host = %self.spec.name, spi, error = %e, "ESP packet dropped");
+                        *p.esp_errors.entry(e.win32_code()).or_default() += 1;
+                        self.drops.bump(DropReason::Ipsec);
+                        return None;
+                    }
+                };
+                let (mm, qm, peer_ip, local_ip, mode) =
+                    (entry.mm, entry.qm, entry.peer_ip, entry.local_ip, entry.mode);
+                let peer_identity = p.peer_ids.get(&mm).map(|i| Arc::from(i.to_string()));
+                let packet = match mode {
+                    Mode::Tunnel => {
+                        if next_header == 59 {
+                            return None; // dummy packet (RFC 4303 §2.6)
+                        }
+                        payload
+                    }
+                    Mode::Transport => {
+                        let mut pk = Vec::with_capacity(payload.len() + 40);
+                        if wire::emit_ip_header(
+                            peer_ip,
+                            local_ip,
+                            next_header,
+                            payload.len(),
+                            &mut pk,
+                        )
+                        .is_err()
+                        {
+                            self.drops.bump(DropReason::Malformed);
+                            return None;
+                        }
+                        pk.extend_from_slice(&payload);
+                        pk
+                    }
+                };
+                self.device.pool.give(buf);
+                self.ipsec_ingress_sa = Some((mm, qm));
+                Some((
+                    packet,
+                    IngressMeta {
+                        socket,
+                        from,
+                        sa_spi: Some(spi),
+                        peer_identity,
+                    },
+                ))
+            }
+            Err(_) => {
+                self.drops.bump(DropReason::Malformed);
+                None
+            }
+        }
+    }
+
+    /// Moves what the IKE endpoint produced (datagrams, events) into the core.
+    pub(crate) fn ike_drain(&mut self) {
+        let now = self.now;
+        loop {
+            let Some(p) = self.ipsec.as_mut() else {
+                return;
+            };
+            while let Some(t) = p.ike.poll_transmit(now) {
+                let to_host = self
+                    .routes
+                    .host_of_wire(t.destination)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::from(""));
+                self.out.push_back(Transmit {
+                    socket: stack_socket(t.socket),
+                    to: t.destination,
+                    to_host,
+                    bytes: t.contents,
+                });
+            }
+            let Some(ev) = p.ike.poll_event() else {
+                return;
+            };
+            self.ike_event(ev);
+        }
+    }
+
+    fn ike_event(&mut self, ev: IkeEvent) {
+        let now = self.now;
+        let host = self.spec.name.clone();
+        let Some(p) = self.ipsec.as_mut() else {
+            return;
+        };
+        match ev {
+            IkeEvent::IkeSaEstablished {
+                sa, role, peer_id, ..
+            } => {
+                tracing::info!(target: "wsock::ipsec", host = %host, mm = %sa, ?role, peer = %peer_id, "main mode SA established");
+                if p.setup.keylog {
+                    if let Some(line) = p.ike.ike_key_record(sa).and_then(|r| r.json()) {
+                        p.keylog.push(line);
+                    }
+                }
+                p.peer_ids.insert(sa, peer_id);
+            }
+            IkeEvent::ChildSaReady(child) => self.install_child(*child),
+            IkeEvent::ChildSaFailed { sa, error } | IkeEvent::Failed { sa, error } => {
+                let code = error.win32_code();
+                tracing::info!(target: "wsock::ipsec", host = %host, mm = %sa, error = %error, code, "negotiation failed");
+                self.negotiation_failed(sa, code);
+            }
+            IkeEvent::ChildSaDeleted { inbound_spi, .. } => {
+                p.inb.remove(&inbound_spi);
+                for v in p.out.values_mut() {
+                    v.retain(|o| o.inbound_spi != inbound_spi);
+                }
+            }
+            IkeEvent::IkeSaDeleted { sa, .. } => {
+                p.inb.retain(|_, i| i.mm != sa);
+                for v in p.out.values_mut() {
+                    v.retain(|o| o.mm != sa);
+                }
+                p.peer_ids.remove(&sa);
+                if let Some(n) = p.negotiations.remove(&sa) {
+                    if p.by_peer.get(&n.peer_ip) == Some(&sa) {
+                        p.by_peer.remove(&n.peer_ip);
+                    }
+                }
+            }
+            IkeEvent::IkeSaRekeyed { old, new } => {
+                if let Some(id) = p.peer_ids.get(&old).cloned() {
+                    p.peer_ids.insert(new, id);
+                }
+                for i in p.inb.values_mut().filter(|i| i.mm == old) {
+                    i.mm = new;
+                }
+                for o in p.out.values_mut().flatten().filter(|o| o.mm == old) {
+                    o.mm = new;
+                }
+            }
+            _ => {}
+        }
+        let _ = now;
+    }
+
+    fn install_child(&mut self, child: ChildSa) {
+        let now = self.now;
+        let host = self.spec.name.clone();
+        let local_v4 = IpAddr::V4(self.spec.ipv4);
+        let local_v6 = IpAddr::V6(self.spec.ipv6);
+        let Some(p) = self.ipsec.as_mut() else {
+            return;
+        };
+        let peer_ip = p
+            .negotiations
+            .get(&child.ike_sa)
+            .map(|n| n.peer_ip)
+            .or_else(|| {
+                child.remote_ts.first().map(|ts| match ts.addresses {
+                    AddressRange::V4(a, _) => IpAddr::V4(a),
+                    AddressRange::V6(a, _) => IpAddr::V6(a),
+                })
+            });
+        let Some(peer_ip) = peer_ip else {
+            return;
+        };
+        let local_ip = if peer_ip.is_ipv4() { local_v4 } else { local_v6 };
+        let (out_sa, in_sa) = match (child.outbound_sa(now), child.inbound_sa(now)) {
+            (Ok(o), Ok(i)) => (o, i),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(target: "wsock::ipsec", error = %e, "child SA cannot be installed");
+                return;
+            }
+        };
+        let qm = p.next_qm;
+        p.next_qm += 1;
+        let encrypted = suite_encrypts(child.outbound.suite);
+        tracing::info!(target: "wsock::ipsec", host = %host, mm = %child.ike_sa, qm, peer = %peer_ip, spi_in = format_args!("{:08x}", child.inbound.spi), spi_out = format_args!("{:08x}", child.outbound.spi), suite = %suite_name(child.outbound.suite), mode = ?child.mode, "quick mode SA ready");
+        if p.setup.keylog {
+            for r in child.esp_key_records(self.wires.natt.ip()) {
+                if let Some(line) = r.json() {
+                    p.keylog.push(line);
+                }
+            }
+        }
+        p.inb.insert(
+            child.inbound.spi,
+            InEntry {
+                sa: in_sa,
+                mm: child.ike_sa,
+                qm,
+                peer_ip,
+                local_ip,
+                mode: child.mode,
+            },
+        );
+        let list = p.out.entry(peer_ip).or_default();
+        if let Some(old) = child.replaces {
+            list.retain(|o| o.inbound_spi != old);
+        }
+        list.push(OutEntry {
+            sa: out_sa,
+            mm: child.ike_sa,
+            qm,
+            inbound_spi: child.inbound.spi,
+            encrypted,
+            peer_wire: child.peer,
+            mode: child.mode,
+        });
+        p.failures.remove(&peer_ip);
+        let _ = encrypted;
+        if p.negotiations.contains_key(&child.ike_sa) {
+            if p.by_peer.get(&peer_ip) == Some(&child.ike_sa) {
+                p.by_peer.remove(&peer_ip);
+            }
+            let released = self.release_held(HoldKey(child.ike_sa.0), now);
+            tracing::debug!(target: "wsock::ipsec", released, "held packets released");
+        }
+    }
+
+    fn negotiation_failed(&mut self, mm: IkeSaId, winerr: u32) {
+        let now = self.now;
+        let Some(p) = self.ipsec.as_mut() else {
+            return;
+        };
+        let Some(n) = p.negotiations.remove(&mm) else {
+            return; // a responder SA or an established SA that died: nothing waits on it
+        };
+        if p.by_peer.get(&n.peer_ip) == Some(&mm) {
+            p.by_peer.remove(&n.peer_ip);
+        }
+        p.failures.insert(
+            n.peer_ip,
+            Failure {
+                winerr,
+                at: now,
+                need: n.need.clone(),
+            },
+        );
+        let local = if n.peer_ip.is_ipv4() {
+            IpAddr::V4(self.spec.ipv4)
+        } else {
+            IpAddr::V6(self.spec.ipv6)
+        };
+        self.ale.engine_mut().record_net_event(
+            now,
+            NetEventHeader {
+                protocol: 17,
+                local: Some(SocketAddr::new(local, 500)),
+                remote: Some(SocketAddr::new(n.peer_ip, 500)),
+                app_id: None,
+                user_id: None,
+            },
+            NetEventKind::IkeMmFailure {
+                failure_error_code: winerr,
+                failure_point: 1,
+                mm_filter_id: 0,
+            },
+        );
+        // Every flow to that peer that waited records the reason (NegotiationWinerr).
+        let flows: Vec<FlowId> = self
+            .ale
+            .flows()
+            .filter(|f| f.remote.ip() == n.peer_ip && f.security.qm_sa_id.is_none())
+            .map(|f| f.id)
+            .collect();
+        for f in flows {
+            let _ = self.ale.set_flow_security(
+                f,
+                wsock_ale::FlowSecurity {
+                    mm_sa_id: None,
+                    qm_sa_id: None,
+                    negotiation_winerr: winerr,
+                },
+            );
+        }
+        if n.need.clear_ok {
+            // ALLOW_INSECURE / negotiation discovery: what waited goes in clear.
+            self.release_held(HoldKey(mm.0), now);
+        } else {
+            self.fail_held(HoldKey(mm.0));
+        }
+    }
+
+    /// IPsec timers: IKE retransmissions and lifetimes, ESP SA lifetimes (soft: rekey; hard:
+    /// remove).
+    pub(crate) fn ipsec_timeout(&mut self, now: Duration) {
+        let Some(p) = self.ipsec.as_mut() else {
+            return;
+        };
+        if p.ike.poll_timeout().is_some_and(|t| t <= now) {
+            p.ike.handle_timeout(now);
+        }
+        let mut rekey = Vec::new();
+        for o in p.out.values_mut().flatten() {
+            if o.sa.poll_timeout().is_some_and(|t| t <= now) {
+                o.sa.handle_timeout(now);
+            }
+            while let Some(ev) = o.sa.poll_event() {
+                if let SaEvent::SoftExpired(_) = ev {
+                    rekey.push((o.mm, o.inbound_spi));
+                }
+            }
+        }
+        for i in p.inb.values_mut() {
+            if i.sa.poll_timeout().is_some_and(|t| t <= now) {
+                i.sa.handle_timeout(now);
+            }
+            while i.sa.poll_event().is_some() {}
+        }
+        for (mm, spi) in rekey {
+            let _ = p.ike.rekey_child(now, mm, spi);
+        }
+        for v in p.out.values_mut() {
+            v.retain(|o| !o.sa.is_expired());
+        }
+        p.inb.retain(|_, i| !i.sa.is_expired());
+        self.ike_drain();
+    }
+
+    /// Rekeys triggered by traffic (byte lifetimes) are checked after each sealed packet
+    /// batch; this is the time-based deadline of the IPsec state.
+    pub(crate) fn ipsec_poll_timeout(&self) -> Option<Duration> {
+        let p = self.ipsec.as_ref()?;
+        let mut next = p.ike.poll_timeout();
+        for o in p.out.values().flatten() {
+            if let Some(t) = o.sa.poll_timeout() {
+                next = Some(next.map_or(t, |n: Duration| n.min(t)));
+            }
+        }
+        next
+    }
+
+    /// Soft byte lifetimes reached while sealing: rekey now.
+    pub(crate) fn ipsec_after_traffic(&mut self) {
+        let now = self.now;
+        let Some(p) = self.ipsec.as_mut() else {
+            return;
+        };
+        let mut rekey = Vec::new();
+        for o in p.out.values_mut().flatten() {
+            while let Some(ev) = o.sa.poll_event() {
+                if let SaEvent::SoftExpired(_) = ev {
+                    rekey.push((o.mm, o.inbound_spi));
+                }
+            }
+        }
+        if rekey.is_empty() {
+            return;
+        }
+        for (mm, spi) in rekey {
+            let _ = p.ike.rekey_child(now, mm, spi);
+        }
+        self.ike_drain();
+    }
+
+    /// Whether a clear inbound packet of `flow` must be refused: its socket's settings or its
+    /// filter require IPsec.
+    pub(crate) fn refuse_clear(
+        &self,
+        flow: Option<FlowId>,
+        protection: Option<&wsock_ale::ProtectionRequest>,
+        remote: IpAddr,
+    ) -> bool {
+        self.ipsec_need(flow, protection, remote)
+            .is_some_and(|n| !n.clear_ok)
+    }
+
+    /// Whether a clear connection request to the socket of ALE endpoint `ep` must be refused
+    /// (its `WSASetSocketSecurity` settings lack `ALLOW_INSECURE`).
+    pub(crate) fn endpoint_refuses_clear(&self, ep: wsock_ale::EndpointId) -> bool {
+        self.ale
+            .security_settings(ep)
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.flags & SETTINGS_ALLOW_INSECURE == 0)
+    }
+
+    /// Whether the negotiation towards `peer` failed for a flow that waits (a connect that
+    /// must now fail).
+    pub(crate) fn ipsec_connect_failure(&self, flow: Option<FlowId>, started: Duration) -> Option<crate::StackError> {
+        let p = self.ipsec.as_ref()?;
+        let info = self.ale.flow(flow?)?;
+        if info.security.negotiation_winerr == 0 || info.security.qm_sa_id.is_some() {
+            return None;
+        }
+        let f = p.failures.get(&info.remote.ip())?;
+        if f.need.clear_ok {
+            return None;
+        }
+        match p.setup.failure_errno {
+            FailureErrno::AccessDenied => Some(crate::StackError::AccessDenied(
+                crate::error::Denial::Ipsec(f.winerr),
+            )),
+            FailureErrno::Timeout => (self.now.saturating_sub(started) >= p.setup.failure_delay)
+                .then_some(crate::StackError::TimedOut),
+        }
+    }
+
+}

@@ -1,0 +1,209 @@
+//! The secure-socket operations of an endpoint: what `WSASetSocketSecurity`,
+//! `WSASetSocketPeerTargetName`, `WSADeleteSocketPeerTargetName` and `WSAQuerySocketSecurity`
+//! do below the API (winsock-api.md §2.1-§2.4). The settings live with the socket's ALE
+//! endpoint; the packet path reads them ([`HostCore::ipsec_need`]) and refuses clear text for a
+//! socket without `ALLOW_INSECURE`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use wsock_ale::SecuritySettings;
+
+use super::{Endpoint, HostCore, TcpState};
+use crate::error::{Result, StackError};
+use crate::types::Family;
+
+/// What `WSAQuerySocketSecurity` reports for a socket and peer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct SecurityQuery {
+    /// `SOCKET_INFO_CONNECTION_SECURED`: the traffic with the peer is IPsec-protected.
+    pub secured: bool,
+    /// `SOCKET_INFO_CONNECTION_ENCRYPTED`: with a cipher (not integrity only).
+    pub encrypted: bool,
+    /// `MmSaId` (0 when not secured).
+    pub mm_sa_id: u64,
+    /// `QmSaId` (0 when not secured).
+    pub qm_sa_id: u64,
+    /// `NegotiationWinerr`: the `ERROR_IPSEC_IKE_*` of the last failed negotiation, 0 if none.
+    pub negotiation_winerr: u32,
+    /// The peer machine as IKE authenticated it (its scenario machine name).
+    pub peer_machine: Option<String>,
+    /// The peer user authenticated at user level (RFC 4739), if any.
+    pub peer_user: Option<String>,
+    /// `SaLookupContext`: look the SA up with [`HostCore::sa_facts`] (the QM SA id).
+    pub sa_lookup_context: u64,
+}
+
+fn unspecified(family: Family) -> IpAddr {
+    match family {
+        Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+impl HostCore {
+    /// `WSASetSocketSecurity` on endpoint `id`: `None` = the default settings (a NULL
+    /// `SecuritySettings`). Sets `SO_EXCLUSIVEADDRUSE` as Windows does.
+    ///
+    /// # Errors
+    /// `NotSocket`; `IsConnected` on a connected (or connecting) socket; `InvalidArgument`
+    /// when settings are already set, the socket is bound or listening, or `SO_REUSEADDR` is
+    /// set (unconfirmed-resolved.md item 2: `WSAEINVAL`).
+    pub fn set_security(&mut self, id: u64, settings: Option<SecuritySettings>) -> Result<()> {
+        let (ale, bound, connected, reuse) = match self.ep_mut(id)? {
+            Endpoint::Tcp(t) => (
+                t.ale,
+                t.local.is_some(),
+                matches!(
+                    t.state,
+                    TcpState::Connected { .. } | TcpState::Connecting { .. }
+                ),
+                t.opts.reuse_addr,
+            ),
+            Endpoint::Udp(u) => (
+                u.ale,
+                u.local.is_some(),
+                u.connected.is_some(),
+                u.opts.reuse_addr,
+            ),
+        };
+        if connected {
+            return Err(StackError::IsConnected);
+        }
+        if bound {
+            return Err(StackError::InvalidArgument(
+                "security settings must be set before bind, connect or listen",
+            ));
+        }
+        if reuse {
+            return Err(StackError::InvalidArgument(
+                "security settings on a socket with SO_REUSEADDR",
+            ));
+        }
+        if self.ale.security_settings(ale)?.is_some() {
+            return Err(StackError::InvalidArgument(
+                "security settings are set once per socket",
+            ));
+        }
+        let settings = settings.unwrap_or_default();
+        self.ale.set_security_settings(ale, Some(settings))?;
+        match self.ep_mut(id)? {
+            Endpoint::Tcp(t) => t.opts.exclusive_addr = true,
+            Endpoint::Udp(u) => u.opts.exclusive_addr = true,
+        }
+        Ok(())
+    }
+
+    /// `WSASetSocketPeerTargetName`: the name the peer at `peer` must authenticate as (for TCP
+    /// an unspecified address means "the peer this socket connects to").
+    ///
+    /// # Errors
+    /// `NotSocket`; `IsConnected` on a connected socket; `InvalidArgument` for an empty name;
+    /// `NoBufferSpace` when the socket holds too many names.
+    pub fn set_peer_target_name(&mut self, id: u64, peer: IpAddr, name: &str) -> Result<()> {
+        let (ale, connected) = match self.ep_mut(id)? {
+            Endpoint::Tcp(t) => (
+                t.ale,
+                matches!(
+                    t.state,
+                    TcpState::Connected { .. } | TcpState::Connecting { .. }
+                ),
+            ),
+            Endpoint::Udp(u) => (u.ale, u.connected.is_some()),
+        };
+        if connected {
+            return Err(StackError::IsConnected);
+        }
+        if name.is_empty() {
+            return Err(StackError::InvalidArgument("empty peer target name"));
+        }
+        match self.ale.set_peer_target_name(ale, peer, name) {
+            Ok(_) => Ok(()),
+            Err(wsock_ale::AleError::LimitExceeded(_)) => Err(StackError::NoBufferSpace),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `WSADeleteSocketPeerTargetName`. Deleting a name that was never set succeeds (Windows
+    /// leaves it unspecified; docs/windows-differences.md §3.9).
+    ///
+    /// # Errors
+    /// `NotSocket`.
+    pub fn delete_peer_target_name(&mut self, id: u64, peer: IpAddr) -> Result<()> {
+        let ale = self.ale_of(id)?;
+        self.ale.delete_peer_target_name(ale, peer)?;
+        Ok(())
+    }
+
+    /// The peer target name that applies to traffic of ALE endpoint `ep` with `remote`.
+    pub(crate) fn target_name_for(&self, ep: wsock_ale::EndpointId, remote: IpAddr) -> Option<String> {
+        let family = if remote.is_ipv4() { Family::V4 } else { Family::V6 };
+        self.ale
+            .peer_target_name(ep, remote)
+            .ok()
+            .flatten()
+            .or_else(|| {
+                self.ale
+                    .peer_target_name(ep, unspecified(family))
+                    .ok()
+                    .flatten()
+            })
+            .map(str::to_string)
+    }
+
+    /// `WSAQuerySocketSecurity` for endpoint `id` and `peer` (`None`: a connected socket's
+    /// peer).
+    ///
+    /// # Errors
+    /// `NotSocket`; `NotConnected` when no peer is given and the socket has none;
+    /// `ConnectionReset` for a reset connection.
+    pub fn query_security(&mut self, id: u64, peer: Option<SocketAddr>) -> Result<SecurityQuery> {
+        let (ale, flow, own_peer, reset) = match self.ep_mut(id)? {
+            Endpoint::Tcp(t) => {
+                let p = match t.state {
+                    TcpState::Connected { peer, .. } | TcpState::Connecting { peer, .. } => {
+                        Some(peer)
+                    }
+                    _ => None,
+                };
+                (t.ale, t.flow, p, t.aborted.is_some())
+            }
+            Endpoint::Udp(u) => (u.ale, None, u.connected, u.conn_reset),
+        };
+        if reset {
+            return Err(StackError::ConnectionReset);
+        }
+        let peer = match peer.filter(|p| !p.ip().is_unspecified()).or(own_peer) {
+            Some(p) => p,
+            None => return Err(StackError::NotConnected),
+        };
+        let flow = flow.or_else(|| {
+            self.ale
+                .endpoint_flows(ale)
+                .ok()?
+                .into_iter()
+                .find(|f| self.ale.flow(*f).is_some_and(|i| i.remote == peer))
+        });
+        let sec = flow
+            .and_then(|f| self.ale.flow_security(f).ok())
+            .unwrap_or_default();
+        let mut q = SecurityQuery {
+            negotiation_winerr: sec.negotiation_winerr,
+            ..SecurityQuery::default()
+        };
+        if let (Some(mm), Some(qm)) = (sec.mm_sa_id, sec.qm_sa_id) {
+            if let Some(f) = self.sa_facts(mm, qm) {
+                q.secured = true;
+                q.encrypted = f.encrypted;
+                q.mm_sa_id = f.mm_sa_id;
+                q.qm_sa_id = f.qm_sa_id;
+                q.peer_machine = f.peer_machine.or(f.peer_id);
+                q.sa_lookup_context = f.qm_sa_id;
+            }
+        }
+        if q.negotiation_winerr == 0 && !q.secured {
+            q.negotiation_winerr = self.negotiation_failure(peer.ip()).unwrap_or(0);
+        }
+        Ok(q)
+    }
+}

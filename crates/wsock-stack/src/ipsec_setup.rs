@@ -1,0 +1,114 @@
+//! How the hosts of a network get their IPsec credentials.
+//!
+//! When every host of the scenario runs in this process, the network makes a certification
+//! authority for the scenario at start (rcgen, ECDSA P-256) and a machine certificate for each
+//! host (DNS names `<machine>` and `<machine>.<domain>`, lowercase, with the IPsec-IKE EKU);
+//! hosts authenticate with RFC 7427 signatures and verify each other with rustls-webpki. A
+//! scenario split across processes cannot share a CA made at start, so its hosts use a
+//! pre-shared key derived from the scenario's name and seed instead (weaker: anyone with the
+//! scenario file has it; documented in docs/windows-differences.md §6).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rustls_pki_types::UnixTime;
+use wsock_ipsec::ike::cert::CertAuth;
+use wsock_ipsec::ike::sa::Identity;
+use wsock_ipsec::pki::{CertAuthority, Validity};
+
+use crate::core::{IpsecCredential, IpsecSetup};
+use crate::error::{Result, StackError};
+use crate::scenario::{HostSpec, Scenario};
+
+/// The IKE identity of a host: ID_FQDN of its machine name, lowercase.
+pub fn host_identity(h: &HostSpec) -> Identity {
+    Identity::Fqdn(machine_name(h).to_ascii_lowercase())
+}
+
+fn machine_name(h: &HostSpec) -> String {
+    h.machine.clone().unwrap_or_else(|| h.name.to_ascii_uppercase())
+}
+
+/// Machine names by lowercase identity (short and with the domain).
+fn machines(sc: &Scenario) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    for h in &sc.hosts {
+        let name = machine_name(h);
+        let lc = name.to_ascii_lowercase();
+        m.insert(format!("{lc}.{}", h.domain.to_ascii_lowercase()), name.clone());
+        m.insert(lc, name);
+    }
+    m
+}
+
+/// The setups of the `local` hosts. `epoch`: the wall-clock time of the cores' time zero.
+pub(crate) fn setups(
+    sc: &Scenario,
+    local: &[String],
+    keylog: bool,
+    epoch: UnixTime,
+) -> Result<BTreeMap<String, IpsecSetup>> {
+    let all_local = sc.hosts.iter().all(|h| local.contains(&h.name));
+    let err = |e: wsock_ipsec::IpsecError| StackError::Scenario(format!("IPsec credentials: {e}"));
+    let names = machines(sc);
+    let mut out = BTreeMap::new();
+    let validity = Validity::starting(
+        UnixTime::since_unix_epoch(Duration::from_secs(
+            epoch.as_secs().saturating_sub(24 * 3600),
+        )),
+        Duration::from_secs(2 * 365 * 24 * 3600),
+    );
+    let mut ca = if all_local {
+        Some(CertAuthority::new(&format!("wsock scenario {} CA", sc.name), validity).map_err(err)?)
+    } else {
+        None
+    };
+    for h in sc.hosts.iter().filter(|h| local.contains(&h.name)) {
+        let id = host_identity(h);
+        let credential = match ca.as_mut() {
+            Some(ca) => {
+                let lc = machine_name(h).to_ascii_lowercase();
+                let fq = format!("{lc}.{}", h.domain.to_ascii_lowercase());
+                let cert = ca.issue_machine(&[&lc, &fq], true, validity).map_err(err)?;
+                let auth = CertAuth::new(
+                    cert.chain,
+                    &cert.key_pkcs8,
+                    vec![ca.cert_der().to_vec()],
+                    epoch,
+                )
+                .map_err(err)?;
+                IpsecCredential::Certificate { id, cert: auth }
+            }
+            None => IpsecCredential::Psk {
+                id,
+                key: scenario_psk(sc),
+            },
+        };
+        let mut s = IpsecSetup::new(credential);
+        s.keylog = keylog;
+        s.machines = names.clone();
+        out.insert(h.name.clone(), s);
+    }
+    Ok(out)
+}
+
+/// The pre-shared key of a scenario split across processes.
+fn scenario_psk(sc: &Scenario) -> Vec<u8> {
+    let d = ring_like_digest(format!("wsock-psk:{}:{}", sc.name, sc.seed).as_bytes());
+    d.to_vec()
+}
+
+/// FNV-1a widened to 32 bytes (a key derivation of public inputs: the point is agreement
+/// between processes, not secrecy).
+fn ring_like_digest(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, chunk) in out.chunks_mut(8).enumerate() {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ (i as u64);
+        for b in data {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        chunk.copy_from_slice(&h.to_be_bytes());
+    }
+    out
+}

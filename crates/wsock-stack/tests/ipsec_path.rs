@@ -1,0 +1,202 @@
+//! IPsec on the packet path between two hosts of one network: secure sockets negotiate IKE and
+//! child SAs over the hosts' loopback UDP sockets and their traffic crosses the wire as ESP.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use wsock_stack::core::{SETTINGS_ALLOW_INSECURE, SETTINGS_GUARANTEE_ENCRYPTION};
+use wsock_stack::stages::DropReason;
+use wsock_stack::{Endpoint, Family, Host, Network, Scenario, SecuritySettings, StackError};
+
+const SAFETY: Duration = Duration::from_secs(60);
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn settings(flags: u32) -> SecuritySettings {
+    SecuritySettings {
+        protocol: 0,
+        flags,
+        ..SecuritySettings::default()
+    }
+}
+
+fn secure_listener(host: &Host, at: &str, flags: Option<u32>) -> Endpoint {
+    let a = addr(at);
+    let l = host.tcp(Family::of(&a));
+    if let Some(f) = flags {
+        l.set_security(Some(settings(f))).unwrap();
+    }
+    l.bind(a).unwrap();
+    l.listen(8).unwrap();
+    l
+}
+
+fn capture_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wsock-ipsec-path-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn secure_tcp_echo_is_esp_on_the_wire_and_the_query_reports_it() {
+    let pcap = capture_path("secure_echo.pcap");
+    let net = Network::builder(Scenario::default_scenario())
+        .capture(&pcap)
+        .start()
+        .expect("network");
+    let (client, server) = (net.host("client").unwrap(), net.host("server").unwrap());
+    let l = secure_listener(&server, "0.0.0.0:5001", Some(0));
+    let secret = b"attack at dawn, the secret marker 7f3a";
+    net.runtime().unwrap().block_on(async {
+        let c = client.tcp(Family::V4);
+        c.set_security(Some(settings(SETTINGS_GUARANTEE_ENCRYPTION)))
+            .unwrap();
+        c.set_peer_target_name("0.0.0.0".parse().unwrap(), "host/SERVER")
+            .unwrap();
+        tokio::time::timeout(SAFETY, c.connect(addr("10.0.0.2:5001")))
+            .await
+            .expect("safety")
+            .expect("secure connect");
+        let (a, _) = tokio::time::timeout(SAFETY, l.accept())
+            .await
+            .unwrap()
+            .unwrap();
+        c.send(secret).await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = a.recv(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], secret);
+        a.send(&buf[..n]).await.unwrap();
+        let n = c.recv(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], secret);
+
+        let q = c.query_security(None).unwrap();
+        assert!(q.secured && q.encrypted, "client query: {q:?}");
+        assert_ne!(q.mm_sa_id, 0);
+        assert_ne!(q.qm_sa_id, 0);
+        assert_eq!(q.peer_machine.as_deref(), Some("SERVER"));
+        let q = a.query_security(None).unwrap();
+        assert!(q.secured && q.encrypted, "server query: {q:?}");
+        assert_eq!(q.peer_machine.as_deref(), Some("CLIENT"));
+    });
+    let sas = client.security_associations();
+    assert_eq!(sas.ike.len(), 1, "{sas:?}");
+    assert!(sas.child.iter().all(|c| c.encrypted && c.suite == "aes-gcm-128"), "{sas:?}");
+    assert_eq!(client.counters().drops.get(DropReason::Ipsec), 0);
+    net.flush_capture().unwrap();
+    drop(net);
+    let bytes = std::fs::read(&pcap).unwrap();
+    assert!(!contains(&bytes, secret), "the secret crossed the wire in clear text");
+    assert!(!contains(&bytes, &secret[..12]), "part of the secret crossed in clear");
+}
+
+#[test]
+fn integrity_only_by_default_secured_but_not_encrypted() {
+    let net = Network::start(Scenario::default_scenario()).expect("network");
+    let (client, server) = (net.host("client").unwrap(), net.host("server").unwrap());
+    let l = secure_listener(&server, "0.0.0.0:5002", Some(0));
+    net.runtime().unwrap().block_on(async {
+        let c = client.tcp(Family::V4);
+        c.set_security(None).unwrap();
+        tokio::time::timeout(SAFETY, c.connect(addr("10.0.0.2:5002")))
+            .await
+            .unwrap()
+            .unwrap();
+        let (_a, _) = l.accept().await.unwrap();
+        let q = c.query_security(None).unwrap();
+        assert!(q.secured, "{q:?}");
+        assert!(!q.encrypted, "the default policy offers integrity-only ESP first: {q:?}");
+    });
+}
+
+#[test]
+fn clear_connection_to_a_secure_listener_is_dropped_silently() {
+    let net = Network::builder(Scenario::default_scenario())
+        .ipsec_setup(|_, s| s.failure_delay = Duration::from_millis(1500))
+        .start()
+        .expect("network");
+    let (client, server) = (net.host("client").unwrap(), net.host("server").unwrap());
+    let _l = secure_listener(&server, "0.0.0.0:5003", Some(0));
+    net.runtime().unwrap().block_on(async {
+        let c = client.tcp(Family::V4);
+        let r = tokio::time::timeout(Duration::from_secs(4), c.connect(addr("10.0.0.2:5003"))).await;
+        assert!(
+            matches!(r, Err(_) | Ok(Err(StackError::TimedOut))),
+            "a clear SYN to a secure socket must go unanswered: {r:?}"
+        );
+    });
+    assert!(server.counters().drops.get(DropReason::ClearTextDrop) >= 1);
+}
+
+#[test]
+fn wrong_target_name_fails_the_connect_with_a_timeout_and_no_clear_text() {
+    let pcap = capture_path("wrong_target.pcap");
+    let net = Network::builder(Scenario::default_scenario())
+        .capture(&pcap)
+        .ipsec_setup(|_, s| s.failure_delay = Duration::from_millis(1500))
+        .start()
+        .expect("network");
+    let (client, server) = (net.host("client").unwrap(), net.host("server").unwrap());
+    let _l = secure_listener(&server, "0.0.0.0:5004", Some(0));
+    let r = net.runtime().unwrap().block_on(async {
+        let c = client.tcp(Family::V4);
+        c.set_security(Some(settings(SETTINGS_GUARANTEE_ENCRYPTION)))
+            .unwrap();
+        c.set_peer_target_name("10.0.0.2".parse().unwrap(), "host/MALLORY")
+            .unwrap();
+        let r = tokio::time::timeout(SAFETY, c.connect(addr("10.0.0.2:5004")))
+            .await
+            .expect("safety");
+        let q = c.query_security(Some(addr("10.0.0.2:5004")));
+        (r, q)
+    });
+    assert_eq!(r.0.err(), Some(StackError::TimedOut));
+    let q = r.1.unwrap();
+    assert!(!q.secured);
+    assert_eq!(q.negotiation_winerr, 13801, "ERROR_IPSEC_IKE_AUTH_FAIL: {q:?}");
+    let events = client.net_events();
+    assert!(
+        events.iter().any(|e| matches!(e.kind, wsock_stack::wsock_wfp::NetEventKind::IkeMmFailure { failure_error_code: 13801, .. })),
+        "a net event records the IKE failure"
+    );
+    net.flush_capture().unwrap();
+    drop(net);
+    // Not one TCP segment of the connection crossed in clear (the clear socket's GRE carries
+    // IPv4 protocol 6 only when something leaked).
+    let bytes = std::fs::read(&pcap).unwrap();
+    assert!(!contains(&bytes, &[0x00, 0x00, 0x08, 0x00, 0x45]), "a GRE-framed clear packet crossed the wire");
+}
+
+#[test]
+fn allow_insecure_falls_back_to_clear_text_when_negotiation_fails() {
+    let net = Network::builder(Scenario::default_scenario())
+        .ipsec_setup(|_, s| s.failure_delay = Duration::from_millis(1500))
+        .start()
+        .expect("network");
+    let (client, server) = (net.host("client").unwrap(), net.host("server").unwrap());
+    let l = secure_listener(&server, "0.0.0.0:5005", Some(SETTINGS_ALLOW_INSECURE));
+    net.runtime().unwrap().block_on(async {
+        let c = client.tcp(Family::V4);
+        c.set_security(Some(settings(SETTINGS_ALLOW_INSECURE)))
+            .unwrap();
+        c.set_peer_target_name("10.0.0.2".parse().unwrap(), "host/MALLORY")
+            .unwrap();
+        tokio::time::timeout(SAFETY, c.connect(addr("10.0.0.2:5005")))
+            .await
+            .unwrap()
+            .expect("clear fallback");
+        let (a, _) = l.accept().await.unwrap();
+        c.send(b"in clear").await.unwrap();
+        let mut b = [0u8; 16];
+        let n = a.recv(&mut b).await.unwrap();
+        assert_eq!(&b[..n], b"in clear");
+        let q = c.query_security(None).unwrap();
+        assert!(!q.secured, "{q:?}");
+        assert_eq!(q.negotiation_winerr, 13801);
+    });
+}
