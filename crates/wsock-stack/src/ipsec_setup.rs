@@ -26,7 +26,9 @@ pub fn host_identity(h: &HostSpec) -> Identity {
 }
 
 fn machine_name(h: &HostSpec) -> String {
-    h.machine.clone().unwrap_or_else(|| h.name.to_ascii_uppercase())
+    h.machine
+        .clone()
+        .unwrap_or_else(|| h.name.to_ascii_uppercase())
 }
 
 /// Machine names by lowercase identity (short and with the domain).
@@ -35,7 +37,10 @@ fn machines(sc: &Scenario) -> BTreeMap<String, String> {
     for h in &sc.hosts {
         let name = machine_name(h);
         let lc = name.to_ascii_lowercase();
-        m.insert(format!("{lc}.{}", h.domain.to_ascii_lowercase()), name.clone());
+        m.insert(
+            format!("{lc}.{}", h.domain.to_ascii_lowercase()),
+            name.clone(),
+        );
         m.insert(lc, name);
     }
     m

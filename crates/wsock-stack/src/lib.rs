@@ -53,12 +53,12 @@ mod types;
 pub mod wire;
 
 pub use crate::core::HostCore;
+pub use core::{SaDatabase, SecurityQuery};
 pub use error::{Result, StackError};
 pub use network::{Network, NetworkBuilder};
 pub use scenario::{Faults, Scenario, ScenarioError};
 pub use socket::{Endpoint, Host, HostStats};
 pub use types::{Family, Protocol, Readiness, Shutdown, SocketOptions};
-pub use core::{SaDatabase, SecurityQuery};
 pub use wsock_ale;
 pub use wsock_ale::SecuritySettings;
 pub use wsock_ipsec;

@@ -14,7 +14,7 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 use crate::capture::Capture;
-use crate::core::{IpsecSetup, CoreConfig, HostCore, Routes, DEFAULT_CLOSE_LINGER};
+use crate::core::{CoreConfig, HostCore, IpsecSetup, Routes, DEFAULT_CLOSE_LINGER};
 use crate::error::{Result, StackError};
 use crate::faults;
 use crate::scenario::{Faults, Scenario};

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::core::{HostCore, SaDatabase, SecurityQuery};
-use wsock_ale::SecuritySettings;
 use crate::error::{Result, StackError};
 use crate::network::Network;
 use crate::scenario::HostSpec;
 use crate::shared::HostShared;
 use crate::stages::{DropCounters, PacketStage, WireAddrs};
 use crate::types::{Family, Protocol, Readiness, Shutdown, SocketOptions};
+use wsock_ale::SecuritySettings;
 
 /// A simulated host that lives in this process.
 #[derive(Clone)]

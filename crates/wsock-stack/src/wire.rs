@@ -660,6 +660,8 @@ pub fn emit_ip_header(
             out.extend_from_slice(&h);
             Ok(())
         }
-        _ => Err(WireError::Malformed("source and destination of different families")),
+        _ => Err(WireError::Malformed(
+            "source and destination of different families",
+        )),
     }
 }

@@ -10,6 +10,14 @@ use wsock_stack::{Endpoint, Family, Host, Network, Scenario, SecuritySettings, S
 
 const SAFETY: Duration = Duration::from_secs(60);
 
+/// `RUST_LOG=wsock=debug` shows the IPsec trace of a failing test.
+fn trace() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
@@ -46,6 +54,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 #[test]
 fn secure_tcp_echo_is_esp_on_the_wire_and_the_query_reports_it() {
     let pcap = capture_path("secure_echo.pcap");
+    trace();
     let net = Network::builder(Scenario::default_scenario())
         .capture(&pcap)
         .start()
@@ -86,17 +95,29 @@ fn secure_tcp_echo_is_esp_on_the_wire_and_the_query_reports_it() {
     });
     let sas = client.security_associations();
     assert_eq!(sas.ike.len(), 1, "{sas:?}");
-    assert!(sas.child.iter().all(|c| c.encrypted && c.suite == "aes-gcm-128"), "{sas:?}");
+    assert!(
+        sas.child
+            .iter()
+            .all(|c| c.encrypted && c.suite == "aes-gcm-128"),
+        "{sas:?}"
+    );
     assert_eq!(client.counters().drops.get(DropReason::Ipsec), 0);
     net.flush_capture().unwrap();
     drop(net);
     let bytes = std::fs::read(&pcap).unwrap();
-    assert!(!contains(&bytes, secret), "the secret crossed the wire in clear text");
-    assert!(!contains(&bytes, &secret[..12]), "part of the secret crossed in clear");
+    assert!(
+        !contains(&bytes, secret),
+        "the secret crossed the wire in clear text"
+    );
+    assert!(
+        !contains(&bytes, &secret[..12]),
+        "part of the secret crossed in clear"
+    );
 }
 
 #[test]
 fn integrity_only_by_default_secured_but_not_encrypted() {
+    trace();
     let net = Network::start(Scenario::default_scenario()).expect("network");
     let (client, server) = (net.host("client").unwrap(), net.host("server").unwrap());
     let l = secure_listener(&server, "0.0.0.0:5002", Some(0));
@@ -110,12 +131,16 @@ fn integrity_only_by_default_secured_but_not_encrypted() {
         let (_a, _) = l.accept().await.unwrap();
         let q = c.query_security(None).unwrap();
         assert!(q.secured, "{q:?}");
-        assert!(!q.encrypted, "the default policy offers integrity-only ESP first: {q:?}");
+        assert!(
+            !q.encrypted,
+            "the default policy offers integrity-only ESP first: {q:?}"
+        );
     });
 }
 
 #[test]
 fn clear_connection_to_a_secure_listener_is_dropped_silently() {
+    trace();
     let net = Network::builder(Scenario::default_scenario())
         .ipsec_setup(|_, s| s.failure_delay = Duration::from_millis(1500))
         .start()
@@ -124,7 +149,8 @@ fn clear_connection_to_a_secure_listener_is_dropped_silently() {
     let _l = secure_listener(&server, "0.0.0.0:5003", Some(0));
     net.runtime().unwrap().block_on(async {
         let c = client.tcp(Family::V4);
-        let r = tokio::time::timeout(Duration::from_secs(4), c.connect(addr("10.0.0.2:5003"))).await;
+        let r =
+            tokio::time::timeout(Duration::from_secs(4), c.connect(addr("10.0.0.2:5003"))).await;
         assert!(
             matches!(r, Err(_) | Ok(Err(StackError::TimedOut))),
             "a clear SYN to a secure socket must go unanswered: {r:?}"
@@ -136,6 +162,7 @@ fn clear_connection_to_a_secure_listener_is_dropped_silently() {
 #[test]
 fn wrong_target_name_fails_the_connect_with_a_timeout_and_no_clear_text() {
     let pcap = capture_path("wrong_target.pcap");
+    trace();
     let net = Network::builder(Scenario::default_scenario())
         .capture(&pcap)
         .ipsec_setup(|_, s| s.failure_delay = Duration::from_millis(1500))
@@ -158,10 +185,19 @@ fn wrong_target_name_fails_the_connect_with_a_timeout_and_no_clear_text() {
     assert_eq!(r.0.err(), Some(StackError::TimedOut));
     let q = r.1.unwrap();
     assert!(!q.secured);
-    assert_eq!(q.negotiation_winerr, 13801, "ERROR_IPSEC_IKE_AUTH_FAIL: {q:?}");
+    assert_eq!(
+        q.negotiation_winerr, 13801,
+        "ERROR_IPSEC_IKE_AUTH_FAIL: {q:?}"
+    );
     let events = client.net_events();
     assert!(
-        events.iter().any(|e| matches!(e.kind, wsock_stack::wsock_wfp::NetEventKind::IkeMmFailure { failure_error_code: 13801, .. })),
+        events.iter().any(|e| matches!(
+            e.kind,
+            wsock_stack::wsock_wfp::NetEventKind::IkeMmFailure {
+                failure_error_code: 13801,
+                ..
+            }
+        )),
         "a net event records the IKE failure"
     );
     net.flush_capture().unwrap();
@@ -169,11 +205,15 @@ fn wrong_target_name_fails_the_connect_with_a_timeout_and_no_clear_text() {
     // Not one TCP segment of the connection crossed in clear (the clear socket's GRE carries
     // IPv4 protocol 6 only when something leaked).
     let bytes = std::fs::read(&pcap).unwrap();
-    assert!(!contains(&bytes, &[0x00, 0x00, 0x08, 0x00, 0x45]), "a GRE-framed clear packet crossed the wire");
+    assert!(
+        !contains(&bytes, &[0x00, 0x00, 0x08, 0x00, 0x45]),
+        "a GRE-framed clear packet crossed the wire"
+    );
 }
 
 #[test]
 fn allow_insecure_falls_back_to_clear_text_when_negotiation_fails() {
+    trace();
     let net = Network::builder(Scenario::default_scenario())
         .ipsec_setup(|_, s| s.failure_delay = Duration::from_millis(1500))
         .start()

@@ -102,9 +102,9 @@ impl HostCore {
                     .ale
                     .inbound_connection(listener_ale, local, remote, &info, now)
                 {
-                    Ok(AleVerdict::Permit { flow, protection, .. })
-                        if !secured && protection.is_some_and(|p| p.requires_security()) =>
-                    {
+                    Ok(AleVerdict::Permit {
+                        flow, protection, ..
+                    }) if !secured && protection.is_some_and(|p| p.requires_security()) => {
                         if let Some(f) = flow {
                             let _ = self.ale.close_flow(f, now);
                         }

@@ -400,7 +400,8 @@ impl IpsecPath {
         if let Some(n) = need {
             p.target_name = n.target.clone();
         }
-        p.ike_suites.retain(|s| s.dh != DhGroup::Curve25519 || need.is_none());
+        p.ike_suites
+            .retain(|s| s.dh != DhGroup::Curve25519 || need.is_none());
         if p.ike_suites.is_empty() {
             p = self.policy(None);
         }
@@ -431,9 +432,9 @@ impl HostCore {
         cfg.keylog = setup.keylog;
         let mut path = IpsecPath {
             setup,
-            ike: IkeEndpoint::new(cfg.clone(), Box::new(SystemIkeRandom::new())).map_err(
-                |e| crate::StackError::Scenario(format!("host {:?}: IKE: {e}", self.spec.name)),
-            )?,
+            ike: IkeEndpoint::new(cfg.clone(), Box::new(SystemIkeRandom::new())).map_err(|e| {
+                crate::StackError::Scenario(format!("host {:?}: IKE: {e}", self.spec.name))
+            })?,
             negotiations: BTreeMap::new(),
             by_peer: BTreeMap::new(),
             peer_ids: BTreeMap::new(),
@@ -538,11 +539,7 @@ impl HostCore {
 
     /// The last negotiation failure towards `peer` (`ERROR_IPSEC_IKE_*`), if one is on record.
     pub fn negotiation_failure(&self, peer: IpAddr) -> Option<u32> {
-        self.ipsec
-            .as_ref()?
-            .failures
-            .get(&peer)
-            .map(|f| f.winerr)
+        self.ipsec.as_ref()?.failures.get(&peer).map(|f| f.winerr)
     }
 
     /// What a flow's socket asked for: its `WSASetSocketSecurity` settings, its peer target
@@ -618,15 +615,15 @@ impl HostCore {
         let fits = |o: &OutEntry, n: Option<&Need>, ids: &BTreeMap<IkeSaId, Identity>| {
             n.is_none_or(|n| {
                 (!n.encrypt || o.encrypted)
-                    && n.target.as_ref().is_none_or(|t| {
-                        ids.get(&o.mm).is_some_and(|id| id.matches_target(t))
-                    })
+                    && n.target
+                        .as_ref()
+                        .is_none_or(|t| ids.get(&o.mm).is_some_and(|id| id.matches_target(t)))
             }) && !o.sa.is_expired()
         };
-        let chosen = p.out.get(&peer).and_then(|v| {
-            v.iter()
-                .rposition(|o| fits(o, need.as_ref(), &p.peer_ids))
-        });
+        let chosen = p
+            .out
+            .get(&peer)
+            .and_then(|v| v.iter().rposition(|o| fits(o, need.as_ref(), &p.peer_ids)));
         if let Some(i) = chosen {
             let entry = &mut p.out.get_mut(&peer).expect("present")[i];
             let (mm, qm) = (entry.mm, entry.qm);
@@ -681,6 +678,22 @@ impl HostCore {
                 return true;
             }
         }
+        // Only the side that opens a flow negotiates (as Windows: the connect, or the first
+        // datagram, triggers main mode); an inbound flow is protected by the SA its peer
+        // negotiated, or by nothing.
+        let inbound = flow
+            .and_then(|f| self.ale.flow(f))
+            .is_some_and(|i| i.direction == wsock_ale::Direction::Inbound);
+        if inbound {
+            if need.clear_ok {
+                return false;
+            }
+            self.drops.bump(DropReason::ClearTextDrop);
+            return true;
+        }
+        let Some(p) = self.ipsec.as_mut() else {
+            return true;
+        };
         let hold_deadline = now + p.setup.hold_timeout;
         let running = p.by_peer.get(&peer).copied();
         let mm = match running {
@@ -782,7 +795,9 @@ impl HostCore {
             }
             Ok(NattDatagram::Esp { spi, .. }) => {
                 let Some(entry) = p.inb.get_mut(&spi) else {
-                    *p.esp_errors.entry(IpsecError::BadSpi { spi }.win32_code()).or_default() += 1;
+                    *p.esp_errors
+                        .entry(IpsecError::BadSpi { spi }.win32_code())
+                        .or_default() += 1;
                     self.drops.bump(DropReason::Ipsec);
                     return None;
                 };
@@ -797,8 +812,13 @@ impl HostCore {
                         return None;
                     }
                 };
-                let (mm, qm, peer_ip, local_ip, mode) =
-                    (entry.mm, entry.qm, entry.peer_ip, entry.local_ip, entry.mode);
+                let (mm, qm, peer_ip, local_ip, mode) = (
+                    entry.mm,
+                    entry.qm,
+                    entry.peer_ip,
+                    entry.local_ip,
+                    entry.mode,
+                );
                 let peer_identity = p.peer_ids.get(&mm).map(|i| Arc::from(i.to_string()));
                 let packet = match mode {
                     Mode::Tunnel => {
@@ -890,9 +910,23 @@ impl HostCore {
                 p.peer_ids.insert(sa, peer_id);
             }
             IkeEvent::ChildSaReady(child) => self.install_child(*child),
-            IkeEvent::ChildSaFailed { sa, error } | IkeEvent::Failed { sa, error } => {
+            IkeEvent::ChildSaFailed { sa, error } => {
+                let code = error.win32_code();
+                tracing::info!(target: "wsock::ipsec", host = %host, mm = %sa, error = %error, code, "quick mode failed");
+                self.negotiation_failed(sa, code);
+            }
+            IkeEvent::Failed { sa, error } => {
                 let code = error.win32_code();
                 tracing::info!(target: "wsock::ipsec", host = %host, mm = %sa, error = %error, code, "negotiation failed");
+                {
+                    // The SA is gone (e.g. the initiator refused our identity after we
+                    // installed our side of the child SA): its child SAs go with it.
+                    p.inb.retain(|_, i| i.mm != sa);
+                    for v in p.out.values_mut() {
+                        v.retain(|o| o.mm != sa);
+                    }
+                    p.peer_ids.remove(&sa);
+                }
                 self.negotiation_failed(sa, code);
             }
             IkeEvent::ChildSaDeleted { inbound_spi, .. } => {
@@ -950,7 +984,11 @@ impl HostCore {
         let Some(peer_ip) = peer_ip else {
             return;
         };
-        let local_ip = if peer_ip.is_ipv4() { local_v4 } else { local_v6 };
+        let local_ip = if peer_ip.is_ipv4() {
+            local_v4
+        } else {
+            local_v6
+        };
         let (out_sa, in_sa) = match (child.outbound_sa(now), child.inbound_sa(now)) {
             (Ok(o), Ok(i)) => (o, i),
             (Err(e), _) | (_, Err(e)) => {
@@ -993,9 +1031,8 @@ impl HostCore {
             peer_wire: child.peer,
             mode: child.mode,
         });
-        p.failures.remove(&peer_ip);
-        let _ = encrypted;
         if p.negotiations.contains_key(&child.ike_sa) {
+            p.failures.remove(&peer_ip);
             if p.by_peer.get(&peer_ip) == Some(&child.ike_sa) {
                 p.by_peer.remove(&peer_ip);
             }
@@ -1164,7 +1201,11 @@ impl HostCore {
 
     /// Whether the negotiation towards `peer` failed for a flow that waits (a connect that
     /// must now fail).
-    pub(crate) fn ipsec_connect_failure(&self, flow: Option<FlowId>, started: Duration) -> Option<crate::StackError> {
+    pub(crate) fn ipsec_connect_failure(
+        &self,
+        flow: Option<FlowId>,
+        started: Duration,
+    ) -> Option<crate::StackError> {
         let p = self.ipsec.as_ref()?;
         let info = self.ale.flow(flow?)?;
         if info.security.negotiation_winerr == 0 || info.security.qm_sa_id.is_some() {
@@ -1182,5 +1223,4 @@ impl HostCore {
                 .then_some(crate::StackError::TimedOut),
         }
     }
-
 }

@@ -136,8 +136,16 @@ impl HostCore {
     }
 
     /// The peer target name that applies to traffic of ALE endpoint `ep` with `remote`.
-    pub(crate) fn target_name_for(&self, ep: wsock_ale::EndpointId, remote: IpAddr) -> Option<String> {
-        let family = if remote.is_ipv4() { Family::V4 } else { Family::V6 };
+    pub(crate) fn target_name_for(
+        &self,
+        ep: wsock_ale::EndpointId,
+        remote: IpAddr,
+    ) -> Option<String> {
+        let family = if remote.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        };
         self.ale
             .peer_target_name(ep, remote)
             .ok()
