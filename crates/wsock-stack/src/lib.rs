@@ -53,7 +53,7 @@ mod types;
 pub mod wire;
 
 pub use crate::core::HostCore;
-pub use core::{SaDatabase, SecurityQuery};
+pub use core::{KeyLog, SaDatabase, SecurityQuery};
 pub use error::{Result, StackError};
 pub use network::{Network, NetworkBuilder};
 pub use scenario::{Faults, Scenario, ScenarioError};

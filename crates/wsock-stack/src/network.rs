@@ -818,6 +818,40 @@ impl Network {
             .collect()
     }
 
+    /// The key file of every SA negotiated so far by this process's hosts, as JSON in the
+    /// format `esp_pcap_check.py check --keys` and its tshark UATs read (`ikev2`, `esp_sa`,
+    /// and the `decode_as` rules of the wire ports). Empty lists unless the network was built
+    /// with [`NetworkBuilder::keylog`]. Secret material: write it only for debugging.
+    pub fn key_file_json(&self) -> String {
+        let mut ike: Vec<String> = Vec::new();
+        let mut esp: Vec<String> = Vec::new();
+        for h in self.hosts() {
+            let k = h.key_log();
+            for l in k.ikev2 {
+                if !ike.contains(&l) {
+                    ike.push(l);
+                }
+            }
+            for l in k.esp_sa {
+                if !esp.contains(&l) {
+                    esp.push(l);
+                }
+            }
+        }
+        let decode: Vec<String> = self
+            .decode_as_args()
+            .into_iter()
+            .filter(|a| a != "-d")
+            .map(|a| format!("\"{a}\""))
+            .collect();
+        format!(
+            "{{\n  \"decode_as\": [{}],\n  \"ikev2\": [\n    {}\n  ],\n  \"esp_sa\": [\n    {}\n  ]\n}}\n",
+            decode.join(", "),
+            ike.join(",\n    "),
+            esp.join(",\n    ")
+        )
+    }
+
     /// Waits until connections closed gracefully have delivered their queued data and FIN (or
     /// `limit` passed). What the last `WSACleanup` and the drop of the last handle do, since a
     /// user-space stack dies with its process. Returns whether everything finished.

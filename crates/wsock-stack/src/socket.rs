@@ -139,7 +139,7 @@ impl Host {
 
     /// Key records of the SAs negotiated so far (JSON lines for the ESP oracle and Wireshark),
     /// when the network was built with [`crate::NetworkBuilder::keylog`].
-    pub fn key_log(&self) -> Vec<String> {
+    pub fn key_log(&self) -> crate::core::KeyLog {
         self.shared.lock().key_log()
     }
 

@@ -167,6 +167,17 @@ pub(crate) struct Need {
     pub clear_ok: bool,
 }
 
+/// Key records of negotiated SAs, each a JSON object in the format of the project's ESP oracle
+/// (`esp_pcap_check.py`'s key file) and of Wireshark's UAT tables. Secret material: only kept
+/// when the network was built with key export on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyLog {
+    /// `ikev2` entries (SPIs, SK_e/SK_a keys, algorithms).
+    pub ikev2: Vec<String>,
+    /// `esp_sa` entries (addresses, SPI, keys, algorithms).
+    pub esp_sa: Vec<String>,
+}
+
 /// One direction of a child SA pair in the SA database, as views list it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ChildSaView {
@@ -284,7 +295,7 @@ pub(crate) struct IpsecPath {
     inb: HashMap<u32, InEntry>,
     failures: BTreeMap<IpAddr, Failure>,
     next_qm: u64,
-    keylog: Vec<String>,
+    keylog: KeyLog,
     /// ESP packets dropped, by `ERROR_IPSEC_*` code.
     pub(crate) esp_errors: BTreeMap<u32, u64>,
 }
@@ -442,7 +453,7 @@ impl HostCore {
             inb: HashMap::new(),
             failures: BTreeMap::new(),
             next_qm: 1,
-            keylog: Vec::new(),
+            keylog: KeyLog::default(),
             esp_errors: BTreeMap::new(),
         };
         cfg.responder = Some(path.policy(None));
@@ -508,7 +519,7 @@ impl HostCore {
 
     /// Key records (JSON lines in the format of the project's ESP oracle and Wireshark's UATs)
     /// of every SA negotiated so far, when [`IpsecSetup::keylog`] is on.
-    pub fn key_log(&self) -> Vec<String> {
+    pub fn key_log(&self) -> KeyLog {
         self.ipsec
             .as_ref()
             .map(|p| p.keylog.clone())
@@ -904,7 +915,7 @@ impl HostCore {
                 tracing::info!(target: "wsock::ipsec", host = %host, mm = %sa, ?role, peer = %peer_id, "main mode SA established");
                 if p.setup.keylog {
                     if let Some(line) = p.ike.ike_key_record(sa).and_then(|r| r.json()) {
-                        p.keylog.push(line);
+                        p.keylog.ikev2.push(line);
                     }
                 }
                 p.peer_ids.insert(sa, peer_id);
@@ -1003,7 +1014,7 @@ impl HostCore {
         if p.setup.keylog {
             for r in child.esp_key_records(self.wires.natt.ip()) {
                 if let Some(line) = r.json() {
-                    p.keylog.push(line);
+                    p.keylog.esp_sa.push(line);
                 }
             }
         }

@@ -38,7 +38,8 @@ mod path;
 mod secure;
 
 pub use ipsec::{
-    child_lifetime, ChildSaView, FailureErrno, IkeSaView, IpsecCredential, IpsecSetup, SaDatabase,
+    child_lifetime, ChildSaView, FailureErrno, IkeSaView, IpsecCredential, IpsecSetup, KeyLog,
+    SaDatabase,
     SaFacts, ERROR_IPSEC_CLEAR_TEXT_DROP, SETTINGS_ALLOW_INSECURE, SETTINGS_GUARANTEE_ENCRYPTION,
 };
 pub use path::{Route, Routes};
