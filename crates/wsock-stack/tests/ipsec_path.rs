@@ -240,3 +240,109 @@ fn allow_insecure_falls_back_to_clear_text_when_negotiation_fails() {
         assert_eq!(q.negotiation_winerr, 13801);
     });
 }
+
+/// The ESP oracle (tshark via ../shared/oracles/esp_pcap_check.py), or why not.
+fn oracle() -> Result<std::path::PathBuf, String> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/oracles/esp_pcap_check.py");
+    if !p.exists() {
+        return Err(format!("{} is absent", p.display()));
+    }
+    let ok = std::process::Command::new("tshark")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        return Err("tshark is not installed".into());
+    }
+    Ok(p)
+}
+
+/// A secure echo with `suite` offered, captured with its key file, checked by tshark.
+fn oracle_checks(label: &str, offer: Option<wsock_stack::wsock_ipsec::esp::EspSuite>, flags: u32) {
+    let oracle = match oracle() {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("SKIPPED {label}: the ESP oracle cannot run here: {why}");
+            return;
+        }
+    };
+    trace();
+    let pcap = capture_path(&format!("{label}.pcap"));
+    let keys = capture_path(&format!("{label}.keys.json"));
+    let net = Network::builder(Scenario::default_scenario())
+        .capture(&pcap)
+        .keylog(true)
+        .ipsec_setup(move |_, s| {
+            if let Some(suite) = offer {
+                s.esp_offer = Some(vec![(suite, false)]);
+            }
+        })
+        .start()
+        .expect("network");
+    let (client, server) = (net.host("client").unwrap(), net.host("server").unwrap());
+    let l = secure_listener(&server, "0.0.0.0:5010", Some(0));
+    net.runtime().unwrap().block_on(async {
+        let c = client.tcp(Family::V4);
+        c.set_security(Some(settings(flags))).unwrap();
+        tokio::time::timeout(SAFETY, c.connect(addr("10.0.0.2:5010")))
+            .await
+            .unwrap()
+            .unwrap();
+        let (a, _) = l.accept().await.unwrap();
+        for i in 0..5u8 {
+            c.send(&[i; 300]).await.unwrap();
+            let mut b = [0u8; 300];
+            let mut got = 0;
+            while got < 300 {
+                got += a.recv(&mut b[got..]).await.unwrap();
+            }
+            assert_eq!(b, [i; 300]);
+        }
+        c.close().unwrap();
+        a.close().unwrap();
+    });
+    assert!(net.drain(Duration::from_secs(5)));
+    std::fs::write(&keys, net.key_file_json()).unwrap();
+    net.flush_capture().unwrap();
+    drop(net);
+    let out = std::process::Command::new("python3")
+        .arg(&oracle)
+        .args(["check", "--pcap"])
+        .arg(&pcap)
+        .arg("--keys")
+        .arg(&keys)
+        .output()
+        .expect("python3");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{label}: oracle failed:\n{text}");
+    assert!(text.contains("ORACLE OK"), "{label}: {text}");
+}
+
+#[test]
+fn tshark_decrypts_every_ike_and_esp_frame_aes_gcm() {
+    oracle_checks("gcm", None, SETTINGS_GUARANTEE_ENCRYPTION);
+}
+
+#[test]
+fn tshark_decrypts_every_ike_and_esp_frame_null_hmac() {
+    oracle_checks("null_hmac", None, 0);
+}
+
+#[test]
+fn tshark_decrypts_every_ike_and_esp_frame_aes_cbc_hmac() {
+    use wsock_stack::wsock_ipsec::esp::{EspSuite, Integrity};
+    oracle_checks(
+        "cbc",
+        Some(EspSuite::AesCbc {
+            key_bits: 128,
+            integrity: Integrity::HmacSha256_128,
+        }),
+        SETTINGS_GUARANTEE_ENCRYPTION,
+    );
+}

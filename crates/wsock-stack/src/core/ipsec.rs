@@ -114,6 +114,9 @@ pub struct IpsecSetup {
     pub keylog: bool,
     /// Machine names by lowercase IKE identity (to name a peer's machine for tokens).
     pub machines: BTreeMap<String, String>,
+    /// The ESP suites an initiator offers, in order, instead of the policy's (`None`: AEAD
+    /// first when encryption is required, else Windows' integrity-first default).
+    pub esp_offer: Option<Vec<(EspSuite, bool)>>,
 }
 
 impl IpsecSetup {
@@ -132,6 +135,7 @@ impl IpsecSetup {
             mode: Mode::Transport,
             keylog: false,
             machines: BTreeMap::new(),
+            esp_offer: None,
         }
     }
 }
@@ -405,6 +409,9 @@ impl IpsecPath {
         p.child_lifetime = self.setup.child_lifetime;
         p.esp_suites = match need {
             None => responder_suites(),
+            Some(_) if self.setup.esp_offer.is_some() => {
+                self.setup.esp_offer.clone().unwrap_or_default()
+            }
             Some(n) if n.encrypt => encrypting_suites(),
             Some(_) => default_suites(),
         };

@@ -39,8 +39,8 @@ mod secure;
 
 pub use ipsec::{
     child_lifetime, ChildSaView, FailureErrno, IkeSaView, IpsecCredential, IpsecSetup, KeyLog,
-    SaDatabase,
-    SaFacts, ERROR_IPSEC_CLEAR_TEXT_DROP, SETTINGS_ALLOW_INSECURE, SETTINGS_GUARANTEE_ENCRYPTION,
+    SaDatabase, SaFacts, ERROR_IPSEC_CLEAR_TEXT_DROP, SETTINGS_ALLOW_INSECURE,
+    SETTINGS_GUARANTEE_ENCRYPTION,
 };
 pub use path::{Route, Routes};
 pub use secure::SecurityQuery;
