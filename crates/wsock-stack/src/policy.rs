@@ -57,12 +57,15 @@ pub fn build_ale(spec: &HostSpec) -> Result<(Ale, SessionId), (PolicyTable, usiz
             .add_sublayer_spec(admin, s)
             .map_err(|e| (PolicyTable::Sublayer, i, e))?;
     }
+    let mut ale = Ale::new(engine);
+    // The built-in IPsec callouts (FWPM_CALLOUT_IPSEC_*), so policy can invoke them.
+    let _ = ale.install_ipsec_callouts(admin);
     for (i, f) in spec.filters.iter().enumerate() {
-        engine
+        ale.engine_mut()
             .add_spec(admin, f)
             .map_err(|e| (PolicyTable::Filter, i, e))?;
     }
-    Ok((Ale::new(engine), admin))
+    Ok((ale, admin))
 }
 
 /// FNV-1a, 64-bit: a stable hash (unlike `DefaultHasher`, it never changes between builds).

@@ -96,6 +96,7 @@ impl HostCore {
                 let (opts, chosen) = (t.opts, t.chosen);
                 if !secured && self.endpoint_refuses_clear(listener_ale) {
                     tracing::debug!(target: "wsock::ipsec", %remote, %local, "clear connection request to a secure socket: dropped");
+                    self.clear_text_drop_event(local, remote, 6);
                     return Inbound::Drop(DropReason::ClearTextDrop);
                 }
                 match self
@@ -109,6 +110,7 @@ impl HostCore {
                             let _ = self.ale.close_flow(f, now);
                         }
                         tracing::debug!(target: "wsock::ipsec", %remote, %local, "clear connection request where policy requires IPsec: dropped");
+                        self.clear_text_drop_event(local, remote, 6);
                         Inbound::Drop(DropReason::ClearTextDrop)
                     }
                     Ok(AleVerdict::Permit { flow, .. }) => {
@@ -160,12 +162,14 @@ impl HostCore {
                 };
                 let uep = u.ale;
                 if !secured && self.endpoint_refuses_clear(uep) {
+                    self.clear_text_drop_event(local, remote, 17);
                     return Inbound::Drop(DropReason::ClearTextDrop);
                 }
                 match self.ale.udp_recv(uep, remote, &info, now) {
                     Ok(AleVerdict::Permit { protection, .. })
                         if !secured && protection.is_some_and(|p| p.requires_security()) =>
                     {
+                        self.clear_text_drop_event(local, remote, 17);
                         Inbound::Drop(DropReason::ClearTextDrop)
                     }
                     Ok(AleVerdict::Permit { .. }) => Inbound::Pass,

@@ -200,6 +200,13 @@ impl HostCore {
         }
         let local = u.local.ok_or(StackError::InvalidArgument("not bound"))?;
         let opts = u.opts;
+        self.instantiate_secure_filters(
+            id,
+            super::secure::Instantiate::Accept {
+                local,
+                protocol: 17,
+            },
+        );
         let slots = (opts.recv_buffer / 512).clamp(16, 4096);
         let rx = udp::PacketBuffer::new(
             vec![udp::PacketMetadata::EMPTY; slots],
@@ -255,7 +262,14 @@ impl HostCore {
         t.local
             .ok_or(StackError::InvalidArgument("listen on an unbound socket"))?;
         let ale = t.ale;
+        let local = t.local;
         let now = self.now;
+        if let Some(local) = local {
+            self.instantiate_secure_filters(
+                id,
+                super::secure::Instantiate::Accept { local, protocol: 6 },
+            );
+        }
         if let AleVerdict::Block(b) = self.ale.listen(ale, now)? {
             return Err(blocked(&b));
         }
@@ -382,6 +396,14 @@ impl HostCore {
         let now = self.now;
         // ALE_AUTH_CONNECT sees the local address the route chose, as on Windows.
         let local_seen = self.routed_local(local, peer);
+        self.instantiate_secure_filters(
+            id,
+            super::secure::Instantiate::Connect {
+                local: local_seen,
+                remote: peer,
+                protocol: 6,
+            },
+        );
         let flow = match self.ale.connect(ale, local_seen, peer, now)? {
             AleVerdict::Block(b) => return Err(blocked(&b)),
             AleVerdict::Permit { flow, .. } => flow,
@@ -552,6 +574,7 @@ impl HostCore {
                 let _ = self.ale.close_endpoint(u.ale, now);
             }
         }
+        self.remove_secure_filters(id);
         let reap = self.now + ORPHAN_LINGER;
         match e {
             Endpoint::Tcp(t) => match t.state {
@@ -720,6 +743,20 @@ impl HostCore {
         let ale = self.ale_of(id)?;
         let now = self.now;
         let local_seen = self.routed_local(local, to);
+        if self
+            .ale
+            .flow_for(wsock_ale::Protocol::Udp, local_seen, to)
+            .is_none()
+        {
+            self.instantiate_secure_filters(
+                id,
+                super::secure::Instantiate::Connect {
+                    local: local_seen,
+                    remote: to,
+                    protocol: 17,
+                },
+            );
+        }
         if let AleVerdict::Block(b) = self.ale.udp_send(ale, local_seen, to, now)? {
             return Err(blocked(&b));
         }

@@ -169,6 +169,8 @@ pub(crate) struct Need {
     pub target: Option<String>,
     /// Clear text may go when no SA can be had (ALLOW_INSECURE, negotiation discovery).
     pub clear_ok: bool,
+    /// Negotiation discovery: clear text goes *while* the SA is negotiated.
+    pub discover: bool,
 }
 
 /// Key records of negotiated SAs, each a JSON object in the format of the project's ESP oracle
@@ -302,6 +304,18 @@ pub(crate) struct IpsecPath {
     keylog: KeyLog,
     /// ESP packets dropped, by `ERROR_IPSEC_*` code.
     pub(crate) esp_errors: BTreeMap<u32, u64>,
+}
+
+/// Packet counters of the IPsec path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IpsecCounters {
+    /// Packets that left in clear text (GRE on the clear socket).
+    pub clear_sent: u64,
+    /// Packets sealed into ESP.
+    pub esp_sent: u64,
+    /// Packets of a once-secured flow that would have left in clear and were dropped instead
+    /// (the no-downgrade guard; any other value than 0 points at a policy bug).
+    pub downgrades_refused: u64,
 }
 
 fn ike_socket(s: WireSocket) -> Option<IkeSocket> {
@@ -471,6 +485,22 @@ impl HostCore {
         Ok(())
     }
 
+    /// Forgets every SA locally without telling peers (what a peer's reboot or a lost SA
+    /// looks like); traffic that needs protection negotiates again.
+    pub fn forget_security_associations(&mut self) {
+        if let Some(p) = self.ipsec.as_mut() {
+            p.out.clear();
+            p.inb.clear();
+            p.by_peer.clear();
+            p.negotiations.clear();
+        }
+    }
+
+    /// Counters of the IPsec path (clear and ESP packets sent, downgrades refused).
+    pub fn ipsec_counters(&self) -> IpsecCounters {
+        self.ipsec_counters
+    }
+
     /// Whether IPsec is on.
     pub fn ipsec_enabled(&self) -> bool {
         self.ipsec.is_some()
@@ -570,7 +600,9 @@ impl HostCore {
     ) -> Option<Need> {
         let info = flow.and_then(|f| self.ale.flow(f));
         let ep = info.as_ref().map(|i| i.endpoint);
-        let settings = ep.and_then(|e| self.ale.security_settings(e).ok().flatten());
+        let settings = ep
+            .and_then(|e| self.ale.security_settings(e).ok().flatten())
+            .filter(|s| s.ipsec_flags & super::SETTINGS_IPSEC_SKIP_FILTER_INSTANTIATION == 0);
         let target = ep.and_then(|e| self.target_name_for(e, remote));
         let secured_before = info.as_ref().is_some_and(|i| i.security.qm_sa_id.is_some());
         let mut need = if let Some(s) = settings {
@@ -578,6 +610,7 @@ impl HostCore {
                 encrypt: s.flags & SETTINGS_GUARANTEE_ENCRYPTION != 0,
                 target,
                 clear_ok: s.flags & SETTINGS_ALLOW_INSECURE != 0,
+                discover: false,
             }
         } else {
             let p = protection?;
@@ -586,12 +619,14 @@ impl HostCore {
                     encrypt: p.requires_encryption(),
                     target,
                     clear_ok: false,
+                    discover: false,
                 }
             } else if p.negotiate_discover() {
                 Need {
                     encrypt: false,
                     target,
                     clear_ok: true,
+                    discover: true,
                 }
             } else {
                 return None;
@@ -605,6 +640,7 @@ impl HostCore {
         }
         if secured_before {
             need.clear_ok = false; // never downgrade a secured flow
+            need.discover = false;
         }
         Some(need)
     }
@@ -661,6 +697,7 @@ impl HostCore {
             let to = entry.peer_wire;
             match sealed {
                 Ok(_) => {
+                    self.ipsec_counters.esp_sent += 1;
                     let to_host = self
                         .routes
                         .get(peer)
@@ -724,6 +761,10 @@ impl HostCore {
                 }
             },
         };
+        if need.discover {
+            // Negotiation discovery: this packet goes in clear while main mode runs.
+            return false;
+        }
         let key = HoldKey(mm.0);
         let q = self.held.entry(key).or_default();
         if q.packets.len() >= super::path::HOLD_CAPACITY {
@@ -1195,6 +1236,38 @@ impl HostCore {
         self.ike_drain();
     }
 
+    /// Records `ERROR_IPSEC_CLEAR_TEXT_DROP` (an IPsec kernel-drop net event) for a clear
+    /// packet policy wanted protected.
+    pub(crate) fn clear_text_drop_event(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        protocol: u8,
+    ) {
+        let now = self.now;
+        let layer = if local.is_ipv4() {
+            wsock_wfp::Layer::INBOUND_TRANSPORT_V4
+        } else {
+            wsock_wfp::Layer::INBOUND_TRANSPORT_V6
+        };
+        self.ale.engine_mut().record_net_event(
+            now,
+            NetEventHeader {
+                protocol,
+                local: Some(local),
+                remote: Some(remote),
+                app_id: None,
+                user_id: None,
+            },
+            NetEventKind::IpsecKernelDrop {
+                failure_status: ERROR_IPSEC_CLEAR_TEXT_DROP,
+                spi: 0,
+                filter_id: 0,
+                layer,
+            },
+        );
+    }
+
     /// Whether a clear inbound packet of `flow` must be refused: its socket's settings or its
     /// filter require IPsec.
     pub(crate) fn refuse_clear(
@@ -1214,7 +1287,10 @@ impl HostCore {
             .security_settings(ep)
             .ok()
             .flatten()
-            .is_some_and(|s| s.flags & SETTINGS_ALLOW_INSECURE == 0)
+            .is_some_and(|s| {
+                s.flags & SETTINGS_ALLOW_INSECURE == 0
+                    && s.ipsec_flags & super::SETTINGS_IPSEC_SKIP_FILTER_INSTANTIATION == 0
+            })
     }
 
     /// Whether the negotiation towards `peer` failed for a flow that waits (a connect that

@@ -38,12 +38,12 @@ mod path;
 mod secure;
 
 pub use ipsec::{
-    child_lifetime, ChildSaView, FailureErrno, IkeSaView, IpsecCredential, IpsecSetup, KeyLog,
-    SaDatabase, SaFacts, ERROR_IPSEC_CLEAR_TEXT_DROP, SETTINGS_ALLOW_INSECURE,
+    child_lifetime, ChildSaView, FailureErrno, IkeSaView, IpsecCounters, IpsecCredential,
+    IpsecSetup, KeyLog, SaDatabase, SaFacts, ERROR_IPSEC_CLEAR_TEXT_DROP, SETTINGS_ALLOW_INSECURE,
     SETTINGS_GUARANTEE_ENCRYPTION,
 };
 pub use path::{Route, Routes};
-pub use secure::SecurityQuery;
+pub use secure::{SecurityQuery, SETTINGS_IPSEC_SKIP_FILTER_INSTANTIATION};
 
 #[derive(Debug)]
 enum TcpState {
@@ -183,6 +183,10 @@ pub struct HostCore {
     syns_queued: HashMap<(u64, IpAddr), usize>,
     /// IPsec, when enabled: keying, SA database, ESP.
     ipsec: Option<Box<ipsec::IpsecPath>>,
+    /// Packet counters of the IPsec path.
+    ipsec_counters: ipsec::IpsecCounters,
+    /// Filters instantiated from secure sockets' settings, by endpoint.
+    secure_filters: BTreeMap<u64, Vec<u64>>,
     /// The SA (MM id, QM id) of the inbound packet being processed, if it arrived in ESP.
     ipsec_ingress_sa: Option<(wsock_ipsec::ike::sa::IkeSaId, u64)>,
 }
@@ -359,6 +363,8 @@ impl HostCore {
             in_interface: false,
             syns_queued: HashMap::new(),
             ipsec: None,
+            secure_filters: BTreeMap::new(),
+            ipsec_counters: ipsec::IpsecCounters::default(),
             ipsec_ingress_sa: None,
         })
     }

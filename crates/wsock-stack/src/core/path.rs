@@ -397,6 +397,20 @@ impl HostCore {
         {
             return;
         }
+        if let Some(f) = flow {
+            if self
+                .ale
+                .flow(f)
+                .is_some_and(|i| i.security.qm_sa_id.is_some())
+            {
+                // A flow that was secured never continues in clear text.
+                tracing::warn!(target: "wsock::ipsec", host = %self.spec.name, "clear packet of a secured flow refused");
+                self.ipsec_counters.downgrades_refused += 1;
+                self.drops.bump(DropReason::ClearTextDrop);
+                return;
+            }
+        }
+        self.ipsec_counters.clear_sent += 1;
         let framed = if head == wire::GRE_HEADER_LEN {
             // The header's room is there: no byte of the packet moves.
             wire::gre_emit_header(&mut packet)

@@ -215,3 +215,105 @@ impl HostCore {
         Ok(q)
     }
 }
+
+/// `SOCKET_SETTINGS_IPSEC_SKIP_FILTER_INSTANTIATION`.
+pub const SETTINGS_IPSEC_SKIP_FILTER_INSTANTIATION: u32 = 0x1;
+
+/// Which socket event instantiates the filters.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Instantiate {
+    /// A connect (TCP) or the first datagram to a peer (UDP): ALE_AUTH_CONNECT for that peer.
+    Connect {
+        local: SocketAddr,
+        remote: SocketAddr,
+        protocol: u8,
+    },
+    /// A listen (TCP) or a bind (UDP): ALE_AUTH_RECV_ACCEPT for the local port.
+    Accept { local: SocketAddr, protocol: u8 },
+}
+
+impl HostCore {
+    /// Filter instantiation: turns a secure socket's settings into socket-owned filters in
+    /// `FWPM_SUBLAYER_SECURE_SOCKET` (a permit with `REQUIRE_IPSEC_SECURITY`, plus
+    /// `REQUIRE_IPSEC_ENCRYPTION` when encryption is guaranteed; a plain permit with
+    /// `ALLOW_INSECURE`), so ALE's classification carries the protection request and views show
+    /// the filters. Nothing when the socket has no settings or asked to skip instantiation.
+    pub(crate) fn instantiate_secure_filters(&mut self, id: u64, what: Instantiate) {
+        use wsock_ale::contexts;
+        use wsock_wfp::{Action, Field, Filter, FwpValue, Layer, MatchType};
+        let Ok(ale) = self.ale_of(id) else {
+            return;
+        };
+        let Some(s) = self.ale.security_settings(ale).ok().flatten().cloned() else {
+            return;
+        };
+        if s.ipsec_flags & SETTINGS_IPSEC_SKIP_FILTER_INSTANTIATION != 0 {
+            return;
+        }
+        let mut raw = 0;
+        if s.flags & super::SETTINGS_ALLOW_INSECURE == 0 {
+            raw |= contexts::ALE_SET_CONNECTION_REQUIRE_IPSEC_SECURITY;
+            if s.flags & super::SETTINGS_GUARANTEE_ENCRYPTION != 0 {
+                raw |= contexts::ALE_SET_CONNECTION_REQUIRE_IPSEC_ENCRYPTION;
+            }
+        }
+        let (layer, name, conds) = match what {
+            Instantiate::Connect {
+                local,
+                remote,
+                protocol,
+            } => (
+                if remote.is_ipv4() {
+                    Layer::ALE_AUTH_CONNECT_V4
+                } else {
+                    Layer::ALE_AUTH_CONNECT_V6
+                },
+                format!("secure socket {} -> {remote}", local.port()),
+                vec![
+                    (Field::IP_LOCAL_PORT, FwpValue::Uint16(local.port())),
+                    (Field::IP_REMOTE_ADDRESS, FwpValue::addr(remote.ip())),
+                    (Field::IP_PROTOCOL, FwpValue::Uint8(protocol)),
+                ],
+            ),
+            Instantiate::Accept { local, protocol } => (
+                if local.is_ipv4() {
+                    Layer::ALE_AUTH_RECV_ACCEPT_V4
+                } else {
+                    Layer::ALE_AUTH_RECV_ACCEPT_V6
+                },
+                format!("secure socket {} accept", local.port()),
+                vec![
+                    (Field::IP_LOCAL_PORT, FwpValue::Uint16(local.port())),
+                    (Field::IP_PROTOCOL, FwpValue::Uint8(protocol)),
+                ],
+            ),
+        };
+        let mut f =
+            Filter::new(name, layer, Action::Permit).sublayer(wsock_wfp::SUBLAYER_SECURE_SOCKET);
+        for (field, v) in conds {
+            f = f.condition(field, MatchType::Equal, v);
+        }
+        f.raw_context = raw;
+        let admin = self.admin;
+        match self.ale.engine_mut().add_filter(admin, &f) {
+            Ok(fid) => {
+                tracing::debug!(target: "wsock::ale", filter = fid, layer = %layer, raw_context = raw, "secure socket filter instantiated");
+                self.secure_filters.entry(id).or_default().push(fid);
+            }
+            Err(e) => {
+                tracing::warn!(target: "wsock::ale", error = %e, "secure socket filter not instantiated");
+            }
+        }
+    }
+
+    /// Removes the filters a socket's settings instantiated (its close).
+    pub(crate) fn remove_secure_filters(&mut self, id: u64) {
+        let Some(ids) = self.secure_filters.remove(&id) else {
+            return;
+        };
+        let admin = self.admin;
+        for fid in ids {
+            let _ = self.ale.engine_mut().delete_filter_by_id(admin, fid);
+        }
+    }
+}

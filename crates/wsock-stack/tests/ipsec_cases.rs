@@ -1,0 +1,330 @@
+//! The IPsec policy, SA and wire-protocol cases of the reference (wfp-ale-ipsec.md §10.1, cases
+//! 43-59), each a test named after its case, through the emulated hosts of one network (and,
+//! where the case is about one protocol rule, through the sans-IO keying and ESP of
+//! `wsock-ipsec` that the hosts run).
+//!
+//! Cases written with Windows' port numbers use the hosts' own IKE and NAT-T sockets (the
+//! port-500 and port-4500 roles); cases written with 127.x peers use the scenario's addresses.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use wsock_stack::core::{child_lifetime, SETTINGS_GUARANTEE_ENCRYPTION};
+use wsock_stack::stages::DropReason;
+use wsock_stack::wsock_ale::contexts;
+use wsock_stack::wsock_wfp::{ConditionSpec, FilterSpec, NetEventKind, ValueSpec};
+use wsock_stack::{Endpoint, Family, Host, Network, Scenario, SecuritySettings};
+
+const SAFETY: Duration = Duration::from_secs(60);
+
+fn trace() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn net_with(
+    f: impl Fn(&str, &mut wsock_stack::core::IpsecSetup) + Send + Sync + 'static,
+) -> (Network, Host, Host) {
+    trace();
+    let net = Network::builder(Scenario::default_scenario())
+        .ipsec_setup(f)
+        .start()
+        .expect("network");
+    let c = net.host("client").unwrap();
+    let s = net.host("server").unwrap();
+    (net, c, s)
+}
+
+fn encrypted() -> SecuritySettings {
+    SecuritySettings {
+        flags: SETTINGS_GUARANTEE_ENCRYPTION,
+        ..SecuritySettings::default()
+    }
+}
+
+fn listener(host: &Host, at: &str, secure: bool) -> Endpoint {
+    let a = addr(at);
+    let l = host.tcp(Family::of(&a));
+    if secure {
+        l.set_security(None).unwrap();
+    }
+    l.bind(a).unwrap();
+    l.listen(8).unwrap();
+    l
+}
+
+fn require_filter(name: &str, layer: &str, conds: Vec<ConditionSpec>) -> FilterSpec {
+    FilterSpec {
+        name: name.into(),
+        layer: layer.into(),
+        action: "permit".into(),
+        conditions: conds,
+        raw_context: contexts::ALE_SET_CONNECTION_REQUIRE_IPSEC_SECURITY,
+        ..Default::default()
+    }
+}
+
+async fn exchange(c: &Endpoint, a: &Endpoint, n: usize, fill: u8) {
+    let data = vec![fill; n];
+    c.send(&data).await.unwrap();
+    let mut got = vec![0u8; n];
+    let mut k = 0;
+    while k < n {
+        k += a.recv(&mut got[k..]).await.unwrap();
+    }
+    assert_eq!(got, data);
+}
+
+#[test]
+fn case_43_require_mode_policy_drops_a_clear_syn_with_13916_and_no_rst() {
+    let (net, client, server) = net_with(|_, _| {});
+    server
+        .add_filter(&require_filter(
+            "require IPsec on 8043",
+            "FWPM_LAYER_ALE_AUTH_RECV_ACCEPT_V4",
+            vec![ConditionSpec::new(
+                "ip_local_port",
+                "equal",
+                ValueSpec::Int(8043),
+            )],
+        ))
+        .unwrap();
+    let _l = listener(&server, "0.0.0.0:8043", false);
+    net.runtime().unwrap().block_on(async {
+        let c = client.tcp(Family::V4);
+        let r =
+            tokio::time::timeout(Duration::from_secs(3), c.connect(addr("10.0.0.2:8043"))).await;
+        assert!(
+            r.is_err(),
+            "the clear SYN must go unanswered (no RST): {r:?}"
+        );
+    });
+    assert!(server.counters().drops.get(DropReason::ClearTextDrop) >= 1);
+    assert!(server.net_events().iter().any(|e| matches!(
+        e.kind,
+        NetEventKind::IpsecKernelDrop {
+            failure_status: 13916,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn case_44_negotiation_discovery_clear_first_then_esp_never_clear_again() {
+    let (net, client, server) = net_with(|_, _| {});
+    client
+        .add_filter(&FilterSpec {
+            name: "negotiation discovery to the server".into(),
+            layer: "FWPM_LAYER_OUTBOUND_TRANSPORT_V4".into(),
+            action: "callout_terminating".into(),
+            callout: Some(
+                wsock_stack::wsock_ale::callouts::IPSEC_OUTBOUND_TRANSPORT_V4.to_string(),
+            ),
+            conditions: vec![ConditionSpec::new(
+                "ip_remote_address",
+                "equal",
+                ValueSpec::Str("10.0.0.2".into()),
+            )],
+            raw_context: contexts::IPSEC_OUTBOUND_NEGOTIATE_DISCOVER,
+            ..Default::default()
+        })
+        .unwrap();
+    let l = listener(&server, "0.0.0.0:8044", false);
+    net.runtime().unwrap().block_on(async {
+        let c = client.tcp(Family::V4);
+        tokio::time::timeout(SAFETY, c.connect(addr("10.0.0.2:8044")))
+            .await
+            .unwrap()
+            .expect("discovery connects at once, in clear");
+        let (a, _) = l.accept().await.unwrap();
+        exchange(&c, &a, 100, 1).await;
+        // Wait for the SA negotiated in the background.
+        tokio::time::timeout(SAFETY, async {
+            while client.security_associations().child.is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                exchange(&c, &a, 10, 2).await;
+            }
+        })
+        .await
+        .expect("the SA is negotiated while clear text flows");
+        exchange(&c, &a, 100, 3).await;
+        let q = c.query_security(None).unwrap();
+        assert!(q.secured, "after discovery the flow is secured: {q:?}");
+        // The peer forgets its SAs: the flow must never fall back to clear text.
+        server.with_core(|core| core.forget_security_associations());
+        client.with_core(|core| core.forget_security_associations());
+        exchange(&c, &a, 100, 4).await;
+        let q = c.query_security(None).unwrap();
+        assert!(q.secured, "renegotiated, never downgraded: {q:?}");
+    });
+    let counters = client.with_core(|core| core.ipsec_counters());
+    assert!(
+        counters.clear_sent > 0,
+        "discovery sent the first packets in clear"
+    );
+    assert!(counters.esp_sent > 0);
+    assert_eq!(
+        counters.downgrades_refused, 0,
+        "no packet of the flow even tried to leave in clear once secured"
+    );
+}
+
+#[test]
+fn case_45_ike_is_exempt_and_a_clear_udp_datagram_is_dropped() {
+    let (net, client, server) = net_with(|_, _| {});
+    server
+        .add_filter(&require_filter(
+            "require IPsec for all UDP",
+            "FWPM_LAYER_ALE_AUTH_RECV_ACCEPT_V4",
+            vec![ConditionSpec::new(
+                "ip_protocol",
+                "equal",
+                ValueSpec::Int(17),
+            )],
+        ))
+        .unwrap();
+    let sink = server.udp(Family::V4);
+    sink.bind(addr("0.0.0.0:9999")).unwrap();
+    net.runtime().unwrap().block_on(async {
+        // A clear datagram to B:9999 is dropped.
+        let plain = client.udp(Family::V4);
+        plain
+            .send_to(b"clear", Some(addr("10.0.0.2:9999")))
+            .await
+            .unwrap();
+        // A secure socket's datagram goes through after IKE (itself never subject to policy).
+        let secure = client.udp(Family::V4);
+        secure.set_security(Some(encrypted())).unwrap();
+        secure
+            .send_to(b"protected", Some(addr("10.0.0.2:9999")))
+            .await
+            .unwrap();
+        let mut b = [0u8; 32];
+        let (n, _, from) = tokio::time::timeout(SAFETY, sink.recv_from(&mut b))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&b[..n], b"protected");
+        assert_eq!(from.ip(), addr("10.0.0.1:1").ip());
+    });
+    assert_eq!(server.security_associations().ike.len(), 1, "IKE passed");
+    assert!(server.counters().drops.get(DropReason::ClearTextDrop) >= 1);
+}
+
+#[test]
+fn case_46_qm_lifetime_rekeys_with_no_data_loss_and_the_old_spi_is_refused() {
+    let (net, client, server) =
+        net_with(|_, s| s.child_lifetime = child_lifetime(Some(Duration::from_secs(2)), None));
+    let l = listener(&server, "0.0.0.0:8046", true);
+    let (first_qm, old_spi) = net.runtime().unwrap().block_on(async {
+        let c = client.tcp(Family::V4);
+        c.set_security(Some(encrypted())).unwrap();
+        c.connect(addr("10.0.0.2:8046")).await.unwrap();
+        let (a, _) = l.accept().await.unwrap();
+        exchange(&c, &a, 1000, 1).await;
+        let first = c.query_security(None).unwrap();
+        let old_spi = server.security_associations().child[0].inbound_spi;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut i = 0u8;
+        loop {
+            exchange(&c, &a, 2000, i).await;
+            i = i.wrapping_add(1);
+            let q = c.query_security(None).unwrap();
+            if q.qm_sa_id != first.qm_sa_id && q.secured {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no rekey within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Let the old SA reach its hard limit, then keep going.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        exchange(&c, &a, 2000, 99).await;
+        (first.qm_sa_id, old_spi)
+    });
+    let now = client.security_associations();
+    assert!(now.child.iter().all(|c| c.qm_sa_id != first_qm), "{now:?}");
+    // A packet on the old inbound SPI is refused with a typed error.
+    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut esp = old_spi.to_be_bytes().to_vec();
+    esp.extend_from_slice(&[
+        0, 0, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+    ]);
+    probe.send_to(&esp, server.wire_addrs().natt).unwrap();
+    let t = std::time::Instant::now();
+    while server.esp_errors().get(&13910).copied().unwrap_or(0) == 0 {
+        assert!(
+            t.elapsed() < SAFETY,
+            "the stale SPI was not counted: {:?}",
+            server.esp_errors()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn case_48_lifetime_kilobytes_rekeys_after_64_kib() {
+    let (net, client, server) =
+        net_with(|_, s| s.child_lifetime = child_lifetime(None, Some(64 * 1024)));
+    let l = listener(&server, "0.0.0.0:8048", true);
+    net.runtime().unwrap().block_on(async {
+        let c = client.tcp(Family::V4);
+        c.set_security(Some(encrypted())).unwrap();
+        c.connect(addr("10.0.0.2:8048")).await.unwrap();
+        let (a, _) = l.accept().await.unwrap();
+        let first = c.query_security(None).unwrap().qm_sa_id;
+        for i in 0..30u8 {
+            exchange(&c, &a, 8 * 1024, i).await; // 240 KiB in all
+        }
+        let q = c.query_security(None).unwrap();
+        assert!(
+            q.secured && q.qm_sa_id > first,
+            "bytes alone rekeyed: {first} -> {q:?}"
+        );
+    });
+}
+
+/// Sends raw datagrams to the server's NAT-T socket and waits until `check` holds.
+fn natt_probe(server: &Host, datagrams: &[&[u8]]) {
+    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for d in datagrams {
+        probe.send_to(d, server.wire_addrs().natt).unwrap();
+    }
+}
+
+#[test]
+fn case_59_natt_demux_marker_is_ike_spi_is_esp_keepalive_is_ignored() {
+    let (_net, _client, server) = net_with(|_, _| {});
+    let before = server.counters().drops;
+    natt_probe(&server, &[&[0xFF]]);
+    natt_probe(&server, &[&[0, 0, 0, 0, 1, 2, 3]]); // marker + junk: parsed as IKE, dropped there
+    natt_probe(
+        &server,
+        &[&[0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 1, 9, 9, 9, 9]],
+    ); // unknown SPI
+    let t = std::time::Instant::now();
+    while server.esp_errors().get(&13910).copied().unwrap_or(0) == 0 {
+        assert!(t.elapsed() < SAFETY, "unknown SPI not counted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let after = server.counters().drops;
+    assert_eq!(
+        after.get(DropReason::Ipsec) - before.get(DropReason::Ipsec),
+        1,
+        "only the unknown SPI is an ESP drop; the keepalive is ignored and the marker went to IKE"
+    );
+    assert_eq!(
+        after.get(DropReason::Malformed),
+        before.get(DropReason::Malformed)
+    );
+    assert!(server.security_associations().ike.is_empty());
+}
