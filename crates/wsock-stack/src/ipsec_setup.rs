@@ -47,7 +47,10 @@ fn machines(sc: &Scenario) -> BTreeMap<String, String> {
 }
 
 /// The setups of the `local` hosts. `epoch`: the wall-clock time of the cores' time zero.
-pub(crate) fn setups(
+///
+/// # Errors
+/// [`StackError::Scenario`] when a key or certificate cannot be made.
+pub fn setups(
     sc: &Scenario,
     local: &[String],
     keylog: bool,

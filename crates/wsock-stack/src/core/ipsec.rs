@@ -114,6 +114,8 @@ pub struct IpsecSetup {
     pub keylog: bool,
     /// Machine names by lowercase IKE identity (to name a peer's machine for tokens).
     pub machines: BTreeMap<String, String>,
+    /// Half-open IKE SAs from which a responder demands cookies (0: always; default 64).
+    pub cookie_threshold: usize,
     /// The ESP suites an initiator offers, in order, instead of the policy's (`None`: AEAD
     /// first when encryption is required, else Windows' integrity-first default).
     pub esp_offer: Option<Vec<(EspSuite, bool)>>,
@@ -136,6 +138,7 @@ impl IpsecSetup {
             keylog: false,
             machines: BTreeMap::new(),
             esp_offer: None,
+            cookie_threshold: 64,
         }
     }
 }
@@ -462,6 +465,7 @@ impl HostCore {
         let mut cfg = EndpointConfig::new(self.wires.ike, self.wires.natt);
         cfg.retransmit = setup.retransmit;
         cfg.keylog = setup.keylog;
+        cfg.cookie_threshold = setup.cookie_threshold;
         let mut path = IpsecPath {
             setup,
             ike: IkeEndpoint::new(cfg.clone(), Box::new(SystemIkeRandom::new())).map_err(|e| {
@@ -499,6 +503,11 @@ impl HostCore {
     /// Counters of the IPsec path (clear and ESP packets sent, downgrades refused).
     pub fn ipsec_counters(&self) -> IpsecCounters {
         self.ipsec_counters
+    }
+
+    /// The IKE endpoint's counters (retransmissions, cached responses, cookies, drops).
+    pub fn ike_stats(&self) -> Option<wsock_ipsec::ike::sa::IkeStats> {
+        self.ipsec.as_ref().map(|p| *p.ike.stats())
     }
 
     /// Whether IPsec is on.

@@ -1,0 +1,175 @@
+//! IPsec between two host cores on the in-memory virtual clock: an hour of SA lifetime runs in
+//! milliseconds, and a seed replays the same schedule of losses (key-exchange values, nonces and
+//! signatures come from the system's randomness through ring, so the bytes differ run to run;
+//! the schedule of messages and rekeys does not depend on them).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{secure_connect, Pair};
+use wsock_stack::core::{child_lifetime, SETTINGS_GUARANTEE_ENCRYPTION};
+use wsock_stack::stages::WireSocket;
+use wsock_stack::{Faults, SecuritySettings, StackError};
+
+fn encrypted() -> SecuritySettings {
+    SecuritySettings {
+        flags: SETTINGS_GUARANTEE_ENCRYPTION,
+        ..SecuritySettings::default()
+    }
+}
+
+#[test]
+fn an_hour_of_sa_lifetimes_rekeys_under_loss_and_delivers_every_byte() {
+    let wall = std::time::Instant::now();
+    for seed in [11u64, 4242] {
+        let faults = Faults {
+            loss: 0.02,
+            ..Faults::default()
+        };
+        let mut p = Pair::with_ipsec(seed, faults, |_, s| {
+            s.child_lifetime = child_lifetime(Some(Duration::from_secs(300)), None)
+        });
+        let (c, s) = secure_connect(&mut p, 7000, encrypted());
+        let first = p.cores[0].query_security(c, None).unwrap();
+        assert!(first.secured && first.encrypted, "seed {seed}: {first:?}");
+        let start = p.now;
+        let mut sent = Vec::new();
+        let mut got = Vec::new();
+        let mut next_send = p.now;
+        let mut buf = vec![0u8; 4096];
+        let mut qm_ids = std::collections::BTreeSet::new();
+        p.run_until(start + Duration::from_secs(3700), |p| {
+            let now = p.now;
+            if now >= next_send && now < start + Duration::from_secs(3600) {
+                let chunk: Vec<u8> = (0..1000u32)
+                    .map(|i| (i as u64 ^ seed ^ now.as_secs()) as u8)
+                    .collect();
+                p.cores[0].touch(now);
+                if let Some(n) = p.cores[0].try_send(c, &chunk).unwrap() {
+                    sent.extend_from_slice(&chunk[..n]);
+                }
+                next_send = now + Duration::from_secs(10);
+            }
+            p.cores[1].touch(now);
+            while let Some(n) = p.cores[1].try_recv(s, &mut buf, false).unwrap() {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            for child in p.cores[0].security_associations().child {
+                qm_ids.insert(child.qm_sa_id);
+            }
+            now >= start + Duration::from_secs(3600) && got.len() == sent.len()
+        });
+        assert!(got == sent, "seed {seed}: every byte arrived in order");
+        let q = p.cores[0].query_security(c, None).unwrap();
+        assert!(q.secured && q.encrypted);
+        println!(
+            "seed {seed}: {} bytes over {:?} of virtual time, {} quick mode SAs, trace {:#x}",
+            sent.len(),
+            p.now - start,
+            qm_ids.len(),
+            p.trace
+        );
+        assert!(
+            qm_ids.len() >= 11,
+            "seed {seed}: rekeyed every 270 s: {qm_ids:?}"
+        );
+    }
+    println!("two virtual hours took {:?} of wall time", wall.elapsed());
+}
+
+#[test]
+fn case_56_silent_responder_retransmits_on_a_doubling_schedule_then_the_connect_fails() {
+    let mut p = Pair::with_ipsec(5, Faults::default(), |_, s| {
+        s.failure_delay = Duration::from_secs(20)
+    });
+    let mut ike_sends = Vec::new();
+    // The responder never answers: everything the server sends is lost.
+    p.drop_if = Some(Box::new(|from, _t| from == 1));
+    let l = common::tcp(&mut p.cores[1]);
+    p.cores[1].bind(l, "0.0.0.0:7001".parse().unwrap()).unwrap();
+    p.cores[1].listen(l, 4).unwrap();
+    let c = common::tcp(&mut p.cores[0]);
+    p.cores[0].set_security(c, Some(encrypted())).unwrap();
+    p.cores[0]
+        .start_connect(c, "10.0.0.2:7001".parse().unwrap())
+        .unwrap();
+    let mut last = 0;
+    p.run_until(Duration::from_secs(120), |p| {
+        let sent = p.sent[0];
+        if sent > last {
+            ike_sends.push(p.now);
+            last = sent;
+        }
+        matches!(p.cores[0].connect_status(c), Err(StackError::TimedOut))
+    });
+    let at: Vec<f64> = ike_sends.iter().map(|d| d.as_secs_f64()).collect();
+    println!("IKE_SA_INIT sent at {at:?}");
+    assert_eq!(
+        ike_sends.len(),
+        5,
+        "the first send and four retransmissions: {at:?}"
+    );
+    for (i, want) in [0.0, 0.5, 1.5, 3.5, 7.5].iter().enumerate() {
+        assert!(
+            (at[i] - want).abs() < 0.01,
+            "send {i} at {} not {want}",
+            at[i]
+        );
+    }
+    assert_eq!(
+        p.cores[0].negotiation_failure("10.0.0.2".parse().unwrap()),
+        Some(13805),
+        "ERROR_IPSEC_IKE_TIMED_OUT after the schedule"
+    );
+    assert!(
+        p.now >= Duration::from_secs(20),
+        "connect waited the failure delay"
+    );
+    assert_eq!(
+        p.cores[0].ipsec_counters().clear_sent,
+        0,
+        "not one clear packet"
+    );
+}
+
+#[test]
+fn case_53_responder_in_cookie_mode_still_completes_the_handshake() {
+    let mut p = Pair::with_ipsec(8, Faults::default(), |name, s| {
+        if name == "server" {
+            s.cookie_threshold = 0;
+        }
+    });
+    let (c, _s) = secure_connect(&mut p, 7002, encrypted());
+    assert!(p.cores[0].query_security(c, None).unwrap().secured);
+    let st = p.cores[1].ike_stats().unwrap();
+    assert_eq!(
+        st.cookies_sent, 1,
+        "one N(COOKIE) answer, then the retry with the cookie: {st:?}"
+    );
+}
+
+#[test]
+fn case_55_duplicated_requests_are_answered_from_the_cache_with_one_child_sa() {
+    let mut p = Pair::with_ipsec(
+        9,
+        Faults {
+            duplicate: 1.0,
+            ..Faults::default()
+        },
+        |_, _| {},
+    );
+    let (c, _s) = secure_connect(&mut p, 7003, encrypted());
+    assert!(p.cores[0].query_security(c, None).unwrap().secured);
+    let st = p.cores[1].ike_stats().unwrap();
+    assert!(st.responses_from_cache >= 1, "{st:?}");
+    assert_eq!(
+        p.cores[1].security_associations().child.len(),
+        1,
+        "no second child SA"
+    );
+    let _ = WireSocket::Ike;
+}
