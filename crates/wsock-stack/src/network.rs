@@ -261,7 +261,10 @@ pub struct NetworkBuilder {
 
 /// A change to each host's [`IpsecSetup`] before the network starts
 /// ([`NetworkBuilder::ipsec_setup`]).
-pub struct IpsecTweak(Arc<dyn Fn(&str, &mut IpsecSetup) + Send + Sync>);
+pub struct IpsecTweak(Arc<TweakFn>);
+
+/// The function behind an [`IpsecTweak`].
+type TweakFn = dyn Fn(&str, &mut IpsecSetup) + Send + Sync;
 
 impl std::fmt::Debug for IpsecTweak {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -464,6 +464,71 @@ pub fn icmp_port_unreachable(packet: &[u8], summary: &IpSummary) -> Option<PortU
     })
 }
 
+/// The end of the IP payload (the total or payload length field, bounded by the buffer).
+///
+/// # Examples
+/// ```
+/// use wsock_stack::wire::{ip_payload_end, IpSummary};
+/// let mut p = Vec::new();
+/// wsock_stack::wire::emit_ip_header("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), 17, 8, &mut p).unwrap();
+/// p.extend_from_slice(&[0; 8]);
+/// p.extend_from_slice(&[0xEE; 3]); // trailing bytes beyond the total length
+/// assert_eq!(ip_payload_end(&p, &IpSummary::parse(&p).unwrap()), 28);
+/// ```
+pub fn ip_payload_end(packet: &[u8], summary: &IpSummary) -> usize {
+    ip_end(packet, summary)
+}
+
+/// Appends an IPv4 header (no options, TTL 64, checksum filled in) or an IPv6 header (hop
+/// limit 64, no extension headers) for a payload of `payload_len` bytes of `protocol`.
+/// The receiver of a transport-mode ESP packet rebuilds the packet's IP header with it.
+///
+/// # Errors
+/// [`WireError::Malformed`] when the addresses are of different families or the payload is
+/// too long for the header's length field.
+pub fn emit_ip_header(
+    src: IpAddr,
+    dst: IpAddr,
+    protocol: u8,
+    payload_len: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), WireError> {
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let total = u16::try_from(payload_len + 20)
+                .map_err(|_| WireError::Malformed("IPv4 packet longer than 65535 bytes"))?;
+            let mut h = [0u8; 20];
+            h[0] = 0x45;
+            h[2..4].copy_from_slice(&total.to_be_bytes());
+            h[6] = 0x40; // don't fragment
+            h[8] = 64;
+            h[9] = protocol;
+            h[12..16].copy_from_slice(&s.octets());
+            h[16..20].copy_from_slice(&d.octets());
+            let c = put_checksum(sum16(0, &h));
+            h[10..12].copy_from_slice(&c);
+            out.extend_from_slice(&h);
+            Ok(())
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let len = u16::try_from(payload_len)
+                .map_err(|_| WireError::Malformed("IPv6 payload longer than 65535 bytes"))?;
+            let mut h = [0u8; 40];
+            h[0] = 0x60;
+            h[4..6].copy_from_slice(&len.to_be_bytes());
+            h[6] = protocol;
+            h[7] = 64;
+            h[8..24].copy_from_slice(&s.octets());
+            h[24..40].copy_from_slice(&d.octets());
+            out.extend_from_slice(&h);
+            Ok(())
+        }
+        _ => Err(WireError::Malformed(
+            "source and destination of different families",
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -598,70 +663,5 @@ mod tests {
         let mut dg = gre_encapsulate(&[0x45; 20]).unwrap();
         dg[2..4].copy_from_slice(&GRE_PROTO_IPV6.to_be_bytes());
         assert!(matches!(gre_decapsulate(&dg), Err(WireError::Malformed(_))));
-    }
-}
-
-/// The end of the IP payload (the total or payload length field, bounded by the buffer).
-///
-/// # Examples
-/// ```
-/// use wsock_stack::wire::{ip_payload_end, IpSummary};
-/// let mut p = Vec::new();
-/// wsock_stack::wire::emit_ip_header("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), 17, 8, &mut p).unwrap();
-/// p.extend_from_slice(&[0; 8]);
-/// p.extend_from_slice(&[0xEE; 3]); // trailing bytes beyond the total length
-/// assert_eq!(ip_payload_end(&p, &IpSummary::parse(&p).unwrap()), 28);
-/// ```
-pub fn ip_payload_end(packet: &[u8], summary: &IpSummary) -> usize {
-    ip_end(packet, summary)
-}
-
-/// Appends an IPv4 header (no options, TTL 64, checksum filled in) or an IPv6 header (hop
-/// limit 64, no extension headers) for a payload of `payload_len` bytes of `protocol`.
-/// The receiver of a transport-mode ESP packet rebuilds the packet's IP header with it.
-///
-/// # Errors
-/// [`WireError::Malformed`] when the addresses are of different families or the payload is
-/// too long for the header's length field.
-pub fn emit_ip_header(
-    src: IpAddr,
-    dst: IpAddr,
-    protocol: u8,
-    payload_len: usize,
-    out: &mut Vec<u8>,
-) -> Result<(), WireError> {
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let total = u16::try_from(payload_len + 20)
-                .map_err(|_| WireError::Malformed("IPv4 packet longer than 65535 bytes"))?;
-            let mut h = [0u8; 20];
-            h[0] = 0x45;
-            h[2..4].copy_from_slice(&total.to_be_bytes());
-            h[6] = 0x40; // don't fragment
-            h[8] = 64;
-            h[9] = protocol;
-            h[12..16].copy_from_slice(&s.octets());
-            h[16..20].copy_from_slice(&d.octets());
-            let c = put_checksum(sum16(0, &h));
-            h[10..12].copy_from_slice(&c);
-            out.extend_from_slice(&h);
-            Ok(())
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            let len = u16::try_from(payload_len)
-                .map_err(|_| WireError::Malformed("IPv6 payload longer than 65535 bytes"))?;
-            let mut h = [0u8; 40];
-            h[0] = 0x60;
-            h[4..6].copy_from_slice(&len.to_be_bytes());
-            h[6] = protocol;
-            h[7] = 64;
-            h[8..24].copy_from_slice(&s.octets());
-            h[24..40].copy_from_slice(&d.octets());
-            out.extend_from_slice(&h);
-            Ok(())
-        }
-        _ => Err(WireError::Malformed(
-            "source and destination of different families",
-        )),
     }
 }

@@ -156,11 +156,7 @@ pub fn child_lifetime(seconds: Option<Duration>, bytes: Option<u64>) -> Lifetime
         bytes: bytes.map(|b| b / 10 * 9),
         packets: None,
     };
-    Lifetime {
-        soft,
-        hard,
-        ..Lifetime::unlimited()
-    }
+    Lifetime { soft, hard }
 }
 
 /// What protection a packet needs.
