@@ -1,0 +1,919 @@
+//! Interop with strongSwan's charon, an IKEv2 implementation nobody on this project wrote.
+//!
+//! Each test runs in a network namespace of its own: the test binary re-executes itself (just
+//! that test) under `unshare --net --mount`, with a private tmpfs on `/run` (charon's pidfile
+//! path is compiled in) and only `lo` up. Inside, charon listens on 127.0.0.1 ports 10500 (IKE)
+//! and 14500 (NAT-T), with kernel-libipsec as its ESP data plane (userspace ESP on a TUN
+//! device: tunnel mode only, always UDP-encapsulated) and the inner address 10.99.1.1 on `lo`.
+//! Our [`IkeEndpoint`] binds 127.0.0.2 ports 500 and 4500 with real UDP sockets, driven by a
+//! small loop (time from an [`Instant`]); our inner address is 10.99.1.2, which exists only in
+//! our own tunnel-mode ESP code.
+//!
+//! What each test proves:
+//! - `our_initiator_psk_with_tunnel_traffic`: our initiator, PSK; the tunnel-mode child SA
+//!   carries ICMP echoes we send to charon's kernel and UDP datagrams a client on charon's side
+//!   sends to us (answered by us), then our Delete takes the IKE SA down on both sides.
+//! - `our_initiator_ecdsa_certificates`: our initiator, ECDSA certificates from our own
+//!   [`CertAuthority`] (charon gets the CA and its certificate and key in its swanctl
+//!   directories), with traffic both ways.
+//! - `charon_initiator_our_responder`: `swanctl --initiate` against our responder (PSK), traffic
+//!   both ways, then charon's Delete.
+//!
+//! Skips (passing, with a printed reason) when not root, when charon, its kernel-libipsec, gcm
+//! or openssl plugin, swanctl, unshare, setpriv, python3 or `/dev/net/tun` is missing, or when
+//! network namespaces cannot be made. `.ci/run` installs the Debian packages.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use wsock_ipsec::esp::tunnel::{ipv4_packet, InnerPacket, IPPROTO_ICMP, IPPROTO_UDP};
+use wsock_ipsec::esp::{InboundSa, Mode, OutboundSa};
+use wsock_ipsec::ike::cert::CertAuth;
+use wsock_ipsec::ike::crypto::Role;
+use wsock_ipsec::ike::sa::*;
+use wsock_ipsec::natt::{self, NattDatagram};
+use wsock_ipsec::pki::{CertAuthority, Validity};
+
+const INNER_ENV: &str = "WSOCK_STRONGSWAN_INNER";
+const CHARON: &str = "/usr/lib/ipsec/charon";
+const PSK: &str = "wsock-interop-psk-0123456789abcdef";
+const CHARON_INNER: Ipv4Addr = Ipv4Addr::new(10, 99, 1, 1);
+const OUR_INNER: Ipv4Addr = Ipv4Addr::new(10, 99, 1, 2);
+const CHARON_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+const OUR_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+/// How long one scenario may take inside its namespace before it fails.
+const SCENARIO_LIMIT: Duration = Duration::from_secs(60);
+
+fn charon_ike() -> SocketAddr {
+    SocketAddr::new(CHARON_IP.into(), 10500)
+}
+fn charon_natt() -> SocketAddr {
+    SocketAddr::new(CHARON_IP.into(), 14500)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Namespace plumbing
+// ---------------------------------------------------------------------------------------------
+
+fn on_path(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn missing_prerequisite() -> Option<String> {
+    let uid = Command::new("id").arg("-u").output().ok()?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Some("needs root (network namespaces, TUN device)".into());
+    }
+    if !Path::new(CHARON).exists() {
+        return Some(format!(
+            "{CHARON} not found (apt-get install strongswan-charon libcharon-extra-plugins \
+             libstrongswan-standard-plugins)"
+        ));
+    }
+    for plugin in ["kernel-libipsec", "gcm", "openssl"] {
+        let so = format!("/usr/lib/ipsec/plugins/libstrongswan-{plugin}.so");
+        if !Path::new(&so).exists() {
+            return Some(format!(
+                "{so} not found (apt-get install libcharon-extra-plugins \
+                 libstrongswan-standard-plugins)"
+            ));
+        }
+    }
+    for tool in ["swanctl", "unshare", "setpriv", "ip", "mount", "python3"] {
+        if !on_path(tool) {
+            return Some(format!("`{tool}` not found"));
+        }
+    }
+    if !Path::new("/dev/net/tun").exists() {
+        return Some("/dev/net/tun is absent (kernel-libipsec needs a TUN device)".into());
+    }
+    let ns = Command::new("unshare")
+        .args(["--net", "--mount", "--propagation", "private", "true"])
+        .stderr(Stdio::null())
+        .status();
+    if !ns.is_ok_and(|s| s.success()) {
+        return Some("cannot create network/mount namespaces (unshare failed)".into());
+    }
+    None
+}
+
+/// Runs `scenario` in a fresh network namespace (re-executing this test there), or, when this
+/// process is already that re-execution, runs it here.
+fn in_namespace(name: &str, scenario: fn(&mut Lab)) {
+    if std::env::var(INNER_ENV).as_deref() == Ok(name) {
+        let mut lab = Lab::start(name);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario(&mut lab)));
+        if result.is_err() {
+            lab.dump();
+        } else {
+            lab.dump_exchanges();
+        }
+        drop(lab);
+        if let Err(e) = result {
+            std::panic::resume_unwind(e);
+        }
+        println!("STRONGSWAN INTEROP OK: {name}");
+        return;
+    }
+    if let Some(why) = missing_prerequisite() {
+        println!("SKIPPED: strongSwan interop ({name}): {why}");
+        return;
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let script = format!(
+        "mount -t tmpfs tmpfs /run && ip link set lo up && \
+         ip addr add {CHARON_INNER}/32 dev lo && exec \"$@\""
+    );
+    let out = Command::new("unshare")
+        .args(["--net", "--mount", "--propagation", "private", "--"])
+        .args(["sh", "-c", &script, "sh"])
+        .arg(exe)
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(INNER_ENV, name)
+        .output()
+        .expect("run the test in a namespace");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("--- namespace run of {name} ---\n{stdout}");
+    println!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{name} failed in its namespace");
+    assert!(
+        stdout.contains(&format!("STRONGSWAN INTEROP OK: {name}")),
+        "{name} did not run in its namespace"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// charon
+// ---------------------------------------------------------------------------------------------
+
+/// A process's stdout and stderr, without swanctl's complaints about plugins that Debian does
+/// not ship (it reads the system strongswan.conf).
+fn without_plugin_noise(out: &std::process::Output) -> String {
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    for l in String::from_utf8_lossy(&out.stderr).lines() {
+        if !l.starts_with("plugin '") {
+            text.push_str(l);
+            text.push('\n');
+        }
+    }
+    text
+}
+// ---------------------------------------------------------------------------------------------
+
+fn pem(label: &str, der: &[u8]) -> String {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = String::new();
+    for c in der.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                text.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                text.push('=');
+            }
+        }
+    }
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in text.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// Our side's credential for the certificate scenario.
+struct OurCert {
+    chain: Vec<Vec<u8>>,
+    key: Vec<u8>,
+    ca: Vec<u8>,
+}
+
+/// charon running in this namespace, with its files in a temporary directory.
+struct Lab {
+    dir: PathBuf,
+    charon: Child,
+    our_cert: OurCert,
+}
+
+impl Lab {
+    fn start(name: &str) -> Lab {
+        let dir = std::env::temp_dir().join(format!("wsock-ss-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for sub in ["swanctl/x509", "swanctl/x509ca", "swanctl/pkcs8"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        // PKI from our own module: charon trusts the CA and holds a.lab; we hold b.lab.
+        let mut ca = CertAuthority::new("wsock interop CA", Validity::default()).unwrap();
+        let charon_cert = ca
+            .issue_machine(&["a.lab"], true, Validity::default())
+            .unwrap();
+        let ours = ca
+            .issue_machine(&["b.lab"], true, Validity::default())
+            .unwrap();
+        let write = |rel: &str, text: &str| std::fs::write(dir.join(rel), text).unwrap();
+        write("swanctl/x509ca/ca.crt", &pem("CERTIFICATE", ca.cert_der()));
+        write(
+            "swanctl/x509/a.crt",
+            &pem("CERTIFICATE", &charon_cert.chain[0]),
+        );
+        write(
+            "swanctl/pkcs8/a.key",
+            &pem("PRIVATE KEY", &charon_cert.key_pkcs8),
+        );
+        let d = dir.display();
+        write(
+            "strongswan.conf",
+            &format!(
+                r#"charon {{
+  port = 10500
+  port_nat_t = 14500
+  load_modular = no
+  load = random nonce openssl pem pkcs1 pkcs8 x509 pubkey constraints gcm aes sha1 sha2 hmac kdf kernel-libipsec kernel-netlink socket-default vici
+  retransmit_tries = 3
+  plugins {{
+    vici {{ socket = unix://{d}/charon.vici }}
+  }}
+  filelog {{
+    lab {{
+      path = {d}/charon.log
+      time_format = %H:%M:%S
+      flush_line = yes
+      append = no
+      default = 1
+      ike = 2
+      cfg = 1
+      enc = 1
+      esp = 2
+    }}
+  }}
+  syslog {{ daemon {{ default = -1 }} auth {{ default = -1 }} }}
+}}
+"#
+            ),
+        );
+        write(
+            "swanctl/swanctl.conf",
+            &format!(
+                r#"connections {{
+  psk {{
+    version = 2
+    local_addrs = {CHARON_IP}
+    remote_addrs = {OUR_IP}
+    proposals = aes256gcm16-prfsha256-x25519, aes128gcm16-prfsha256-ecp256
+    encap = yes
+    local {{
+      auth = psk
+      id = a.lab
+    }}
+    remote {{
+      auth = psk
+      id = psk.b.lab
+    }}
+    children {{
+      psk-tunnel {{
+        mode = tunnel
+        local_ts = {CHARON_INNER}/32
+        remote_ts = {OUR_INNER}/32
+        esp_proposals = aes128gcm16, aes256gcm16
+      }}
+    }}
+  }}
+  cert {{
+    version = 2
+    local_addrs = {CHARON_IP}
+    remote_addrs = {OUR_IP}
+    proposals = aes256gcm16-prfsha256-x25519, aes128gcm16-prfsha256-ecp256
+    encap = yes
+    local {{
+      auth = pubkey
+      certs = a.crt
+      id = a.lab
+    }}
+    remote {{
+      auth = pubkey
+      id = b.lab
+    }}
+    children {{
+      cert-tunnel {{
+        mode = tunnel
+        local_ts = {CHARON_INNER}/32
+        remote_ts = {OUR_INNER}/32
+        esp_proposals = aes128gcm16
+      }}
+    }}
+  }}
+  to-wsock {{
+    version = 2
+    local_addrs = {CHARON_IP}
+    remote_addrs = {OUR_IP}
+    proposals = aes256gcm16-prfsha256-x25519
+    encap = yes
+    local {{
+      auth = psk
+      id = a.lab
+    }}
+    remote {{
+      auth = psk
+      id = c.wsock
+    }}
+    children {{
+      to-wsock-tunnel {{
+        mode = tunnel
+        local_ts = {CHARON_INNER}/32
+        remote_ts = {OUR_INNER}/32
+        esp_proposals = aes128gcm16
+      }}
+    }}
+  }}
+}}
+secrets {{
+  ike-wsock {{
+    id-1 = a.lab
+    id-2 = psk.b.lab
+    id-3 = c.wsock
+    secret = "{PSK}"
+  }}
+}}
+"#
+            ),
+        );
+        let stdout = std::fs::File::create(dir.join("charon.stdout")).unwrap();
+        let charon = Command::new("setpriv")
+            .args(["--pdeathsig", "KILL", "--"])
+            .arg(CHARON)
+            .env("STRONGSWAN_CONF", dir.join("strongswan.conf"))
+            .stdout(stdout.try_clone().unwrap())
+            .stderr(stdout)
+            .spawn()
+            .expect("start charon");
+        let mut lab = Lab {
+            dir,
+            charon,
+            our_cert: OurCert {
+                chain: ours.chain,
+                key: ours.key_pkcs8,
+                ca: ca.cert_der().to_vec(),
+            },
+        };
+        let vici = lab.dir.join("charon.vici");
+        let t0 = Instant::now();
+        while !vici.exists() {
+            if t0.elapsed() > Duration::from_secs(10) || lab.charon.try_wait().unwrap().is_some() {
+                lab.dump();
+                panic!("charon did not start");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = lab.swanctl(&["--load-all", "--noprompt"]);
+        assert!(
+            out.contains("loaded connection 'to-wsock'") && out.contains("loaded ike secret"),
+            "swanctl --load-all: {out}"
+        );
+        lab
+    }
+
+    fn swanctl_command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("swanctl");
+        c.args(args)
+            .arg("--uri")
+            .arg(format!("unix://{}", self.dir.join("charon.vici").display()))
+            .env("SWANCTL_DIR", self.dir.join("swanctl"));
+        c
+    }
+
+    /// Runs swanctl to completion (only for commands that need nothing from our side).
+    fn swanctl(&self, args: &[&str]) -> String {
+        let out = self.swanctl_command(args).output().expect("run swanctl");
+        without_plugin_noise(&out)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("charon.log")).unwrap_or_default()
+    }
+
+    fn dump(&self) {
+        println!("--- charon.log ---\n{}", self.log());
+        let stdout = std::fs::read_to_string(self.dir.join("charon.stdout")).unwrap_or_default();
+        println!("--- charon stdout ---\n{stdout}");
+    }
+
+    /// The exchanges as charon logged them (message contents, authentication, SAs).
+    fn dump_exchanges(&self) {
+        println!("--- charon.log (exchanges) ---");
+        for l in self.log().lines() {
+            if ["[ENC]", "[IKE]", "selected proposal"]
+                .iter()
+                .any(|k| l.contains(k))
+                && !l.contains("state change")
+            {
+                println!("{l}");
+            }
+        }
+    }
+
+    fn our_cert_auth(&self) -> CertAuth {
+        let epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        CertAuth::new(
+            self.our_cert.chain.clone(),
+            &self.our_cert.key,
+            vec![self.our_cert.ca.clone()],
+            rustls_pki_types::UnixTime::since_unix_epoch(epoch),
+        )
+        .unwrap()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.charon.kill();
+        let _ = self.charon.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Our side: the endpoint on real sockets, and the tunnel-mode ESP data path
+// ---------------------------------------------------------------------------------------------
+
+struct ChildPair {
+    sa: ChildSa,
+    rx: InboundSa,
+    tx: OutboundSa,
+}
+
+struct Driver {
+    ep: IkeEndpoint,
+    ike: UdpSocket,
+    natt: UdpSocket,
+    start: Instant,
+    events: Vec<IkeEvent>,
+    children: Vec<ChildPair>,
+    /// Inner packets that arrived through ESP and that the driver did not answer itself.
+    received: Vec<Vec<u8>>,
+    /// UDP datagrams to port 7 we echoed back through the tunnel.
+    udp_echoed: usize,
+    /// ESP packets we could not open or whose inner packet broke the child SA's selectors.
+    esp_refused: Vec<String>,
+}
+
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum = 0u32;
+    for c in data.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+fn icmp_echo(kind: u8, ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
+    let mut m = vec![kind, 0, 0, 0];
+    m.extend_from_slice(&ident.to_be_bytes());
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(data);
+    let c = checksum(&m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    m
+}
+
+impl Driver {
+    fn new(responder: Option<IkePolicy>) -> Driver {
+        let ike = UdpSocket::bind((OUR_IP, 500)).unwrap();
+        let natt = UdpSocket::bind((OUR_IP, 4500)).unwrap();
+        for s in [&ike, &natt] {
+            s.set_nonblocking(true).unwrap();
+        }
+        let mut cfg = EndpointConfig::new(ike.local_addr().unwrap(), natt.local_addr().unwrap());
+        cfg.responder = responder;
+        cfg.keylog = true;
+        Driver {
+            ep: IkeEndpoint::new(cfg, Box::new(SystemIkeRandom::new())).unwrap(),
+            ike,
+            natt,
+            start: Instant::now(),
+            events: Vec::new(),
+            children: Vec::new(),
+            received: Vec::new(),
+            udp_echoed: 0,
+            esp_refused: Vec::new(),
+        }
+    }
+
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Seals an inner packet on the newest child SA and sends it to the peer's NAT-T socket.
+    fn send_inner(&mut self, inner: &[u8]) {
+        let now = self.now();
+        let c = self.children.last_mut().expect("a child SA");
+        assert!(c.sa.encapsulated, "charon's libipsec always encapsulates");
+        let mut out = Vec::new();
+        c.tx.seal_tunnel(now, inner, &mut out).unwrap();
+        self.natt.send_to(&out, c.sa.peer).unwrap();
+    }
+
+    fn on_esp(&mut self, datagram: &[u8]) {
+        let now = self.now();
+        let spi = u32::from_be_bytes([datagram[0], datagram[1], datagram[2], datagram[3]]);
+        let Some(c) = self.children.iter_mut().find(|c| c.sa.inbound.spi == spi) else {
+            self.esp_refused.push(format!("unknown SPI {spi:#010x}"));
+            return;
+        };
+        let mut packet = datagram.to_vec();
+        let inner = match c.rx.open_tunnel(now, &mut packet) {
+            Ok(Some(inner)) => inner,
+            Ok(None) => return,
+            Err(e) => {
+                self.esp_refused.push(format!("open: {e}"));
+                return;
+            }
+        };
+        if !inner.within(&c.sa.remote_ts, &c.sa.local_ts) {
+            self.esp_refused
+                .push(format!("outside the selectors: {:?}", inner));
+            return;
+        }
+        let reply = match (inner.protocol, inner.dst_port) {
+            (IPPROTO_UDP, Some(7)) => {
+                let (IpAddr::V4(src), IpAddr::V4(dst)) = (inner.src, inner.dst) else {
+                    unreachable!("IPv4 selectors")
+                };
+                let udp = &inner.packet[inner.transport_offset..];
+                let mut r = Vec::with_capacity(udp.len());
+                r.extend_from_slice(&udp[2..4]);
+                r.extend_from_slice(&udp[0..2]);
+                r.extend_from_slice(&udp[4..6]);
+                r.extend_from_slice(&[0, 0]); // no UDP checksum (IPv4)
+                r.extend_from_slice(&udp[8..]);
+                Some(ipv4_packet(dst, src, IPPROTO_UDP, 64, 1, &r).unwrap())
+            }
+            _ => None,
+        };
+        match reply {
+            Some(r) => {
+                self.udp_echoed += 1;
+                self.send_inner(&r);
+            }
+            None => self.received.push(inner.packet.to_vec()),
+        }
+    }
+
+    /// One round: receive everything pending, run timers, send, collect events. Returns whether
+    /// anything happened.
+    fn pump(&mut self) -> bool {
+        let mut busy = false;
+        let mut buf = vec![0u8; 65536];
+        for kind in [WireSocket::Ike, WireSocket::Natt] {
+            loop {
+                let sock = match kind {
+                    WireSocket::Ike => &self.ike,
+                    WireSocket::Natt => &self.natt,
+                };
+                let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                    break;
+                };
+                busy = true;
+                let d = &buf[..n];
+                if kind == WireSocket::Natt {
+                    match natt::classify(d) {
+                        Ok(NattDatagram::Esp { .. }) => {
+                            self.on_esp(d);
+                            continue;
+                        }
+                        Ok(NattDatagram::Keepalive) | Err(_) => continue,
+                        Ok(NattDatagram::Ike(_)) => {}
+                    }
+                }
+                let now = self.now();
+                self.ep.handle_datagram(now, from, kind, d);
+            }
+        }
+        let now = self.now();
+        if self.ep.poll_timeout().is_some_and(|t| t <= now) {
+            self.ep.handle_timeout(now);
+        }
+        while let Some(t) = self.ep.poll_transmit(now) {
+            busy = true;
+            let sock = match t.socket {
+                WireSocket::Ike => &self.ike,
+                WireSocket::Natt => &self.natt,
+            };
+            sock.send_to(&t.contents, t.destination).unwrap();
+        }
+        while let Some(e) = self.ep.poll_event() {
+            busy = true;
+            println!("[{:>7.3}s] our event: {e:?}", now.as_secs_f64());
+            match &e {
+                IkeEvent::ChildSaReady(c) => self.children.push(ChildPair {
+                    sa: (**c).clone(),
+                    rx: c.inbound_sa(now).unwrap(),
+                    tx: c.outbound_sa(now).unwrap(),
+                }),
+                IkeEvent::Failed { error, .. } | IkeEvent::ChildSaFailed { error, .. } => {
+                    panic!(
+                        "negotiation failed on our side: {error} (code {})",
+                        error.win32_code()
+                    )
+                }
+                _ => {}
+            }
+            self.events.push(e);
+        }
+        busy
+    }
+
+    /// Pumps until `done` holds; panics after `limit`.
+    fn run_until(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        mut done: impl FnMut(&mut Driver) -> bool,
+    ) {
+        let t0 = Instant::now();
+        loop {
+            let busy = self.pump();
+            if done(self) {
+                return;
+            }
+            assert!(
+                t0.elapsed() < limit && self.start.elapsed() < SCENARIO_LIMIT,
+                "timed out waiting for {what}"
+            );
+            if !busy {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+
+    /// Pumps while an external process runs; returns its output.
+    fn run_process(&mut self, what: &str, mut child: Child, limit: Duration) -> (bool, String) {
+        let t0 = Instant::now();
+        loop {
+            let busy = self.pump();
+            if child.try_wait().unwrap().is_some() {
+                let out = child.wait_with_output().unwrap();
+                let text = without_plugin_noise(&out);
+                println!("--- {what} ---\n{text}");
+                return (out.status.success(), text);
+            }
+            if t0.elapsed() > limit {
+                let _ = child.kill();
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "{what} did not finish: {}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
+            }
+            if !busy {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+
+    fn established(&self) -> Option<(IkeSaId, Role, Identity)> {
+        self.events.iter().find_map(|e| match e {
+            IkeEvent::IkeSaEstablished {
+                sa, role, peer_id, ..
+            } => Some((*sa, *role, peer_id.clone())),
+            _ => None,
+        })
+    }
+}
+
+fn tunnel_policy(policy: &mut IkePolicy) {
+    policy.mode = Mode::Tunnel;
+    policy.local_ts = vec![host_selector(OUR_INNER.into())];
+    policy.remote_ts = vec![host_selector(CHARON_INNER.into())];
+}
+
+/// The child SA as both sides see it, then traffic both ways through it.
+fn check_child_and_traffic(lab: &Lab, d: &mut Driver) {
+    let c = &d.children.last().expect("a child SA").sa;
+    assert_eq!(c.mode, Mode::Tunnel);
+    assert!(c.encapsulated);
+    assert_eq!(c.peer, charon_natt());
+    assert_eq!(c.local_ts, vec![host_selector(OUR_INNER.into())]);
+    assert_eq!(c.remote_ts, vec![host_selector(CHARON_INNER.into())]);
+    let (in_spi, out_spi) = (c.inbound.spi, c.outbound.spi);
+    let sas = lab.swanctl(&["--list-sas"]);
+    println!("--- swanctl --list-sas ---\n{sas}");
+    assert!(sas.contains("ESTABLISHED"), "charon lists no IKE SA: {sas}");
+    assert!(
+        sas.contains("INSTALLED, TUNNEL-in-UDP"),
+        "charon installed no tunnel-mode child SA: {sas}"
+    );
+    // charon's inbound SPI is our outbound one and the reverse.
+    assert!(sas.contains(&format!("in  {out_spi:08x}")), "{sas}");
+    assert!(sas.contains(&format!("out {in_spi:08x}")), "{sas}");
+
+    // Us -> charon: ICMP echo requests to charon's inner address; its kernel answers through
+    // charon's ESP.
+    for seq in 1..=3u16 {
+        let data = format!("wsock-echo-{seq}");
+        let icmp = icmp_echo(8, 0x5753, seq, data.as_bytes());
+        let req = ipv4_packet(OUR_INNER, CHARON_INNER, IPPROTO_ICMP, 64, seq, &icmp).unwrap();
+        d.send_inner(&req);
+        let want = icmp_echo(0, 0x5753, seq, data.as_bytes());
+        d.run_until(
+            "an ICMP echo reply through charon's ESP",
+            Duration::from_secs(5),
+            |d| {
+                d.received.iter().any(|p| {
+                    let Ok(inner) = InnerPacket::parse(4, p) else {
+                        return false;
+                    };
+                    inner.src == IpAddr::V4(CHARON_INNER)
+                        && inner.dst == IpAddr::V4(OUR_INNER)
+                        && inner.protocol == IPPROTO_ICMP
+                        && inner.packet[inner.transport_offset..] == want[..]
+                })
+            },
+        );
+    }
+
+    // charon -> us: a UDP client on charon's side sends to our inner address, port 7; we echo.
+    let client = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0))
+s.settimeout(3)
+ok = 0
+for i in range(3):
+    msg = b"from-charon-%d" % i
+    s.sendto(msg, (sys.argv[2], 7))
+    data, peer = s.recvfrom(2000)
+    assert data == msg and peer == (sys.argv[2], 7), (data, peer)
+    ok += 1
+print("udp echo ok", ok)
+"#;
+    let before = d.udp_echoed;
+    let child = Command::new("python3")
+        .args([
+            "-c",
+            client,
+            &CHARON_INNER.to_string(),
+            &OUR_INNER.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (ok, text) = d.run_process(
+        "UDP client on charon's side",
+        child,
+        Duration::from_secs(15),
+    );
+    assert!(ok && text.contains("udp echo ok 3"), "{text}");
+    assert_eq!(d.udp_echoed - before, 3);
+    assert!(d.esp_refused.is_empty(), "ESP refused: {:?}", d.esp_refused);
+
+    let sas = lab.swanctl(&["--list-sas"]);
+    // 3 ICMP replies + 3 UDP datagrams left charon, 3 ICMP requests + 3 UDP echoes came in.
+    let counted = |dir: &str| {
+        sas.lines()
+            .find(|l| l.trim_start().starts_with(dir))
+            .and_then(|l| l.split(',').nth(2))
+            .and_then(|f| f.split_whitespace().next())
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    assert_eq!(counted("in "), Some(6), "{sas}");
+    assert_eq!(counted("out "), Some(6), "{sas}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------------------------
+
+fn our_initiator(lab: &mut Lab, mut policy: IkePolicy, child_name: &str) {
+    tunnel_policy(&mut policy);
+    policy.target_name = Some("host/a.lab".into());
+    let mut d = Driver::new(None);
+    let now = d.now();
+    let sa =
+        d.ep.connect(now, charon_ike(), Some(charon_natt()), policy)
+            .unwrap();
+    d.run_until(
+        "the IKE SA and its child SA",
+        Duration::from_secs(20),
+        |d| !d.children.is_empty(),
+    );
+    let (id, role, peer) = d.established().expect("IKE SA established");
+    assert_eq!((id, role), (sa, Role::Initiator));
+    assert_eq!(peer, Identity::Fqdn("a.lab".into()));
+    let log = lab.log();
+    assert!(log.contains("IKE_SA "), "{log}");
+    assert!(
+        log.contains(&format!("CHILD_SA {child_name}{{1}} established")),
+        "charon did not log the child SA"
+    );
+    check_child_and_traffic(lab, &mut d);
+
+    // Our Delete takes the IKE SA down on both sides.
+    let now = d.now();
+    d.ep.delete_ike_sa(now, sa).unwrap();
+    d.run_until("the Delete answered", Duration::from_secs(10), |d| {
+        d.events
+            .contains(&IkeEvent::IkeSaDeleted { sa, by_peer: false })
+    });
+    let t0 = Instant::now();
+    while !lab.log().contains("received DELETE for IKE_SA") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "charon saw no Delete"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn psk_initiator(lab: &mut Lab) {
+    let policy = IkePolicy::psk(Identity::Fqdn("psk.b.lab".into()), PSK);
+    our_initiator(lab, policy, "psk-tunnel");
+    let log = lab.log();
+    assert!(log.contains("authentication of 'a.lab' (myself) with pre-shared key"));
+    assert!(log.contains("authentication of 'psk.b.lab' with pre-shared key successful"));
+}
+
+fn cert_initiator(lab: &mut Lab) {
+    let policy = IkePolicy::certificate(Identity::Fqdn("b.lab".into()), lab.our_cert_auth());
+    our_initiator(lab, policy, "cert-tunnel");
+    let log = lab.log();
+    assert!(
+        log.contains("authentication of 'b.lab' with ECDSA") && log.contains("successful"),
+        "charon did not verify our signature"
+    );
+}
+
+fn charon_initiator(lab: &mut Lab) {
+    let mut policy = IkePolicy::psk(Identity::Fqdn("c.wsock".into()), PSK);
+    tunnel_policy(&mut policy);
+    policy.target_name = Some("a.lab".into());
+    let mut d = Driver::new(Some(policy));
+    let initiate = lab
+        .swanctl_command(&[
+            "--initiate",
+            "--ike",
+            "to-wsock",
+            "--child",
+            "to-wsock-tunnel",
+            "--timeout",
+            "20",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (ok, text) = d.run_process("swanctl --initiate", initiate, Duration::from_secs(25));
+    assert!(ok, "swanctl --initiate failed: {text}");
+    assert!(text.contains("initiate completed successfully"), "{text}");
+    d.run_until("our child SA", Duration::from_secs(5), |d| {
+        !d.children.is_empty()
+    });
+    let (sa, role, peer) = d.established().expect("IKE SA established");
+    assert_eq!(role, Role::Responder);
+    assert_eq!(peer, Identity::Fqdn("a.lab".into()));
+    assert!(lab
+        .log()
+        .contains("CHILD_SA to-wsock-tunnel{1} established"));
+    check_child_and_traffic(lab, &mut d);
+
+    // charon deletes the IKE SA; we learn it from its Delete.
+    let terminate = lab
+        .swanctl_command(&["--terminate", "--ike", "to-wsock", "--timeout", "10"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (ok, text) = d.run_process("swanctl --terminate", terminate, Duration::from_secs(15));
+    assert!(ok, "swanctl --terminate failed: {text}");
+    d.run_until("charon's Delete", Duration::from_secs(5), |d| {
+        d.events
+            .contains(&IkeEvent::IkeSaDeleted { sa, by_peer: true })
+    });
+}
+
+#[test]
+fn our_initiator_psk_with_tunnel_traffic() {
+    in_namespace("our_initiator_psk_with_tunnel_traffic", psk_initiator);
+}
+
+#[test]
+fn our_initiator_ecdsa_certificates() {
+    in_namespace("our_initiator_ecdsa_certificates", cert_initiator);
+}
+
+#[test]
+fn charon_initiator_our_responder() {
+    in_namespace("charon_initiator_our_responder", charon_initiator);
+}
