@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use wsock_ipsec::esp::tunnel::{ipv4_packet, InnerPacket, IPPROTO_ICMP, IPPROTO_UDP};
 use wsock_ipsec::esp::{InboundSa, Mode, OutboundSa};
 use wsock_ipsec::ike::cert::CertAuth;
-use wsock_ipsec::ike::crypto::Role;
+use wsock_ipsec::ike::crypto::{DhGroup, Role};
 use wsock_ipsec::ike::sa::*;
 use wsock_ipsec::natt::{self, NattDatagram};
 use wsock_ipsec::pki::{CertAuthority, Validity};
@@ -310,6 +310,30 @@ impl Lab {
       }}
     }}
   }}
+  rekey {{
+    version = 2
+    local_addrs = {CHARON_IP}
+    remote_addrs = {OUR_IP}
+    proposals = aes256gcm16-prfsha256-x25519
+    encap = yes
+    dpd_delay = 1s
+    local {{
+      auth = psk
+      id = a.lab
+    }}
+    remote {{
+      auth = psk
+      id = rekey.b.lab
+    }}
+    children {{
+      rekey-tunnel {{
+        mode = tunnel
+        local_ts = {CHARON_INNER}/32
+        remote_ts = {OUR_INNER}/32
+        esp_proposals = aes128gcm16-x25519
+      }}
+    }}
+  }}
   to-wsock {{
     version = 2
     local_addrs = {CHARON_IP}
@@ -339,6 +363,7 @@ secrets {{
     id-1 = a.lab
     id-2 = psk.b.lab
     id-3 = c.wsock
+    id-4 = rekey.b.lab
     secret = "{PSK}"
   }}
 }}
@@ -621,6 +646,9 @@ impl Driver {
                     rx: c.inbound_sa(now).unwrap(),
                     tx: c.outbound_sa(now).unwrap(),
                 }),
+                IkeEvent::ChildSaDeleted { inbound_spi, .. } => {
+                    self.children.retain(|c| c.sa.inbound.spi != *inbound_spi)
+                }
                 IkeEvent::Failed { error, .. } | IkeEvent::ChildSaFailed { error, .. } => {
                     panic!(
                         "negotiation failed on our side: {error} (code {})",
@@ -721,29 +749,50 @@ fn check_child_and_traffic(lab: &Lab, d: &mut Driver) {
     // Us -> charon: ICMP echo requests to charon's inner address; its kernel answers through
     // charon's ESP.
     for seq in 1..=3u16 {
-        let data = format!("wsock-echo-{seq}");
-        let icmp = icmp_echo(8, 0x5753, seq, data.as_bytes());
-        let req = ipv4_packet(OUR_INNER, CHARON_INNER, IPPROTO_ICMP, 64, seq, &icmp).unwrap();
-        d.send_inner(&req);
-        let want = icmp_echo(0, 0x5753, seq, data.as_bytes());
-        d.run_until(
-            "an ICMP echo reply through charon's ESP",
-            Duration::from_secs(5),
-            |d| {
-                d.received.iter().any(|p| {
-                    let Ok(inner) = InnerPacket::parse(4, p) else {
-                        return false;
-                    };
-                    inner.src == IpAddr::V4(CHARON_INNER)
-                        && inner.dst == IpAddr::V4(OUR_INNER)
-                        && inner.protocol == IPPROTO_ICMP
-                        && inner.packet[inner.transport_offset..] == want[..]
-                })
-            },
-        );
+        ping(d, seq);
     }
+    udp_from_charon(d);
 
-    // charon -> us: a UDP client on charon's side sends to our inner address, port 7; we echo.
+    let sas = lab.swanctl(&["--list-sas"]);
+    // 3 ICMP replies + 3 UDP datagrams left charon, 3 ICMP requests + 3 UDP echoes came in.
+    let counted = |dir: &str| {
+        sas.lines()
+            .find(|l| l.trim_start().starts_with(dir))
+            .and_then(|l| l.split(',').nth(2))
+            .and_then(|f| f.split_whitespace().next())
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    assert_eq!(counted("in "), Some(6), "{sas}");
+    assert_eq!(counted("out "), Some(6), "{sas}");
+}
+
+/// One ICMP echo to charon's inner address through the newest child SA, and its reply.
+fn ping(d: &mut Driver, seq: u16) {
+    let data = format!("wsock-echo-{seq}");
+    let icmp = icmp_echo(8, 0x5753, seq, data.as_bytes());
+    let req = ipv4_packet(OUR_INNER, CHARON_INNER, IPPROTO_ICMP, 64, seq, &icmp).unwrap();
+    d.send_inner(&req);
+    let want = icmp_echo(0, 0x5753, seq, data.as_bytes());
+    d.run_until(
+        "an ICMP echo reply through charon's ESP",
+        Duration::from_secs(5),
+        |d| {
+            d.received.iter().any(|p| {
+                let Ok(inner) = InnerPacket::parse(4, p) else {
+                    return false;
+                };
+                inner.src == IpAddr::V4(CHARON_INNER)
+                    && inner.dst == IpAddr::V4(OUR_INNER)
+                    && inner.protocol == IPPROTO_ICMP
+                    && inner.packet[inner.transport_offset..] == want[..]
+            })
+        },
+    );
+}
+
+/// charon -> us: a UDP client on charon's side sends three datagrams to our inner address,
+/// port 7; we echo them.
+fn udp_from_charon(d: &mut Driver) {
     let client = r#"
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -778,18 +827,6 @@ print("udp echo ok", ok)
     assert!(ok && text.contains("udp echo ok 3"), "{text}");
     assert_eq!(d.udp_echoed - before, 3);
     assert!(d.esp_refused.is_empty(), "ESP refused: {:?}", d.esp_refused);
-
-    let sas = lab.swanctl(&["--list-sas"]);
-    // 3 ICMP replies + 3 UDP datagrams left charon, 3 ICMP requests + 3 UDP echoes came in.
-    let counted = |dir: &str| {
-        sas.lines()
-            .find(|l| l.trim_start().starts_with(dir))
-            .and_then(|l| l.split(',').nth(2))
-            .and_then(|f| f.split_whitespace().next())
-            .and_then(|n| n.parse::<u64>().ok())
-    };
-    assert_eq!(counted("in "), Some(6), "{sas}");
-    assert_eq!(counted("out "), Some(6), "{sas}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -901,6 +938,116 @@ fn charon_initiator(lab: &mut Lab) {
         d.events
             .contains(&IkeEvent::IkeSaDeleted { sa, by_peer: true })
     });
+}
+
+/// Waits until charon's log has `needle` (at least `count` times).
+fn await_log(lab: &Lab, d: &mut Driver, needle: &str, count: usize) {
+    let what = format!("charon to log {needle:?} {count}x");
+    d.run_until(&what, Duration::from_secs(10), |_| {
+        lab.log().matches(needle).count() >= count
+    });
+}
+
+/// CREATE_CHILD_SA both ways (child rekeys with PFS, IKE SA rekeys) and liveness checks both
+/// ways, with traffic through the child SA after each step.
+fn rekeys_and_liveness(lab: &mut Lab) {
+    let mut policy = IkePolicy::psk(Identity::Fqdn("rekey.b.lab".into()), PSK);
+    tunnel_policy(&mut policy);
+    policy.pfs = Some(DhGroup::Curve25519);
+    let mut d = Driver::new(None);
+    let now = d.now();
+    let first =
+        d.ep.connect(now, charon_ike(), Some(charon_natt()), policy)
+            .unwrap();
+    d.run_until(
+        "the IKE SA and its child SA",
+        Duration::from_secs(20),
+        |d| !d.children.is_empty(),
+    );
+    ping(&mut d, 1);
+
+    // Our liveness check.
+    let now = d.now();
+    d.ep.check_liveness(now, first).unwrap();
+    d.run_until("our liveness check answered", Duration::from_secs(5), |d| {
+        d.events
+            .contains(&IkeEvent::LivenessConfirmed { sa: first })
+    });
+
+    // We rekey the child SA (CREATE_CHILD_SA with N(REKEY_SA) and a KE for PFS).
+    let old = d.children[0].sa.inbound.spi;
+    let now = d.now();
+    d.ep.rekey_child(now, first, old).unwrap();
+    d.run_until("our child rekey", Duration::from_secs(10), |d| {
+        d.children.len() == 1 && d.children[0].sa.replaces == Some(old)
+    });
+    await_log(lab, &mut d, "CHILD_SA rekey-tunnel{2} established", 1);
+    ping(&mut d, 2);
+
+    // charon rekeys the child SA.
+    let old = d.children[0].sa.inbound.spi;
+    let out = lab.swanctl(&["--rekey", "--child", "rekey-tunnel"]);
+    assert!(out.contains("rekey completed successfully"), "{out}");
+    d.run_until("charon's child rekey", Duration::from_secs(10), |d| {
+        d.children.len() == 1 && d.children[0].sa.replaces == Some(old)
+    });
+    await_log(lab, &mut d, "CHILD_SA rekey-tunnel{3} established", 1);
+    ping(&mut d, 3);
+
+    // We rekey the IKE SA; the child SA carries on under the new one.
+    let now = d.now();
+    d.ep.rekey_ike_sa(now, first).unwrap();
+    let mut second = None;
+    d.run_until("our IKE SA rekey", Duration::from_secs(10), |d| {
+        second = d.events.iter().find_map(|e| match e {
+            IkeEvent::IkeSaRekeyed { old, new } if *old == first => Some(*new),
+            _ => None,
+        });
+        second.is_some()
+    });
+    let second = second.unwrap();
+    await_log(lab, &mut d, "IKE_SA rekey[2] rekeyed", 1);
+    ping(&mut d, 4);
+
+    // charon rekeys the IKE SA.
+    let out = lab.swanctl(&["--rekey", "--ike", "rekey"]);
+    assert!(out.contains("rekey completed successfully"), "{out}");
+    let mut third = None;
+    d.run_until("charon's IKE SA rekey", Duration::from_secs(10), |d| {
+        third = d.events.iter().find_map(|e| match e {
+            IkeEvent::IkeSaRekeyed { old, new } if *old == second => Some(*new),
+            _ => None,
+        });
+        third.is_some()
+    });
+    let third = third.unwrap();
+    await_log(lab, &mut d, "IKE_SA rekey[3] rekeyed", 1);
+    ping(&mut d, 5);
+
+    // charon's dead-peer detection (dpd_delay = 1s) finds us alive: wait for two checks.
+    await_log(lab, &mut d, "sending DPD request", 2);
+    udp_from_charon(&mut d);
+
+    let log = lab.log();
+    assert!(!log.contains("retransmit"), "charon had to retransmit");
+    let sas = lab.swanctl(&["--list-sas"]);
+    println!("--- swanctl --list-sas ---\n{sas}");
+    assert_eq!(sas.matches("ESTABLISHED").count(), 1, "{sas}");
+    assert_eq!(sas.matches("INSTALLED, TUNNEL-in-UDP").count(), 1, "{sas}");
+    assert_eq!(d.ep.sa_state(third), Some(SaState::Established));
+    assert_eq!(d.ep.sa_state(first), None);
+    assert_eq!(d.ep.sa_state(second), None);
+    let c = &d.children[0].sa;
+    assert!(
+        sas.contains(&format!("in  {:08x}", c.outbound.spi)),
+        "{sas}"
+    );
+    assert!(sas.contains(&format!("out {:08x}", c.inbound.spi)), "{sas}");
+}
+
+#[test]
+fn rekeys_and_liveness_both_ways() {
+    in_namespace("rekeys_and_liveness_both_ways", rekeys_and_liveness);
 }
 
 #[test]
