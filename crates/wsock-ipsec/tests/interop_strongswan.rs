@@ -104,9 +104,9 @@ fn missing_prerequisite() -> Option<String> {
 
 /// Runs `scenario` in a fresh network namespace (re-executing this test there), or, when this
 /// process is already that re-execution, runs it here.
-fn in_namespace(name: &str, scenario: fn(&mut Lab)) {
+fn in_namespace(name: &str, charon_extra: &str, scenario: fn(&mut Lab)) {
     if std::env::var(INNER_ENV).as_deref() == Ok(name) {
-        let mut lab = Lab::start(name);
+        let mut lab = Lab::start(name, charon_extra);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario(&mut lab)));
         if result.is_err() {
             lab.dump();
@@ -204,7 +204,9 @@ struct Lab {
 }
 
 impl Lab {
-    fn start(name: &str) -> Lab {
+    /// Starts charon with the lab's configuration; `charon_extra` goes into its `charon {}`
+    /// section.
+    fn start(name: &str, charon_extra: &str) -> Lab {
         let dir = std::env::temp_dir().join(format!("wsock-ss-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         for sub in ["swanctl/x509", "swanctl/x509ca", "swanctl/pkcs8"] {
@@ -216,7 +218,7 @@ impl Lab {
             .issue_machine(&["a.lab"], true, Validity::default())
             .unwrap();
         let ours = ca
-            .issue_machine(&["b.lab"], true, Validity::default())
+            .issue_machine(&["b.lab", "c.lab"], true, Validity::default())
             .unwrap();
         let write = |rel: &str, text: &str| std::fs::write(dir.join(rel), text).unwrap();
         write("swanctl/x509ca/ca.crt", &pem("CERTIFICATE", ca.cert_der()));
@@ -238,6 +240,7 @@ impl Lab {
   load_modular = no
   load = random nonce openssl pem pkcs1 pkcs8 x509 pubkey constraints gcm aes sha1 sha2 hmac kdf kernel-libipsec kernel-netlink socket-default vici
   retransmit_tries = 3
+  {charon_extra}
   plugins {{
     vici {{ socket = unix://{d}/charon.vici }}
   }}
@@ -331,6 +334,30 @@ impl Lab {
         local_ts = {CHARON_INNER}/32
         remote_ts = {OUR_INNER}/32
         esp_proposals = aes128gcm16-x25519
+      }}
+    }}
+  }}
+  to-wsock-cert {{
+    version = 2
+    local_addrs = {CHARON_IP}
+    remote_addrs = {OUR_IP}
+    proposals = aes256gcm16-prfsha256-ecp256
+    encap = yes
+    local {{
+      auth = pubkey
+      certs = a.crt
+      id = a.lab
+    }}
+    remote {{
+      auth = pubkey
+      id = c.lab
+    }}
+    children {{
+      to-wsock-cert-tunnel {{
+        mode = tunnel
+        local_ts = {CHARON_INNER}/32
+        remote_ts = {OUR_INNER}/32
+        esp_proposals = aes256gcm16
       }}
     }}
   }}
@@ -885,25 +912,53 @@ fn psk_initiator(lab: &mut Lab) {
 fn cert_initiator(lab: &mut Lab) {
     let policy = IkePolicy::certificate(Identity::Fqdn("b.lab".into()), lab.our_cert_auth());
     our_initiator(lab, policy, "cert-tunnel");
+    // RFC 7427 both ways: both sides announced SHA2-256, so both sign with method 14.
     let log = lab.log();
     assert!(
-        log.contains("authentication of 'b.lab' with ECDSA") && log.contains("successful"),
-        "charon did not verify our signature"
+        log.contains("authentication of 'b.lab' with ECDSA_WITH_SHA256_DER successful"),
+        "charon did not verify our RFC 7427 signature"
+    );
+    assert!(
+        log.contains("authentication of 'a.lab' (myself) with ECDSA_WITH_SHA256_DER successful"),
+        "charon did not sign with RFC 7427"
     );
 }
 
-fn charon_initiator(lab: &mut Lab) {
-    let mut policy = IkePolicy::psk(Identity::Fqdn("c.wsock".into()), PSK);
-    tunnel_policy(&mut policy);
+/// charon initiates with certificates, RFC 7427 switched off on its side
+/// (`signature_authentication = no`): it announces no hash algorithms, so we sign with RFC 4754
+/// method 9, which it verifies, and we verify its method 9 signature.
+fn charon_initiator_cert(lab: &mut Lab) {
+    let mut policy = IkePolicy::certificate(Identity::Fqdn("c.lab".into()), lab.our_cert_auth());
     policy.target_name = Some("a.lab".into());
+    charon_initiates(lab, policy, "to-wsock-cert");
+    let log = lab.log();
+    assert!(
+        log.contains("authentication of 'c.lab' with ECDSA-256 signature successful"),
+        "charon did not verify our RFC 4754 signature"
+    );
+    assert!(log.contains("authentication of 'a.lab' (myself) with ECDSA-256 signature"));
+}
+
+fn charon_initiator(lab: &mut Lab) {
+    let policy = IkePolicy::psk(Identity::Fqdn("c.wsock".into()), PSK);
+    charon_initiates(lab, policy, "to-wsock");
+}
+
+/// charon initiates `conn` (child `<conn>-tunnel`) to our responder with `policy`, traffic
+/// both ways, then charon deletes the IKE SA.
+fn charon_initiates(lab: &mut Lab, mut policy: IkePolicy, conn: &str) {
+    tunnel_policy(&mut policy);
+    if policy.target_name.is_none() {
+        policy.target_name = Some("a.lab".into());
+    }
     let mut d = Driver::new(Some(policy));
     let initiate = lab
         .swanctl_command(&[
             "--initiate",
             "--ike",
-            "to-wsock",
+            conn,
             "--child",
-            "to-wsock-tunnel",
+            &format!("{conn}-tunnel"),
             "--timeout",
             "20",
         ])
@@ -922,12 +977,12 @@ fn charon_initiator(lab: &mut Lab) {
     assert_eq!(peer, Identity::Fqdn("a.lab".into()));
     assert!(lab
         .log()
-        .contains("CHILD_SA to-wsock-tunnel{1} established"));
+        .contains(&format!("CHILD_SA {conn}-tunnel{{1}} established")));
     check_child_and_traffic(lab, &mut d);
 
     // charon deletes the IKE SA; we learn it from its Delete.
     let terminate = lab
-        .swanctl_command(&["--terminate", "--ike", "to-wsock", "--timeout", "10"])
+        .swanctl_command(&["--terminate", "--ike", conn, "--timeout", "10"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -1047,20 +1102,29 @@ fn rekeys_and_liveness(lab: &mut Lab) {
 
 #[test]
 fn rekeys_and_liveness_both_ways() {
-    in_namespace("rekeys_and_liveness_both_ways", rekeys_and_liveness);
+    in_namespace("rekeys_and_liveness_both_ways", "", rekeys_and_liveness);
 }
 
 #[test]
 fn our_initiator_psk_with_tunnel_traffic() {
-    in_namespace("our_initiator_psk_with_tunnel_traffic", psk_initiator);
+    in_namespace("our_initiator_psk_with_tunnel_traffic", "", psk_initiator);
 }
 
 #[test]
 fn our_initiator_ecdsa_certificates() {
-    in_namespace("our_initiator_ecdsa_certificates", cert_initiator);
+    in_namespace("our_initiator_ecdsa_certificates", "", cert_initiator);
+}
+
+#[test]
+fn charon_initiator_ecdsa_certificates_rfc4754() {
+    in_namespace(
+        "charon_initiator_ecdsa_certificates_rfc4754",
+        "signature_authentication = no",
+        charon_initiator_cert,
+    );
 }
 
 #[test]
 fn charon_initiator_our_responder() {
-    in_namespace("charon_initiator_our_responder", charon_initiator);
+    in_namespace("charon_initiator_our_responder", "", charon_initiator);
 }

@@ -47,7 +47,9 @@
 //!   [`IkePolicy::cert`], certificates ([`crate::ike::cert`]): the responder adds a CERTREQ (SHA-1
 //!   hashes of its trust anchors' keys) to its IKE_SA_INIT answer, the initiator sends IDi,
 //!   CERT, CERTREQ and AUTH, the responder IDr, CERT and AUTH; AUTH is an RFC 7427 ECDSA P-256
-//!   SHA-256 signature over the same signed octets (RFC 4754 method 9 accepted too), checked
+//!   SHA-256 signature over the same signed octets when the peer announced SHA2-256 in
+//!   `N(SIGNATURE_HASH_ALGORITHMS)` (which certificate policies send in IKE_SA_INIT; a
+//!   responder only when the initiator did), else RFC 4754 method 9 (accepted either way), checked
 //!   with the peer's certificate after rustls-webpki has built its chain to our trust anchors
 //!   at the wall-clock time [`crate::ike::cert::CertAuth::wall_clock`] of `now`. Both sides
 //!   must use the same kind: a PSK AUTH where a signature is expected (or the reverse) fails
@@ -131,6 +133,7 @@ pub use config::{
 
 use crate::error::IpsecError;
 use crate::esp::{ct_eq, InboundSa, Mode, OutboundSa, SaConfig};
+use crate::ike::cert::announces_sha256;
 use crate::ike::crypto::{
     nat_detection_hash, psk_auth, signed_octets, skeyseed, skeyseed_rekey, ChildSaKeys, DhGroup,
     IkeSaKeys, KeyExchange, Role, SkCrypter,
@@ -514,6 +517,8 @@ struct HalfOpen {
     keys: SaKeys,
     msg1: Vec<u8>,
     created: Duration,
+    /// The initiator announced SHA2-256 signatures (RFC 7427 `N(SIGNATURE_HASH_ALGORITHMS)`).
+    peer_rfc7427: bool,
 }
 
 /// A child SA pair of an established IKE SA.
@@ -1668,8 +1673,16 @@ impl IkeEndpoint {
                 ),
             ],
         };
+        let peer_rfc7427 = find_notify(&msg.payloads, NotifyType::SIGNATURE_HASH_ALGORITHMS)
+            .is_some_and(|n| announces_sha256(&n.data));
         if let Some(c) = &policy.cert {
             response.payloads.push(c.certreq_payload());
+            if peer_rfc7427 {
+                response.payloads.push(notify(
+                    NotifyType::SIGNATURE_HASH_ALGORITHMS,
+                    c.signature_hash_algorithms(),
+                ));
+            }
         }
         let out = response.emit()?;
         let id = self.new_id();
@@ -1688,6 +1701,7 @@ impl IkeEndpoint {
                 keys,
                 msg1: bytes.to_vec(),
                 created: now,
+                peer_rfc7427,
             })),
             pending: None,
             queue: VecDeque::new(),
@@ -1857,7 +1871,7 @@ impl IkeEndpoint {
         };
         let idr_body = sa.policy.local_id.signed_body();
         let octets = signed_octets(prf, &msg2, &h.keys.ni, &h.keys.keys.sk_pr, &idr_body);
-        let our_auth = match auth_payloads(&sa.policy, prf, &octets, false) {
+        let our_auth = match auth_payloads(&sa.policy, prf, &octets, false, h.peer_rfc7427) {
             Ok(p) => p,
             Err(error) => return fail(self, sa, error),
         };
@@ -2308,7 +2322,9 @@ impl IkeEndpoint {
             None => return Err(IpsecError::IkeWrongState("IKE_SA_INIT request lost")),
         };
         let octets = signed_octets(prf, &msg1, &keys.nr, &keys.keys.sk_pi, &idi_body);
-        let auth = auth_payloads(&sa.policy, prf, &octets, true)?;
+        let peer_rfc7427 = find_notify(&msg.payloads, NotifyType::SIGNATURE_HASH_ALGORITHMS)
+            .is_some_and(|n| announces_sha256(&n.data));
+        let auth = auth_payloads(&sa.policy, prf, &octets, true, peer_rfc7427)?;
         let child_spi = self.new_child_spi()?;
         let mut inner = vec![PayloadRepr::IdI(sa.policy.local_id.to_wire())];
         inner.extend(auth);
@@ -3067,12 +3083,14 @@ fn make_child(
 }
 
 /// Our authentication payloads after our ID: with a pre-shared key `AUTH`; with a certificate
-/// `CERT+`, (initiator) `CERTREQ` and a signed `AUTH` (RFC 7296 §1.2, §2.15).
+/// `CERT+`, (initiator) `CERTREQ` and a signed `AUTH` (RFC 7296 §1.2, §2.15), method 14 when
+/// the peer announced RFC 7427 SHA2-256 signatures, else method 9.
 fn auth_payloads(
     policy: &IkePolicy,
     prf: crate::ike::crypto::Prf,
     octets: &[u8],
     certreq: bool,
+    peer_rfc7427: bool,
 ) -> Result<Vec<PayloadRepr>, IpsecError> {
     match &policy.cert {
         None => Ok(vec![PayloadRepr::Auth {
@@ -3084,7 +3102,7 @@ fn auth_payloads(
             if certreq {
                 out.push(c.certreq_payload());
             }
-            out.push(c.sign(octets)?);
+            out.push(c.sign_for_peer(octets, peer_rfc7427)?);
             Ok(out)
         }
     }
@@ -3171,6 +3189,12 @@ fn init_request(sa: &Sa, s: &InitSent) -> Result<Vec<u8>, IpsecError> {
         NotifyType::NAT_DETECTION_DESTINATION_IP,
         nat_detection_hash(sa.spi_i, 0, sa.peer.ip(), sa.peer.port()).to_vec(),
     ));
+    if let Some(c) = &sa.policy.cert {
+        payloads.push(notify(
+            NotifyType::SIGNATURE_HASH_ALGORITHMS,
+            c.signature_hash_algorithms(),
+        ));
+    }
     MessageRepr {
         spi_i: sa.spi_i,
         spi_r: 0,
