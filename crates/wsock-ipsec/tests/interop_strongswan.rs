@@ -28,9 +28,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use wsock_ipsec::esp::tunnel::{ipv4_packet, InnerPacket, IPPROTO_ICMP, IPPROTO_UDP};
-use wsock_ipsec::esp::{InboundSa, Mode, OutboundSa};
+use wsock_ipsec::esp::{EspSuite, InboundSa, Mode, OutboundSa};
 use wsock_ipsec::ike::cert::CertAuth;
 use wsock_ipsec::ike::crypto::{DhGroup, Role};
+use wsock_ipsec::ike::proposal::IkeSuite;
 use wsock_ipsec::ike::sa::*;
 use wsock_ipsec::natt::{self, NattDatagram};
 use wsock_ipsec::pki::{CertAuthority, Validity};
@@ -262,6 +263,10 @@ impl Lab {
 "#
             ),
         );
+        let matrix = matrix_conns();
+        let matrix_ids: String = (0..self::matrix().len())
+            .map(|i| format!("    id-m{i} = m{i}.b.lab\n"))
+            .collect();
         write(
             "swanctl/swanctl.conf",
             &format!(
@@ -361,6 +366,7 @@ impl Lab {
       }}
     }}
   }}
+{matrix}
   to-wsock {{
     version = 2
     local_addrs = {CHARON_IP}
@@ -391,6 +397,7 @@ secrets {{
     id-2 = psk.b.lab
     id-3 = c.wsock
     id-4 = rekey.b.lab
+{matrix_ids}
     secret = "{PSK}"
   }}
 }}
@@ -995,6 +1002,188 @@ fn charon_initiates(lab: &mut Lab, mut policy: IkePolicy, conn: &str) {
     });
 }
 
+/// One row of the algorithm matrix: charon's proposal strings, our suites, and the proposals
+/// charon must log as selected.
+struct Suites {
+    charon_ike: &'static str,
+    charon_esp: &'static str,
+    ike: IkeSuite,
+    esp: EspSuite,
+    esn: bool,
+    selected_ike: &'static str,
+    selected_esp: &'static str,
+}
+
+/// (kernel-libipsec refuses ESN, "IPsec SA: ESN not supported", and ENCR_NULL_AUTH_AES_GMAC,
+/// "unsupported AEAD algorithm NULL_AES_GMAC", so no row has them; both are checked against
+/// an independent decryptor in `esp_python_crosscheck`.)
+fn matrix() -> Vec<Suites> {
+    use wsock_ipsec::esp::Integrity::{HmacSha1_96, HmacSha256_128};
+    use wsock_ipsec::ike::crypto::{Prf, SkSuite};
+    let ike = |sk, prf, dh| IkeSuite { sk, prf, dh };
+    vec![
+        Suites {
+            charon_ike: "chacha20poly1305-prfsha256-x25519",
+            charon_esp: "chacha20poly1305",
+            ike: ike(
+                SkSuite::ChaCha20Poly1305,
+                Prf::HmacSha256,
+                DhGroup::Curve25519,
+            ),
+            esp: EspSuite::ChaCha20Poly1305,
+            esn: false,
+            selected_ike: "IKE:CHACHA20_POLY1305/PRF_HMAC_SHA2_256/CURVE_25519",
+            selected_esp: "ESP:CHACHA20_POLY1305/NO_EXT_SEQ",
+        },
+        Suites {
+            charon_ike: "aes128gcm16-prfsha384-ecp384",
+            charon_esp: "aes256gcm16",
+            ike: ike(
+                SkSuite::AesGcm16 { key_bits: 128 },
+                Prf::HmacSha384,
+                DhGroup::Ecp384,
+            ),
+            esp: EspSuite::AesGcm16 { key_bits: 256 },
+            esn: false,
+            selected_ike: "IKE:AES_GCM_16_128/PRF_HMAC_SHA2_384/ECP_384",
+            selected_esp: "ESP:AES_GCM_16_256/NO_EXT_SEQ",
+        },
+        Suites {
+            charon_ike: "aes128-sha256-prfsha256-ecp256",
+            charon_esp: "aes128-sha256",
+            ike: ike(
+                SkSuite::AesCbc {
+                    key_bits: 128,
+                    integrity: HmacSha256_128,
+                },
+                Prf::HmacSha256,
+                DhGroup::Ecp256,
+            ),
+            esp: EspSuite::AesCbc {
+                key_bits: 128,
+                integrity: HmacSha256_128,
+            },
+            esn: false,
+            selected_ike: "IKE:AES_CBC_128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_256",
+            selected_esp: "ESP:AES_CBC_128/HMAC_SHA2_256_128/NO_EXT_SEQ",
+        },
+        Suites {
+            charon_ike: "aes256-sha1-prfsha1-ecp256",
+            charon_esp: "aes256-sha1",
+            ike: ike(
+                SkSuite::AesCbc {
+                    key_bits: 256,
+                    integrity: HmacSha1_96,
+                },
+                Prf::HmacSha1,
+                DhGroup::Ecp256,
+            ),
+            esp: EspSuite::AesCbc {
+                key_bits: 256,
+                integrity: HmacSha1_96,
+            },
+            esn: false,
+            selected_ike: "IKE:AES_CBC_256/HMAC_SHA1_96/PRF_HMAC_SHA1/ECP_256",
+            selected_esp: "ESP:AES_CBC_256/HMAC_SHA1_96/NO_EXT_SEQ",
+        },
+        Suites {
+            charon_ike: "aes256gcm16-prfsha256-x25519",
+            charon_esp: "null-sha256",
+            ike: ike(
+                SkSuite::AesGcm16 { key_bits: 256 },
+                Prf::HmacSha256,
+                DhGroup::Curve25519,
+            ),
+            esp: EspSuite::Null(HmacSha256_128),
+            esn: false,
+            selected_ike: "IKE:AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE_25519",
+            selected_esp: "ESP:NULL/HMAC_SHA2_256_128/NO_EXT_SEQ",
+        },
+    ]
+}
+
+/// charon's connections of the matrix: `m<i>` answers the ID `m<i>.b.lab` with row i's
+/// proposals only.
+fn matrix_conns() -> String {
+    let mut out = String::new();
+    for (i, m) in matrix().iter().enumerate() {
+        out.push_str(&format!(
+            r#"  m{i} {{
+    version = 2
+    local_addrs = {CHARON_IP}
+    remote_addrs = {OUR_IP}
+    proposals = {}
+    encap = yes
+    local {{
+      auth = psk
+      id = a.lab
+    }}
+    remote {{
+      auth = psk
+      id = m{i}.b.lab
+    }}
+    children {{
+      m{i}-tunnel {{
+        mode = tunnel
+        local_ts = {CHARON_INNER}/32
+        remote_ts = {OUR_INNER}/32
+        esp_proposals = {}
+      }}
+    }}
+  }}
+"#,
+            m.charon_ike, m.charon_esp
+        ));
+    }
+    out
+}
+
+/// Every row of the matrix: we initiate with exactly its suites, charon selects them, an ICMP
+/// echo crosses the tunnel, and we delete the IKE SA.
+fn algorithm_matrix(lab: &mut Lab) {
+    let mut d = Driver::new(None);
+    for (i, m) in matrix().iter().enumerate() {
+        println!("=== matrix row {i}: {} / {}", m.charon_ike, m.charon_esp);
+        let mut policy = IkePolicy::psk(Identity::Fqdn(format!("m{i}.b.lab")), PSK);
+        tunnel_policy(&mut policy);
+        policy.ike_suites = vec![m.ike];
+        policy.esp_suites = vec![(m.esp, m.esn)];
+        let now = d.now();
+        let sa =
+            d.ep.connect(now, charon_ike(), Some(charon_natt()), policy)
+                .unwrap();
+        d.run_until(
+            "the IKE SA and its child SA",
+            Duration::from_secs(10),
+            |d| d.children.iter().any(|c| c.sa.ike_sa == sa),
+        );
+        let c = &d.children.last().unwrap().sa;
+        assert_eq!((c.outbound.suite, c.outbound.esn), (m.esp, m.esn));
+        await_log(
+            lab,
+            &mut d,
+            &format!("selected proposal: {}", m.selected_ike),
+            1,
+        );
+        await_log(
+            lab,
+            &mut d,
+            &format!("selected proposal: {}", m.selected_esp),
+            1,
+        );
+        ping(&mut d, 100 + i as u16);
+        let now = d.now();
+        d.ep.delete_ike_sa(now, sa).unwrap();
+        d.run_until("the Delete answered", Duration::from_secs(5), |d| {
+            d.events
+                .contains(&IkeEvent::IkeSaDeleted { sa, by_peer: false })
+        });
+        d.children.clear();
+        d.received.clear();
+    }
+    assert!(d.esp_refused.is_empty(), "ESP refused: {:?}", d.esp_refused);
+}
+
 /// Waits until charon's log has `needle` (at least `count` times).
 fn await_log(lab: &Lab, d: &mut Driver, needle: &str, count: usize) {
     let what = format!("charon to log {needle:?} {count}x");
@@ -1103,6 +1292,11 @@ fn rekeys_and_liveness(lab: &mut Lab) {
 #[test]
 fn rekeys_and_liveness_both_ways() {
     in_namespace("rekeys_and_liveness_both_ways", "", rekeys_and_liveness);
+}
+
+#[test]
+fn algorithm_matrix_our_initiator() {
+    in_namespace("algorithm_matrix_our_initiator", "", algorithm_matrix);
 }
 
 #[test]
