@@ -35,6 +35,7 @@ use wsock_ipsec::ike::proposal::IkeSuite;
 use wsock_ipsec::ike::sa::*;
 use wsock_ipsec::natt::{self, NattDatagram};
 use wsock_ipsec::pki::{CertAuthority, Validity};
+use wsock_ipsec::IpsecError;
 
 const INNER_ENV: &str = "WSOCK_STRONGSWAN_INNER";
 const CHARON: &str = "/usr/lib/ipsec/charon";
@@ -523,6 +524,8 @@ struct Driver {
     udp_echoed: usize,
     /// ESP packets we could not open or whose inner packet broke the child SA's selectors.
     esp_refused: Vec<String>,
+    /// Whether a failed negotiation is what the scenario expects (else it panics).
+    failures_expected: bool,
 }
 
 fn checksum(data: &[u8]) -> u16 {
@@ -566,6 +569,7 @@ impl Driver {
             received: Vec::new(),
             udp_echoed: 0,
             esp_refused: Vec::new(),
+            failures_expected: false,
         }
     }
 
@@ -683,7 +687,9 @@ impl Driver {
                 IkeEvent::ChildSaDeleted { inbound_spi, .. } => {
                     self.children.retain(|c| c.sa.inbound.spi != *inbound_spi)
                 }
-                IkeEvent::Failed { error, .. } | IkeEvent::ChildSaFailed { error, .. } => {
+                IkeEvent::Failed { error, .. } | IkeEvent::ChildSaFailed { error, .. }
+                    if !self.failures_expected =>
+                {
                     panic!(
                         "negotiation failed on our side: {error} (code {})",
                         error.win32_code()
@@ -742,6 +748,13 @@ impl Driver {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
+    }
+
+    fn failure(&self) -> Option<IpsecError> {
+        self.events.iter().find_map(|e| match e {
+            IkeEvent::Failed { error, .. } => Some(error.clone()),
+            _ => None,
+        })
     }
 
     fn established(&self) -> Option<(IkeSaId, Role, Identity)> {
@@ -1297,6 +1310,81 @@ fn rekeys_and_liveness_both_ways() {
 #[test]
 fn algorithm_matrix_our_initiator() {
     in_namespace("algorithm_matrix_our_initiator", "", algorithm_matrix);
+}
+
+/// A wrong pre-shared key fails with `ERROR_IPSEC_IKE_AUTH_FAIL` (13801) whichever side has
+/// it, and a correctly authenticated peer that is not the target name is refused (13801).
+fn authentication_failures(lab: &mut Lab) {
+    // Our initiator with the wrong key: charon refuses our AUTH.
+    let mut d = Driver::new(None);
+    d.failures_expected = true;
+    let mut policy = IkePolicy::psk(Identity::Fqdn("psk.b.lab".into()), "not the key");
+    tunnel_policy(&mut policy);
+    let now = d.now();
+    d.ep.connect(now, charon_ike(), Some(charon_natt()), policy)
+        .unwrap();
+    d.run_until("our failure", Duration::from_secs(10), |d| {
+        d.failure().is_some()
+    });
+    let e = d.failure().unwrap();
+    assert_eq!(e, IpsecError::IkeAuthFailed);
+    assert_eq!(e.win32_code(), 13801);
+    assert!(d.established().is_none());
+    await_log(lab, &mut d, "MAC mismatched", 1);
+    await_log(lab, &mut d, "N(AUTH_FAILED)", 1);
+    drop(d);
+
+    // A target name the (correctly authenticated) responder does not have.
+    let mut d = Driver::new(None);
+    d.failures_expected = true;
+    let mut policy = IkePolicy::psk(Identity::Fqdn("psk.b.lab".into()), PSK);
+    tunnel_policy(&mut policy);
+    policy.target_name = Some("host/other.lab".into());
+    let now = d.now();
+    d.ep.connect(now, charon_ike(), Some(charon_natt()), policy)
+        .unwrap();
+    d.run_until("our failure", Duration::from_secs(10), |d| {
+        d.failure().is_some()
+    });
+    let e = d.failure().unwrap();
+    assert!(matches!(e, IpsecError::IkePeerIdMismatch { .. }), "{e:?}");
+    assert_eq!(e.win32_code(), 13801);
+    assert!(d.ep.summaries().is_empty(), "no SA left on our side");
+    // charon had established its side; our Delete takes it down.
+    await_log(lab, &mut d, "received DELETE for IKE_SA psk[2]", 1);
+    drop(d);
+
+    // charon initiates to our responder, which holds the wrong key: we refuse charon's AUTH.
+    let mut policy = IkePolicy::psk(Identity::Fqdn("c.wsock".into()), "not the key");
+    tunnel_policy(&mut policy);
+    let mut d = Driver::new(Some(policy));
+    d.failures_expected = true;
+    let initiate = lab
+        .swanctl_command(&["--initiate", "--ike", "to-wsock", "--timeout", "10"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (ok, text) = d.run_process("swanctl --initiate", initiate, Duration::from_secs(15));
+    assert!(!ok, "charon established with a wrong key: {text}");
+    assert!(
+        text.contains("received AUTHENTICATION_FAILED notify error"),
+        "{text}"
+    );
+    let e = d.failure().expect("our responder failed");
+    assert_eq!(e, IpsecError::IkeAuthFailed);
+    assert_eq!(e.win32_code(), 13801);
+    assert!(d.established().is_none());
+    assert!(d.ep.summaries().is_empty(), "no SA left on our side");
+}
+
+#[test]
+fn wrong_psk_and_wrong_target_fail_13801() {
+    in_namespace(
+        "wrong_psk_and_wrong_target_fail_13801",
+        "",
+        authentication_failures,
+    );
 }
 
 #[test]
