@@ -368,6 +368,52 @@ impl Lab {
     }}
   }}
 {matrix}
+  ke {{
+    version = 2
+    local_addrs = {CHARON_IP}
+    remote_addrs = {OUR_IP}
+    proposals = aes256-sha256-prfsha384-ecp384
+    encap = yes
+    local {{
+      auth = psk
+      id = a.lab
+    }}
+    remote {{
+      auth = psk
+      id = ke.b.lab
+    }}
+    children {{
+      ke-tunnel {{
+        mode = tunnel
+        local_ts = {CHARON_INNER}/32
+        remote_ts = {OUR_INNER}/32
+        esp_proposals = aes128gcm16
+      }}
+    }}
+  }}
+  to-wsock-ke {{
+    version = 2
+    local_addrs = {CHARON_IP}
+    remote_addrs = {OUR_IP}
+    proposals = aes256gcm16-prfsha256-x25519-ecp384
+    encap = yes
+    local {{
+      auth = psk
+      id = a.lab
+    }}
+    remote {{
+      auth = psk
+      id = c.wsock
+    }}
+    children {{
+      to-wsock-ke-tunnel {{
+        mode = tunnel
+        local_ts = {CHARON_INNER}/32
+        remote_ts = {OUR_INNER}/32
+        esp_proposals = aes128gcm16
+      }}
+    }}
+  }}
   to-wsock {{
     version = 2
     local_addrs = {CHARON_IP}
@@ -398,6 +444,7 @@ secrets {{
     id-2 = psk.b.lab
     id-3 = c.wsock
     id-4 = rekey.b.lab
+    id-5 = ke.b.lab
 {matrix_ids}
     secret = "{PSK}"
   }}
@@ -551,6 +598,13 @@ fn icmp_echo(kind: u8, ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
 
 impl Driver {
     fn new(responder: Option<IkePolicy>) -> Driver {
+        Driver::with_config(responder, |_| {})
+    }
+
+    fn with_config(
+        responder: Option<IkePolicy>,
+        adjust: impl FnOnce(&mut EndpointConfig),
+    ) -> Driver {
         let ike = UdpSocket::bind((OUR_IP, 500)).unwrap();
         let natt = UdpSocket::bind((OUR_IP, 4500)).unwrap();
         for s in [&ike, &natt] {
@@ -559,6 +613,7 @@ impl Driver {
         let mut cfg = EndpointConfig::new(ike.local_addr().unwrap(), natt.local_addr().unwrap());
         cfg.responder = responder;
         cfg.keylog = true;
+        adjust(&mut cfg);
         Driver {
             ep: IkeEndpoint::new(cfg, Box::new(SystemIkeRandom::new())).unwrap(),
             ike,
@@ -1376,6 +1431,124 @@ fn authentication_failures(lab: &mut Lab) {
     assert_eq!(e.win32_code(), 13801);
     assert!(d.established().is_none());
     assert!(d.ep.summaries().is_empty(), "no SA left on our side");
+}
+
+/// Cookies (RFC 7296 §2.6) and INVALID_KE_PAYLOAD (§1.2) both ways. charon demands cookies
+/// from one half-open SA on (`cookie_threshold = 1`) and accepts only P-384 from us, whose KE is
+/// for the X25519 suite we offer first; we demand cookies always (threshold 0) and accept only P-384 from charon, who
+/// sends an X25519 KE first.
+fn cookies_and_invalid_ke(lab: &mut Lab) {
+    let gcm = |dh| IkeSuite {
+        sk: wsock_ipsec::ike::crypto::SkSuite::AesGcm16 { key_bits: 256 },
+        prf: wsock_ipsec::ike::crypto::Prf::HmacSha256,
+        dh,
+    };
+    // A half-open IKE SA at charon: another endpoint of ours sends IKE_SA_INIT and never goes
+    // on. (From our IKE port: charon takes IKE from other source ports for ESP.)
+    let flood = UdpSocket::bind((OUR_IP, 500)).unwrap();
+    let here = flood.local_addr().unwrap();
+    let mut ep = IkeEndpoint::new(
+        EndpointConfig::new(here, here),
+        Box::new(SystemIkeRandom::new()),
+    )
+    .unwrap();
+    let policy = IkePolicy::psk(Identity::Fqdn("ke.b.lab".into()), PSK);
+    ep.connect(Duration::ZERO, charon_ike(), None, policy)
+        .unwrap();
+    let t = ep.poll_transmit(Duration::ZERO).unwrap();
+    flood.send_to(&t.contents, t.destination).unwrap();
+    let t0 = Instant::now();
+    while !lab.log().contains("IKE_SA_INIT response 0 [ N(INVAL_KE) ]")
+        && !lab.log().contains("IKE_SA_INIT response 0 [ SA KE")
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "charon did not answer"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(flood);
+    let mut d = Driver::new(None);
+    let mut policy = IkePolicy::psk(Identity::Fqdn("ke.b.lab".into()), PSK);
+    tunnel_policy(&mut policy);
+    // A suite only charon's `ke` connection accepts (charon picks the IKE configuration by the
+    // proposals of IKE_SA_INIT, so no other connection may match the first offer).
+    let cbc = |dh| IkeSuite {
+        sk: wsock_ipsec::ike::crypto::SkSuite::AesCbc {
+            key_bits: 256,
+            integrity: wsock_ipsec::esp::Integrity::HmacSha256_128,
+        },
+        prf: wsock_ipsec::ike::crypto::Prf::HmacSha384,
+        dh,
+    };
+    policy.ike_suites = vec![cbc(DhGroup::Curve25519), cbc(DhGroup::Ecp384)];
+    let now = d.now();
+    d.ep.connect(now, charon_ike(), Some(charon_natt()), policy)
+        .unwrap();
+    d.run_until(
+        "the IKE SA and its child SA",
+        Duration::from_secs(10),
+        |d| !d.children.is_empty(),
+    );
+    await_log(lab, &mut d, "IKE_SA_INIT response 0 [ N(COOKIE) ]", 1);
+    await_log(lab, &mut d, "IKE_SA_INIT response 0 [ N(INVAL_KE) ]", 1);
+    await_log(
+        lab,
+        &mut d,
+        "selected proposal: IKE:AES_CBC_256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_384/ECP_384",
+        1,
+    );
+    ping(&mut d, 1);
+    drop(d);
+
+    // The other way round.
+    let mut policy = IkePolicy::psk(Identity::Fqdn("c.wsock".into()), PSK);
+    tunnel_policy(&mut policy);
+    policy.ike_suites = vec![gcm(DhGroup::Ecp384)];
+    let mut d = Driver::with_config(Some(policy), |c| c.cookie_threshold = 0);
+    let initiate = lab
+        .swanctl_command(&[
+            "--initiate",
+            "--ike",
+            "to-wsock-ke",
+            "--child",
+            "to-wsock-ke-tunnel",
+            "--timeout",
+            "15",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (ok, text) = d.run_process("swanctl --initiate", initiate, Duration::from_secs(20));
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("parsed IKE_SA_INIT response 0 [ N(COOKIE) ]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("parsed IKE_SA_INIT response 0 [ N(INVAL_KE) ]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("selected proposal: IKE:AES_GCM_16_256/PRF_HMAC_SHA2_256/ECP_384"),
+        "{text}"
+    );
+    d.run_until("our child SA", Duration::from_secs(5), |d| {
+        !d.children.is_empty()
+    });
+    assert!(d.ep.stats().cookies_sent >= 1);
+    assert!(d.ep.stats().invalid_ke_sent >= 1);
+    ping(&mut d, 2);
+}
+
+#[test]
+fn cookies_and_invalid_ke_both_ways() {
+    in_namespace(
+        "cookies_and_invalid_ke_both_ways",
+        "cookie_threshold = 1",
+        cookies_and_invalid_ke,
+    );
 }
 
 #[test]
