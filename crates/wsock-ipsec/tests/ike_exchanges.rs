@@ -1544,3 +1544,84 @@ fn ike_sa_lifetime_rekeys_at_90_percent_and_expires_at_100() {
         .contains(&IkeEvent::IkeSaDeleted { sa, by_peer: true }));
     assert!(q.b.summaries().is_empty() && q.a.summaries().is_empty());
 }
+
+/// Regression (found against strongSwan, whose `swanctl --initiate --ike` sends IKE_AUTH
+/// without SA, TSi and TSr): our responder answered `N(NO_PROPOSAL_CHOSEN)` and reported a
+/// failed child SA for a child nobody asked for. Now it announces RFC 6023
+/// `N(CHILDLESS_IKEV2_SUPPORTED)` in IKE_SA_INIT, establishes the IKE SA alone, and a child SA
+/// follows by CREATE_CHILD_SA.
+#[test]
+fn childless_ike_auth_establishes_the_ike_sa_alone() {
+    let mut p = Pair::new(
+        endpoint(A_IKE, A_NATT, None, 71),
+        endpoint(B_IKE, B_NATT, Some(policy("b.example")), 72),
+    );
+    let sa =
+        p.a.connect(p.now, addr(B_IKE), Some(addr(B_NATT)), policy("a.example"))
+            .unwrap();
+    let t = p.a.poll_transmit(p.now).unwrap();
+    p.deliver(Dir::AtoB, t);
+    let t = p.b.poll_transmit(p.now).unwrap();
+    let init_r = MessageRepr::parse(ike_bytes(&t)).unwrap();
+    assert!(init_r.payloads.iter().any(|x| matches!(
+        x,
+        PayloadRepr::Notify(n) if n.kind == NotifyType::CHILDLESS_IKEV2_SUPPORTED
+    )));
+    p.deliver(Dir::BtoA, t);
+
+    // A's IKE_AUTH request, rewritten without SA, TSi, TSr (the AUTH does not cover them).
+    let mut t = p.a.poll_transmit(p.now).unwrap();
+    let rec = p.a.ike_key_record(sa).unwrap().clone();
+    let opener = SkCrypter::new(rec.suite, &rec.sk_ei, &rec.sk_ai).unwrap();
+    let (mut outer, inner) = opener.open(ike_bytes(&t)).unwrap();
+    let inner: Vec<PayloadRepr> = inner
+        .into_iter()
+        .filter(|x| {
+            !matches!(
+                x,
+                PayloadRepr::Sa(_) | PayloadRepr::TsI(_) | PayloadRepr::TsR(_)
+            ) && !matches!(x, PayloadRepr::Notify(n) if n.kind == NotifyType::USE_TRANSPORT_MODE)
+        })
+        .collect();
+    outer.payloads.clear();
+    let sealer = SkCrypter::new(rec.suite, &rec.sk_ei, &rec.sk_ai).unwrap();
+    let iv = vec![0x5a; rec.suite.iv_len()];
+    let sealed = sealer.seal_with_iv(&outer, &inner, &iv).unwrap();
+    t.contents = match t.socket {
+        WireSocket::Ike => sealed,
+        WireSocket::Natt => {
+            let mut d = Vec::new();
+            natt::emit_ike(&sealed, &mut d);
+            d
+        }
+    };
+    p.deliver(Dir::AtoB, t);
+    p.step();
+
+    // B: the IKE SA, no child SA event; its answer holds IDr and AUTH only.
+    assert!(p.b_events.iter().any(|e| matches!(
+        e,
+        IkeEvent::IkeSaEstablished {
+            role: Role::Responder,
+            ..
+        }
+    )));
+    assert!(!p.b_events.iter().any(|e| matches!(
+        e,
+        IkeEvent::ChildSaReady(_) | IkeEvent::ChildSaFailed { .. }
+    )));
+    let b_sa = p.b.summaries()[0].clone();
+    assert!(b_sa.children.is_empty());
+    assert_eq!(b_sa.state, SaState::Established);
+
+    // A child SA by CREATE_CHILD_SA.
+    p.a.create_child(p.now, sa).unwrap();
+    p.run(Duration::from_secs(1));
+    let ready = p
+        .b_events
+        .iter()
+        .filter(|e| matches!(e, IkeEvent::ChildSaReady(_)))
+        .count();
+    assert_eq!(ready, 1);
+    assert_eq!(p.b.summaries()[0].children.len(), 1);
+}

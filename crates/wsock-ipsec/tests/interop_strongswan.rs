@@ -1542,6 +1542,72 @@ fn cookies_and_invalid_ke(lab: &mut Lab) {
     ping(&mut d, 2);
 }
 
+/// charon initiates an IKE SA without a child SA (RFC 6023, which our responder announces),
+/// then adds the tunnel child SA with CREATE_CHILD_SA.
+fn childless_then_create_child(lab: &mut Lab) {
+    let mut policy = IkePolicy::psk(Identity::Fqdn("c.wsock".into()), PSK);
+    tunnel_policy(&mut policy);
+    let mut d = Driver::new(Some(policy));
+    let initiate = lab
+        .swanctl_command(&["--initiate", "--ike", "to-wsock", "--timeout", "10"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (ok, text) = d.run_process(
+        "swanctl --initiate --ike",
+        initiate,
+        Duration::from_secs(15),
+    );
+    assert!(ok, "{text}");
+    assert!(text.contains("N(CHDLESS_SUP)"), "{text}");
+    assert!(
+        text.contains("parsed IKE_AUTH response 1 [ IDr AUTH ]"),
+        "{text}"
+    );
+    let (sa, role, _) = d.established().expect("IKE SA established");
+    assert_eq!(role, Role::Responder);
+    assert!(d.children.is_empty());
+    let initiate = lab
+        .swanctl_command(&[
+            "--initiate",
+            "--child",
+            "to-wsock-tunnel",
+            "--timeout",
+            "10",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (ok, text) = d.run_process(
+        "swanctl --initiate --child",
+        initiate,
+        Duration::from_secs(15),
+    );
+    assert!(ok, "{text}");
+    assert!(text.contains("CREATE_CHILD_SA"), "{text}");
+    d.run_until("our child SA", Duration::from_secs(5), |d| {
+        !d.children.is_empty()
+    });
+    assert_eq!(d.children[0].sa.ike_sa, sa);
+    ping(&mut d, 1);
+    udp_from_charon(&mut d);
+    assert!(!d
+        .events
+        .iter()
+        .any(|e| matches!(e, IkeEvent::ChildSaFailed { .. })));
+}
+
+#[test]
+fn charon_childless_ike_sa_then_create_child() {
+    in_namespace(
+        "charon_childless_ike_sa_then_create_child",
+        "",
+        childless_then_create_child,
+    );
+}
+
 #[test]
 fn cookies_and_invalid_ke_both_ways() {
     in_namespace(

@@ -286,7 +286,10 @@ impl ChildSa {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IkeEvent {
-    /// Both sides authenticated each other; the IKE SA (MM SA) is up.
+    /// Both sides authenticated each other; the IKE SA (MM SA) is up. A
+    /// [`IkeEvent::ChildSaReady`] or [`IkeEvent::ChildSaFailed`] for the first child SA follows,
+    /// except on a responder whose initiator asked for no child SA (RFC 6023 childless
+    /// IKE_AUTH, which responders announce); child SAs then come by CREATE_CHILD_SA.
     IkeSaEstablished {
         /// Local id.
         sa: IkeSaId,
@@ -1671,6 +1674,7 @@ impl IkeEndpoint {
                     NotifyType::NAT_DETECTION_DESTINATION_IP,
                     nat_detection_hash(msg.spi_i, spi_r, from.ip(), from.port()).to_vec(),
                 ),
+                notify(NotifyType::CHILDLESS_IKEV2_SUPPORTED, Vec::new()),
             ],
         };
         let peer_rfc7427 = find_notify(&msg.payloads, NotifyType::SIGNATURE_HASH_ALGORITHMS)
@@ -1877,7 +1881,9 @@ impl IkeEndpoint {
         };
         let mut out = vec![PayloadRepr::IdR(sa.policy.local_id.to_wire())];
         out.extend(our_auth);
-        // The child SA.
+        // The child SA; none at all when the initiator asked for none (RFC 6023: no SA, TSi
+        // and TSr payloads, as we announced in IKE_SA_INIT).
+        let childless = offered.is_none() && tsi.is_none() && tsr.is_none();
         let offer = ChildOffer {
             prf,
             sk_d: &h.keys.keys.sk_d,
@@ -1889,7 +1895,11 @@ impl IkeEndpoint {
             tsr,
             transport,
         };
-        let child = self.responder_child(sa, offer);
+        let child = if childless {
+            None
+        } else {
+            Some(self.responder_child(sa, offer))
+        };
         let State::HalfOpen(h) = std::mem::replace(&mut sa.state, State::Closed) else {
             return false;
         };
@@ -1899,17 +1909,18 @@ impl IkeEndpoint {
             peer_rekeys: Vec::new(),
         };
         let child_event = match child {
-            Ok((payloads, child)) => {
+            None => None,
+            Some(Ok((payloads, child))) => {
                 out.extend(payloads);
                 est.children.push(ChildRecord {
                     inbound_spi: child.inbound.spi,
                     outbound_spi: child.outbound.spi,
                 });
-                IkeEvent::ChildSaReady(Box::new(child))
+                Some(IkeEvent::ChildSaReady(Box::new(child)))
             }
-            Err((kind, error)) => {
+            Some(Err((kind, error))) => {
                 out.push(notify(kind, Vec::new()));
-                IkeEvent::ChildSaFailed { sa: sa.id, error }
+                Some(IkeEvent::ChildSaFailed { sa: sa.id, error })
             }
         };
         sa.state = State::Established(Box::new(est));
@@ -1928,7 +1939,7 @@ impl IkeEndpoint {
             peer_id,
             peer: sa.peer,
         });
-        self.events.push_back(child_event);
+        self.events.extend(child_event);
         true
     }
 
