@@ -1608,6 +1608,163 @@ fn charon_childless_ike_sa_then_create_child() {
     );
 }
 
+/// dumpcap on `lo` of the namespace, stopped with SIGINT (so it flushes).
+struct Capture {
+    child: Child,
+    file: PathBuf,
+}
+
+impl Capture {
+    fn start(dir: &Path) -> Capture {
+        let file = dir.join("capture.pcapng");
+        let log = dir.join("dumpcap.out");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new("dumpcap")
+            .args(["-q", "-i", "lo", "-w"])
+            .arg(&file)
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("start dumpcap");
+        let t0 = Instant::now();
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("Capturing on")
+        {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "dumpcap did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // "Capturing on" comes a moment before packets are: send marker datagrams (to a socket
+        // of ours, so nothing answers) until the file grows.
+        let sink = UdpSocket::bind("127.0.0.3:0").unwrap();
+        let probe = UdpSocket::bind("127.0.0.3:0").unwrap();
+        let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        let before = size();
+        while size() == before {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "dumpcap captures nothing"
+            );
+            probe
+                .send_to(b"capture marker", sink.local_addr().unwrap())
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Capture { child, file }
+    }
+
+    fn stop(mut self) -> PathBuf {
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        self.file.clone()
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// tshark (through `shared/oracles/esp_pcap_check.py check`) dissects a live capture of our
+/// initiator with charon and decrypts every IKE SK payload and every ESP packet of both
+/// directions with the keys our endpoint logged, ICVs checked.
+fn tshark_on_live_capture(lab: &mut Lab) {
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/oracles/esp_pcap_check.py");
+    let cap = Capture::start(&lab.dir);
+    let mut d = Driver::new(None);
+    let mut policy = IkePolicy::psk(Identity::Fqdn("psk.b.lab".into()), PSK);
+    tunnel_policy(&mut policy);
+    let now = d.now();
+    let sa =
+        d.ep.connect(now, charon_ike(), Some(charon_natt()), policy)
+            .unwrap();
+    d.run_until(
+        "the IKE SA and its child SA",
+        Duration::from_secs(10),
+        |d| !d.children.is_empty(),
+    );
+    for seq in 1..=3 {
+        ping(&mut d, seq);
+    }
+    udp_from_charon(&mut d);
+    let now = d.now();
+    d.ep.delete_ike_sa(now, sa).unwrap();
+    d.run_until("the Delete answered", Duration::from_secs(5), |d| {
+        d.events
+            .contains(&IkeEvent::IkeSaDeleted { sa, by_peer: false })
+    });
+    let pcap = cap.stop();
+
+    let ike = d.ep.ike_key_record(sa).unwrap().json().unwrap();
+    let esp: Vec<String> = d.children[0]
+        .sa
+        .esp_key_records(OUR_IP.into())
+        .iter()
+        .map(|r| r.json().unwrap())
+        .collect();
+    // IKE_SA_INIT and IKE_AUTH each way; 12 ESP packets (3 echo requests and replies, 3 UDP
+    // datagrams and echoes), of which the oracle counts those with inner TCP/UDP as decrypted;
+    // all 12 must have a good ICV.
+    let keys = format!(
+        "{{\"esp_sa\": [{}], \"ikev2\": [{ike}], \"check_checksums\": false, \
+         \"decode_as\": [\"udp.port==10500,isakmp\", \"udp.port==14500,udpencap\"], \
+         \"expect\": {{\"ike_sa_init\": 2, \"ike_auth_decrypted\": 2, \"esp_decrypted\": 6, \
+         \"inner_udp_ports\": []}}}}",
+        esp.join(", ")
+    );
+    let key_file = lab.dir.join("keys.json");
+    std::fs::write(&key_file, keys).unwrap();
+    let out = Command::new("python3")
+        .arg(&script)
+        .args(["check", "--pcap"])
+        .arg(&pcap)
+        .arg("--keys")
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && text.contains("ORACLE OK"),
+        "tshark oracle failed"
+    );
+    assert!(
+        text.contains("ESP=12 (inner TCP/UDP seen 6, ICV good 12)"),
+        "{text}"
+    );
+    assert!(text.contains("SK-payload msgs=4 (decrypted 4)"), "{text}");
+}
+
+#[test]
+fn tshark_decrypts_a_live_exchange_with_charon() {
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/oracles/esp_pcap_check.py");
+    if std::env::var(INNER_ENV).is_err() {
+        if !script.exists() {
+            println!("SKIPPED: oracle {} not found", script.display());
+            return;
+        }
+        if !on_path("dumpcap") || !on_path("tshark") {
+            println!("SKIPPED: dumpcap/tshark not installed (apt-get install tshark)");
+            return;
+        }
+    }
+    in_namespace(
+        "tshark_decrypts_a_live_exchange_with_charon",
+        "",
+        tshark_on_live_capture,
+    );
+}
+
 #[test]
 fn cookies_and_invalid_ke_both_ways() {
     in_namespace(
