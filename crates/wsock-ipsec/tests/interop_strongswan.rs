@@ -33,6 +33,7 @@ use wsock_ipsec::ike::cert::CertAuth;
 use wsock_ipsec::ike::crypto::{DhGroup, Role};
 use wsock_ipsec::ike::proposal::IkeSuite;
 use wsock_ipsec::ike::sa::*;
+use wsock_ipsec::ike::wire::{ExchangeType, Message};
 use wsock_ipsec::natt::{self, NattDatagram};
 use wsock_ipsec::pki::{CertAuthority, Validity};
 use wsock_ipsec::IpsecError;
@@ -573,6 +574,10 @@ struct Driver {
     esp_refused: Vec<String>,
     /// Whether a failed negotiation is what the scenario expects (else it panics).
     failures_expected: bool,
+    /// While `Some`, our datagrams are kept here instead of sent.
+    hold: Option<Vec<Transmit>>,
+    /// Exchange types of the requests the peer sent us, in order.
+    peer_requests: Vec<ExchangeType>,
 }
 
 fn checksum(data: &[u8]) -> u16 {
@@ -625,6 +630,8 @@ impl Driver {
             udp_echoed: 0,
             esp_refused: Vec::new(),
             failures_expected: false,
+            hold: None,
+            peer_requests: Vec::new(),
         }
     }
 
@@ -714,6 +721,12 @@ impl Driver {
                         Ok(NattDatagram::Ike(_)) => {}
                     }
                 }
+                let ike = if kind == WireSocket::Natt { &d[4..] } else { d };
+                if let Ok(m) = Message::parse(ike) {
+                    if !m.header().flags.response() {
+                        self.peer_requests.push(m.header().exchange);
+                    }
+                }
                 let now = self.now();
                 self.ep.handle_datagram(now, from, kind, d);
             }
@@ -724,6 +737,10 @@ impl Driver {
         }
         while let Some(t) = self.ep.poll_transmit(now) {
             busy = true;
+            if let Some(held) = &mut self.hold {
+                held.push(t);
+                continue;
+            }
             let sock = match t.socket {
                 WireSocket::Ike => &self.ike,
                 WireSocket::Natt => &self.natt,
@@ -802,6 +819,17 @@ impl Driver {
             if !busy {
                 std::thread::sleep(Duration::from_millis(2));
             }
+        }
+    }
+
+    /// Sends what was held and stops holding.
+    fn release(&mut self) {
+        for t in self.hold.take().unwrap_or_default() {
+            let sock = match t.socket {
+                WireSocket::Ike => &self.ike,
+                WireSocket::Natt => &self.natt,
+            };
+            sock.send_to(&t.contents, t.destination).unwrap();
         }
     }
 
@@ -1762,6 +1790,72 @@ fn tshark_decrypts_a_live_exchange_with_charon() {
         "tshark_decrypts_a_live_exchange_with_charon",
         "",
         tshark_on_live_capture,
+    );
+}
+
+/// Both sides rekey the same child SA at once (RFC 7296 §2.8.1): our CREATE_CHILD_SA request is
+/// held back until charon's has arrived, so each side sees the other's rekey while its own is
+/// in flight. Afterwards exactly one child SA pair is left on both sides, the same one, and it
+/// carries traffic.
+fn simultaneous_child_rekey(lab: &mut Lab) {
+    let mut d = Driver::new(None);
+    let mut policy = IkePolicy::psk(Identity::Fqdn("psk.b.lab".into()), PSK);
+    tunnel_policy(&mut policy);
+    let now = d.now();
+    let sa =
+        d.ep.connect(now, charon_ike(), Some(charon_natt()), policy)
+            .unwrap();
+    d.run_until(
+        "the IKE SA and its child SA",
+        Duration::from_secs(10),
+        |d| !d.children.is_empty(),
+    );
+    ping(&mut d, 1);
+
+    let old = d.children[0].sa.inbound.spi;
+    d.hold = Some(Vec::new());
+    let now = d.now();
+    d.ep.rekey_child(now, sa, old).unwrap();
+    d.pump();
+    let out = lab.swanctl(&["--rekey", "--child", "psk-tunnel"]);
+    assert!(out.contains("rekey completed successfully"), "{out}");
+    d.run_until("charon's CREATE_CHILD_SA", Duration::from_secs(5), |d| {
+        d.peer_requests.contains(&ExchangeType::CREATE_CHILD_SA)
+    });
+    assert!(
+        d.hold.as_ref().is_some_and(|h| !h.is_empty()),
+        "our rekey request is held"
+    );
+    d.release();
+
+    // Both exchanges complete, the redundant pair and the old one go; wait until both sides
+    // agree on one pair.
+    let mut sas = String::new();
+    d.run_until(
+        "one child SA pair on both sides",
+        Duration::from_secs(10),
+        |d| {
+            sas = lab.swanctl(&["--list-sas"]);
+            d.children.len() == 1
+                && d.ep.summaries()[0].children.len() == 1
+                && sas.matches("INSTALLED").count() == 1
+                && sas.contains(&format!("in  {:08x}", d.children[0].sa.outbound.spi))
+                && sas.contains(&format!("out {:08x}", d.children[0].sa.inbound.spi))
+        },
+    );
+    println!("--- swanctl --list-sas ---\n{sas}");
+    assert_ne!(d.children[0].sa.inbound.spi, old);
+    assert!(d.children[0].sa.replaces == Some(old));
+    ping(&mut d, 2);
+    udp_from_charon(&mut d);
+}
+
+#[test]
+fn simultaneous_child_rekey_with_charon() {
+    in_namespace(
+        "simultaneous_child_rekey_with_charon",
+        "",
+        simultaneous_child_rekey,
     );
 }
 
