@@ -1625,3 +1625,64 @@ fn childless_ike_auth_establishes_the_ike_sa_alone() {
     assert_eq!(ready, 1);
     assert_eq!(p.b.summaries()[0].children.len(), 1);
 }
+
+/// Regression (found against strongSwan): when both sides rekeyed the IKE SA at once, each
+/// side moved the child SAs to the IKE SA of the exchange it saw complete first and deleted
+/// the old IKE SA, but nobody deleted the redundant new one, and when the peer later deleted
+/// the one holding our child SAs they went with it. Now RFC 7296 §2.8.2: of the two new IKE
+/// SAs, the one whose exchange used the lowest of the four nonces is deleted by its initiator,
+/// the other takes over the child SAs, and its initiator deletes the old IKE SA.
+#[test]
+fn simultaneous_ike_sa_rekey_keeps_exactly_one_new_ike_sa() {
+    let mut winners = Vec::new();
+    for seed in [90u64, 92, 94, 96, 98, 100] {
+        let mut p = Pair::new(
+            endpoint(A_IKE, A_NATT, None, seed),
+            endpoint(B_IKE, B_NATT, Some(policy("b.test")), seed + 1),
+        );
+        let sa =
+            p.a.connect(p.now, addr(B_IKE), None, policy("a.test"))
+                .unwrap();
+        p.settle();
+        let (b_sa, ..) = established(&p.b_events).unwrap();
+        let (ca, cb) = (child(&p.a_events).unwrap(), child(&p.b_events).unwrap());
+        // Both sides rekey the IKE SA at once.
+        p.a.rekey_ike_sa(p.now, sa).unwrap();
+        p.b.rekey_ike_sa(p.now, b_sa).unwrap();
+        p.settle();
+        let (la, lb) = (p.a.summaries(), p.b.summaries());
+        assert_eq!(la.len(), 1, "seed {seed}: one IKE SA left on A: {la:?}");
+        assert_eq!(lb.len(), 1, "seed {seed}: one IKE SA left on B: {lb:?}");
+        assert_eq!((la[0].spi_i, la[0].spi_r), (lb[0].spi_i, lb[0].spi_r));
+        assert_ne!(la[0].id, sa);
+        assert_eq!(la[0].state, SaState::Established);
+        // The child SA pair lives on under it, on both sides.
+        assert_eq!(la[0].children, vec![(ca.inbound.spi, ca.outbound.spi)]);
+        assert_eq!(lb[0].children, vec![(cb.inbound.spi, cb.outbound.spi)]);
+        // Each side announced exactly one rekey, to the survivor.
+        for (events, survivor) in [(&p.a_events, la[0].id), (&p.b_events, lb[0].id)] {
+            let rekeys: Vec<_> = events
+                .iter()
+                .filter_map(|e| match e {
+                    IkeEvent::IkeSaRekeyed { new, .. } => Some(*new),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(rekeys, vec![survivor], "seed {seed}");
+        }
+        // And it works: a liveness check each way.
+        let (a_id, b_id) = (la[0].id, lb[0].id);
+        p.a.check_liveness(p.now, a_id).unwrap();
+        p.b.check_liveness(p.now, b_id).unwrap();
+        p.settle();
+        assert!(p
+            .a_events
+            .contains(&IkeEvent::LivenessConfirmed { sa: a_id }));
+        assert!(p
+            .b_events
+            .contains(&IkeEvent::LivenessConfirmed { sa: b_id }));
+        winners.push(la[0].role);
+    }
+    println!("surviving IKE SA initiated by A: {winners:?}");
+    assert!(winners.contains(&Role::Initiator) && winners.contains(&Role::Responder));
+}

@@ -1850,6 +1850,69 @@ fn simultaneous_child_rekey(lab: &mut Lab) {
     udp_from_charon(&mut d);
 }
 
+/// Both sides rekey the IKE SA at once (RFC 7296 §2.8.2), forced as for the child SA.
+/// Afterwards one IKE SA is left on both sides, the same one, it still owns the child SA, and
+/// both liveness checks and traffic work.
+fn simultaneous_ike_rekey(lab: &mut Lab) {
+    let mut d = Driver::new(None);
+    let mut policy = IkePolicy::psk(Identity::Fqdn("psk.b.lab".into()), PSK);
+    tunnel_policy(&mut policy);
+    let now = d.now();
+    let sa =
+        d.ep.connect(now, charon_ike(), Some(charon_natt()), policy)
+            .unwrap();
+    d.run_until(
+        "the IKE SA and its child SA",
+        Duration::from_secs(10),
+        |d| !d.children.is_empty(),
+    );
+    ping(&mut d, 1);
+
+    d.hold = Some(Vec::new());
+    let now = d.now();
+    d.ep.rekey_ike_sa(now, sa).unwrap();
+    d.pump();
+    let out = lab.swanctl(&["--rekey", "--ike", "psk"]);
+    assert!(out.contains("rekey completed successfully"), "{out}");
+    d.run_until("charon's CREATE_CHILD_SA", Duration::from_secs(5), |d| {
+        d.peer_requests.contains(&ExchangeType::CREATE_CHILD_SA)
+    });
+    d.release();
+
+    let mut sas = String::new();
+    d.run_until("one IKE SA on both sides", Duration::from_secs(10), |d| {
+        sas = lab.swanctl(&["--list-sas"]);
+        let ours = d.ep.summaries();
+        ours.len() == 1
+            && ours[0].state == SaState::Established
+            && sas.matches("ESTABLISHED").count() == 1
+            && sas.contains(&format!("{:016x}_i", ours[0].spi_i))
+            && sas.contains(&format!("{:016x}_r", ours[0].spi_r))
+    });
+    println!("--- swanctl --list-sas ---\n{sas}");
+    let ours = d.ep.summaries();
+    assert_ne!(ours[0].id, sa);
+    assert_eq!(ours[0].children.len(), 1);
+    assert_eq!(sas.matches("INSTALLED").count(), 1, "{sas}");
+    let now = d.now();
+    let id = ours[0].id;
+    d.ep.check_liveness(now, id).unwrap();
+    d.run_until("our liveness check answered", Duration::from_secs(5), |d| {
+        d.events.contains(&IkeEvent::LivenessConfirmed { sa: id })
+    });
+    ping(&mut d, 2);
+    udp_from_charon(&mut d);
+}
+
+#[test]
+fn simultaneous_ike_rekey_with_charon() {
+    in_namespace(
+        "simultaneous_ike_rekey_with_charon",
+        "",
+        simultaneous_ike_rekey,
+    );
+}
+
 #[test]
 fn simultaneous_child_rekey_with_charon() {
     in_namespace(

@@ -65,8 +65,10 @@
 //!   SK_d, that exchange's nonces (the requester's first) and, with [`IkePolicy::pfs`], a fresh
 //!   Diffie-Hellman secret (KE payloads, a DH transform in the proposals). An IKE SA rekey keeps the suite, uses
 //!   `SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr)`, makes the requester the initiator of the
-//!   new IKE SA (message IDs restart at 0) and then deletes the old IKE SA; simultaneous IKE SA
-//!   rekeys are not resolved yet.
+//!   new IKE SA (message IDs restart at 0) and then deletes the old IKE SA. Simultaneous IKE SA
+//!   rekeys (RFC 7296 §2.8.2): both exchanges complete; the new IKE SA whose exchange used the
+//!   lowest of the four nonces is deleted by the side that initiated that exchange, the other
+//!   takes over the child SAs, and its initiator deletes the old IKE SA.
 //! - Simultaneous child rekeys (RFC 7296 §2.8.1): when the peer rekeys a child SA we are rekeying
 //!   ourselves, both exchanges complete; the new pair whose exchange used the lowest of the four
 //!   nonces is deleted by the side that initiated that exchange, and the initiator of the
@@ -76,7 +78,7 @@
 //!   90 % of the lifetime, and either side deletes it at 100 %. Child SA lifetimes are counted
 //!   by the ESP data path; its soft-expiry event is the owner's cue to call
 //!   [`IkeEndpoint::rekey_child`].
-//! - Not implemented yet: EAP, multiple authentication (RFC 4739), simultaneous IKE SA rekeys,
+//! - Not implemented yet: EAP, multiple authentication (RFC 4739), IKE fragmentation (RFC 7383),
 //!   hash-and-URL certificates, revocation (CRLs), and choosing among several credentials by
 //!   the peer's CERTREQ.
 //!
@@ -335,7 +337,9 @@ pub enum IkeEvent {
     },
     /// The IKE SA was rekeyed (CREATE_CHILD_SA with an IKE proposal): `new` carries on with new
     /// SPIs and keys and owns every child SA of `old`; `old` is deleted right after (its
-    /// [`IkeEvent::IkeSaDeleted`] concerns no child SA any more).
+    /// [`IkeEvent::IkeSaDeleted`] concerns no child SA any more). After a simultaneous rekey
+    /// by both sides only the surviving IKE SA is announced here; the redundant one is deleted
+    /// (an [`IkeEvent::IkeSaDeleted`] for an id never announced, owning no child SA).
     IkeSaRekeyed {
         /// The replaced IKE SA.
         old: IkeSaId,
@@ -541,11 +545,22 @@ struct PeerRekey {
     nr: Vec<u8>,
 }
 
+/// A rekey of this IKE SA that the peer made while ours was in flight (RFC 7296 §2.8.2):
+/// the new IKE SA it created, which takes over the child SAs only if it survives.
+struct PeerIkeRekey {
+    /// The IKE SA the peer's exchange created.
+    new: IkeSaId,
+    /// The peer's exchange's nonces (its Ni, our Nr).
+    ni: Vec<u8>,
+    nr: Vec<u8>,
+}
+
 /// Both sides authenticated.
 struct Established {
     keys: SaKeys,
     children: Vec<ChildRecord>,
     peer_rekeys: Vec<PeerRekey>,
+    peer_ike_rekey: Option<PeerIkeRekey>,
 }
 
 enum State {
@@ -1907,6 +1922,7 @@ impl IkeEndpoint {
             keys: h.keys,
             children: Vec::new(),
             peer_rekeys: Vec::new(),
+            peer_ike_rekey: None,
         };
         let child_event = match child {
             None => None,
@@ -2435,6 +2451,7 @@ impl IkeEndpoint {
             keys: a.keys,
             children: Vec::new(),
             peer_rekeys: Vec::new(),
+            peer_ike_rekey: None,
         };
         let child_event = match child {
             Ok(c) => {
@@ -2825,8 +2842,25 @@ impl IkeEndpoint {
         spi_r: u64,
         keys: SaKeys,
     ) -> IkeSaId {
+        self.install_rekeyed(now, old, role, spi_i, spi_r, keys, true)
+    }
+
+    /// A new established IKE SA from a rekey of `old`; with `adopt` it takes over `old`'s
+    /// children and queued requests and [`IkeEvent::IkeSaRekeyed`] is raised, without it
+    /// (a rekey collision not yet resolved) it starts empty.
+    #[allow(clippy::too_many_arguments)]
+    fn install_rekeyed(
+        &mut self,
+        now: Duration,
+        old: &mut Sa,
+        role: Role,
+        spi_i: u64,
+        spi_r: u64,
+        keys: SaKeys,
+        adopt: bool,
+    ) -> IkeSaId {
         let (children, peer_rekeys) = match &mut old.state {
-            State::Established(e) => (
+            State::Established(e) if adopt => (
                 std::mem::take(&mut e.children),
                 std::mem::take(&mut e.peer_rekeys),
             ),
@@ -2845,9 +2879,14 @@ impl IkeEndpoint {
                 keys,
                 children,
                 peer_rekeys,
+                peer_ike_rekey: None,
             })),
             pending: None,
-            queue: std::mem::take(&mut old.queue),
+            queue: if adopt {
+                std::mem::take(&mut old.queue)
+            } else {
+                VecDeque::new()
+            },
             next_message_id: 0,
             peer_next_message_id: 0,
             cache: None,
@@ -2860,13 +2899,42 @@ impl IkeEndpoint {
         let local = sa.local_spi();
         self.by_spi.insert(local, id);
         self.record_keys(&sa);
-        self.events.push_back(IkeEvent::IkeSaRekeyed {
-            old: old.id,
-            new: id,
-        });
+        if adopt {
+            self.events.push_back(IkeEvent::IkeSaRekeyed {
+                old: old.id,
+                new: id,
+            });
+        }
         let _ = self.pump(&mut sa, now);
         self.sas.insert(id, sa);
         id
+    }
+
+    /// `survivor` (an IKE SA in the table, made by a colliding rekey of `old`) takes over
+    /// `old`'s children and queued requests; [`IkeEvent::IkeSaRekeyed`] names it.
+    fn hand_over(&mut self, now: Duration, old: &mut Sa, survivor: IkeSaId) {
+        let (children, peer_rekeys) = match &mut old.state {
+            State::Established(e) => (
+                std::mem::take(&mut e.children),
+                std::mem::take(&mut e.peer_rekeys),
+            ),
+            _ => (Vec::new(), Vec::new()),
+        };
+        let queue = std::mem::take(&mut old.queue);
+        let Some(mut sa) = self.sas.remove(&survivor) else {
+            return;
+        };
+        if let State::Established(e) = &mut sa.state {
+            e.children.extend(children);
+            e.peer_rekeys.extend(peer_rekeys);
+        }
+        sa.queue.extend(queue);
+        self.events.push_back(IkeEvent::IkeSaRekeyed {
+            old: old.id,
+            new: survivor,
+        });
+        let _ = self.pump(&mut sa, now);
+        self.sas.insert(survivor, sa);
     }
 
     /// Requester: the answer to our IKE SA rekey.
@@ -2922,18 +2990,51 @@ impl IkeEndpoint {
                 suite,
                 &seed,
                 r.ni.clone(),
-                nr,
+                nr.clone(),
                 r.spi,
                 peer_spi,
             )?;
-            Ok((keys, peer_spi))
+            Ok((keys, peer_spi, nr))
         })();
+        let theirs = match &mut sa.state {
+            State::Established(e) => e.peer_ike_rekey.take(),
+            _ => None,
+        };
         match result {
-            Ok((keys, peer_spi)) => {
-                self.adopt_rekeyed(now, sa, Role::Initiator, r.spi, peer_spi, keys);
-                // The old SA goes.
-                sa.queue.push_back(RequestKind::DeleteIke);
-            }
+            Ok((keys, peer_spi, nr)) => match theirs {
+                None => {
+                    self.adopt_rekeyed(now, sa, Role::Initiator, r.spi, peer_spi, keys);
+                    // The old SA goes.
+                    sa.queue.push_back(RequestKind::DeleteIke);
+                }
+                Some(t) => {
+                    // Simultaneous IKE SA rekey (RFC 7296 §2.8.2): the new IKE SA whose
+                    // exchange used the lowest of the four nonces is redundant and is deleted
+                    // by the side that initiated that exchange; the other one takes over the
+                    // child SAs, and its initiator deletes the old IKE SA.
+                    let ours_lowest = std::cmp::min(&r.ni, &nr) < std::cmp::min(&t.ni, &t.nr);
+                    let mine = self.install_rekeyed(
+                        now,
+                        sa,
+                        Role::Initiator,
+                        r.spi,
+                        peer_spi,
+                        keys,
+                        false,
+                    );
+                    if ours_lowest {
+                        self.hand_over(now, sa, t.new);
+                        if let Some(mut doomed) = self.sas.remove(&mine) {
+                            doomed.queue.push_back(RequestKind::DeleteIke);
+                            let _ = self.pump(&mut doomed, now);
+                            self.sas.insert(mine, doomed);
+                        }
+                    } else {
+                        self.hand_over(now, sa, mine);
+                        sa.queue.push_back(RequestKind::DeleteIke);
+                    }
+                }
+            },
             Err(error) => {
                 self.by_spi.remove(&r.spi);
                 self.events
@@ -3014,6 +3115,9 @@ impl IkeEndpoint {
             ];
             Ok((answer, keys, peer_spi, our_spi))
         })();
+        // Are we rekeying this IKE SA ourselves right now? Then the child SAs wait for our
+        // exchange to complete, which decides which new IKE SA survives (RFC 7296 §2.8.2).
+        let ours_in_flight = matches!(&sa.pending, Some(p) if p.kind == RequestKind::RekeyIke);
         match result {
             Ok((answer, keys, peer_spi, our_spi)) => {
                 let _ = self.send_response(
@@ -3023,7 +3127,23 @@ impl IkeEndpoint {
                     message_id,
                     &answer,
                 );
-                self.adopt_rekeyed(now, sa, Role::Responder, peer_spi, our_spi, keys);
+                if ours_in_flight {
+                    let (ni, nr) = (keys.ni.clone(), keys.nr.clone());
+                    let new = self.install_rekeyed(
+                        now,
+                        sa,
+                        Role::Responder,
+                        peer_spi,
+                        our_spi,
+                        keys,
+                        false,
+                    );
+                    if let State::Established(e) = &mut sa.state {
+                        e.peer_ike_rekey = Some(PeerIkeRekey { new, ni, nr });
+                    }
+                } else {
+                    self.adopt_rekeyed(now, sa, Role::Responder, peer_spi, our_spi, keys);
+                }
             }
             Err((kind, data)) => {
                 let _ = self.send_response(
