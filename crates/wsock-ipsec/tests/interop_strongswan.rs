@@ -23,11 +23,13 @@
 //! or openssl plugin, swanctl, unshare, setpriv, python3 or `/dev/net/tun` is missing, or when
 //! network namespaces cannot be made. `.ci/run` installs the Debian packages.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use wsock_ipsec::esp::tunnel::{ipv4_packet, InnerPacket, IPPROTO_ICMP, IPPROTO_UDP};
+use wsock_ipsec::esp::tunnel::{
+    ipv4_packet, ipv6_packet, InnerPacket, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_UDP,
+};
 use wsock_ipsec::esp::{EspSuite, InboundSa, Mode, OutboundSa};
 use wsock_ipsec::ike::cert::CertAuth;
 use wsock_ipsec::ike::crypto::{DhGroup, Role};
@@ -45,6 +47,10 @@ const CHARON_INNER: Ipv4Addr = Ipv4Addr::new(10, 99, 1, 1);
 const OUR_INNER: Ipv4Addr = Ipv4Addr::new(10, 99, 1, 2);
 const CHARON_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 const OUR_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+const CHARON_IP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x10, 0, 0, 0, 0, 0, 1);
+const OUR_IP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x10, 0, 0, 0, 0, 0, 2);
+const CHARON_INNER6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x99, 0, 0, 0, 0, 0, 1);
+const OUR_INNER6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x99, 0, 0, 0, 0, 0, 2);
 /// How long one scenario may take inside its namespace before it fails.
 const SCENARIO_LIMIT: Duration = Duration::from_secs(60);
 
@@ -130,7 +136,10 @@ fn in_namespace(name: &str, charon_extra: &str, scenario: fn(&mut Lab)) {
     let exe = std::env::current_exe().expect("test executable path");
     let script = format!(
         "mount -t tmpfs tmpfs /run && ip link set lo up && \
-         ip addr add {CHARON_INNER}/32 dev lo && exec \"$@\""
+         ip addr add {CHARON_INNER}/32 dev lo && \
+         ip -6 addr add {CHARON_IP6}/128 dev lo nodad && \
+         ip -6 addr add {OUR_IP6}/128 dev lo nodad && \
+         ip -6 addr add {CHARON_INNER6}/128 dev lo nodad && exec \"$@\""
     );
     let out = Command::new("unshare")
         .args(["--net", "--mount", "--propagation", "private", "--"])
@@ -415,6 +424,29 @@ impl Lab {
       }}
     }}
   }}
+  v6 {{
+    version = 2
+    local_addrs = {CHARON_IP6}
+    remote_addrs = {OUR_IP6}
+    proposals = aes256gcm16-prfsha256-x25519
+    encap = yes
+    local {{
+      auth = psk
+      id = a.lab
+    }}
+    remote {{
+      auth = psk
+      id = v6.b.lab
+    }}
+    children {{
+      v6-tunnel {{
+        mode = tunnel
+        local_ts = {CHARON_INNER6}/128
+        remote_ts = {OUR_INNER6}/128
+        esp_proposals = aes128gcm16
+      }}
+    }}
+  }}
   to-wsock {{
     version = 2
     local_addrs = {CHARON_IP}
@@ -446,6 +478,7 @@ secrets {{
     id-3 = c.wsock
     id-4 = rekey.b.lab
     id-5 = ke.b.lab
+    id-6 = v6.b.lab
 {matrix_ids}
     secret = "{PSK}"
   }}
@@ -610,8 +643,17 @@ impl Driver {
         responder: Option<IkePolicy>,
         adjust: impl FnOnce(&mut EndpointConfig),
     ) -> Driver {
-        let ike = UdpSocket::bind((OUR_IP, 500)).unwrap();
-        let natt = UdpSocket::bind((OUR_IP, 4500)).unwrap();
+        Driver::bound(OUR_IP.into(), responder, adjust)
+    }
+
+    /// Our endpoint on `ip`, ports 500 and 4500.
+    fn bound(
+        ip: IpAddr,
+        responder: Option<IkePolicy>,
+        adjust: impl FnOnce(&mut EndpointConfig),
+    ) -> Driver {
+        let ike = UdpSocket::bind((ip, 500)).unwrap();
+        let natt = UdpSocket::bind((ip, 4500)).unwrap();
         for s in [&ike, &natt] {
             s.set_nonblocking(true).unwrap();
         }
@@ -670,11 +712,8 @@ impl Driver {
                 .push(format!("outside the selectors: {:?}", inner));
             return;
         }
-        let reply = match (inner.protocol, inner.dst_port) {
-            (IPPROTO_UDP, Some(7)) => {
-                let (IpAddr::V4(src), IpAddr::V4(dst)) = (inner.src, inner.dst) else {
-                    unreachable!("IPv4 selectors")
-                };
+        let reply = match (inner.protocol, inner.dst_port, inner.src, inner.dst) {
+            (IPPROTO_UDP, Some(7), IpAddr::V4(src), IpAddr::V4(dst)) => {
                 let udp = &inner.packet[inner.transport_offset..];
                 let mut r = Vec::with_capacity(udp.len());
                 r.extend_from_slice(&udp[2..4]);
@@ -1920,6 +1959,74 @@ fn simultaneous_child_rekey_with_charon() {
         "",
         simultaneous_child_rekey,
     );
+}
+
+/// IPv6 outside and inside: IKE and ESP-in-UDP between fd00:10::2 (us) and fd00:10::1
+/// (charon), NAT detection hashes over IPv6 addresses, and ICMPv6 echoes between the inner
+/// addresses fd00:99::2 and fd00:99::1 through a tunnel-mode child SA (Next Header 41).
+fn ipv6(lab: &mut Lab) {
+    let mut d = Driver::bound(OUR_IP6.into(), None, |_| {});
+    let mut policy = IkePolicy::psk(Identity::Fqdn("v6.b.lab".into()), PSK);
+    policy.mode = Mode::Tunnel;
+    policy.local_ts = vec![host_selector(OUR_INNER6.into())];
+    policy.remote_ts = vec![host_selector(CHARON_INNER6.into())];
+    let (ike, natt) = (
+        SocketAddr::new(CHARON_IP6.into(), 10500),
+        SocketAddr::new(CHARON_IP6.into(), 14500),
+    );
+    let now = d.now();
+    d.ep.connect(now, ike, Some(natt), policy).unwrap();
+    d.run_until(
+        "the IKE SA and its child SA",
+        Duration::from_secs(10),
+        |d| !d.children.is_empty(),
+    );
+    assert_eq!(d.children[0].sa.peer, natt);
+    await_log(lab, &mut d, "CHILD_SA v6-tunnel{1} established", 1);
+    for seq in 1..=3u16 {
+        let data = format!("wsock-echo6-{seq}");
+        let req = icmpv6_echo(128, OUR_INNER6, CHARON_INNER6, seq, data.as_bytes());
+        let packet = ipv6_packet(OUR_INNER6, CHARON_INNER6, IPPROTO_ICMPV6, 64, &req).unwrap();
+        d.send_inner(&packet);
+        let want = icmpv6_echo(129, CHARON_INNER6, OUR_INNER6, seq, data.as_bytes());
+        d.run_until("an ICMPv6 echo reply", Duration::from_secs(5), |d| {
+            d.received.iter().any(|p| {
+                let Ok(inner) = InnerPacket::parse(41, p) else {
+                    return false;
+                };
+                inner.src == IpAddr::V6(CHARON_INNER6)
+                    && inner.protocol == IPPROTO_ICMPV6
+                    && inner.packet[inner.transport_offset..] == want[..]
+            })
+        });
+    }
+    assert!(d.esp_refused.is_empty(), "ESP refused: {:?}", d.esp_refused);
+    let sas = lab.swanctl(&["--list-sas"]);
+    println!("--- swanctl --list-sas ---\n{sas}");
+    assert!(sas.contains("INSTALLED, TUNNEL-in-UDP"), "{sas}");
+    assert!(sas.contains("3 packets"), "{sas}");
+}
+
+/// An ICMPv6 echo message (type 128 request, 129 reply) with its checksum over the
+/// pseudo-header of `src` and `dst`.
+fn icmpv6_echo(kind: u8, src: Ipv6Addr, dst: Ipv6Addr, seq: u16, data: &[u8]) -> Vec<u8> {
+    let mut m = vec![kind, 0, 0, 0, 0x57, 0x53];
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(data);
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&src.octets());
+    pseudo.extend_from_slice(&dst.octets());
+    pseudo.extend_from_slice(&(m.len() as u32).to_be_bytes());
+    pseudo.extend_from_slice(&[0, 0, 0, IPPROTO_ICMPV6]);
+    pseudo.extend_from_slice(&m);
+    let c = checksum(&pseudo);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    m
+}
+
+#[test]
+fn ipv6_outer_and_inner_with_charon() {
+    in_namespace("ipv6_outer_and_inner_with_charon", "", ipv6);
 }
 
 #[test]
