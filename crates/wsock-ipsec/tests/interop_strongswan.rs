@@ -447,6 +447,27 @@ impl Lab {
       }}
     }}
   }}
+  tp {{
+    version = 2
+    local_addrs = {CHARON_IP}
+    remote_addrs = {OUR_IP}
+    proposals = aes256gcm16-prfsha256-x25519
+    encap = yes
+    local {{
+      auth = psk
+      id = a.lab
+    }}
+    remote {{
+      auth = psk
+      id = tp.b.lab
+    }}
+    children {{
+      tp-transport {{
+        mode = transport
+        esp_proposals = aes128gcm16
+      }}
+    }}
+  }}
   to-wsock {{
     version = 2
     local_addrs = {CHARON_IP}
@@ -479,6 +500,7 @@ secrets {{
     id-4 = rekey.b.lab
     id-5 = ke.b.lab
     id-6 = v6.b.lab
+    id-7 = tp.b.lab
 {matrix_ids}
     secret = "{PSK}"
   }}
@@ -2027,6 +2049,52 @@ fn icmpv6_echo(kind: u8, src: Ipv6Addr, dst: Ipv6Addr, seq: u16, data: &[u8]) ->
 #[test]
 fn ipv6_outer_and_inner_with_charon() {
     in_namespace("ipv6_outer_and_inner_with_charon", "", ipv6);
+}
+
+/// Transport mode: charon's kernel-libipsec has tunnel mode only, so charon negotiates the
+/// transport-mode child SA (our USE_TRANSPORT_MODE), fails to install it and answers
+/// `N(NO_PROPOSAL_CHOSEN)`; the IKE SA is what interoperates, and it stays up.
+fn transport_mode(lab: &mut Lab) {
+    let mut d = Driver::new(None);
+    d.failures_expected = true;
+    let policy = IkePolicy::psk(Identity::Fqdn("tp.b.lab".into()), PSK);
+    assert_eq!(policy.mode, Mode::Transport);
+    let now = d.now();
+    let sa =
+        d.ep.connect(now, charon_ike(), Some(charon_natt()), policy)
+            .unwrap();
+    d.run_until("the child SA's fate", Duration::from_secs(10), |d| {
+        d.events
+            .iter()
+            .any(|e| matches!(e, IkeEvent::ChildSaFailed { .. }))
+    });
+    let error = d
+        .events
+        .iter()
+        .find_map(|e| match e {
+            IkeEvent::ChildSaFailed { error, .. } => Some(error.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(error, IpsecError::IkeNoProposalChosen);
+    assert_eq!(error.win32_code(), 13868);
+    assert!(d.established().is_some());
+    await_log(lab, &mut d, "unsupported mode", 1);
+    let now = d.now();
+    d.ep.check_liveness(now, sa).unwrap();
+    d.run_until("our liveness check answered", Duration::from_secs(5), |d| {
+        d.events.contains(&IkeEvent::LivenessConfirmed { sa })
+    });
+    assert_eq!(d.ep.sa_state(sa), Some(SaState::Established));
+}
+
+#[test]
+fn transport_mode_child_refused_by_libipsec_ike_sa_stays() {
+    in_namespace(
+        "transport_mode_child_refused_by_libipsec_ike_sa_stays",
+        "",
+        transport_mode,
+    );
 }
 
 #[test]
