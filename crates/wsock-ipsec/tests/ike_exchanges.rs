@@ -1686,3 +1686,77 @@ fn simultaneous_ike_sa_rekey_keeps_exactly_one_new_ike_sa() {
     println!("surviving IKE SA initiated by A: {winners:?}");
     assert!(winners.contains(&Role::Initiator) && winners.contains(&Role::Responder));
 }
+
+/// Regression (found against strongSwan): a peer that restarted and authenticated again left
+/// its stale IKE SA and child SAs with us forever, since INITIAL_CONTACT was neither sent nor
+/// honoured. Now (RFC 7296 §2.4) an initiator with no other IKE SA to the peer's address sends
+/// it, and on receipt every other IKE SA between the same two identities is dropped.
+#[test]
+fn initial_contact_drops_the_stale_ike_sa_of_a_restarted_peer() {
+    let b = endpoint(B_IKE, B_NATT, Some(policy("b.test")), 111);
+    let mut p = Pair::new(endpoint(A_IKE, A_NATT, None, 110), b);
+    p.a.connect(p.now, addr(B_IKE), None, policy("a.test"))
+        .unwrap();
+    p.settle();
+    let (b_first, ..) = established(&p.b_events).unwrap();
+    // A second IKE SA from the same A (which still holds the first): no INITIAL_CONTACT, both
+    // stay.
+    p.a.connect(p.now, addr(B_IKE), None, policy("a.test"))
+        .unwrap();
+    p.settle();
+    assert_eq!(p.b.summaries().len(), 2);
+    let auth_requests = |p: &Pair| {
+        p.log
+            .iter()
+            .filter(|s| s.dir == Dir::AtoB)
+            .filter_map(|s| {
+                let m = MessageRepr::parse(ike_bytes(&s.t)).ok()?;
+                (m.exchange == ExchangeType::IKE_AUTH).then_some(s.t.clone())
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(auth_requests(&p).len(), 2);
+    let has_initial_contact = |ep: &IkeEndpoint, t: &Transmit| {
+        let bytes = ike_bytes(t);
+        let m = MessageRepr::parse(bytes).unwrap();
+        (1..16).any(|id| {
+            ep.ike_key_record(IkeSaId(id)).is_some_and(|rec| {
+                rec.spi_i == m.spi_i
+                    && SkCrypter::new(rec.suite, &rec.sk_ei, &rec.sk_ai)
+                        .unwrap()
+                        .open(bytes)
+                        .unwrap()
+                        .1
+                        .iter()
+                        .any(|x| matches!(x, PayloadRepr::Notify(n) if n.kind == NotifyType::INITIAL_CONTACT))
+            })
+        })
+    };
+    let reqs = auth_requests(&p);
+    assert!(
+        has_initial_contact(&p.a, &reqs[0]),
+        "the first contact says so"
+    );
+    assert!(!has_initial_contact(&p.a, &reqs[1]), "the second does not");
+
+    // A restarts: a new endpoint on the same address, same identity.
+    p.a = endpoint(A_IKE, A_NATT, None, 112);
+    p.b_events.clear();
+    p.a.connect(p.now, addr(B_IKE), None, policy("a.test"))
+        .unwrap();
+    p.settle();
+    let left = p.b.summaries();
+    assert_eq!(left.len(), 1, "{left:?}");
+    let deleted: Vec<IkeSaId> = p
+        .b_events
+        .iter()
+        .filter_map(|e| match e {
+            IkeEvent::IkeSaDeleted { sa, by_peer: true } => Some(*sa),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deleted.len(), 2);
+    assert!(deleted.contains(&b_first));
+    assert!(!deleted.contains(&left[0].id));
+    assert_eq!(left[0].children.len(), 1);
+}

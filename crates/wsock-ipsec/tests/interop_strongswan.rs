@@ -201,6 +201,19 @@ fn pem(label: &str, der: &[u8]) -> String {
     out
 }
 
+/// charon with the lab's strongswan.conf, killed if this thread goes away.
+fn spawn_charon(dir: &Path) -> Child {
+    let stdout = std::fs::File::create(dir.join("charon.stdout")).unwrap();
+    Command::new("setpriv")
+        .args(["--pdeathsig", "KILL", "--"])
+        .arg(CHARON)
+        .env("STRONGSWAN_CONF", dir.join("strongswan.conf"))
+        .stdout(stdout.try_clone().unwrap())
+        .stderr(stdout)
+        .spawn()
+        .expect("start charon")
+}
+
 /// Our side's credential for the certificate scenario.
 struct OurCert {
     chain: Vec<Vec<u8>>,
@@ -508,15 +521,7 @@ secrets {{
 "#
             ),
         );
-        let stdout = std::fs::File::create(dir.join("charon.stdout")).unwrap();
-        let charon = Command::new("setpriv")
-            .args(["--pdeathsig", "KILL", "--"])
-            .arg(CHARON)
-            .env("STRONGSWAN_CONF", dir.join("strongswan.conf"))
-            .stdout(stdout.try_clone().unwrap())
-            .stderr(stdout)
-            .spawn()
-            .expect("start charon");
+        let charon = spawn_charon(&dir);
         let mut lab = Lab {
             dir,
             charon,
@@ -526,21 +531,38 @@ secrets {{
                 ca: ca.cert_der().to_vec(),
             },
         };
-        let vici = lab.dir.join("charon.vici");
+        lab.load();
+        lab
+    }
+
+    /// Waits for charon's vici socket and loads the configuration.
+    fn load(&mut self) {
+        let vici = self.dir.join("charon.vici");
         let t0 = Instant::now();
         while !vici.exists() {
-            if t0.elapsed() > Duration::from_secs(10) || lab.charon.try_wait().unwrap().is_some() {
-                lab.dump();
+            if t0.elapsed() > Duration::from_secs(10) || self.charon.try_wait().unwrap().is_some() {
+                self.dump();
                 panic!("charon did not start");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let out = lab.swanctl(&["--load-all", "--noprompt"]);
+        let out = self.swanctl(&["--load-all", "--noprompt"]);
         assert!(
             out.contains("loaded connection 'to-wsock'") && out.contains("loaded ike secret"),
             "swanctl --load-all: {out}"
         );
-        lab
+    }
+
+    /// charon crashes and starts again: every SA it had is forgotten.
+    fn restart(&mut self) {
+        let _ = self.charon.kill();
+        let _ = self.charon.wait();
+        let _ = std::fs::remove_file(self.dir.join("charon.vici"));
+        let _ = std::fs::remove_file("/run/charon.pid");
+        let log = std::fs::read_to_string(self.dir.join("charon.log")).unwrap_or_default();
+        std::fs::write(self.dir.join("charon.log.1"), log).unwrap();
+        self.charon = spawn_charon(&self.dir);
+        self.load();
     }
 
     fn swanctl_command(&self, args: &[&str]) -> Command {
@@ -2095,6 +2117,86 @@ fn transport_mode_child_refused_by_libipsec_ike_sa_stays() {
         "",
         transport_mode,
     );
+}
+
+/// INITIAL_CONTACT (RFC 7296 §2.4) both ways. charon restarts (losing its SAs) and initiates
+/// again: its INITIAL_CONTACT makes us drop the stale IKE SA and child SA. Then we restart
+/// (a new endpoint) and initiate again: our INITIAL_CONTACT makes charon drop ours.
+fn initial_contact(lab: &mut Lab) {
+    let responder = || {
+        let mut policy = IkePolicy::psk(Identity::Fqdn("c.wsock".into()), PSK);
+        tunnel_policy(&mut policy);
+        policy
+    };
+    let initiate = |lab: &Lab| {
+        lab.swanctl_command(&[
+            "--initiate",
+            "--ike",
+            "to-wsock",
+            "--child",
+            "to-wsock-tunnel",
+            "--timeout",
+            "10",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+    };
+    let mut d = Driver::new(Some(responder()));
+    let (ok, text) = d.run_process("swanctl --initiate", initiate(lab), Duration::from_secs(15));
+    assert!(ok, "{text}");
+    d.run_until("our child SA", Duration::from_secs(5), |d| {
+        !d.children.is_empty()
+    });
+    let (stale, ..) = d.established().unwrap();
+
+    lab.restart();
+    let (ok, text) = d.run_process("swanctl --initiate", initiate(lab), Duration::from_secs(15));
+    assert!(ok, "{text}");
+    assert!(text.contains("N(INIT_CONTACT)"), "{text}");
+    d.run_until("the stale IKE SA gone", Duration::from_secs(5), |d| {
+        d.events.contains(&IkeEvent::IkeSaDeleted {
+            sa: stale,
+            by_peer: true,
+        })
+    });
+    let ours = d.ep.summaries();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert_ne!(ours[0].id, stale);
+    d.children.retain(|c| c.sa.ike_sa != stale);
+    ping(&mut d, 1);
+    drop(d);
+
+    // We restart: a new endpoint that knows nothing of the IKE SA charon holds with us.
+    for round in 0..2 {
+        let mut d = Driver::new(None);
+        let mut policy = IkePolicy::psk(Identity::Fqdn("psk.b.lab".into()), PSK);
+        tunnel_policy(&mut policy);
+        let now = d.now();
+        d.ep.connect(now, charon_ike(), Some(charon_natt()), policy)
+            .unwrap();
+        d.run_until(
+            "the IKE SA and its child SA",
+            Duration::from_secs(10),
+            |d| !d.children.is_empty(),
+        );
+        ping(&mut d, 2 + round);
+        let sas = lab.swanctl(&["--list-sas", "--ike", "psk"]);
+        assert_eq!(
+            sas.matches("ESTABLISHED").count(),
+            1,
+            "round {round}: charon kept a stale IKE SA: {sas}"
+        );
+    }
+    assert!(lab
+        .log()
+        .contains("destroying duplicate IKE_SA for peer 'psk.b.lab', received INITIAL_CONTACT"));
+}
+
+#[test]
+fn initial_contact_both_ways() {
+    in_namespace("initial_contact_both_ways", "", initial_contact);
 }
 
 #[test]

@@ -57,6 +57,10 @@
 //!   fails both sides with [`IpsecError::IkeAuthFailed`] (`ERROR_IPSEC_IKE_AUTH_FAIL`, 13801): the
 //!   responder answers `N(AUTHENTICATION_FAILED)`; an initiator that cannot verify the responder
 //!   tells it in an INFORMATIONAL `N(AUTHENTICATION_FAILED)`.
+//! - INITIAL_CONTACT (RFC 7296 §2.4): an initiator that holds no other IKE SA with the peer's
+//!   address (in any state) says so in IKE_AUTH; on receipt, every other IKE SA between the
+//!   same two identities is dropped with its child SAs, without a Delete
+//!   ([`IkeEvent::IkeSaDeleted`] with `by_peer`).
 //! - Identity: with [`IkePolicy::target_name`] set, the authenticated peer ID must match it
 //!   ([`Identity::matches_target`]), else [`IpsecError::IkePeerIdMismatch`] (also 13801). With
 //!   certificates the peer ID must be a name of its certificate and the target name (without
@@ -1259,6 +1263,32 @@ impl IkeEndpoint {
         Err(IpsecError::InvalidConfig("random source repeats ESP SPIs"))
     }
 
+    /// The peer of the just-authenticated `sa` said INITIAL_CONTACT (RFC 7296 §2.4): it keeps
+    /// no other IKE SA with us, so every other IKE SA between the same two identities is stale
+    /// and goes, with its child SAs, without a Delete ([`IkeEvent::IkeSaDeleted`], by the peer).
+    fn initial_contact(&mut self, sa: &Sa) {
+        let stale: Vec<IkeSaId> = self
+            .sas
+            .values()
+            .filter(|s| {
+                s.id != sa.id
+                    && s.peer_id.is_some()
+                    && s.peer_id == sa.peer_id
+                    && s.policy.local_id == sa.policy.local_id
+            })
+            .map(|s| s.id)
+            .collect();
+        for id in stale {
+            if let Some(old) = self.sas.remove(&id) {
+                self.forget(&old);
+                self.events.push_back(IkeEvent::IkeSaDeleted {
+                    sa: id,
+                    by_peer: true,
+                });
+            }
+        }
+    }
+
     /// Drops the indexes of an SA that is gone.
     fn forget(&mut self, sa: &Sa) {
         self.by_spi.remove(&sa.local_spi());
@@ -1946,6 +1976,9 @@ impl IkeEndpoint {
         }
         sa.peer_id = Some(peer_id.clone());
         let _ = self.send_response(sa, request, ExchangeType::IKE_AUTH, message_id, &out);
+        if find_notify(inner, NotifyType::INITIAL_CONTACT).is_some() {
+            self.initial_contact(sa);
+        }
         self.events.push_back(IkeEvent::IkeSaEstablished {
             sa: sa.id,
             role: Role::Responder,
@@ -2354,6 +2387,15 @@ impl IkeEndpoint {
         let auth = auth_payloads(&sa.policy, prf, &octets, true, peer_rfc7427)?;
         let child_spi = self.new_child_spi()?;
         let mut inner = vec![PayloadRepr::IdI(sa.policy.local_id.to_wire())];
+        // INITIAL_CONTACT (RFC 7296 §2.4) when we hold no other IKE SA with this peer, in any
+        // state: the peer may then drop whatever it still keeps from an earlier life of ours.
+        let first_contact = !self
+            .sas
+            .values()
+            .any(|s| s.id != sa.id && s.peer.ip() == sa.peer.ip());
+        if first_contact {
+            inner.push(notify(NotifyType::INITIAL_CONTACT, Vec::new()));
+        }
         inner.extend(auth);
         if sa.policy.mode == Mode::Transport {
             inner.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
@@ -2480,6 +2522,9 @@ impl IkeEndpoint {
         sa.state = State::Established(Box::new(est));
         start_lifetime(sa, now);
         sa.peer_id = Some(peer_id.clone());
+        if find_notify(inner, NotifyType::INITIAL_CONTACT).is_some() {
+            self.initial_contact(sa);
+        }
         self.events.push_back(IkeEvent::IkeSaEstablished {
             sa: sa.id,
             role: Role::Initiator,
