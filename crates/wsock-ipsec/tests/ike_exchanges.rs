@@ -1760,3 +1760,66 @@ fn initial_contact_drops_the_stale_ike_sa_of_a_restarted_peer() {
     assert!(!deleted.contains(&left[0].id));
     assert_eq!(left[0].children.len(), 1);
 }
+
+/// Regression (found against strongSwan, whose initiators commonly propose subnets): our
+/// responder refused any offered selector wider than its policy with TS_UNACCEPTABLE. Now it
+/// narrows (RFC 7296 §2.9) to the intersection and answers with that; only an offer that
+/// shares nothing with the policy is refused.
+#[test]
+fn responder_narrows_wide_traffic_selectors() {
+    use std::net::Ipv4Addr;
+    use wsock_ipsec::ike::wire::{AddressRange, TrafficSelector};
+    let net = |third: u8| TrafficSelector {
+        ip_protocol: 0,
+        start_port: 0,
+        end_port: 65535,
+        addresses: AddressRange::V4(
+            Ipv4Addr::new(10, 9, third, 0),
+            Ipv4Addr::new(10, 9, third, 255),
+        ),
+    };
+    let host = |third: u8, last: u8| host_selector(Ipv4Addr::new(10, 9, third, last).into());
+    let responder = || {
+        let mut b = policy("b.test");
+        b.mode = Mode::Tunnel;
+        b.local_ts = vec![host(2, 2)];
+        b.remote_ts = vec![host(1, 1)];
+        b
+    };
+    // A offers the two /24 subnets; B narrows to its hosts.
+    let mut a = policy("a.test");
+    a.mode = Mode::Tunnel;
+    a.local_ts = vec![net(1)];
+    a.remote_ts = vec![net(2)];
+    let mut p = Pair::new(
+        endpoint(A_IKE, A_NATT, None, 120),
+        endpoint(B_IKE, B_NATT, Some(responder()), 121),
+    );
+    p.a.connect(p.now, addr(B_IKE), None, a).unwrap();
+    p.settle();
+    let (ca, cb) = (child(&p.a_events).unwrap(), child(&p.b_events).unwrap());
+    assert_eq!(ca.local_ts, vec![host(1, 1)]);
+    assert_eq!(ca.remote_ts, vec![host(2, 2)]);
+    assert_eq!(
+        (cb.local_ts.clone(), cb.remote_ts.clone()),
+        (ca.remote_ts.clone(), ca.local_ts.clone())
+    );
+
+    // Disjoint: refused.
+    let mut a = policy("a.test");
+    a.mode = Mode::Tunnel;
+    a.local_ts = vec![net(3)];
+    a.remote_ts = vec![net(2)];
+    let mut p = Pair::new(
+        endpoint(A_IKE, A_NATT, None, 122),
+        endpoint(B_IKE, B_NATT, Some(responder()), 123),
+    );
+    p.a.connect(p.now, addr(B_IKE), None, a).unwrap();
+    p.settle();
+    let failed = p.a_events.iter().find_map(|e| match e {
+        IkeEvent::ChildSaFailed { error, .. } => Some(error.clone()),
+        _ => None,
+    });
+    assert_eq!(failed, Some(IpsecError::IkeTsUnacceptable));
+    assert!(established(&p.a_events).is_some(), "the IKE SA stays");
+}

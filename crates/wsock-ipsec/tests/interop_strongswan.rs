@@ -481,6 +481,29 @@ impl Lab {
       }}
     }}
   }}
+  to-wsock-wide {{
+    version = 2
+    local_addrs = {CHARON_IP}
+    remote_addrs = {OUR_IP}
+    proposals = aes256gcm16-prfsha256-x25519
+    encap = yes
+    local {{
+      auth = psk
+      id = a.lab
+    }}
+    remote {{
+      auth = psk
+      id = c.wsock
+    }}
+    children {{
+      to-wsock-wide-tunnel {{
+        mode = tunnel
+        local_ts = 10.99.1.0/24
+        remote_ts = 10.99.1.0/24
+        esp_proposals = aes128gcm16
+      }}
+    }}
+  }}
   to-wsock {{
     version = 2
     local_addrs = {CHARON_IP}
@@ -2233,6 +2256,26 @@ fn charon_initiator_ecdsa_certificates_rfc4754() {
         "charon_initiator_ecdsa_certificates_rfc4754",
         "signature_authentication = no",
         charon_initiator_cert,
+    );
+}
+
+/// charon proposes subnets (10.99.1.0/24 both ways); our responder narrows them to its host
+/// selectors (RFC 7296 §2.9) and charon installs the narrowed child SA.
+fn charon_initiator_wide(lab: &mut Lab) {
+    let policy = IkePolicy::psk(Identity::Fqdn("c.wsock".into()), PSK);
+    charon_initiates(lab, policy, "to-wsock-wide");
+    assert!(lab
+        .log()
+        .contains("CHILD_SA to-wsock-wide-tunnel{1} established with SPIs"));
+    assert!(lab.log().contains("TS 10.99.1.1/32 === 10.99.1.2/32"));
+}
+
+#[test]
+fn charon_initiator_wide_selectors_narrowed() {
+    in_namespace(
+        "charon_initiator_wide_selectors_narrowed",
+        "",
+        charon_initiator_wide,
     );
 }
 

@@ -133,8 +133,8 @@
 mod config;
 
 pub use config::{
-    host_selector, selector_within, EndpointConfig, Identity, IkePolicy, IkeRandom, Retransmit,
-    SeededIkeRandom, SystemIkeRandom,
+    host_selector, selector_intersection, selector_within, EndpointConfig, Identity, IkePolicy,
+    IkeRandom, Retransmit, SeededIkeRandom, SystemIkeRandom,
 };
 
 use crate::error::IpsecError;
@@ -777,6 +777,31 @@ fn selectors_or_any(ts: &[TrafficSelector]) -> Vec<TrafficSelector> {
     } else {
         ts.to_vec()
     }
+}
+
+/// A responder's answer to offered selectors (RFC 7296 §2.9): the parts of them its policy
+/// allows (all of them when the policy allows anything), or `None` when nothing is left.
+fn narrow(
+    offered: &[TrafficSelector],
+    allowed: &[TrafficSelector],
+) -> Option<Vec<TrafficSelector>> {
+    if offered.is_empty() {
+        return None;
+    }
+    if allowed.is_empty() {
+        return Some(offered.to_vec());
+    }
+    let mut out: Vec<TrafficSelector> = Vec::new();
+    for o in offered {
+        for a in allowed {
+            if let Some(t) = selector_intersection(o, a) {
+                if !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 fn all_within(offered: &[TrafficSelector], allowed: &[TrafficSelector]) -> bool {
@@ -2019,9 +2044,13 @@ impl IkeEndpoint {
         let (Some(offered), Some(tsi), Some(tsr)) = (offered, tsi, tsr) else {
             return Err(no_prop());
         };
-        if !all_within(&tsi, &sa.policy.remote_ts) || !all_within(&tsr, &sa.policy.local_ts) {
+        // Narrowed to what our policy allows (RFC 7296 §2.9).
+        let (Some(tsi), Some(tsr)) = (
+            narrow(&tsi, &sa.policy.remote_ts),
+            narrow(&tsr, &sa.policy.local_ts),
+        ) else {
             return Err((NotifyType::TS_UNACCEPTABLE, IpsecError::IkeTsUnacceptable));
-        }
+        };
         let our_spi = self.new_child_spi().map_err(|_| no_prop())?;
         let Some((chosen, suite, esn, peer_spi)) =
             select_esp(&offered, &sa.policy.esp_suites, our_spi)
