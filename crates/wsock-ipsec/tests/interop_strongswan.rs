@@ -676,6 +676,8 @@ struct Driver {
     failures_expected: bool,
     /// While `Some`, our datagrams are kept here instead of sent.
     hold: Option<Vec<Transmit>>,
+    /// Every ESP datagram charon sent us, as received.
+    esp_seen: Vec<Vec<u8>>,
     /// Exchange types of the requests the peer sent us, in order.
     peer_requests: Vec<ExchangeType>,
 }
@@ -740,6 +742,7 @@ impl Driver {
             esp_refused: Vec::new(),
             failures_expected: false,
             hold: None,
+            esp_seen: Vec::new(),
             peer_requests: Vec::new(),
         }
     }
@@ -759,6 +762,7 @@ impl Driver {
     }
 
     fn on_esp(&mut self, datagram: &[u8]) {
+        self.esp_seen.push(datagram.to_vec());
         let now = self.now();
         let spi = u32::from_be_bytes([datagram[0], datagram[1], datagram[2], datagram[3]]);
         let Some(c) = self.children.iter_mut().find(|c| c.sa.inbound.spi == spi) else {
@@ -2276,6 +2280,118 @@ fn charon_initiator_wide_selectors_narrowed() {
         "charon_initiator_wide_selectors_narrowed",
         "",
         charon_initiator_wide,
+    );
+}
+
+/// Child SA deletes both ways, replayed and corrupted ESP packets of charon refused by us
+/// (13913, 13915) without disturbing the SA, and RFC 7427 on our responder (charon, as
+/// initiator, announces SHA2-256, so our AUTH is method 14).
+fn deletes_and_bad_esp(lab: &mut Lab) {
+    let mut policy = IkePolicy::certificate(Identity::Fqdn("c.lab".into()), lab.our_cert_auth());
+    tunnel_policy(&mut policy);
+    policy.target_name = Some("a.lab".into());
+    let mut d = Driver::new(Some(policy));
+    let initiate = lab
+        .swanctl_command(&[
+            "--initiate",
+            "--ike",
+            "to-wsock-cert",
+            "--child",
+            "to-wsock-cert-tunnel",
+            "--timeout",
+            "10",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (ok, text) = d.run_process("swanctl --initiate", initiate, Duration::from_secs(15));
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("authentication of 'c.lab' with ECDSA_WITH_SHA256_DER successful"),
+        "{text}"
+    );
+    d.run_until("our child SA", Duration::from_secs(5), |d| {
+        !d.children.is_empty()
+    });
+    let (sa, ..) = d.established().unwrap();
+    ping(&mut d, 1);
+
+    // charon's last ESP packet again: a replay; then a copy with one bit flipped.
+    let last = d.esp_seen.last().unwrap().clone();
+    let now = d.now();
+    let c = &mut d.children[0];
+    let mut copy = last.clone();
+    let replay = c.rx.open_tunnel(now, &mut copy).unwrap_err();
+    assert_eq!(replay.win32_code(), 13913, "{replay:?}");
+    let mut flipped = last.clone();
+    let n = flipped.len();
+    flipped[n - 20] ^= 0x01;
+    let forged = c.rx.open_tunnel(now, &mut flipped).unwrap_err();
+    assert_eq!(forged, IpsecError::IntegrityCheckFailed);
+    assert_eq!(forged.win32_code(), 13915);
+    ping(&mut d, 2);
+
+    // charon deletes the child SA; we learn it.
+    let inbound = d.children[0].sa.inbound.spi;
+    let terminate = lab
+        .swanctl_command(&[
+            "--terminate",
+            "--child",
+            "to-wsock-cert-tunnel",
+            "--timeout",
+            "5",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (ok, text) = d.run_process(
+        "swanctl --terminate --child",
+        terminate,
+        Duration::from_secs(10),
+    );
+    assert!(
+        ok && text.contains("terminate completed successfully"),
+        "{text}"
+    );
+    d.run_until("charon's child Delete", Duration::from_secs(5), |d| {
+        d.events.iter().any(|e| {
+            matches!(e, IkeEvent::ChildSaDeleted { inbound_spi, by_peer: true, .. } if *inbound_spi == inbound)
+        })
+    });
+    assert!(d.children.is_empty());
+
+    // A new child SA from our side (CREATE_CHILD_SA as requester on charon's IKE SA), then our
+    // Delete of it.
+    let now = d.now();
+    d.ep.create_child(now, sa).unwrap();
+    d.run_until("our new child SA", Duration::from_secs(5), |d| {
+        !d.children.is_empty()
+    });
+    ping(&mut d, 3);
+    let inbound = d.children[0].sa.inbound.spi;
+    let now = d.now();
+    d.ep.delete_child(now, sa, inbound).unwrap();
+    d.run_until("our child Delete answered", Duration::from_secs(5), |d| {
+        d.events.iter().any(|e| {
+            matches!(e, IkeEvent::ChildSaDeleted { inbound_spi, by_peer: false, .. } if *inbound_spi == inbound)
+        })
+    });
+    let sas = lab.swanctl(&["--list-sas"]);
+    assert!(sas.contains("ESTABLISHED"), "{sas}");
+    assert!(
+        !sas.contains("INSTALLED"),
+        "charon still has a child SA: {sas}"
+    );
+}
+
+#[test]
+fn child_deletes_replays_and_rfc7427_responder() {
+    in_namespace(
+        "child_deletes_replays_and_rfc7427_responder",
+        "",
+        deletes_and_bad_esp,
     );
 }
 
