@@ -9,15 +9,38 @@
 //! small loop (time from an [`Instant`]); our inner address is 10.99.1.2, which exists only in
 //! our own tunnel-mode ESP code.
 //!
-//! What each test proves:
+//! What each test proves (the lab, a scenario function and charon's log are in each test's
+//! output; on failure the whole charon log is printed):
 //! - `our_initiator_psk_with_tunnel_traffic`: our initiator, PSK; the tunnel-mode child SA
 //!   carries ICMP echoes we send to charon's kernel and UDP datagrams a client on charon's side
-//!   sends to us (answered by us), then our Delete takes the IKE SA down on both sides.
+//!   sends to us (answered by us), charon's packet counters agree, then our Delete takes the
+//!   IKE SA down on both sides.
 //! - `our_initiator_ecdsa_certificates`: our initiator, ECDSA certificates from our own
 //!   [`CertAuthority`] (charon gets the CA and its certificate and key in its swanctl
-//!   directories), with traffic both ways.
+//!   directories), RFC 7427 signatures both ways, traffic both ways.
 //! - `charon_initiator_our_responder`: `swanctl --initiate` against our responder (PSK), traffic
 //!   both ways, then charon's Delete.
+//! - `charon_initiator_ecdsa_certificates_rfc4754`: charon initiates with certificates and RFC
+//!   7427 off; both sides sign with RFC 4754 method 9.
+//! - `child_deletes_replays_and_rfc7427_responder`: certificates with charon initiating (our
+//!   responder's method 14 AUTH), charon's ESP replayed and corrupted (13913, 13915), child SA
+//!   deletes both ways, CREATE_CHILD_SA from the original responder.
+//! - `charon_childless_ike_sa_then_create_child`: RFC 6023 childless IKE_AUTH from charon, then
+//!   CREATE_CHILD_SA.
+//! - `charon_initiator_wide_selectors_narrowed`: charon offers subnets, we narrow them.
+//! - `rekeys_and_liveness_both_ways`: child SA rekeys with PFS and IKE SA rekeys initiated by
+//!   either side, liveness checks both ways (charon's DPD), traffic after each step.
+//! - `simultaneous_child_rekey_with_charon`, `simultaneous_ike_rekey_with_charon`: both sides
+//!   rekey at once (our request held until charon's arrives); one SA left, the same on both.
+//! - `algorithm_matrix_our_initiator`: ChaCha20-Poly1305, AES-GCM-128 with PRF-SHA384 and
+//!   P-384, AES-CBC with HMAC-SHA256 and with HMAC-SHA1/PRF-SHA1, NULL with HMAC-SHA256.
+//! - `cookies_and_invalid_ke_both_ways`: COOKIE and INVALID_KE_PAYLOAD, each side asking.
+//! - `initial_contact_both_ways`: INITIAL_CONTACT after charon restarts and after we do.
+//! - `wrong_psk_and_wrong_target_fail_13801`: authentication failures on either side.
+//! - `transport_mode_child_refused_by_libipsec_ike_sa_stays`: transport mode (libipsec cannot).
+//! - `ipv6_outer_and_inner_with_charon`: IPv6 outside and inside the tunnel.
+//! - `tshark_decrypts_a_live_exchange_with_charon`: a live capture decrypted by tshark with our
+//!   logged keys (also skips when tshark/dumpcap or the oracle script is absent).
 //!
 //! Skips (passing, with a printed reason) when not root, when charon, its kernel-libipsec, gcm
 //! or openssl plugin, swanctl, unshare, setpriv, python3 or `/dev/net/tun` is missing, or when
