@@ -28,6 +28,8 @@
 //! - `charon_childless_ike_sa_then_create_child`: RFC 6023 childless IKE_AUTH from charon, then
 //!   CREATE_CHILD_SA.
 //! - `charon_initiator_wide_selectors_narrowed`: charon offers subnets, we narrow them.
+//! - `child_rekeys_under_traffic_lose_nothing`: 400 UDP datagrams from charon's side while
+//!   the child SA is rekeyed six times by either side; none lost ([`ChildSa::send_at_once`]).
 //! - `rekeys_and_liveness_both_ways`: child SA rekeys with PFS and IKE SA rekeys initiated by
 //!   either side, liveness checks both ways (charon's DPD), traffic after each step.
 //! - `simultaneous_child_rekey_with_charon`, `simultaneous_ike_rekey_with_charon`: both sides
@@ -680,6 +682,9 @@ struct ChildPair {
     sa: ChildSa,
     rx: InboundSa,
     tx: OutboundSa,
+    /// Whether we send on it ([`ChildSa::send_at_once`], else from the first packet it brings
+    /// or the deletion of the pair it replaces).
+    sending: bool,
 }
 
 struct Driver {
@@ -774,10 +779,16 @@ impl Driver {
         self.start.elapsed()
     }
 
-    /// Seals an inner packet on the newest child SA and sends it to the peer's NAT-T socket.
+    /// Seals an inner packet on the newest child SA we send on and sends it to the peer's NAT-T
+    /// socket.
     fn send_inner(&mut self, inner: &[u8]) {
         let now = self.now();
-        let c = self.children.last_mut().expect("a child SA");
+        let c = self
+            .children
+            .iter_mut()
+            .rev()
+            .find(|c| c.sending)
+            .expect("a child SA");
         assert!(c.sa.encapsulated, "charon's libipsec always encapsulates");
         let mut out = Vec::new();
         c.tx.seal_tunnel(now, inner, &mut out).unwrap();
@@ -793,7 +804,11 @@ impl Driver {
             return;
         };
         let mut packet = datagram.to_vec();
-        let inner = match c.rx.open_tunnel(now, &mut packet) {
+        let opened = c.rx.open_tunnel(now, &mut packet);
+        if opened.is_ok() {
+            c.sending = true;
+        }
+        let inner = match opened {
             Ok(Some(inner)) => inner,
             Ok(None) => return,
             Err(e) => {
@@ -888,9 +903,15 @@ impl Driver {
                     sa: (**c).clone(),
                     rx: c.inbound_sa(now).unwrap(),
                     tx: c.outbound_sa(now).unwrap(),
+                    sending: c.send_at_once(),
                 }),
                 IkeEvent::ChildSaDeleted { inbound_spi, .. } => {
-                    self.children.retain(|c| c.sa.inbound.spi != *inbound_spi)
+                    self.children.retain(|c| c.sa.inbound.spi != *inbound_spi);
+                    for c in &mut self.children {
+                        if c.sa.replaces == Some(*inbound_spi) {
+                            c.sending = true;
+                        }
+                    }
                 }
                 IkeEvent::Failed { error, .. } | IkeEvent::ChildSaFailed { error, .. }
                     if !self.failures_expected =>
@@ -2415,6 +2436,109 @@ fn child_deletes_replays_and_rfc7427_responder() {
         "child_deletes_replays_and_rfc7427_responder",
         "",
         deletes_and_bad_esp,
+    );
+}
+
+/// Child SA rekeys by either side while traffic flows: a UDP client on charon's side sends 400
+/// datagrams one after the other (each waits for its echo) while the child SA is rekeyed six
+/// times, alternately by us and by charon; every datagram comes back.
+fn rekeys_under_traffic(lab: &mut Lab) {
+    let mut d = Driver::new(None);
+    let mut policy = IkePolicy::psk(Identity::Fqdn("psk.b.lab".into()), PSK);
+    tunnel_policy(&mut policy);
+    let now = d.now();
+    let sa =
+        d.ep.connect(now, charon_ike(), Some(charon_natt()), policy)
+            .unwrap();
+    d.run_until(
+        "the IKE SA and its child SA",
+        Duration::from_secs(10),
+        |d| !d.children.is_empty(),
+    );
+    let client = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0))
+s.settimeout(2)
+lost = 0
+for i in range(400):
+    msg = b"stream-%d" % i
+    s.sendto(msg, (sys.argv[2], 7))
+    try:
+        while True:
+            data, peer = s.recvfrom(2000)
+            if data == msg:
+                break
+    except socket.timeout:
+        lost += 1
+print("lost", lost)
+"#;
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            client,
+            &CHARON_INNER.to_string(),
+            &OUR_INNER.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let mut rekeys = 0;
+    let status = loop {
+        let busy = d.pump();
+        if rekeys < 6 && d.udp_echoed >= 50 * (rekeys + 1) {
+            if rekeys % 2 == 0 {
+                let spi = d.children.last().unwrap().sa.inbound.spi;
+                let now = d.now();
+                d.ep.rekey_child(now, sa, spi).unwrap();
+            } else {
+                let _ = lab
+                    .swanctl_command(&["--rekey", "--child", "psk-tunnel"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap()
+                    .wait();
+            }
+            rekeys += 1;
+        }
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the stream did not end"
+        );
+        if !busy {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("client: {text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(status.success());
+    assert_eq!(rekeys, 6);
+    let rekeyed = d
+        .events
+        .iter()
+        .filter(|e| matches!(e, IkeEvent::ChildSaReady(c) if c.replaces.is_some()))
+        .count();
+    assert_eq!(rekeyed, 6, "six rekeys completed");
+    assert!(
+        text.contains("lost 0"),
+        "datagrams lost across rekeys: {text}"
+    );
+    assert!(d.esp_refused.is_empty(), "ESP refused: {:?}", d.esp_refused);
+}
+
+#[test]
+fn child_rekeys_under_traffic_lose_nothing() {
+    in_namespace(
+        "child_rekeys_under_traffic_lose_nothing",
+        "",
+        rekeys_under_traffic,
     );
 }
 

@@ -265,6 +265,46 @@ impl ChildSa {
         )
     }
 
+    /// Whether the owner may switch its sending to this pair at once. Not for the responder of
+    /// a rekey (`role` [`Role::Responder`] with [`ChildSa::replaces`] set): the initiator
+    /// installs its inbound SA only once it has our answer, so a packet sent on the new pair
+    /// right after the answer can overtake it and be dropped (strongSwan: "inbound ESP packet
+    /// does not belong to an installed SA"). Such a responder keeps sending on the pair it
+    /// replaces until that pair is deleted (the initiator's Delete, [`IkeEvent::ChildSaDeleted`])
+    /// or a packet arrives on this pair's inbound SA, whichever comes first; it receives on
+    /// both meanwhile. strongSwan's responders do the same.
+    ///
+    /// # Examples
+    /// ```
+    /// use wsock_ipsec::esp::{EspSuite, Mode, SaConfig};
+    /// use wsock_ipsec::ike::crypto::Role;
+    /// use wsock_ipsec::ike::sa::{ChildSa, EspKeys, IkeSaId};
+    /// let keys = || EspKeys { encr: vec![7; 20], integ: Vec::new() };
+    /// let suite = EspSuite::AesGcm16 { key_bits: 128 };
+    /// let mut c = ChildSa {
+    ///     ike_sa: IkeSaId(1),
+    ///     role: Role::Responder,
+    ///     outbound: SaConfig::new(0x1001, suite),
+    ///     outbound_keys: keys(),
+    ///     inbound: SaConfig::new(0x2002, suite),
+    ///     inbound_keys: keys(),
+    ///     mode: Mode::Tunnel,
+    ///     local_ts: Vec::new(),
+    ///     remote_ts: Vec::new(),
+    ///     peer: "127.0.0.1:4500".parse().unwrap(),
+    ///     encapsulated: true,
+    ///     replaces: None,
+    /// };
+    /// assert!(c.send_at_once()); // a first child SA
+    /// c.replaces = Some(0x2000);
+    /// assert!(!c.send_at_once()); // we answered the peer's rekey: wait
+    /// c.role = Role::Initiator;
+    /// assert!(c.send_at_once()); // our own rekey: the peer installed it before answering
+    /// ```
+    pub fn send_at_once(&self) -> bool {
+        self.role == Role::Initiator || self.replaces.is_none()
+    }
+
     /// Key records of both directions for tshark (outer addresses: `local` and the peer's).
     pub fn esp_key_records(&self, local: IpAddr) -> [EspKeyRecord; 2] {
         [
