@@ -11,7 +11,7 @@ use wsock_ipsec::ike::cert::CertAuth;
 use wsock_ipsec::ike::crypto::{Role, SkCrypter};
 use wsock_ipsec::ike::sa::*;
 use wsock_ipsec::ike::wire::{
-    emit_payload_chain, AuthMethod, ExchangeType, MessageRepr, PayloadRepr,
+    emit_payload_chain, AuthMethod, ExchangeType, MessageRepr, NotifyType, PayloadRepr,
 };
 use wsock_ipsec::natt;
 use wsock_ipsec::pki::{CertAuthority, MachineCert, Validity};
@@ -635,4 +635,92 @@ fn mixed_psk_and_certificates_are_refused_cleanly() {
     let (ea, eb) = both_fail_13801(&p);
     assert_eq!(ea, IpsecError::IkeAuthFailed);
     assert!(matches!(eb, IpsecError::IkeCertRejected(_)), "{eb:?}");
+}
+
+/// The data of the `N(SIGNATURE_HASH_ALGORITHMS)` among `payloads`, if any.
+fn hash_algorithms(payloads: &[PayloadRepr]) -> Option<Vec<u8>> {
+    payloads.iter().find_map(|x| match x {
+        PayloadRepr::Notify(n) if n.kind == NotifyType::SIGNATURE_HASH_ALGORITHMS => {
+            Some(n.data.clone())
+        }
+        _ => None,
+    })
+}
+
+/// Regression (found against strongSwan): we signed AUTH with RFC 7427 method 14 without
+/// announcing RFC 7427 and without the peer having announced it, so charon answered with
+/// RFC 4754 method 9. Now certificate policies announce SHA2-256 in
+/// `N(SIGNATURE_HASH_ALGORITHMS)` (a responder only when the initiator did), and sign with
+/// method 14 only for a peer that announced SHA2-256, else with method 9.
+#[test]
+fn rfc7427_is_announced_and_method_9_is_used_with_a_peer_that_does_not() {
+    let w = world();
+    let a_pol = cert_policy("a.example", &w.a, &[&w.ca]);
+    let b_pol = cert_policy("b.example", &w.b, &[&w.ca]);
+
+    // Both announce: SHA2-256 (2) both ways, method 14 both ways (checked in
+    // certificates_both_ways_with_esp).
+    let p = negotiate(
+        endpoint(A_IKE, A_NATT, None, 31),
+        endpoint(B_IKE, B_NATT, Some(b_pol.clone()), 32),
+        a_pol.clone(),
+    );
+    assert!(established(&p.a_events).is_some());
+    for a_to_b in [true, false] {
+        let init = p.payloads(a_to_b, ExchangeType::IKE_SA_INIT);
+        assert_eq!(hash_algorithms(&init), Some(vec![0, 2]));
+    }
+
+    // PSK policies announce nothing.
+    let psk = |id: &str| IkePolicy::psk(Identity::Fqdn(id.into()), *b"shared secret key");
+    let p = negotiate(
+        endpoint(A_IKE, A_NATT, None, 33),
+        endpoint(B_IKE, B_NATT, Some(psk("b.example")), 34),
+        psk("a.example"),
+    );
+    assert!(established(&p.a_events).is_some());
+    for a_to_b in [true, false] {
+        let init = p.payloads(a_to_b, ExchangeType::IKE_SA_INIT);
+        assert_eq!(hash_algorithms(&init), None);
+    }
+
+    // A responder that does not announce RFC 7427 (the notify removed from B's IKE_SA_INIT
+    // response on the wire): A signs with method 9, fixed 64-byte r || s, and B verifies it.
+    let mut p = Pair::new(
+        endpoint(A_IKE, A_NATT, None, 35),
+        endpoint(B_IKE, B_NATT, Some(b_pol), 36),
+    );
+    p.a.connect(p.now, addr(B_IKE), Some(addr(B_NATT)), a_pol)
+        .unwrap();
+    let t = p.a.poll_transmit(p.now).unwrap();
+    p.deliver(true, t);
+    let mut t = p.b.poll_transmit(p.now).unwrap();
+    let mut msg = MessageRepr::parse(&t.contents).unwrap();
+    let before = msg.payloads.len();
+    msg.payloads.retain(
+        |x| !matches!(x, PayloadRepr::Notify(n) if n.kind == NotifyType::SIGNATURE_HASH_ALGORITHMS),
+    );
+    assert_eq!(msg.payloads.len(), before - 1, "B announced RFC 7427");
+    t.contents = msg.emit().unwrap();
+    p.deliver(false, t);
+    let t = p.a.poll_transmit(p.now).unwrap();
+    p.deliver(true, t);
+    while let Some(e) = p.b.poll_event() {
+        p.b_events.push(e);
+    }
+    let auth = p.payloads(true, ExchangeType::IKE_AUTH);
+    let (method, data) = auth
+        .iter()
+        .find_map(|x| match x {
+            PayloadRepr::Auth { method, data } => Some((*method, data.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(method, AuthMethod::ECDSA_SHA256_P256);
+    assert_eq!(data.len(), 64);
+    assert_eq!(
+        established(&p.b_events),
+        Some(Identity::Fqdn("a.example".into())),
+        "B verified the method 9 signature"
+    );
 }

@@ -1544,3 +1544,282 @@ fn ike_sa_lifetime_rekeys_at_90_percent_and_expires_at_100() {
         .contains(&IkeEvent::IkeSaDeleted { sa, by_peer: true }));
     assert!(q.b.summaries().is_empty() && q.a.summaries().is_empty());
 }
+
+/// Regression (found against strongSwan, whose `swanctl --initiate --ike` sends IKE_AUTH
+/// without SA, TSi and TSr): our responder answered `N(NO_PROPOSAL_CHOSEN)` and reported a
+/// failed child SA for a child nobody asked for. Now it announces RFC 6023
+/// `N(CHILDLESS_IKEV2_SUPPORTED)` in IKE_SA_INIT, establishes the IKE SA alone, and a child SA
+/// follows by CREATE_CHILD_SA.
+#[test]
+fn childless_ike_auth_establishes_the_ike_sa_alone() {
+    let mut p = Pair::new(
+        endpoint(A_IKE, A_NATT, None, 71),
+        endpoint(B_IKE, B_NATT, Some(policy("b.example")), 72),
+    );
+    let sa =
+        p.a.connect(p.now, addr(B_IKE), Some(addr(B_NATT)), policy("a.example"))
+            .unwrap();
+    let t = p.a.poll_transmit(p.now).unwrap();
+    p.deliver(Dir::AtoB, t);
+    let t = p.b.poll_transmit(p.now).unwrap();
+    let init_r = MessageRepr::parse(ike_bytes(&t)).unwrap();
+    assert!(init_r.payloads.iter().any(|x| matches!(
+        x,
+        PayloadRepr::Notify(n) if n.kind == NotifyType::CHILDLESS_IKEV2_SUPPORTED
+    )));
+    p.deliver(Dir::BtoA, t);
+
+    // A's IKE_AUTH request, rewritten without SA, TSi, TSr (the AUTH does not cover them).
+    let mut t = p.a.poll_transmit(p.now).unwrap();
+    let rec = p.a.ike_key_record(sa).unwrap().clone();
+    let opener = SkCrypter::new(rec.suite, &rec.sk_ei, &rec.sk_ai).unwrap();
+    let (mut outer, inner) = opener.open(ike_bytes(&t)).unwrap();
+    let inner: Vec<PayloadRepr> = inner
+        .into_iter()
+        .filter(|x| {
+            !matches!(
+                x,
+                PayloadRepr::Sa(_) | PayloadRepr::TsI(_) | PayloadRepr::TsR(_)
+            ) && !matches!(x, PayloadRepr::Notify(n) if n.kind == NotifyType::USE_TRANSPORT_MODE)
+        })
+        .collect();
+    outer.payloads.clear();
+    let sealer = SkCrypter::new(rec.suite, &rec.sk_ei, &rec.sk_ai).unwrap();
+    let iv = vec![0x5a; rec.suite.iv_len()];
+    let sealed = sealer.seal_with_iv(&outer, &inner, &iv).unwrap();
+    t.contents = match t.socket {
+        WireSocket::Ike => sealed,
+        WireSocket::Natt => {
+            let mut d = Vec::new();
+            natt::emit_ike(&sealed, &mut d);
+            d
+        }
+    };
+    p.deliver(Dir::AtoB, t);
+    p.step();
+
+    // B: the IKE SA, no child SA event; its answer holds IDr and AUTH only.
+    assert!(p.b_events.iter().any(|e| matches!(
+        e,
+        IkeEvent::IkeSaEstablished {
+            role: Role::Responder,
+            ..
+        }
+    )));
+    assert!(!p.b_events.iter().any(|e| matches!(
+        e,
+        IkeEvent::ChildSaReady(_) | IkeEvent::ChildSaFailed { .. }
+    )));
+    let b_sa = p.b.summaries()[0].clone();
+    assert!(b_sa.children.is_empty());
+    assert_eq!(b_sa.state, SaState::Established);
+
+    // A child SA by CREATE_CHILD_SA.
+    p.a.create_child(p.now, sa).unwrap();
+    p.run(Duration::from_secs(1));
+    let ready = p
+        .b_events
+        .iter()
+        .filter(|e| matches!(e, IkeEvent::ChildSaReady(_)))
+        .count();
+    assert_eq!(ready, 1);
+    assert_eq!(p.b.summaries()[0].children.len(), 1);
+}
+
+/// Regression (found against strongSwan): when both sides rekeyed the IKE SA at once, each
+/// side moved the child SAs to the IKE SA of the exchange it saw complete first and deleted
+/// the old IKE SA, but nobody deleted the redundant new one, and when the peer later deleted
+/// the one holding our child SAs they went with it. Now RFC 7296 §2.8.2: of the two new IKE
+/// SAs, the one whose exchange used the lowest of the four nonces is deleted by its initiator,
+/// the other takes over the child SAs, and its initiator deletes the old IKE SA.
+#[test]
+fn simultaneous_ike_sa_rekey_keeps_exactly_one_new_ike_sa() {
+    let mut winners = Vec::new();
+    for seed in [90u64, 92, 94, 96, 98, 100] {
+        let mut p = Pair::new(
+            endpoint(A_IKE, A_NATT, None, seed),
+            endpoint(B_IKE, B_NATT, Some(policy("b.test")), seed + 1),
+        );
+        let sa =
+            p.a.connect(p.now, addr(B_IKE), None, policy("a.test"))
+                .unwrap();
+        p.settle();
+        let (b_sa, ..) = established(&p.b_events).unwrap();
+        let (ca, cb) = (child(&p.a_events).unwrap(), child(&p.b_events).unwrap());
+        // Both sides rekey the IKE SA at once.
+        p.a.rekey_ike_sa(p.now, sa).unwrap();
+        p.b.rekey_ike_sa(p.now, b_sa).unwrap();
+        p.settle();
+        let (la, lb) = (p.a.summaries(), p.b.summaries());
+        assert_eq!(la.len(), 1, "seed {seed}: one IKE SA left on A: {la:?}");
+        assert_eq!(lb.len(), 1, "seed {seed}: one IKE SA left on B: {lb:?}");
+        assert_eq!((la[0].spi_i, la[0].spi_r), (lb[0].spi_i, lb[0].spi_r));
+        assert_ne!(la[0].id, sa);
+        assert_eq!(la[0].state, SaState::Established);
+        // The child SA pair lives on under it, on both sides.
+        assert_eq!(la[0].children, vec![(ca.inbound.spi, ca.outbound.spi)]);
+        assert_eq!(lb[0].children, vec![(cb.inbound.spi, cb.outbound.spi)]);
+        // Each side announced exactly one rekey, to the survivor.
+        for (events, survivor) in [(&p.a_events, la[0].id), (&p.b_events, lb[0].id)] {
+            let rekeys: Vec<_> = events
+                .iter()
+                .filter_map(|e| match e {
+                    IkeEvent::IkeSaRekeyed { new, .. } => Some(*new),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(rekeys, vec![survivor], "seed {seed}");
+        }
+        // And it works: a liveness check each way.
+        let (a_id, b_id) = (la[0].id, lb[0].id);
+        p.a.check_liveness(p.now, a_id).unwrap();
+        p.b.check_liveness(p.now, b_id).unwrap();
+        p.settle();
+        assert!(p
+            .a_events
+            .contains(&IkeEvent::LivenessConfirmed { sa: a_id }));
+        assert!(p
+            .b_events
+            .contains(&IkeEvent::LivenessConfirmed { sa: b_id }));
+        winners.push(la[0].role);
+    }
+    println!("surviving IKE SA initiated by A: {winners:?}");
+    assert!(winners.contains(&Role::Initiator) && winners.contains(&Role::Responder));
+}
+
+/// Regression (found against strongSwan): a peer that restarted and authenticated again left
+/// its stale IKE SA and child SAs with us forever, since INITIAL_CONTACT was neither sent nor
+/// honoured. Now (RFC 7296 §2.4) an initiator with no other IKE SA to the peer's address sends
+/// it, and on receipt every other IKE SA between the same two identities is dropped.
+#[test]
+fn initial_contact_drops_the_stale_ike_sa_of_a_restarted_peer() {
+    let b = endpoint(B_IKE, B_NATT, Some(policy("b.test")), 111);
+    let mut p = Pair::new(endpoint(A_IKE, A_NATT, None, 110), b);
+    p.a.connect(p.now, addr(B_IKE), None, policy("a.test"))
+        .unwrap();
+    p.settle();
+    let (b_first, ..) = established(&p.b_events).unwrap();
+    // A second IKE SA from the same A (which still holds the first): no INITIAL_CONTACT, both
+    // stay.
+    p.a.connect(p.now, addr(B_IKE), None, policy("a.test"))
+        .unwrap();
+    p.settle();
+    assert_eq!(p.b.summaries().len(), 2);
+    let auth_requests = |p: &Pair| {
+        p.log
+            .iter()
+            .filter(|s| s.dir == Dir::AtoB)
+            .filter_map(|s| {
+                let m = MessageRepr::parse(ike_bytes(&s.t)).ok()?;
+                (m.exchange == ExchangeType::IKE_AUTH).then_some(s.t.clone())
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(auth_requests(&p).len(), 2);
+    let has_initial_contact = |ep: &IkeEndpoint, t: &Transmit| {
+        let bytes = ike_bytes(t);
+        let m = MessageRepr::parse(bytes).unwrap();
+        (1..16).any(|id| {
+            ep.ike_key_record(IkeSaId(id)).is_some_and(|rec| {
+                rec.spi_i == m.spi_i
+                    && SkCrypter::new(rec.suite, &rec.sk_ei, &rec.sk_ai)
+                        .unwrap()
+                        .open(bytes)
+                        .unwrap()
+                        .1
+                        .iter()
+                        .any(|x| matches!(x, PayloadRepr::Notify(n) if n.kind == NotifyType::INITIAL_CONTACT))
+            })
+        })
+    };
+    let reqs = auth_requests(&p);
+    assert!(
+        has_initial_contact(&p.a, &reqs[0]),
+        "the first contact says so"
+    );
+    assert!(!has_initial_contact(&p.a, &reqs[1]), "the second does not");
+
+    // A restarts: a new endpoint on the same address, same identity.
+    p.a = endpoint(A_IKE, A_NATT, None, 112);
+    p.b_events.clear();
+    p.a.connect(p.now, addr(B_IKE), None, policy("a.test"))
+        .unwrap();
+    p.settle();
+    let left = p.b.summaries();
+    assert_eq!(left.len(), 1, "{left:?}");
+    let deleted: Vec<IkeSaId> = p
+        .b_events
+        .iter()
+        .filter_map(|e| match e {
+            IkeEvent::IkeSaDeleted { sa, by_peer: true } => Some(*sa),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deleted.len(), 2);
+    assert!(deleted.contains(&b_first));
+    assert!(!deleted.contains(&left[0].id));
+    assert_eq!(left[0].children.len(), 1);
+}
+
+/// Regression (found against strongSwan, whose initiators commonly propose subnets): our
+/// responder refused any offered selector wider than its policy with TS_UNACCEPTABLE. Now it
+/// narrows (RFC 7296 §2.9) to the intersection and answers with that; only an offer that
+/// shares nothing with the policy is refused.
+#[test]
+fn responder_narrows_wide_traffic_selectors() {
+    use std::net::Ipv4Addr;
+    use wsock_ipsec::ike::wire::{AddressRange, TrafficSelector};
+    let net = |third: u8| TrafficSelector {
+        ip_protocol: 0,
+        start_port: 0,
+        end_port: 65535,
+        addresses: AddressRange::V4(
+            Ipv4Addr::new(10, 9, third, 0),
+            Ipv4Addr::new(10, 9, third, 255),
+        ),
+    };
+    let host = |third: u8, last: u8| host_selector(Ipv4Addr::new(10, 9, third, last).into());
+    let responder = || {
+        let mut b = policy("b.test");
+        b.mode = Mode::Tunnel;
+        b.local_ts = vec![host(2, 2)];
+        b.remote_ts = vec![host(1, 1)];
+        b
+    };
+    // A offers the two /24 subnets; B narrows to its hosts.
+    let mut a = policy("a.test");
+    a.mode = Mode::Tunnel;
+    a.local_ts = vec![net(1)];
+    a.remote_ts = vec![net(2)];
+    let mut p = Pair::new(
+        endpoint(A_IKE, A_NATT, None, 120),
+        endpoint(B_IKE, B_NATT, Some(responder()), 121),
+    );
+    p.a.connect(p.now, addr(B_IKE), None, a).unwrap();
+    p.settle();
+    let (ca, cb) = (child(&p.a_events).unwrap(), child(&p.b_events).unwrap());
+    assert_eq!(ca.local_ts, vec![host(1, 1)]);
+    assert_eq!(ca.remote_ts, vec![host(2, 2)]);
+    assert_eq!(
+        (cb.local_ts.clone(), cb.remote_ts.clone()),
+        (ca.remote_ts.clone(), ca.local_ts.clone())
+    );
+
+    // Disjoint: refused.
+    let mut a = policy("a.test");
+    a.mode = Mode::Tunnel;
+    a.local_ts = vec![net(3)];
+    a.remote_ts = vec![net(2)];
+    let mut p = Pair::new(
+        endpoint(A_IKE, A_NATT, None, 122),
+        endpoint(B_IKE, B_NATT, Some(responder()), 123),
+    );
+    p.a.connect(p.now, addr(B_IKE), None, a).unwrap();
+    p.settle();
+    let failed = p.a_events.iter().find_map(|e| match e {
+        IkeEvent::ChildSaFailed { error, .. } => Some(error.clone()),
+        _ => None,
+    });
+    assert_eq!(failed, Some(IpsecError::IkeTsUnacceptable));
+    assert!(established(&p.a_events).is_some(), "the IKE SA stays");
+}

@@ -41,6 +41,7 @@
 
 mod replay;
 mod suite;
+pub mod tunnel;
 
 pub use replay::{ReplayWindow, MAX_REPLAY_WINDOW};
 pub(crate) use suite::ct_eq;

@@ -7,8 +7,10 @@
 //!
 //! Signing: `AUTH` method 14 (RFC 7427 digital signature) carries the length and DER of the
 //! `ecdsa-with-SHA256` AlgorithmIdentifier (parameters absent) and an ASN.1 DER ECDSA signature
-//! over the signed octets, made with ring. Verification also accepts method 9 (RFC 4754,
-//! ECDSA with SHA-256 on P-256, the fixed `r || s` form).
+//! over the signed octets, made with ring. Method 14 is used only with a peer that announced
+//! SHA2-256 in `N(SIGNATURE_HASH_ALGORITHMS)` (RFC 7427 §4; we announce it whenever we
+//! authenticate with a certificate); otherwise AUTH is method 9 (RFC 4754, ECDSA with SHA-256
+//! on P-256, the fixed `r || s` form). Verification accepts both.
 //!
 //! Verification of the peer, in this order:
 //! 1. Its chain is built to one of our trust anchors by rustls-webpki at the wall-clock time
@@ -38,6 +40,25 @@ use rustls_pki_types::{CertificateDer, DnsName, ServerName, UnixTime};
 use std::sync::Arc;
 use std::time::Duration;
 use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeId, KeyPurposeIdIter, KeyUsage};
+
+/// The RFC 7427 hash algorithm id of SHA2-256 (IANA "IKEv2 Hash Algorithms").
+pub const SIGNATURE_HASH_SHA2_256: u16 = 2;
+
+/// Whether the data of a peer's `N(SIGNATURE_HASH_ALGORITHMS)` lists SHA2-256, the hash of
+/// the only RFC 7427 signature we make (a trailing odd byte is ignored).
+///
+/// # Examples
+/// ```
+/// use wsock_ipsec::ike::cert::announces_sha256;
+/// assert!(announces_sha256(&[0, 1, 0, 2, 0, 3]));
+/// assert!(!announces_sha256(&[0, 1, 0, 4]));
+/// assert!(!announces_sha256(&[0]));
+/// ```
+pub fn announces_sha256(notify_data: &[u8]) -> bool {
+    notify_data
+        .chunks_exact(2)
+        .any(|c| u16::from_be_bytes([c[0], c[1]]) == SIGNATURE_HASH_SHA2_256)
+}
 
 /// The DER `AlgorithmIdentifier` of ecdsa-with-SHA256 (1.2.840.10045.4.3.2), parameters
 /// absent, as RFC 7427 Appendix A lists it.
@@ -105,6 +126,8 @@ static CHAIN_ALGS: &[&dyn rustls_pki_types::SignatureVerificationAlgorithm] = &[
 pub struct CertAuth {
     chain: Vec<Vec<u8>>,
     key: Arc<EcdsaKeyPair>,
+    /// The same key for RFC 4754 signatures (fixed-size `r || s`).
+    key_fixed: Arc<EcdsaKeyPair>,
     trust_anchors: Vec<Vec<u8>>,
     anchor_hashes: Vec<u8>,
     /// The wall-clock time at the engine's `now` of zero: certificates are checked at
@@ -148,6 +171,11 @@ impl CertAuth {
             &rng,
         )
         .map_err(|_| IpsecError::InvalidConfig("certificate key is not an ECDSA P-256 key"))?;
+        let key_fixed =
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, key_pkcs8, &rng)
+                .map_err(|_| {
+                    IpsecError::InvalidConfig("certificate key is not an ECDSA P-256 key")
+                })?;
         let leaf = chain
             .first()
             .ok_or(IpsecError::InvalidConfig("empty certificate chain"))?;
@@ -171,6 +199,7 @@ impl CertAuth {
         Ok(CertAuth {
             chain,
             key: Arc::new(key),
+            key_fixed: Arc::new(key_fixed),
             trust_anchors,
             anchor_hashes,
             wall_clock_epoch,
@@ -214,6 +243,39 @@ impl CertAuth {
             method: AuthMethod::DIGITAL_SIGNATURE,
             data,
         })
+    }
+
+    /// Our AUTH payload over `signed_octets` in the form the peer can verify: with
+    /// `peer_rfc7427` (the peer announced SHA2-256 in `N(SIGNATURE_HASH_ALGORITHMS)`, RFC 7427
+    /// §4) method 14 as [`CertAuth::sign`]; otherwise RFC 4754 method 9 (ECDSA with SHA-256 on
+    /// P-256), whose data is the fixed-size `r || s`, since a peer that did not announce
+    /// RFC 7427 need not understand method 14.
+    ///
+    /// # Errors
+    /// [`IpsecError::InvalidConfig`] when signing fails (the system random source failed).
+    pub fn sign_for_peer(
+        &self,
+        signed_octets: &[u8],
+        peer_rfc7427: bool,
+    ) -> Result<PayloadRepr, IpsecError> {
+        if peer_rfc7427 {
+            return self.sign(signed_octets);
+        }
+        let rng = ring::rand::SystemRandom::new();
+        let sig = self
+            .key_fixed
+            .sign(&rng, signed_octets)
+            .map_err(|_| IpsecError::InvalidConfig("signing failed"))?;
+        Ok(PayloadRepr::Auth {
+            method: AuthMethod::ECDSA_SHA256_P256,
+            data: sig.as_ref().to_vec(),
+        })
+    }
+
+    /// The data of our `N(SIGNATURE_HASH_ALGORITHMS)`: the hashes we verify RFC 7427
+    /// signatures with (SHA2-256, id 2, the hash of ecdsa-with-SHA256).
+    pub fn signature_hash_algorithms(&self) -> Vec<u8> {
+        SIGNATURE_HASH_SHA2_256.to_be_bytes().to_vec()
     }
 
     /// The wall-clock time at the engine's `now`.

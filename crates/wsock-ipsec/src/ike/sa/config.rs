@@ -275,10 +275,11 @@ pub struct IkePolicy {
     /// refuses another; a responder grants what the initiator asks for.
     pub mode: Mode,
     /// Traffic selectors of our side (TSi for an initiator). For a responder: the ranges the
-    /// initiator's TSr must lie within (empty: anything).
+    /// initiator's TSr is narrowed to (RFC 7296 §2.9; empty: anything); an offer outside
+    /// them all gets TS_UNACCEPTABLE.
     pub local_ts: Vec<TrafficSelector>,
     /// Traffic selectors of the peer's side (TSr for an initiator). For a responder: the ranges
-    /// the initiator's TSi must lie within (empty: anything).
+    /// the initiator's TSi is narrowed to (empty: anything).
     pub remote_ts: Vec<TrafficSelector>,
     /// When set, the peer's authenticated identity must match it
     /// ([`Identity::matches_target`]), else the negotiation fails with
@@ -397,4 +398,52 @@ pub fn selector_within(inner: &TrafficSelector, outer: &TrafficSelector) -> bool
         _ => false,
     };
     proto && ports && addrs
+}
+
+/// The traffic both selectors cover, or `None` when they share none: the protocol both name
+/// (0 is any), the common port range and the common address range (same family).
+///
+/// # Examples
+/// ```
+/// use std::net::Ipv4Addr;
+/// use wsock_ipsec::ike::sa::{host_selector, selector_intersection};
+/// use wsock_ipsec::ike::wire::{AddressRange, TrafficSelector};
+/// let net = TrafficSelector {
+///     ip_protocol: 0,
+///     start_port: 0,
+///     end_port: 65535,
+///     addresses: AddressRange::V4(Ipv4Addr::new(10, 0, 0, 0), Ipv4Addr::new(10, 0, 0, 255)),
+/// };
+/// let host = host_selector(Ipv4Addr::new(10, 0, 0, 7).into());
+/// assert_eq!(selector_intersection(&net, &host), Some(host));
+/// assert_eq!(selector_intersection(&host, &host_selector(Ipv4Addr::new(10, 0, 1, 7).into())), None);
+/// ```
+pub fn selector_intersection(a: &TrafficSelector, b: &TrafficSelector) -> Option<TrafficSelector> {
+    let ip_protocol = match (a.ip_protocol, b.ip_protocol) {
+        (0, p) | (p, 0) => p,
+        (p, q) if p == q => p,
+        _ => return None,
+    };
+    let start_port = a.start_port.max(b.start_port);
+    let end_port = a.end_port.min(b.end_port);
+    if start_port > end_port {
+        return None;
+    }
+    let addresses = match (a.addresses, b.addresses) {
+        (AddressRange::V4(a1, a2), AddressRange::V4(b1, b2)) => {
+            let (lo, hi) = (a1.max(b1), a2.min(b2));
+            (lo <= hi).then_some(AddressRange::V4(lo, hi))?
+        }
+        (AddressRange::V6(a1, a2), AddressRange::V6(b1, b2)) => {
+            let (lo, hi) = (a1.max(b1), a2.min(b2));
+            (lo <= hi).then_some(AddressRange::V6(lo, hi))?
+        }
+        _ => return None,
+    };
+    Some(TrafficSelector {
+        ip_protocol,
+        start_port,
+        end_port,
+        addresses,
+    })
 }

@@ -47,7 +47,9 @@
 //!   [`IkePolicy::cert`], certificates ([`crate::ike::cert`]): the responder adds a CERTREQ (SHA-1
 //!   hashes of its trust anchors' keys) to its IKE_SA_INIT answer, the initiator sends IDi,
 //!   CERT, CERTREQ and AUTH, the responder IDr, CERT and AUTH; AUTH is an RFC 7427 ECDSA P-256
-//!   SHA-256 signature over the same signed octets (RFC 4754 method 9 accepted too), checked
+//!   SHA-256 signature over the same signed octets when the peer announced SHA2-256 in
+//!   `N(SIGNATURE_HASH_ALGORITHMS)` (which certificate policies send in IKE_SA_INIT; a
+//!   responder only when the initiator did), else RFC 4754 method 9 (accepted either way), checked
 //!   with the peer's certificate after rustls-webpki has built its chain to our trust anchors
 //!   at the wall-clock time [`crate::ike::cert::CertAuth::wall_clock`] of `now`. Both sides
 //!   must use the same kind: a PSK AUTH where a signature is expected (or the reverse) fails
@@ -55,6 +57,10 @@
 //!   fails both sides with [`IpsecError::IkeAuthFailed`] (`ERROR_IPSEC_IKE_AUTH_FAIL`, 13801): the
 //!   responder answers `N(AUTHENTICATION_FAILED)`; an initiator that cannot verify the responder
 //!   tells it in an INFORMATIONAL `N(AUTHENTICATION_FAILED)`.
+//! - INITIAL_CONTACT (RFC 7296 §2.4): an initiator that holds no other IKE SA with the peer's
+//!   address (in any state) says so in IKE_AUTH; on receipt, every other IKE SA between the
+//!   same two identities is dropped with its child SAs, without a Delete
+//!   ([`IkeEvent::IkeSaDeleted`] with `by_peer`).
 //! - Identity: with [`IkePolicy::target_name`] set, the authenticated peer ID must match it
 //!   ([`Identity::matches_target`]), else [`IpsecError::IkePeerIdMismatch`] (also 13801). With
 //!   certificates the peer ID must be a name of its certificate and the target name (without
@@ -63,8 +69,10 @@
 //!   SK_d, that exchange's nonces (the requester's first) and, with [`IkePolicy::pfs`], a fresh
 //!   Diffie-Hellman secret (KE payloads, a DH transform in the proposals). An IKE SA rekey keeps the suite, uses
 //!   `SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr)`, makes the requester the initiator of the
-//!   new IKE SA (message IDs restart at 0) and then deletes the old IKE SA; simultaneous IKE SA
-//!   rekeys are not resolved yet.
+//!   new IKE SA (message IDs restart at 0) and then deletes the old IKE SA. Simultaneous IKE SA
+//!   rekeys (RFC 7296 §2.8.2): both exchanges complete; the new IKE SA whose exchange used the
+//!   lowest of the four nonces is deleted by the side that initiated that exchange, the other
+//!   takes over the child SAs, and its initiator deletes the old IKE SA.
 //! - Simultaneous child rekeys (RFC 7296 §2.8.1): when the peer rekeys a child SA we are rekeying
 //!   ourselves, both exchanges complete; the new pair whose exchange used the lowest of the four
 //!   nonces is deleted by the side that initiated that exchange, and the initiator of the
@@ -74,7 +82,7 @@
 //!   90 % of the lifetime, and either side deletes it at 100 %. Child SA lifetimes are counted
 //!   by the ESP data path; its soft-expiry event is the owner's cue to call
 //!   [`IkeEndpoint::rekey_child`].
-//! - Not implemented yet: EAP, multiple authentication (RFC 4739), simultaneous IKE SA rekeys,
+//! - Not implemented yet: EAP, multiple authentication (RFC 4739), IKE fragmentation (RFC 7383),
 //!   hash-and-URL certificates, revocation (CRLs), and choosing among several credentials by
 //!   the peer's CERTREQ.
 //!
@@ -125,12 +133,13 @@
 mod config;
 
 pub use config::{
-    host_selector, selector_within, EndpointConfig, Identity, IkePolicy, IkeRandom, Retransmit,
-    SeededIkeRandom, SystemIkeRandom,
+    host_selector, selector_intersection, selector_within, EndpointConfig, Identity, IkePolicy,
+    IkeRandom, Retransmit, SeededIkeRandom, SystemIkeRandom,
 };
 
 use crate::error::IpsecError;
 use crate::esp::{ct_eq, InboundSa, Mode, OutboundSa, SaConfig};
+use crate::ike::cert::announces_sha256;
 use crate::ike::crypto::{
     nat_detection_hash, psk_auth, signed_octets, skeyseed, skeyseed_rekey, ChildSaKeys, DhGroup,
     IkeSaKeys, KeyExchange, Role, SkCrypter,
@@ -256,6 +265,46 @@ impl ChildSa {
         )
     }
 
+    /// Whether the owner may switch its sending to this pair at once. Not for the responder of
+    /// a rekey (`role` [`Role::Responder`] with [`ChildSa::replaces`] set): the initiator
+    /// installs its inbound SA only once it has our answer, so a packet sent on the new pair
+    /// right after the answer can overtake it and be dropped (strongSwan: "inbound ESP packet
+    /// does not belong to an installed SA"). Such a responder keeps sending on the pair it
+    /// replaces until that pair is deleted (the initiator's Delete, [`IkeEvent::ChildSaDeleted`])
+    /// or a packet arrives on this pair's inbound SA, whichever comes first; it receives on
+    /// both meanwhile. strongSwan's responders do the same.
+    ///
+    /// # Examples
+    /// ```
+    /// use wsock_ipsec::esp::{EspSuite, Mode, SaConfig};
+    /// use wsock_ipsec::ike::crypto::Role;
+    /// use wsock_ipsec::ike::sa::{ChildSa, EspKeys, IkeSaId};
+    /// let keys = || EspKeys { encr: vec![7; 20], integ: Vec::new() };
+    /// let suite = EspSuite::AesGcm16 { key_bits: 128 };
+    /// let mut c = ChildSa {
+    ///     ike_sa: IkeSaId(1),
+    ///     role: Role::Responder,
+    ///     outbound: SaConfig::new(0x1001, suite),
+    ///     outbound_keys: keys(),
+    ///     inbound: SaConfig::new(0x2002, suite),
+    ///     inbound_keys: keys(),
+    ///     mode: Mode::Tunnel,
+    ///     local_ts: Vec::new(),
+    ///     remote_ts: Vec::new(),
+    ///     peer: "127.0.0.1:4500".parse().unwrap(),
+    ///     encapsulated: true,
+    ///     replaces: None,
+    /// };
+    /// assert!(c.send_at_once()); // a first child SA
+    /// c.replaces = Some(0x2000);
+    /// assert!(!c.send_at_once()); // we answered the peer's rekey: wait
+    /// c.role = Role::Initiator;
+    /// assert!(c.send_at_once()); // our own rekey: the peer installed it before answering
+    /// ```
+    pub fn send_at_once(&self) -> bool {
+        self.role == Role::Initiator || self.replaces.is_none()
+    }
+
     /// Key records of both directions for tshark (outer addresses: `local` and the peer's).
     pub fn esp_key_records(&self, local: IpAddr) -> [EspKeyRecord; 2] {
         [
@@ -283,7 +332,10 @@ impl ChildSa {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IkeEvent {
-    /// Both sides authenticated each other; the IKE SA (MM SA) is up.
+    /// Both sides authenticated each other; the IKE SA (MM SA) is up. A
+    /// [`IkeEvent::ChildSaReady`] or [`IkeEvent::ChildSaFailed`] for the first child SA follows,
+    /// except on a responder whose initiator asked for no child SA (RFC 6023 childless
+    /// IKE_AUTH, which responders announce); child SAs then come by CREATE_CHILD_SA.
     IkeSaEstablished {
         /// Local id.
         sa: IkeSaId,
@@ -329,7 +381,9 @@ pub enum IkeEvent {
     },
     /// The IKE SA was rekeyed (CREATE_CHILD_SA with an IKE proposal): `new` carries on with new
     /// SPIs and keys and owns every child SA of `old`; `old` is deleted right after (its
-    /// [`IkeEvent::IkeSaDeleted`] concerns no child SA any more).
+    /// [`IkeEvent::IkeSaDeleted`] concerns no child SA any more). After a simultaneous rekey
+    /// by both sides only the surviving IKE SA is announced here; the redundant one is deleted
+    /// (an [`IkeEvent::IkeSaDeleted`] for an id never announced, owning no child SA).
     IkeSaRekeyed {
         /// The replaced IKE SA.
         old: IkeSaId,
@@ -514,6 +568,8 @@ struct HalfOpen {
     keys: SaKeys,
     msg1: Vec<u8>,
     created: Duration,
+    /// The initiator announced SHA2-256 signatures (RFC 7427 `N(SIGNATURE_HASH_ALGORITHMS)`).
+    peer_rfc7427: bool,
 }
 
 /// A child SA pair of an established IKE SA.
@@ -533,11 +589,22 @@ struct PeerRekey {
     nr: Vec<u8>,
 }
 
+/// A rekey of this IKE SA that the peer made while ours was in flight (RFC 7296 §2.8.2):
+/// the new IKE SA it created, which takes over the child SAs only if it survives.
+struct PeerIkeRekey {
+    /// The IKE SA the peer's exchange created.
+    new: IkeSaId,
+    /// The peer's exchange's nonces (its Ni, our Nr).
+    ni: Vec<u8>,
+    nr: Vec<u8>,
+}
+
 /// Both sides authenticated.
 struct Established {
     keys: SaKeys,
     children: Vec<ChildRecord>,
     peer_rekeys: Vec<PeerRekey>,
+    peer_ike_rekey: Option<PeerIkeRekey>,
 }
 
 enum State {
@@ -750,6 +817,31 @@ fn selectors_or_any(ts: &[TrafficSelector]) -> Vec<TrafficSelector> {
     } else {
         ts.to_vec()
     }
+}
+
+/// A responder's answer to offered selectors (RFC 7296 §2.9): the parts of them its policy
+/// allows (all of them when the policy allows anything), or `None` when nothing is left.
+fn narrow(
+    offered: &[TrafficSelector],
+    allowed: &[TrafficSelector],
+) -> Option<Vec<TrafficSelector>> {
+    if offered.is_empty() {
+        return None;
+    }
+    if allowed.is_empty() {
+        return Some(offered.to_vec());
+    }
+    let mut out: Vec<TrafficSelector> = Vec::new();
+    for o in offered {
+        for a in allowed {
+            if let Some(t) = selector_intersection(o, a) {
+                if !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 fn all_within(offered: &[TrafficSelector], allowed: &[TrafficSelector]) -> bool {
@@ -1236,6 +1328,32 @@ impl IkeEndpoint {
         Err(IpsecError::InvalidConfig("random source repeats ESP SPIs"))
     }
 
+    /// The peer of the just-authenticated `sa` said INITIAL_CONTACT (RFC 7296 §2.4): it keeps
+    /// no other IKE SA with us, so every other IKE SA between the same two identities is stale
+    /// and goes, with its child SAs, without a Delete ([`IkeEvent::IkeSaDeleted`], by the peer).
+    fn initial_contact(&mut self, sa: &Sa) {
+        let stale: Vec<IkeSaId> = self
+            .sas
+            .values()
+            .filter(|s| {
+                s.id != sa.id
+                    && s.peer_id.is_some()
+                    && s.peer_id == sa.peer_id
+                    && s.policy.local_id == sa.policy.local_id
+            })
+            .map(|s| s.id)
+            .collect();
+        for id in stale {
+            if let Some(old) = self.sas.remove(&id) {
+                self.forget(&old);
+                self.events.push_back(IkeEvent::IkeSaDeleted {
+                    sa: id,
+                    by_peer: true,
+                });
+            }
+        }
+    }
+
     /// Drops the indexes of an SA that is gone.
     fn forget(&mut self, sa: &Sa) {
         self.by_spi.remove(&sa.local_spi());
@@ -1666,10 +1784,19 @@ impl IkeEndpoint {
                     NotifyType::NAT_DETECTION_DESTINATION_IP,
                     nat_detection_hash(msg.spi_i, spi_r, from.ip(), from.port()).to_vec(),
                 ),
+                notify(NotifyType::CHILDLESS_IKEV2_SUPPORTED, Vec::new()),
             ],
         };
+        let peer_rfc7427 = find_notify(&msg.payloads, NotifyType::SIGNATURE_HASH_ALGORITHMS)
+            .is_some_and(|n| announces_sha256(&n.data));
         if let Some(c) = &policy.cert {
             response.payloads.push(c.certreq_payload());
+            if peer_rfc7427 {
+                response.payloads.push(notify(
+                    NotifyType::SIGNATURE_HASH_ALGORITHMS,
+                    c.signature_hash_algorithms(),
+                ));
+            }
         }
         let out = response.emit()?;
         let id = self.new_id();
@@ -1688,6 +1815,7 @@ impl IkeEndpoint {
                 keys,
                 msg1: bytes.to_vec(),
                 created: now,
+                peer_rfc7427,
             })),
             pending: None,
             queue: VecDeque::new(),
@@ -1857,13 +1985,15 @@ impl IkeEndpoint {
         };
         let idr_body = sa.policy.local_id.signed_body();
         let octets = signed_octets(prf, &msg2, &h.keys.ni, &h.keys.keys.sk_pr, &idr_body);
-        let our_auth = match auth_payloads(&sa.policy, prf, &octets, false) {
+        let our_auth = match auth_payloads(&sa.policy, prf, &octets, false, h.peer_rfc7427) {
             Ok(p) => p,
             Err(error) => return fail(self, sa, error),
         };
         let mut out = vec![PayloadRepr::IdR(sa.policy.local_id.to_wire())];
         out.extend(our_auth);
-        // The child SA.
+        // The child SA; none at all when the initiator asked for none (RFC 6023: no SA, TSi
+        // and TSr payloads, as we announced in IKE_SA_INIT).
+        let childless = offered.is_none() && tsi.is_none() && tsr.is_none();
         let offer = ChildOffer {
             prf,
             sk_d: &h.keys.keys.sk_d,
@@ -1875,7 +2005,11 @@ impl IkeEndpoint {
             tsr,
             transport,
         };
-        let child = self.responder_child(sa, offer);
+        let child = if childless {
+            None
+        } else {
+            Some(self.responder_child(sa, offer))
+        };
         let State::HalfOpen(h) = std::mem::replace(&mut sa.state, State::Closed) else {
             return false;
         };
@@ -1883,19 +2017,21 @@ impl IkeEndpoint {
             keys: h.keys,
             children: Vec::new(),
             peer_rekeys: Vec::new(),
+            peer_ike_rekey: None,
         };
         let child_event = match child {
-            Ok((payloads, child)) => {
+            None => None,
+            Some(Ok((payloads, child))) => {
                 out.extend(payloads);
                 est.children.push(ChildRecord {
                     inbound_spi: child.inbound.spi,
                     outbound_spi: child.outbound.spi,
                 });
-                IkeEvent::ChildSaReady(Box::new(child))
+                Some(IkeEvent::ChildSaReady(Box::new(child)))
             }
-            Err((kind, error)) => {
+            Some(Err((kind, error))) => {
                 out.push(notify(kind, Vec::new()));
-                IkeEvent::ChildSaFailed { sa: sa.id, error }
+                Some(IkeEvent::ChildSaFailed { sa: sa.id, error })
             }
         };
         sa.state = State::Established(Box::new(est));
@@ -1905,6 +2041,9 @@ impl IkeEndpoint {
         }
         sa.peer_id = Some(peer_id.clone());
         let _ = self.send_response(sa, request, ExchangeType::IKE_AUTH, message_id, &out);
+        if find_notify(inner, NotifyType::INITIAL_CONTACT).is_some() {
+            self.initial_contact(sa);
+        }
         self.events.push_back(IkeEvent::IkeSaEstablished {
             sa: sa.id,
             role: Role::Responder,
@@ -1914,7 +2053,7 @@ impl IkeEndpoint {
             peer_id,
             peer: sa.peer,
         });
-        self.events.push_back(child_event);
+        self.events.extend(child_event);
         true
     }
 
@@ -1945,9 +2084,13 @@ impl IkeEndpoint {
         let (Some(offered), Some(tsi), Some(tsr)) = (offered, tsi, tsr) else {
             return Err(no_prop());
         };
-        if !all_within(&tsi, &sa.policy.remote_ts) || !all_within(&tsr, &sa.policy.local_ts) {
+        // Narrowed to what our policy allows (RFC 7296 §2.9).
+        let (Some(tsi), Some(tsr)) = (
+            narrow(&tsi, &sa.policy.remote_ts),
+            narrow(&tsr, &sa.policy.local_ts),
+        ) else {
             return Err((NotifyType::TS_UNACCEPTABLE, IpsecError::IkeTsUnacceptable));
-        }
+        };
         let our_spi = self.new_child_spi().map_err(|_| no_prop())?;
         let Some((chosen, suite, esn, peer_spi)) =
             select_esp(&offered, &sa.policy.esp_suites, our_spi)
@@ -2308,9 +2451,20 @@ impl IkeEndpoint {
             None => return Err(IpsecError::IkeWrongState("IKE_SA_INIT request lost")),
         };
         let octets = signed_octets(prf, &msg1, &keys.nr, &keys.keys.sk_pi, &idi_body);
-        let auth = auth_payloads(&sa.policy, prf, &octets, true)?;
+        let peer_rfc7427 = find_notify(&msg.payloads, NotifyType::SIGNATURE_HASH_ALGORITHMS)
+            .is_some_and(|n| announces_sha256(&n.data));
+        let auth = auth_payloads(&sa.policy, prf, &octets, true, peer_rfc7427)?;
         let child_spi = self.new_child_spi()?;
         let mut inner = vec![PayloadRepr::IdI(sa.policy.local_id.to_wire())];
+        // INITIAL_CONTACT (RFC 7296 §2.4) when we hold no other IKE SA with this peer, in any
+        // state: the peer may then drop whatever it still keeps from an earlier life of ours.
+        let first_contact = !self
+            .sas
+            .values()
+            .any(|s| s.id != sa.id && s.peer.ip() == sa.peer.ip());
+        if first_contact {
+            inner.push(notify(NotifyType::INITIAL_CONTACT, Vec::new()));
+        }
         inner.extend(auth);
         if sa.policy.mode == Mode::Transport {
             inner.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
@@ -2408,6 +2562,7 @@ impl IkeEndpoint {
             keys: a.keys,
             children: Vec::new(),
             peer_rekeys: Vec::new(),
+            peer_ike_rekey: None,
         };
         let child_event = match child {
             Ok(c) => {
@@ -2436,6 +2591,9 @@ impl IkeEndpoint {
         sa.state = State::Established(Box::new(est));
         start_lifetime(sa, now);
         sa.peer_id = Some(peer_id.clone());
+        if find_notify(inner, NotifyType::INITIAL_CONTACT).is_some() {
+            self.initial_contact(sa);
+        }
         self.events.push_back(IkeEvent::IkeSaEstablished {
             sa: sa.id,
             role: Role::Initiator,
@@ -2798,8 +2956,25 @@ impl IkeEndpoint {
         spi_r: u64,
         keys: SaKeys,
     ) -> IkeSaId {
+        self.install_rekeyed(now, old, role, spi_i, spi_r, keys, true)
+    }
+
+    /// A new established IKE SA from a rekey of `old`; with `adopt` it takes over `old`'s
+    /// children and queued requests and [`IkeEvent::IkeSaRekeyed`] is raised, without it
+    /// (a rekey collision not yet resolved) it starts empty.
+    #[allow(clippy::too_many_arguments)]
+    fn install_rekeyed(
+        &mut self,
+        now: Duration,
+        old: &mut Sa,
+        role: Role,
+        spi_i: u64,
+        spi_r: u64,
+        keys: SaKeys,
+        adopt: bool,
+    ) -> IkeSaId {
         let (children, peer_rekeys) = match &mut old.state {
-            State::Established(e) => (
+            State::Established(e) if adopt => (
                 std::mem::take(&mut e.children),
                 std::mem::take(&mut e.peer_rekeys),
             ),
@@ -2818,9 +2993,14 @@ impl IkeEndpoint {
                 keys,
                 children,
                 peer_rekeys,
+                peer_ike_rekey: None,
             })),
             pending: None,
-            queue: std::mem::take(&mut old.queue),
+            queue: if adopt {
+                std::mem::take(&mut old.queue)
+            } else {
+                VecDeque::new()
+            },
             next_message_id: 0,
             peer_next_message_id: 0,
             cache: None,
@@ -2833,13 +3013,42 @@ impl IkeEndpoint {
         let local = sa.local_spi();
         self.by_spi.insert(local, id);
         self.record_keys(&sa);
-        self.events.push_back(IkeEvent::IkeSaRekeyed {
-            old: old.id,
-            new: id,
-        });
+        if adopt {
+            self.events.push_back(IkeEvent::IkeSaRekeyed {
+                old: old.id,
+                new: id,
+            });
+        }
         let _ = self.pump(&mut sa, now);
         self.sas.insert(id, sa);
         id
+    }
+
+    /// `survivor` (an IKE SA in the table, made by a colliding rekey of `old`) takes over
+    /// `old`'s children and queued requests; [`IkeEvent::IkeSaRekeyed`] names it.
+    fn hand_over(&mut self, now: Duration, old: &mut Sa, survivor: IkeSaId) {
+        let (children, peer_rekeys) = match &mut old.state {
+            State::Established(e) => (
+                std::mem::take(&mut e.children),
+                std::mem::take(&mut e.peer_rekeys),
+            ),
+            _ => (Vec::new(), Vec::new()),
+        };
+        let queue = std::mem::take(&mut old.queue);
+        let Some(mut sa) = self.sas.remove(&survivor) else {
+            return;
+        };
+        if let State::Established(e) = &mut sa.state {
+            e.children.extend(children);
+            e.peer_rekeys.extend(peer_rekeys);
+        }
+        sa.queue.extend(queue);
+        self.events.push_back(IkeEvent::IkeSaRekeyed {
+            old: old.id,
+            new: survivor,
+        });
+        let _ = self.pump(&mut sa, now);
+        self.sas.insert(survivor, sa);
     }
 
     /// Requester: the answer to our IKE SA rekey.
@@ -2895,18 +3104,51 @@ impl IkeEndpoint {
                 suite,
                 &seed,
                 r.ni.clone(),
-                nr,
+                nr.clone(),
                 r.spi,
                 peer_spi,
             )?;
-            Ok((keys, peer_spi))
+            Ok((keys, peer_spi, nr))
         })();
+        let theirs = match &mut sa.state {
+            State::Established(e) => e.peer_ike_rekey.take(),
+            _ => None,
+        };
         match result {
-            Ok((keys, peer_spi)) => {
-                self.adopt_rekeyed(now, sa, Role::Initiator, r.spi, peer_spi, keys);
-                // The old SA goes.
-                sa.queue.push_back(RequestKind::DeleteIke);
-            }
+            Ok((keys, peer_spi, nr)) => match theirs {
+                None => {
+                    self.adopt_rekeyed(now, sa, Role::Initiator, r.spi, peer_spi, keys);
+                    // The old SA goes.
+                    sa.queue.push_back(RequestKind::DeleteIke);
+                }
+                Some(t) => {
+                    // Simultaneous IKE SA rekey (RFC 7296 §2.8.2): the new IKE SA whose
+                    // exchange used the lowest of the four nonces is redundant and is deleted
+                    // by the side that initiated that exchange; the other one takes over the
+                    // child SAs, and its initiator deletes the old IKE SA.
+                    let ours_lowest = std::cmp::min(&r.ni, &nr) < std::cmp::min(&t.ni, &t.nr);
+                    let mine = self.install_rekeyed(
+                        now,
+                        sa,
+                        Role::Initiator,
+                        r.spi,
+                        peer_spi,
+                        keys,
+                        false,
+                    );
+                    if ours_lowest {
+                        self.hand_over(now, sa, t.new);
+                        if let Some(mut doomed) = self.sas.remove(&mine) {
+                            doomed.queue.push_back(RequestKind::DeleteIke);
+                            let _ = self.pump(&mut doomed, now);
+                            self.sas.insert(mine, doomed);
+                        }
+                    } else {
+                        self.hand_over(now, sa, mine);
+                        sa.queue.push_back(RequestKind::DeleteIke);
+                    }
+                }
+            },
             Err(error) => {
                 self.by_spi.remove(&r.spi);
                 self.events
@@ -2987,6 +3229,9 @@ impl IkeEndpoint {
             ];
             Ok((answer, keys, peer_spi, our_spi))
         })();
+        // Are we rekeying this IKE SA ourselves right now? Then the child SAs wait for our
+        // exchange to complete, which decides which new IKE SA survives (RFC 7296 §2.8.2).
+        let ours_in_flight = matches!(&sa.pending, Some(p) if p.kind == RequestKind::RekeyIke);
         match result {
             Ok((answer, keys, peer_spi, our_spi)) => {
                 let _ = self.send_response(
@@ -2996,7 +3241,23 @@ impl IkeEndpoint {
                     message_id,
                     &answer,
                 );
-                self.adopt_rekeyed(now, sa, Role::Responder, peer_spi, our_spi, keys);
+                if ours_in_flight {
+                    let (ni, nr) = (keys.ni.clone(), keys.nr.clone());
+                    let new = self.install_rekeyed(
+                        now,
+                        sa,
+                        Role::Responder,
+                        peer_spi,
+                        our_spi,
+                        keys,
+                        false,
+                    );
+                    if let State::Established(e) = &mut sa.state {
+                        e.peer_ike_rekey = Some(PeerIkeRekey { new, ni, nr });
+                    }
+                } else {
+                    self.adopt_rekeyed(now, sa, Role::Responder, peer_spi, our_spi, keys);
+                }
             }
             Err((kind, data)) => {
                 let _ = self.send_response(
@@ -3067,12 +3328,14 @@ fn make_child(
 }
 
 /// Our authentication payloads after our ID: with a pre-shared key `AUTH`; with a certificate
-/// `CERT+`, (initiator) `CERTREQ` and a signed `AUTH` (RFC 7296 §1.2, §2.15).
+/// `CERT+`, (initiator) `CERTREQ` and a signed `AUTH` (RFC 7296 §1.2, §2.15), method 14 when
+/// the peer announced RFC 7427 SHA2-256 signatures, else method 9.
 fn auth_payloads(
     policy: &IkePolicy,
     prf: crate::ike::crypto::Prf,
     octets: &[u8],
     certreq: bool,
+    peer_rfc7427: bool,
 ) -> Result<Vec<PayloadRepr>, IpsecError> {
     match &policy.cert {
         None => Ok(vec![PayloadRepr::Auth {
@@ -3084,7 +3347,7 @@ fn auth_payloads(
             if certreq {
                 out.push(c.certreq_payload());
             }
-            out.push(c.sign(octets)?);
+            out.push(c.sign_for_peer(octets, peer_rfc7427)?);
             Ok(out)
         }
     }
@@ -3171,6 +3434,12 @@ fn init_request(sa: &Sa, s: &InitSent) -> Result<Vec<u8>, IpsecError> {
         NotifyType::NAT_DETECTION_DESTINATION_IP,
         nat_detection_hash(sa.spi_i, 0, sa.peer.ip(), sa.peer.port()).to_vec(),
     ));
+    if let Some(c) = &sa.policy.cert {
+        payloads.push(notify(
+            NotifyType::SIGNATURE_HASH_ALGORITHMS,
+            c.signature_hash_algorithms(),
+        ));
+    }
     MessageRepr {
         spi_i: sa.spi_i,
         spi_r: 0,

@@ -197,6 +197,11 @@ wire_newtype! {
         MULTIPLE_AUTH_SUPPORTED = 16404,
         /// ANOTHER_AUTH_FOLLOWS (RFC 4739).
         ANOTHER_AUTH_FOLLOWS = 16405,
+        /// CHILDLESS_IKEV2_SUPPORTED (RFC 6023): an IKE_AUTH without a child SA is acceptable.
+        CHILDLESS_IKEV2_SUPPORTED = 16418,
+        /// SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4): the hash algorithms (2-byte ids) a side
+        /// verifies RFC 7427 signatures with; sending it announces the Digital Signature method.
+        SIGNATURE_HASH_ALGORITHMS = 16431,
     }
 }
 
