@@ -45,6 +45,13 @@ use crate::wire::{self, IpSummary};
 pub const SETTINGS_GUARANTEE_ENCRYPTION: u32 = 0x1;
 /// `SOCKET_SETTINGS_ALLOW_INSECURE`.
 pub const SETTINGS_ALLOW_INSECURE: u32 = 0x2;
+/// `SOCKET_SETTINGS_IPSEC_OPTIONAL_PEER_NAME_VERIFICATION` (`IpsecFlags`): a peer target name
+/// that does not match is tolerated (wsock's reading of an undocumented flag:
+/// docs/windows-differences.md §6).
+pub const SETTINGS_IPSEC_OPTIONAL_PEER_NAME_VERIFICATION: u32 = 0x2;
+/// `SOCKET_SETTINGS_IPSEC_PEER_NAME_IS_RAW_FORMAT` (`IpsecFlags`): accepted; wsock matches a
+/// target name as a raw name or an SPN alike (docs/windows-differences.md §6).
+pub const SETTINGS_IPSEC_PEER_NAME_IS_RAW_FORMAT: u32 = 0x8;
 
 /// `ERROR_IPSEC_CLEAR_TEXT_DROP`: a clear packet where policy required protection.
 pub const ERROR_IPSEC_CLEAR_TEXT_DROP: u32 = 13916;
@@ -114,6 +121,8 @@ pub struct IpsecSetup {
     pub keylog: bool,
     /// Machine names by lowercase IKE identity (to name a peer's machine for tokens).
     pub machines: BTreeMap<String, String>,
+    /// The ESP suites a responder accepts (`None`: everything wsock implements).
+    pub responder_esp: Option<Vec<(EspSuite, bool)>>,
     /// Half-open IKE SAs from which a responder demands cookies (0: always; default 64).
     pub cookie_threshold: usize,
     /// The ESP suites an initiator offers, in order, instead of the policy's (`None`: AEAD
@@ -138,6 +147,7 @@ impl IpsecSetup {
             keylog: false,
             machines: BTreeMap::new(),
             esp_offer: None,
+            responder_esp: None,
             cookie_threshold: 64,
         }
     }
@@ -421,7 +431,11 @@ impl IpsecPath {
         p.replay_window = self.setup.replay_window;
         p.child_lifetime = self.setup.child_lifetime;
         p.esp_suites = match need {
-            None => responder_suites(),
+            None => self
+                .setup
+                .responder_esp
+                .clone()
+                .unwrap_or_else(responder_suites),
             Some(_) if self.setup.esp_offer.is_some() => {
                 self.setup.esp_offer.clone().unwrap_or_default()
             }
@@ -504,6 +518,11 @@ impl HostCore {
     /// The IKE endpoint's counters (retransmissions, cached responses, cookies, drops).
     pub fn ike_stats(&self) -> Option<wsock_ipsec::ike::sa::IkeStats> {
         self.ipsec.as_ref().map(|p| *p.ike.stats())
+    }
+
+    /// Turns IPsec off (the host stops answering IKE; what needs protection is dropped).
+    pub fn disable_ipsec(&mut self) {
+        self.ipsec = None;
     }
 
     /// Whether IPsec is on.
@@ -610,6 +629,10 @@ impl HostCore {
             .filter(|s| s.ipsec_flags & super::SETTINGS_IPSEC_SKIP_FILTER_INSTANTIATION == 0);
         let target = ep.and_then(|e| self.target_name_for(e, remote));
         let secured_before = info.as_ref().is_some_and(|i| i.security.qm_sa_id.is_some());
+        let target = match settings {
+            Some(s) if s.ipsec_flags & SETTINGS_IPSEC_OPTIONAL_PEER_NAME_VERIFICATION != 0 => None,
+            _ => target,
+        };
         let mut need = if let Some(s) = settings {
             Need {
                 encrypt: s.flags & SETTINGS_GUARANTEE_ENCRYPTION != 0,
