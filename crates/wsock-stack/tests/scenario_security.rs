@@ -339,3 +339,41 @@ fn the_default_scenario_has_no_security_sections_and_windows_defaults() {
     assert_eq!(k.negotiation_timeout, Duration::from_secs(21));
     assert_eq!(k.child_lifetime_bytes, 55 * 1024 * 1024 * 1024);
 }
+
+/// The TOML examples of docs/scenario.md's IPsec and firewall sections are valid scenarios
+/// (after a `[[host]]` header where they start with a host sub-table).
+#[test]
+fn docs_examples_parse() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/scenario.md");
+    let Ok(doc) = std::fs::read_to_string(&path) else {
+        println!("skipped: {} is absent", path.display());
+        return;
+    };
+    let mut checked = 0;
+    for block in doc.split("```toml").skip(1) {
+        let Some((toml, _)) = block.split_once("```") else {
+            continue;
+        };
+        let wanted = [
+            "[ca]",
+            "[[host.provider_context]]",
+            "[[host.firewall_rule]]",
+        ];
+        if !wanted.iter().any(|w| toml.contains(w)) {
+            continue;
+        }
+        let mut text = toml.to_string();
+        if text.trim_start().starts_with("[[host.") {
+            text = format!("{HEAD}{text}");
+        }
+        if !text.contains("name = \"server\"") {
+            text.push_str(HEAD_B.replace("\"b\"", "\"server\"").as_str());
+        }
+        Scenario::from_toml_str(&text, "scenario.md").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        checked += 1;
+    }
+    assert!(
+        checked >= 3,
+        "expected the docs' IPsec and firewall examples, found {checked}"
+    );
+}
