@@ -337,6 +337,16 @@ impl IkeCipher {
     pub fn is_aead(self) -> bool {
         matches!(self, IkeCipher::AesGcm128 | IkeCipher::AesGcm256)
     }
+    /// Key size in bits (DES 64 with parity, 3DES 192).
+    pub fn key_bits(self) -> u16 {
+        match self {
+            IkeCipher::Des => 64,
+            IkeCipher::TripleDes => 192,
+            IkeCipher::Aes128 | IkeCipher::AesGcm128 => 128,
+            IkeCipher::Aes192 => 192,
+            IkeCipher::Aes256 | IkeCipher::AesGcm256 => 256,
+        }
+    }
 }
 
 windows_enum! {
@@ -462,6 +472,15 @@ impl IpsecAuth {
     pub fn auth_config(self) -> u32 {
         self.value()
     }
+    /// Key size in bits of a GCM/GMAC id; `None` for the HMACs.
+    pub fn gcm_key_bits(self) -> Option<u16> {
+        match self {
+            IpsecAuth::GcmAes128 => Some(128),
+            IpsecAuth::GcmAes192 => Some(192),
+            IpsecAuth::GcmAes256 => Some(256),
+            _ => None,
+        }
+    }
     /// Whether this is a GCM/GMAC id.
     pub fn is_gcm(self) -> bool {
         matches!(
@@ -508,6 +527,16 @@ impl IpsecCipher {
     /// `IPSEC_CIPHER_CONFIG` of the pair.
     pub fn cipher_config(self) -> u32 {
         self.value()
+    }
+    /// Key size in bits (DES 64 with parity, 3DES 192).
+    pub fn key_bits(self) -> u16 {
+        match self {
+            IpsecCipher::CbcDes => 64,
+            IpsecCipher::Cbc3Des => 192,
+            IpsecCipher::CbcAes128 | IpsecCipher::GcmAes128 => 128,
+            IpsecCipher::CbcAes192 | IpsecCipher::GcmAes192 => 192,
+            IpsecCipher::CbcAes256 | IpsecCipher::GcmAes256 => 256,
+        }
     }
     /// Whether this is a GCM cipher (which must be paired with the GCM auth id of the same
     /// key size).
@@ -1906,6 +1935,10 @@ mod tests {
         );
         assert_eq!(IpsecCipher::GcmAes256.cipher_type(), 5);
         assert_eq!(IpsecCipher::GcmAes256.cipher_config(), 8);
+        assert_eq!(IpsecCipher::GcmAes192.key_bits(), 192);
+        assert_eq!(IkeCipher::AesGcm256.key_bits(), 256);
+        assert_eq!(IpsecAuth::GcmAes128.gcm_key_bits(), Some(128));
+        assert_eq!(IpsecAuth::HmacSha1_96.gcm_key_bits(), None);
         assert_eq!(
             "psk".parse::<IkeAuthType>().unwrap(),
             IkeAuthType::PresharedKey
