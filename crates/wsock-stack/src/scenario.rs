@@ -292,14 +292,32 @@ pub struct PskSpec {
     pub key: String,
 }
 
-/// The machine certificate a host wants (`[host.certificate]`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// The machine certificate of a host (`[host.certificate]`). With a scenario `[ca]`, every
+/// host gets one unless its `[host.certificate]` says `wanted = false`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct MachineCertSpec {
+    /// Whether the host gets a machine certificate (default true; `false` makes a host
+    /// without one, e.g. to test `ERROR_IPSEC_IKE_NO_CERT`).
+    #[serde(default = "yes")]
+    pub wanted: bool,
     /// DNS names (subject alternative names); absent: `<machine>` and `<machine>.<domain>`,
     /// lower case.
     #[serde(default)]
     pub dns_names: Option<Vec<String>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for MachineCertSpec {
+    fn default() -> Self {
+        MachineCertSpec {
+            wanted: true,
+            dns_names: None,
+        }
+    }
 }
 
 /// IKE/ESP knobs (`[ipsec]` and `[host.ipsec]`); every field optional, see
@@ -490,25 +508,26 @@ impl HostSpec {
             .unwrap_or_else(|| self.name.to_uppercase())
     }
 
-    /// The DNS names of the machine certificate, when the host wants one: `dns_names`, else
-    /// `<machine>` and `<machine>.<domain>` in lower case.
+    /// The DNS names of the host's machine certificate: `[host.certificate] dns_names`, else
+    /// `<machine>` and `<machine>.<domain>` in lower case. Whether the host gets a certificate
+    /// at all: [`Scenario::wants_certificate`].
     ///
     /// # Examples
     /// ```
     /// let sc = wsock_stack::Scenario::from_toml_str(
-    ///     "[ca]\nname = \"Lab CA\"\n[[host]]\nname = \"a\"\nipv4 = \"10.0.0.1\"\nipv6 = \"fd00::1\"\n[host.certificate]\n",
+    ///     "[ca]\nname = \"Lab CA\"\n[[host]]\nname = \"a\"\nipv4 = \"10.0.0.1\"\nipv6 = \"fd00::1\"\n",
     ///     "x.toml").unwrap();
-    /// assert_eq!(sc.hosts[0].certificate_dns_names().unwrap(), ["a", "a.wsock"]);
+    /// assert_eq!(sc.hosts[0].certificate_dns_names(), ["a", "a.wsock"]);
+    /// assert!(sc.wants_certificate("a"));
     /// ```
-    pub fn certificate_dns_names(&self) -> Option<Vec<String>> {
-        let c = self.certificate.as_ref()?;
-        Some(match &c.dns_names {
-            Some(n) => n.clone(),
+    pub fn certificate_dns_names(&self) -> Vec<String> {
+        match self.certificate.as_ref().and_then(|c| c.dns_names.clone()) {
+            Some(n) => n,
             None => {
                 let m = self.machine_name().to_lowercase();
                 vec![m.clone(), format!("{m}.{}", self.domain.to_lowercase())]
             }
-        })
+        }
     }
 
     /// The pre-shared key this host uses with `peer`.
@@ -983,21 +1002,24 @@ impl Scenario {
                     format!("host {:?}: [host.ipsec] {m}", h.name),
                 ));
             }
-            if let Some(names) = h.certificate_dns_names() {
-                if self.ca.is_none() {
-                    return Err(err(
-                        host_line(None),
-                        format!(
-                            "host {:?} wants a machine certificate but the scenario has no [ca]",
-                            h.name
-                        ),
-                    ));
-                }
+            if h.certificate.as_ref().is_some_and(|c| c.wanted) && self.ca.is_none() {
+                return Err(err(
+                    host_line(None),
+                    format!(
+                        "host {:?} wants a machine certificate but the scenario has no [ca]",
+                        h.name
+                    ),
+                ));
+            }
+            if self.wants_certificate(&h.name) {
+                let names = h.certificate_dns_names();
                 if names.is_empty() || names.iter().any(|n| !valid_dns_name(n)) {
                     return Err(err(
                         host_line(None),
                         format!(
-                            "host {:?}: certificate dns_names {names:?} must be non-empty DNS names",
+                            "host {:?}: certificate DNS names {names:?} must be non-empty DNS \
+                             names (set [host.certificate] dns_names when the machine name is \
+                             not one)",
                             h.name
                         ),
                     ));
@@ -1076,6 +1098,15 @@ impl Scenario {
             counts[3] += h.users.len();
         }
         Ok(())
+    }
+
+    /// Whether host `name` gets a machine certificate from the scenario's `[ca]`: there is a
+    /// `[ca]` and the host's `[host.certificate]` (if any) does not say `wanted = false`.
+    pub fn wants_certificate(&self, name: &str) -> bool {
+        self.ca.is_some()
+            && self
+                .host(name)
+                .is_some_and(|h| h.certificate.as_ref().is_none_or(|c| c.wanted))
     }
 
     /// The host named `name`.

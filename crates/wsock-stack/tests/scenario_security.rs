@@ -119,13 +119,24 @@ fn credentials_and_ipsec_knobs() {
     assert_eq!(c.password_of("ALICE"), Some("Passw0rd!"));
     assert_eq!(srv.password_of("svc"), None);
     assert_eq!(
-        c.certificate_dns_names().unwrap(),
+        c.certificate_dns_names(),
         vec!["client".to_string(), "client.wsock".to_string()]
     );
     assert_eq!(
-        srv.certificate_dns_names().unwrap(),
+        srv.certificate_dns_names(),
         vec!["srv.corp.example".to_string()]
     );
+    assert!(s.wants_certificate("client") && s.wants_certificate("server"));
+    assert!(!s.wants_certificate("nobody"));
+    // with a [ca] every host gets a certificate unless it says no
+    let t = format!("[ca]\nname = \"x\"\n{HEAD}{HEAD_B}[host.certificate]\nwanted = false\n");
+    let n = Scenario::from_toml_str(&t, "t.toml").unwrap();
+    assert!(n.wants_certificate("a") && !n.wants_certificate("b"));
+    // without a [ca], nobody does, and `wanted = false` needs no CA
+    let t = format!("{HEAD}[host.certificate]\nwanted = false\n");
+    assert!(!Scenario::from_toml_str(&t, "t.toml")
+        .unwrap()
+        .wants_certificate("a"));
     // host knobs over scenario knobs over defaults
     let k = s.ipsec_settings("client");
     assert_eq!(k.retransmit_initial, Duration::from_millis(200));
@@ -264,6 +275,12 @@ fn bad_values_name_file_and_line() {
         ),
         // a machine certificate without a CA
         (format!("{HEAD}[host.certificate]\n"), 1, "no [ca]"),
+        // a bad DNS name
+        (
+            format!("[ca]\nname = \"x\"\n{HEAD}[host.certificate]\ndns_names = [\"a..b\"]\n"),
+            3,
+            "DNS names",
+        ),
         // bad CA key type
         (
             format!("[ca]\nname = \"x\"\nkey_type = \"rsa-512\"\n{HEAD}"),
@@ -376,4 +393,16 @@ fn docs_examples_parse() {
         checked >= 3,
         "expected the docs' IPsec and firewall examples, found {checked}"
     );
+}
+
+#[test]
+fn a_machine_name_that_is_no_dns_name_needs_explicit_dns_names() {
+    let host = "[[host]]\nname = \"my_host\"\nipv4 = \"10.0.0.1\"\nipv6 = \"fd00::1\"\n";
+    let e = err(&format!("[ca]\nname = \"x\"\n{host}"));
+    assert_eq!(e.line, Some(3), "{e}");
+    assert!(e.message.contains("dns_names"), "{e}");
+    let ok = format!("[ca]\nname = \"x\"\n{host}[host.certificate]\ndns_names = [\"my-host\"]\n");
+    assert!(Scenario::from_toml_str(&ok, "ok.toml").is_ok());
+    // without a [ca] the machine name does not matter
+    assert!(Scenario::from_toml_str(host, "ok.toml").is_ok());
 }
