@@ -530,6 +530,22 @@ impl HostSpec {
         }
     }
 
+    /// How many entries the host has in the array of tables `toml_name` (`"host.filter"`,
+    /// `"host.provider_context"`, ...); 0 for an unknown name.
+    pub fn table_len(&self, toml_name: &str) -> usize {
+        match toml_name {
+            "host.provider" => self.providers.len(),
+            "host.sublayer" => self.sublayers.len(),
+            "host.filter" => self.filters.len(),
+            "host.provider_context" => self.provider_contexts.len(),
+            "host.firewall_rule" => self.firewall_rules.len(),
+            "host.psk" => self.psks.len(),
+            "host.user" => self.users.len(),
+            "host.service" => self.services.len(),
+            _ => 0,
+        }
+    }
+
     /// The pre-shared key this host uses with `peer`.
     pub fn psk_for(&self, peer: &str) -> Option<&[u8]> {
         self.psks
@@ -767,11 +783,7 @@ impl Scenario {
             if let Err((table, index, err)) = crate::policy::build_ale(h) {
                 let before: usize = scenario.hosts[..hi]
                     .iter()
-                    .map(|p| match table {
-                        crate::policy::PolicyTable::Provider => p.providers.len(),
-                        crate::policy::PolicyTable::Sublayer => p.sublayers.len(),
-                        crate::policy::PolicyTable::Filter => p.filters.len(),
-                    })
+                    .map(|p| p.table_len(table.toml_name()))
                     .sum();
                 return Err(ScenarioError {
                     file: file.to_string(),
