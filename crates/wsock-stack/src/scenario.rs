@@ -480,26 +480,6 @@ fn valid_dns_name(n: &str) -> bool {
         })
 }
 
-/// Which per-host policy list an entry is in, for [`HostSpec::add_provider_contexts`] and
-/// [`HostSpec::install_firewall_rules`] errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HostPolicyTable {
-    /// `[[host.provider_context]]`.
-    ProviderContext,
-    /// `[[host.firewall_rule]]`.
-    FirewallRule,
-}
-
-impl HostPolicyTable {
-    /// The TOML table name.
-    pub fn toml_name(self) -> &'static str {
-        match self {
-            HostPolicyTable::ProviderContext => "host.provider_context",
-            HostPolicyTable::FirewallRule => "host.firewall_rule",
-        }
-    }
-}
-
 impl HostSpec {
     /// The machine name: `machine`, else the host name in upper case.
     pub fn machine_name(&self) -> String {
