@@ -390,9 +390,10 @@ impl Store {
         if !c.key.is_nil() && self.contexts.contains_key(&c.key) {
             return Err(WfpError::AlreadyExists);
         }
-        if c.context_type > 14 {
+        if c.context_type > crate::policy::provider_context_type::MAX {
             return Err(WfpError::InvalidParameter);
         }
+        c.validate().map_err(|e| e.error)?;
         if let Some(plt) = self.provider_lifetime(c.provider_key)? {
             if !lt.may_reference(plt) {
                 return Err(WfpError::LifetimeMismatch);
@@ -1114,7 +1115,10 @@ impl Engine {
     /// # Errors
     ///
     /// `FWP_E_NULL_DISPLAY_NAME`, `FWP_E_ALREADY_EXISTS`, `FWP_E_PROVIDER_NOT_FOUND`,
-    /// `FWP_E_LIFETIME_MISMATCH`, `FWP_E_INCOMPATIBLE_TXN`.
+    /// `FWP_E_LIFETIME_MISMATCH`, `FWP_E_INCOMPATIBLE_TXN`, `FWP_E_INVALID_PARAMETER` (type
+    /// above 14), and for typed policies whatever [`ProviderContext::validate`] reports
+    /// (`FWP_E_ZERO_LENGTH_ARRAY`, `FWP_E_INVALID_TRANSFORM_COMBINATION`,
+    /// `FWP_E_PROVIDER_CONTEXT_MISMATCH`, ...; call it first for the field path).
     pub fn add_provider_context(
         &mut self,
         sid: SessionId,

@@ -53,10 +53,12 @@
 mod classify;
 mod engine;
 mod error;
+pub mod firewall;
 mod guid;
 mod inline;
 mod netevent;
 mod object;
+mod policy;
 mod schema;
 mod spec;
 mod tuple;
@@ -77,6 +79,13 @@ pub use netevent::{ClassifyInfo, NetEvent, NetEventHeader, NetEventKind, NetEven
 pub use object::{
     auto_weight, effective_weight, filter_flags, Action, CalloutObject, Filter, Lifetime, Provider,
     ProviderContext, Sublayer, Weight, AUTO_WEIGHT_BITS, AUTO_WEIGHT_MAX, WEIGHT_RANGE_MAX,
+};
+pub use policy::{
+    ike_policy_flags, ipsec_policy_flags, provider_context_type, IkeAuthMethod, IkeAuthMethodSpec,
+    IkeAuthType, IkeCipher, IkeDhGroup, IkeIntegrity, IkeMmPolicy, IkeProposal, IpsecAuth,
+    IpsecCipher, IpsecLifetime, IpsecPfsGroup, IpsecProposal, IpsecQmPolicy, IpsecTransform,
+    ProposalSpec, ProviderContextData, ProviderContextSpec, TransformSpec, TunnelEndpoints,
+    UnknownName, MAX_REPLAY_WINDOW,
 };
 pub use schema::{
     condition_flags, reauth_reason, Family, Field, FieldKind, Layer, LayerKind, BUILTIN_PROVIDERS,

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::policy::{provider_context_type, IkeMmPolicy, IpsecQmPolicy, ProviderContextData};
 use crate::value::{Condition, FwpValue, MatchType};
 use crate::{Field, Guid, Layer, WfpError};
 
@@ -342,7 +343,27 @@ impl CalloutObject {
     }
 }
 
-/// A provider context (`FWPM_PROVIDER_CONTEXT0`): a typed policy blob filters refer to.
+/// A provider context (`FWPM_PROVIDER_CONTEXT0`): a typed policy filters refer to.
+///
+/// Main-mode and quick-mode types hold a typed, validated policy ([`IkeMmPolicy`],
+/// [`IpsecQmPolicy`]); other types (and callers using [`ProviderContext::new`]) hold opaque
+/// bytes. [`crate::Engine::add_provider_context`] validates typed data against the type.
+///
+/// # Examples
+///
+/// ```
+/// use wsock_wfp::*;
+/// let mm = ProviderContext::ike_mm("mm", IkeMmPolicy {
+///     auth_methods: vec![IkeAuthMethod::certificate(Some("WSOCK Lab CA"))],
+///     proposals: vec![IkeProposal::new(IkeCipher::Aes128, IkeIntegrity::Sha256, IkeDhGroup::Ecp256, 28800)],
+///     ..IkeMmPolicy::windows_default()
+/// });
+/// let mut e = Engine::new();
+/// let s = e.open_session(false);
+/// let id = e.add_provider_context(s, &mm).unwrap();
+/// let back = e.get_provider_context_by_id(s, id).unwrap();
+/// assert_eq!(back.ike_mm_policy().unwrap().proposals[0].dh_group, IkeDhGroup::Ecp256);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderContext {
     /// `providerContextKey`; nil = generated.
@@ -353,31 +374,107 @@ pub struct ProviderContext {
     pub flags: u32,
     /// Owning provider.
     pub provider_key: Option<Guid>,
-    /// `FWPM_PROVIDER_CONTEXT_TYPE` (e.g. 1 = IPSEC_IKE_QM_TRANSPORT_CONTEXT, 8 = GENERAL).
+    /// `FWPM_PROVIDER_CONTEXT_TYPE` ([`provider_context_type`]).
     pub context_type: u32,
-    /// The policy, opaque to the engine (later issues store IPsec policies here).
-    pub data: Arc<Vec<u8>>,
+    /// The policy.
+    pub data: ProviderContextData,
     /// `providerContextId` (output).
     pub id: u64,
 }
 
 impl ProviderContext {
-    /// A provider context of `context_type` holding `data`.
+    /// A provider context of `context_type` holding opaque `data` (never validated).
     pub fn new(name: impl Into<String>, context_type: u32, data: Vec<u8>) -> Self {
+        Self::with_data(
+            name,
+            context_type,
+            ProviderContextData::Opaque(Arc::new(data)),
+        )
+    }
+    /// A provider context of `context_type` holding `data`.
+    pub fn with_data(
+        name: impl Into<String>,
+        context_type: u32,
+        data: ProviderContextData,
+    ) -> Self {
         ProviderContext {
             key: Guid::NIL,
             name: name.into(),
             flags: 0,
             provider_key: None,
             context_type,
-            data: Arc::new(data),
+            data,
             id: 0,
         }
+    }
+    /// An IKE main-mode context (`FWPM_IPSEC_IKE_MM_CONTEXT`).
+    pub fn ike_mm(name: impl Into<String>, policy: IkeMmPolicy) -> Self {
+        Self::with_data(
+            name,
+            provider_context_type::IPSEC_IKE_MM,
+            ProviderContextData::IkeMm(Arc::new(policy)),
+        )
+    }
+    /// An AuthIP main-mode context (`FWPM_IPSEC_AUTHIP_MM_CONTEXT`, what secure sockets use).
+    pub fn authip_mm(name: impl Into<String>, policy: IkeMmPolicy) -> Self {
+        Self::ike_mm(name, policy).context_type(provider_context_type::IPSEC_AUTHIP_MM)
+    }
+    /// An IKE quick-mode transport context (`FWPM_IPSEC_IKE_QM_TRANSPORT_CONTEXT`).
+    pub fn ipsec_qm_transport(name: impl Into<String>, policy: IpsecQmPolicy) -> Self {
+        Self::with_data(
+            name,
+            provider_context_type::IPSEC_IKE_QM_TRANSPORT,
+            ProviderContextData::IpsecQm(Arc::new(policy)),
+        )
+    }
+    /// An AuthIP quick-mode transport context (`FWPM_IPSEC_AUTHIP_QM_TRANSPORT_CONTEXT`).
+    pub fn authip_qm_transport(name: impl Into<String>, policy: IpsecQmPolicy) -> Self {
+        Self::ipsec_qm_transport(name, policy)
+            .context_type(provider_context_type::IPSEC_AUTHIP_QM_TRANSPORT)
+    }
+    /// An IKE quick-mode tunnel context (`FWPM_IPSEC_IKE_QM_TUNNEL_CONTEXT`); the policy
+    /// needs [`IpsecQmPolicy::tunnel`].
+    pub fn ipsec_qm_tunnel(name: impl Into<String>, policy: IpsecQmPolicy) -> Self {
+        Self::ipsec_qm_transport(name, policy)
+            .context_type(provider_context_type::IPSEC_IKE_QM_TUNNEL)
     }
     /// Sets the key.
     pub fn key(mut self, key: Guid) -> Self {
         self.key = key;
         self
+    }
+    /// Sets the context type (e.g. [`provider_context_type::IPSEC_IKEV2_MM`]).
+    pub fn context_type(mut self, t: u32) -> Self {
+        self.context_type = t;
+        self
+    }
+    /// The main-mode policy, for a typed main-mode context.
+    pub fn ike_mm_policy(&self) -> Option<&IkeMmPolicy> {
+        match &self.data {
+            ProviderContextData::IkeMm(p) => Some(p),
+            _ => None,
+        }
+    }
+    /// The quick-mode policy, for a typed quick-mode context.
+    pub fn ipsec_qm_policy(&self) -> Option<&IpsecQmPolicy> {
+        match &self.data {
+            ProviderContextData::IpsecQm(p) => Some(p),
+            _ => None,
+        }
+    }
+    /// The bytes of an opaque context.
+    pub fn opaque_data(&self) -> Option<&[u8]> {
+        match &self.data {
+            ProviderContextData::Opaque(b) => Some(b),
+            _ => None,
+        }
+    }
+    /// Checks the data against the type (what the engine does on add).
+    ///
+    /// # Errors
+    /// As [`ProviderContextData::validate`].
+    pub fn validate(&self) -> Result<(), crate::SpecError> {
+        self.data.validate(self.context_type)
     }
 }
 

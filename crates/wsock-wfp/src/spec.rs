@@ -234,7 +234,11 @@ pub struct SpecError {
 }
 
 impl SpecError {
-    fn new(error: WfpError, path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        error: WfpError,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         SpecError {
             error,
             path: path.into(),
@@ -605,7 +609,12 @@ impl Engine {
             .ok_or_else(nf)
     }
 
-    fn resolve_provider(&self, sid: SessionId, s: &str, path: &str) -> Result<Guid, SpecError> {
+    pub(crate) fn resolve_provider(
+        &self,
+        sid: SessionId,
+        s: &str,
+        path: &str,
+    ) -> Result<Guid, SpecError> {
         let nf = || {
             SpecError::new(
                 WfpError::ProviderNotFound,
