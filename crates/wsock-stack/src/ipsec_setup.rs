@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use rustls_pki_types::UnixTime;
 use wsock_ipsec::ike::cert::CertAuth;
-use wsock_ipsec::ike::sa::Identity;
+use wsock_ipsec::ike::sa::{Identity, Retransmit};
 use wsock_ipsec::pki::{CertAuthority, Validity};
 
 use crate::core::{IpsecCredential, IpsecSetup};
@@ -66,18 +66,37 @@ pub fn setups(
         )),
         Duration::from_secs(2 * 365 * 24 * 3600),
     );
-    let mut ca = if all_local {
-        Some(CertAuthority::new(&format!("wsock scenario {} CA", sc.name), validity).map_err(err)?)
-    } else {
-        None
+    // A CA made at start: the scenario's `[ca]`, or one for the scenario when every host is
+    // local (certificates need no file then).
+    let ca_name = match &sc.ca {
+        Some(c) => Some(c.name.clone()),
+        None if all_local => Some(format!("wsock scenario {} CA", sc.name)),
+        None => None,
+    };
+    let mut ca = match ca_name {
+        Some(n) => Some(CertAuthority::new(&n, validity).map_err(err)?),
+        None => None,
     };
     for h in sc.hosts.iter().filter(|h| local.contains(&h.name)) {
         let id = host_identity(h);
-        let credential = match ca.as_mut() {
+        let wants_cert = if sc.ca.is_some() {
+            sc.wants_certificate(&h.name)
+        } else {
+            true
+        };
+        let credential = match ca.as_mut().filter(|_| wants_cert) {
             Some(ca) => {
-                let lc = machine_name(h).to_ascii_lowercase();
-                let fq = format!("{lc}.{}", h.domain.to_ascii_lowercase());
-                let cert = ca.issue_machine(&[&lc, &fq], true, validity).map_err(err)?;
+                let names: Vec<String> = if sc.ca.is_some() {
+                    h.certificate_dns_names()
+                } else {
+                    let lc = machine_name(h).to_ascii_lowercase();
+                    vec![
+                        lc.clone(),
+                        format!("{lc}.{}", h.domain.to_ascii_lowercase()),
+                    ]
+                };
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                let cert = ca.issue_machine(&refs, true, validity).map_err(err)?;
                 let auth = CertAuth::new(
                     cert.chain,
                     &cert.key_pkcs8,
@@ -89,10 +108,26 @@ pub fn setups(
             }
             None => IpsecCredential::Psk {
                 id,
-                key: scenario_psk(sc),
+                key: h
+                    .psks
+                    .first()
+                    .map(|p| p.key.as_bytes().to_vec())
+                    .unwrap_or_else(|| scenario_psk(sc)),
             },
         };
+        let knobs = sc.ipsec_settings(&h.name);
         let mut s = IpsecSetup::new(credential);
+        s.retransmit = Retransmit {
+            initial: knobs.retransmit_initial,
+            max_sends: knobs.retransmit_max.saturating_add(1),
+        };
+        s.child_lifetime = crate::core::child_lifetime(
+            Some(knobs.child_lifetime),
+            Some(knobs.child_lifetime_bytes),
+        );
+        s.ike_lifetime = Some(knobs.mm_lifetime);
+        s.replay_window = knobs.replay_window;
+        s.failure_delay = knobs.negotiation_timeout;
         s.keylog = keylog;
         s.machines = names.clone();
         out.insert(h.name.clone(), s);

@@ -16,6 +16,10 @@ pub enum PolicyTable {
     Sublayer,
     /// `[[host.filter]]`.
     Filter,
+    /// `[[host.provider_context]]`.
+    ProviderContext,
+    /// `[[host.firewall_rule]]`.
+    FirewallRule,
 }
 
 impl PolicyTable {
@@ -25,6 +29,8 @@ impl PolicyTable {
             PolicyTable::Provider => "host.provider",
             PolicyTable::Sublayer => "host.sublayer",
             PolicyTable::Filter => "host.filter",
+            PolicyTable::ProviderContext => "host.provider_context",
+            PolicyTable::FirewallRule => "host.firewall_rule",
         }
     }
 }
@@ -57,6 +63,8 @@ pub fn build_ale(spec: &HostSpec) -> Result<(Ale, SessionId), (PolicyTable, usiz
             .add_sublayer_spec(admin, s)
             .map_err(|e| (PolicyTable::Sublayer, i, e))?;
     }
+    spec.add_provider_contexts(&mut engine, admin)
+        .map_err(|(i, e)| (PolicyTable::ProviderContext, i, e))?;
     let mut ale = Ale::new(engine);
     // The built-in IPsec callouts (FWPM_CALLOUT_IPSEC_*), so policy can invoke them.
     let _ = ale.install_ipsec_callouts(admin);
@@ -65,6 +73,8 @@ pub fn build_ale(spec: &HostSpec) -> Result<(Ale, SessionId), (PolicyTable, usiz
             .add_spec(admin, f)
             .map_err(|e| (PolicyTable::Filter, i, e))?;
     }
+    spec.install_firewall_rules(ale.engine_mut(), admin)
+        .map_err(|(i, e)| (PolicyTable::FirewallRule, i, e))?;
     Ok((ale, admin))
 }
 

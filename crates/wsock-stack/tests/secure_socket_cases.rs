@@ -29,6 +29,7 @@ fn net_with(f: impl Fn(&str, &mut IpsecSetup) + Send + Sync + 'static) -> (Netwo
         .ipsec_setup(move |n, s| {
             // Fail fast: retransmissions every 50 ms, connects give up 1 s after a failure.
             s.retransmit.initial = Duration::from_millis(50);
+            s.retransmit.max_sends = 4;
             s.failure_delay = Duration::from_secs(1);
             f(n, s)
         })

@@ -123,6 +123,8 @@ pub struct IpsecSetup {
     pub machines: BTreeMap<String, String>,
     /// The ESP suites a responder accepts (`None`: everything wsock implements).
     pub responder_esp: Option<Vec<(EspSuite, bool)>>,
+    /// Lifetime of IKE SAs (main mode SAs; rekeyed at 90 %). `None`: forever.
+    pub ike_lifetime: Option<Duration>,
     /// Half-open IKE SAs from which a responder demands cookies (0: always; default 64).
     pub cookie_threshold: usize,
     /// The ESP suites an initiator offers, in order, instead of the policy's (`None`: AEAD
@@ -148,6 +150,7 @@ impl IpsecSetup {
             machines: BTreeMap::new(),
             esp_offer: None,
             responder_esp: None,
+            ike_lifetime: None,
             cookie_threshold: 64,
         }
     }
@@ -427,6 +430,7 @@ impl IpsecPath {
             IpsecCredential::Psk { id, key } => IkePolicy::psk(id.clone(), key.clone()),
         };
         p.force_encap = true;
+        p.ike_lifetime = self.setup.ike_lifetime;
         p.mode = self.setup.mode;
         p.replay_window = self.setup.replay_window;
         p.child_lifetime = self.setup.child_lifetime;
