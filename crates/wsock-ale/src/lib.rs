@@ -1083,27 +1083,50 @@ impl Ale {
         })
     }
 
-    /// The request carried by the filter that permitted `r`, if any.
+    /// The request carried by the filters that permitted `r`, if any: the deciding filter's,
+    /// else the first permitting sublayer's that carries one. (A plain allow in another
+    /// sublayer, e.g. a firewall rule, must not erase an IPsec requirement: every sublayer
+    /// permitted, and each one's terms apply.)
     fn protection_of(&self, r: &ClassifyResult) -> Option<ProtectionRequest> {
         if !r.is_permit() {
             return None;
         }
-        let f = r.decided_by?;
-        let filter = self.engine.resolve_filter(&f)?;
-        let callout = f.action.callout();
-        if callout.is_none() && filter.raw_context == 0 && filter.provider_context_key.is_none() {
-            return None;
+        let request = |f: FilterRef| -> Option<ProtectionRequest> {
+            let filter = self.engine.resolve_filter(&f)?;
+            let callout = f.action.callout();
+            if callout.is_none()
+                && filter.raw_context == 0
+                && filter.provider_context_key.is_none()
+            {
+                return None;
+            }
+            Some(ProtectionRequest {
+                layer: r.layer,
+                filter_id: f.id,
+                filter_key: filter.key,
+                sublayer: f.sublayer,
+                callout,
+                ipsec_callout: callout.and_then(IpsecCallout::from_key),
+                raw_context: filter.raw_context,
+                provider_context: filter.provider_context_key,
+            })
+        };
+        if let Some(p) = r.decided_by.and_then(request) {
+            return Some(p);
         }
-        Some(ProtectionRequest {
-            layer: r.layer,
-            filter_id: f.id,
-            filter_key: filter.key,
-            sublayer: f.sublayer,
-            callout,
-            ipsec_callout: callout.and_then(IpsecCallout::from_key),
-            raw_context: filter.raw_context,
-            provider_context: filter.provider_context_key,
-        })
+        r.sublayer_results
+            .into_iter()
+            .filter(|s| s.decision == Decision::Permit && s.filter_id != 0)
+            .filter(|s| r.decided_by.is_none_or(|d| d.id != s.filter_id))
+            .find_map(|s| {
+                let filter = self.engine.filter_in_layer(r.layer, s.filter_id)?;
+                request(FilterRef {
+                    id: s.filter_id,
+                    layer: r.layer,
+                    sublayer: s.sublayer,
+                    action: filter.action,
+                })
+            })
     }
 
     // ------------------------------------------------------------------ bind / listen

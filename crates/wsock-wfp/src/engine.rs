@@ -1556,6 +1556,17 @@ impl Engine {
         )
     }
 
+    /// The filter `id` of `layer` (a sublayer result names its deciding filter by id); `None`
+    /// once the filter has been deleted.
+    pub fn filter_in_layer(&self, layer: Layer, id: u64) -> Option<&Filter> {
+        self.store
+            .layers
+            .get(layer.0 as usize)?
+            .all
+            .get(&id)
+            .map(|cf| &cf.filter)
+    }
+
     /// The filter a [`FilterRef`] (a classification's `decided_by`, a veto's `vetoing`) names,
     /// for its key, display name, provider context and `rawContext`; `None` once the filter
     /// has been deleted (or, for a ref from another engine, if no such filter exists).

@@ -62,8 +62,11 @@ impl HostCore {
     }
 
     pub(super) fn ale_inbound(&mut self, packet: &[u8], sum: &IpSummary, secured: bool) -> Inbound {
+        let peer = if secured { self.ingress_peer() } else { None };
+        let sa_encrypts = peer.as_ref().is_some_and(|p| p.1);
         let info = InboundInfo {
             ipsec_secured: secured,
+            remote_machine: peer.map(|p| p.0),
             ..InboundInfo::default()
         };
         let Some((sport, dport)) = sum.ports(packet) else {
@@ -111,6 +114,18 @@ impl HostCore {
                         }
                         tracing::debug!(target: "wsock::ipsec", %remote, %local, "clear connection request where policy requires IPsec: dropped");
                         self.clear_text_drop_event(local, remote, 6);
+                        Inbound::Drop(DropReason::ClearTextDrop)
+                    }
+                    Ok(AleVerdict::Permit {
+                        flow, protection, ..
+                    }) if secured
+                        && !sa_encrypts
+                        && protection.is_some_and(|p| p.requires_encryption()) =>
+                    {
+                        if let Some(f) = flow {
+                            let _ = self.ale.close_flow(f, now);
+                        }
+                        tracing::debug!(target: "wsock::ipsec", %remote, %local, "integrity-only SA where policy requires encryption: dropped");
                         Inbound::Drop(DropReason::ClearTextDrop)
                     }
                     Ok(AleVerdict::Permit { flow, .. }) => {
@@ -170,6 +185,13 @@ impl HostCore {
                         if !secured && protection.is_some_and(|p| p.requires_security()) =>
                     {
                         self.clear_text_drop_event(local, remote, 17);
+                        Inbound::Drop(DropReason::ClearTextDrop)
+                    }
+                    Ok(AleVerdict::Permit { protection, .. })
+                        if secured
+                            && !sa_encrypts
+                            && protection.is_some_and(|p| p.requires_encryption()) =>
+                    {
                         Inbound::Drop(DropReason::ClearTextDrop)
                     }
                     Ok(AleVerdict::Permit { .. }) => Inbound::Pass,

@@ -564,6 +564,7 @@ impl HostCore {
         match &e {
             Endpoint::Tcp(t) => {
                 if let Some(f) = t.flow {
+                    self.ipsec_remember_closing(f);
                     let _ = self.ale.close_flow(f, now);
                 }
                 if t.ale_owned {

@@ -269,6 +269,10 @@ pub struct SaFacts {
 }
 
 struct OutEntry {
+    /// A pair we answered the peer's rekey with: the peer installs it only when our answer
+    /// arrives, so we keep sending on the pair it replaces until the new pair brings a packet
+    /// or the old one is deleted.
+    pending: Option<u32>,
     sa: OutboundSa,
     mm: IkeSaId,
     qm: u64,
@@ -291,6 +295,8 @@ struct InEntry {
 struct Negotiation {
     peer_ip: IpAddr,
     need: Need,
+    /// Its first child SA was installed (later events are rekeys, not this negotiation).
+    done: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -697,6 +703,14 @@ impl HostCore {
             }
             return false;
         };
+        // Traffic nobody asked to protect goes in clear, unless its flow was secured (a reply
+        // on a flow whose peer negotiated: the responder's side of the SA).
+        let flow_secured = flow
+            .and_then(|f| self.ale.flow(f))
+            .is_some_and(|i| i.security.qm_sa_id.is_some());
+        if need.is_none() && !flow_secured {
+            return false;
+        }
         // An SA to the peer that fits.
         let fits = |o: &OutEntry, n: Option<&Need>, ids: &BTreeMap<IkeSaId, Identity>| {
             n.is_none_or(|n| {
@@ -706,10 +720,11 @@ impl HostCore {
                         .is_none_or(|t| ids.get(&o.mm).is_some_and(|id| id.matches_target(t)))
             }) && !o.sa.is_expired()
         };
-        let chosen = p
-            .out
-            .get(&peer)
-            .and_then(|v| v.iter().rposition(|o| fits(o, need.as_ref(), &p.peer_ids)));
+        let chosen = p.out.get(&peer).and_then(|v| {
+            v.iter()
+                .rposition(|o| o.pending.is_none() && fits(o, need.as_ref(), &p.peer_ids))
+                .or_else(|| v.iter().rposition(|o| fits(o, need.as_ref(), &p.peer_ids)))
+        });
         if let Some(i) = chosen {
             let entry = &mut p.out.get_mut(&peer).expect("present")[i];
             let (mm, qm) = (entry.mm, entry.qm);
@@ -845,6 +860,7 @@ impl HostCore {
                     Negotiation {
                         peer_ip: peer,
                         need,
+                        done: false,
                     },
                 );
                 p.by_peer.insert(peer, mm);
@@ -938,6 +954,16 @@ impl HostCore {
                 };
                 self.device.pool.give(buf);
                 self.ipsec_ingress_sa = Some((mm, qm));
+                // The peer sends on a pair we answered its rekey with: it has installed it.
+                if let Some(list) = p.out.get_mut(&peer_ip) {
+                    if let Some(old) = list
+                        .iter_mut()
+                        .find(|o| o.inbound_spi == spi)
+                        .and_then(|o| o.pending.take())
+                    {
+                        list.retain(|o| o.inbound_spi != old);
+                    }
+                }
                 Some((
                     packet,
                     IngressMeta {
@@ -1110,10 +1136,14 @@ impl HostCore {
             },
         );
         let list = p.out.entry(peer_ip).or_default();
-        if let Some(old) = child.replaces {
+        let wait =
+            child.role == wsock_ipsec::ike::crypto::Role::Responder && child.replaces.is_some();
+        let pending = if wait { child.replaces } else { None };
+        if let (Some(old), false) = (child.replaces, wait) {
             list.retain(|o| o.inbound_spi != old);
         }
         list.push(OutEntry {
+            pending,
             sa: out_sa,
             mm: child.ike_sa,
             qm,
@@ -1122,7 +1152,27 @@ impl HostCore {
             peer_wire: child.peer,
             mode: child.mode,
         });
-        if p.negotiations.contains_key(&child.ike_sa) {
+        let unfit = p
+            .negotiations
+            .get(&child.ike_sa)
+            .is_some_and(|n| !n.done && n.need.encrypt && !encrypted);
+        if unfit {
+            // The peer chose an integrity-only suite we offered, but this negotiation was for
+            // encrypted traffic: a policy mismatch, not an SA to use (else every packet would
+            // start another negotiation).
+            let code = IpsecError::IkeNoProposalChosen.win32_code();
+            tracing::info!(target: "wsock::ipsec", host = %host, mm = %child.ike_sa, code, "quick mode SA without a cipher where encryption is guaranteed: refused");
+            self.negotiation_failed(child.ike_sa, code);
+            return;
+        }
+        let Some(p) = self.ipsec.as_mut() else {
+            return;
+        };
+        let first_child = p
+            .negotiations
+            .get_mut(&child.ike_sa)
+            .is_some_and(|n| !std::mem::replace(&mut n.done, true));
+        if first_child {
             p.failures.remove(&peer_ip);
             if p.by_peer.get(&peer_ip) == Some(&child.ike_sa) {
                 p.by_peer.remove(&peer_ip);
@@ -1137,8 +1187,13 @@ impl HostCore {
         let Some(p) = self.ipsec.as_mut() else {
             return;
         };
+        if p.negotiations.get(&mm).is_none_or(|n| n.done) {
+            // A responder SA, or a rekey or extra child SA of an established one: nothing
+            // waits on it, and the SAs it has keep working.
+            return;
+        }
         let Some(n) = p.negotiations.remove(&mm) else {
-            return; // a responder SA or an established SA that died: nothing waits on it
+            return;
         };
         if p.by_peer.get(&n.peer_ip) == Some(&mm) {
             p.by_peer.remove(&n.peer_ip);
@@ -1298,6 +1353,60 @@ impl HostCore {
                 layer,
             },
         );
+    }
+
+    /// What the SA of the inbound packet being processed says about its peer: the machine as a
+    /// WFP token (name, `DOMAIN\\NAME$`, identity) for `ALE_REMOTE_MACHINE_ID`, and whether
+    /// the SA encrypts.
+    pub(crate) fn ingress_peer(&self) -> Option<(wsock_wfp::Token, bool)> {
+        let (mm, qm) = self.ipsec_ingress_sa?;
+        let f = self.sa_facts(mm.0, qm)?;
+        let machine = f.peer_machine.clone().or(f.peer_id.clone())?;
+        let mut groups = vec![format!("{}\\{machine}$", self.spec.domain)];
+        if let Some(id) = f.peer_id {
+            groups.push(id);
+        }
+        Some((
+            wsock_wfp::Token {
+                user: machine,
+                groups,
+            },
+            f.encrypted,
+        ))
+    }
+
+    /// A connection is closing: its packets still in flight (queued data, FIN) keep the
+    /// protection the flow had after ALE forgets it.
+    pub(crate) fn ipsec_remember_closing(&mut self, flow: FlowId) {
+        let Some(info) = self.ale.flow(flow) else {
+            return;
+        };
+        let secured = info.security.qm_sa_id.is_some();
+        let need = self
+            .ipsec_need(Some(flow), info.protection.as_ref(), info.remote.ip())
+            .or(secured.then_some(Need {
+                encrypt: false,
+                target: None,
+                clear_ok: false,
+                discover: false,
+            }));
+        if let Some(mut n) = need {
+            if secured {
+                n.clear_ok = false;
+                n.discover = false;
+            }
+            let until = self.now + super::ORPHAN_LINGER;
+            self.closing_needs
+                .insert((info.local, info.remote), (n, until));
+        }
+    }
+
+    /// What a packet of a closed connection needs, if its flow needed protection.
+    pub(crate) fn closing_need(&self, local: SocketAddr, remote: SocketAddr) -> Option<Need> {
+        self.closing_needs
+            .get(&(local, remote))
+            .filter(|(_, until)| *until > self.now)
+            .map(|(n, _)| n.clone())
     }
 
     /// Whether a clear inbound packet of `flow` must be refused: its socket's settings or its

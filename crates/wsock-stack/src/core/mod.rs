@@ -186,6 +186,8 @@ pub struct HostCore {
     ipsec: Option<Box<ipsec::IpsecPath>>,
     /// Packet counters of the IPsec path.
     ipsec_counters: ipsec::IpsecCounters,
+    /// The protection of closed connections still finishing, by (local, remote).
+    closing_needs: HashMap<(SocketAddr, SocketAddr), (ipsec::Need, Duration)>,
     /// Filters instantiated from secure sockets' settings, by endpoint.
     secure_filters: BTreeMap<u64, Vec<u64>>,
     /// The SA (MM id, QM id) of the inbound packet being processed, if it arrived in ESP.
@@ -366,6 +368,7 @@ impl HostCore {
             ipsec: None,
             secure_filters: BTreeMap::new(),
             ipsec_counters: ipsec::IpsecCounters::default(),
+            closing_needs: HashMap::new(),
             ipsec_ingress_sa: None,
         })
     }
@@ -636,6 +639,7 @@ impl HostCore {
         let now = self.now;
         if now.saturating_sub(self.last_expire) >= Duration::from_secs(1) {
             self.last_expire = now;
+            self.closing_needs.retain(|_, (_, until)| *until > now);
             self.ale.expire(now);
             self.expire_half_open();
         }

@@ -391,7 +391,16 @@ impl HostCore {
             }
         }
         // IPsec: what policy protects, or what an SA to the peer covers, leaves as ESP.
-        let need = self.ipsec_need(flow, protection.as_ref(), summary.dst);
+        let need = match flow {
+            Some(_) => self.ipsec_need(flow, protection.as_ref(), summary.dst),
+            None if self.closing_needs.is_empty() => None,
+            None => summary.ports(&packet[head..]).and_then(|(sp, dp)| {
+                self.closing_need(
+                    SocketAddr::new(summary.src, sp),
+                    SocketAddr::new(summary.dst, dp),
+                )
+            }),
+        };
         if (need.is_some() || self.ipsec.is_some())
             && self.ipsec_egress(&mut packet, head, &summary, flow, need)
         {
