@@ -37,6 +37,8 @@ pub mod error;
 pub mod ext;
 pub mod identity;
 pub mod net;
+pub mod secure;
+mod stack_security;
 #[allow(unsafe_code)]
 pub mod sys;
 mod winsock;
