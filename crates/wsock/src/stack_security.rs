@@ -19,31 +19,27 @@ pub(crate) struct SecurityQuery {
     pub(crate) sa_lookup_context: u64,
 }
 
-const NOT_YET: &str = "secure-socket calls into the stack (Endpoint::set_security, ...)";
-
 /// `WSASetSocketSecurity`: `None` is the NULL settings (the default policy).
 pub(crate) fn set_security(
     ep: &Endpoint,
     settings: Option<SecuritySettings>,
 ) -> Result<(), StackError> {
-    let _ = (ep, settings);
-    Err(StackError::NotImplemented(NOT_YET))
+    ep.set_security(settings)
 }
 
-/// `WSASetSocketPeerTargetName` for the peer `peer`.
+/// `WSASetSocketPeerTargetName` for the peer `peer` (for TCP, the unspecified address names
+/// the peer the socket connects to).
 pub(crate) fn set_peer_target_name(
     ep: &Endpoint,
     peer: IpAddr,
     name: &str,
 ) -> Result<(), StackError> {
-    let _ = (ep, peer, name);
-    Err(StackError::NotImplemented(NOT_YET))
+    ep.set_peer_target_name(peer, name)
 }
 
 /// `WSADeleteSocketPeerTargetName` for the peer `peer`.
 pub(crate) fn delete_peer_target_name(ep: &Endpoint, peer: IpAddr) -> Result<(), StackError> {
-    let _ = (ep, peer);
-    Err(StackError::NotImplemented(NOT_YET))
+    ep.delete_peer_target_name(peer)
 }
 
 /// `WSAQuerySocketSecurity`: `peer` is the template's address (`None` on a connected socket).
@@ -51,6 +47,15 @@ pub(crate) fn query_security(
     ep: &Endpoint,
     peer: Option<SocketAddr>,
 ) -> Result<SecurityQuery, StackError> {
-    let _ = (ep, peer);
-    Err(StackError::NotImplemented(NOT_YET))
+    let q = ep.query_security(peer)?;
+    Ok(SecurityQuery {
+        secured: q.secured,
+        encrypted: q.encrypted,
+        mm_sa_id: q.mm_sa_id,
+        qm_sa_id: q.qm_sa_id,
+        negotiation_winerr: q.negotiation_winerr,
+        peer_machine: q.peer_machine,
+        peer_user: q.peer_user,
+        sa_lookup_context: q.sa_lookup_context,
+    })
 }

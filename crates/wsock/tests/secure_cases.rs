@@ -3,7 +3,7 @@
 //! Windows program makes it, with windows-sys's structs.
 //!
 //! Cases that need a negotiated IPsec connection (SA ids, ENCRYPTED, tokens of an
-//! authenticated peer) are written in full and ignored until the IPsec stage is wired.
+//! authenticated peer) run on the stack's IPsec path between the scenario's two hosts.
 
 mod common;
 
@@ -195,6 +195,20 @@ fn secure_pair(
     (l, c, a)
 }
 
+/// As `started`, with failed IKE negotiations giving up after 1.5 s instead of Windows' ~21 s.
+fn started_failing_fast() -> (wsock::Network, wsock::Host, wsock::Host) {
+    let net = wsock::Network::builder(wsock::Scenario::default_scenario())
+        .ipsec_setup(|_, s| s.failure_delay = std::time::Duration::from_millis(1500))
+        .start()
+        .expect("network starts");
+    let client = net.host("client").expect("client host");
+    let server = net.host("server").expect("server host");
+    wsock::ext::set_thread_host(&client);
+    let mut data: WSADATA = unsafe { zeroed() };
+    assert_eq!(unsafe { WSAStartup(0x0202, &mut data) }, 0, "WSAStartup");
+    (net, client, server)
+}
+
 // ------------------------------------------------------------------ WSASetSocketSecurity
 
 #[test]
@@ -326,7 +340,8 @@ fn case_12_short_settings_are_emsgsize() {
     let st = settings(SOCKET_SECURITY_PROTOCOL_IPSEC, 1);
     assert_eq!(set_security(s, Some(&st), 8), (SOCKET_ERROR, WSAEMSGSIZE));
     let b = ipsec_settings(1, 1, GUID::from_u128(0), "alice", "WSOCK", "pw");
-    let short = b.len() - 2;
+    // 84 fixed bytes + 24 string bytes are needed (callers often pass sizeof = 88 + strings).
+    let short = 84 + 24 - 2;
     let rc = call(|| unsafe { WSASetSocketSecurity(s, b.cptr(), short, null(), None) });
     assert_eq!(rc, (SOCKET_ERROR, WSAEMSGSIZE));
     // Nothing was set: a correct call still succeeds once.
@@ -610,7 +625,6 @@ fn case_25_delete_on_raw_or_unix_socket() {
 // ------------------------------------------------------------------ WSAQuerySocketSecurity
 
 #[test]
-#[ignore = "needs IPsec stage (lead)"]
 fn case_26_query_connected_secured_tcp() {
     let (_n, client, server) = started();
     let (_l, c, _a) = secure_pair(&server, &client, 27015, 0);
@@ -783,7 +797,6 @@ fn case_31_zero_access_mask_returns_no_handles() {
 }
 
 #[test]
-#[ignore = "needs IPsec stage (lead)"]
 fn case_32_token_query_mask_returns_closable_handles() {
     let (n, client, server) = started();
     let (_l, _c, a) = secure_pair(&server, &client, 27015, 1);
@@ -849,7 +862,6 @@ fn query_flags(s: SOCKET) -> u32 {
 }
 
 #[test]
-#[ignore = "needs IPsec stage (lead)"]
 fn case_34_both_guarantee_encryption_is_secured_and_encrypted() {
     let (_n, client, server) = started();
     let (_l, c, a) = secure_pair(
@@ -864,34 +876,70 @@ fn case_34_both_guarantee_encryption_is_secured_and_encrypted() {
 }
 
 #[test]
-#[ignore = "needs IPsec stage (lead)"]
-fn case_36_secured_client_to_unsecured_server_fails_without_clear_text() {
-    let (_n, client, server) = started();
+fn case_36_secured_client_fails_without_clear_text_when_negotiation_fails() {
+    let (_n, client, server) = started_failing_fast();
     let _l = listener_on(&server, &client, 27015);
     let c = tcp();
     let st = settings(0, 0);
     assert_eq!(set_security(c, Some(&st), 8), (0, 0));
+    // wsock's hosts always answer IKE: a peer that cannot authenticate as the target name is
+    // how a negotiation fails here (docs/windows-differences.md).
+    let b = peer_name(0, None, "host/MALLORY", 12);
+    assert_eq!(set_name(c, &b, b.len()), (0, 0));
     let to = v4([10, 0, 0, 2], 27015);
     let rc = call(|| unsafe { connect(c, sa(&to), SIN_LEN) });
     assert_eq!(rc, (SOCKET_ERROR, WSAETIMEDOUT));
+    // The reason is in the IPSEC2 query.
+    let t = template(SOCKET_SECURITY_PROTOCOL_IPSEC2, None, 0);
+    let mut info: SOCKET_SECURITY_QUERY_INFO_IPSEC2 = unsafe { zeroed() };
+    let mut len = 64u32;
+    let rc = query(
+        c,
+        Some(&t),
+        152,
+        (&mut info as *mut SOCKET_SECURITY_QUERY_INFO_IPSEC2).cast(),
+        &mut len,
+    );
+    assert_eq!(rc, (SOCKET_ERROR, WSAENOTCONN), "no connection to query");
 }
 
-#[test]
-#[ignore = "needs IPsec stage (lead)"]
-fn case_37_allow_insecure_falls_back_to_clear_text() {
-    let (_n, client, server) = started();
-    let _l = listener_on(&server, &client, 27015);
+fn allow_insecure_fallback(listener_flags: Option<u32>) {
+    let (_n, client, server) = started_failing_fast();
+    let l = match listener_flags {
+        Some(f) => secure_listener(&server, &client, 27015, f),
+        None => listener_on(&server, &client, 27015),
+    };
     let c = tcp();
     safety_timeout(c);
     let st = settings(0, SOCKET_SETTINGS_ALLOW_INSECURE);
     assert_eq!(set_security(c, Some(&st), 8), (0, 0));
+    let b = peer_name(0, None, "host/MALLORY", 12);
+    assert_eq!(set_name(c, &b, b.len()), (0, 0));
     let to = v4([10, 0, 0, 2], 27015);
     assert_eq!(call(|| unsafe { connect(c, sa(&to), SIN_LEN) }), (0, 0));
     assert_eq!(query_flags(c) & SOCKET_INFO_CONNECTION_SECURED, 0);
+    let a = unsafe { accept(l, null_mut(), null_mut()) };
+    assert_ne!(a, INVALID_SOCKET);
+    send_all(c, b"in clear");
+    wsock::ext::set_thread_host(&server);
+    assert_eq!(recv_some(a, 64), b"in clear");
+}
+
+/// The server accepts clear text too (its own settings allow it).
+#[test]
+#[ignore = "stack: clear fallback after a failed negotiation times out (wsock-stack's own ipsec_path allow_insecure test fails the same way) (lead)"]
+fn case_37_allow_insecure_falls_back_to_clear_text() {
+    allow_insecure_fallback(Some(SOCKET_SETTINGS_ALLOW_INSECURE));
+}
+
+/// The reference's exact case: the server socket has no security at all.
+#[test]
+#[ignore = "stack: clear fallback after a failed negotiation times out, as for case_37 (lead)"]
+fn case_37_allow_insecure_falls_back_to_clear_text_with_an_unsecured_server() {
+    allow_insecure_fallback(None);
 }
 
 #[test]
-#[ignore = "needs IPsec stage (lead)"]
 fn case_38_default_policy_is_integrity_only() {
     let (_n, client, server) = started();
     wsock::ext::set_thread_host(&server);
@@ -909,9 +957,8 @@ fn case_38_default_policy_is_integrity_only() {
 }
 
 #[test]
-#[ignore = "needs IPsec stage (lead)"]
 fn case_40_target_name_mismatch_fails_the_connect() {
-    let (_n, client, server) = started();
+    let (_n, client, server) = started_failing_fast();
     let _l = secure_listener(&server, &client, 27015, 1);
     let c = tcp();
     let st = settings(0, 1);
@@ -930,7 +977,6 @@ fn impersonated_user() -> Option<String> {
 }
 
 #[test]
-#[ignore = "needs IPsec stage (lead)"]
 fn case_41_impersonate_the_accepted_peer_then_revert() {
     let (_n, client, server) = started();
     let (_l, _c, a) = secure_pair(&server, &client, 27015, 1);
@@ -1075,7 +1121,7 @@ fn case_48_overlapped_socket_completes_at_once_and_indicates_it() {
     let mut ov: OVERLAPPED = unsafe { zeroed() };
     ov.hEvent = ev as _;
     let st = settings(0, 1);
-    let rc = call(|| unsafe { WSASetSocketSecurity(s, &st, 8, &ov, None) });
+    let rc = call(|| unsafe { WSASetSocketSecurity(s, &st, 8, &raw mut ov, None) });
     assert_eq!(rc, (0, 0));
     assert_eq!(wait1(ev), WSA_WAIT_EVENT_0 as u32);
     let (mut n, mut fl) = (7u32, 7u32);
@@ -1087,7 +1133,7 @@ fn case_48_overlapped_socket_completes_at_once_and_indicates_it() {
     let mut ov2: OVERLAPPED = unsafe { zeroed() };
     let b = peer_name(0, None, "host/SERVER", 11);
     let rc = call(|| unsafe {
-        WSASetSocketPeerTargetName(s, b.cptr(), b.len(), &mut ov2, Some(case48_routine))
+        WSASetSocketPeerTargetName(s, b.cptr(), b.len(), &raw mut ov2, Some(case48_routine))
     });
     assert_eq!(rc, (0, 0));
     assert_eq!(
@@ -1101,7 +1147,7 @@ fn case_48_overlapped_socket_completes_at_once_and_indicates_it() {
     let mut ov3: OVERLAPPED = unsafe { zeroed() };
     let ev3 = unsafe { WSACreateEvent() };
     ov3.hEvent = ev3 as _;
-    let rc = call(|| unsafe { WSASetSocketSecurity(s, &st, 8, &mut ov3, None) });
+    let rc = call(|| unsafe { WSASetSocketSecurity(s, &st, 8, &raw mut ov3, None) });
     assert_eq!(rc, (SOCKET_ERROR, WSAEINVAL));
     assert_eq!(wait1(ev3), WSA_WAIT_TIMEOUT);
 }
@@ -1161,7 +1207,6 @@ fn case_49_struct_abi() {
 }
 
 #[test]
-#[ignore = "needs IPsec stage (lead)"]
 fn case_50_close_delivers_queued_data_before_removing_security() {
     let (_n, client, server) = started();
     let (_l, c, a) = secure_pair(&server, &client, 27015, 1);
@@ -1181,7 +1226,6 @@ fn case_50_close_delivers_queued_data_before_removing_security() {
 }
 
 #[test]
-#[ignore = "needs IPsec stage (lead)"]
 fn case_52_ipsec2_query_reports_sa_ids() {
     let (_n, client, server) = started();
     let (_l, c, _a) = secure_pair(&server, &client, 27015, 1);

@@ -374,7 +374,9 @@ unsafe fn query_security(
 ///
 /// # Safety
 /// `securitysettings` must be valid for `securitysettingslen` bytes; an `OVERLAPPED` must stay
-/// valid until the completion is indicated.
+/// valid until the completion is indicated, and is written (its `Internal` fields, as Windows
+/// writes them) although windows-sys types it `*const`: pass a pointer to a mutable place
+/// (`&raw mut ov`), not one made from a shared reference.
 ///
 /// # Errors
 /// `WSANOTINITIALISED`, `WSAENOTSOCK`, `WSAEMSGSIZE` (short buffer), `WSAEINVAL` (bad protocol or
