@@ -95,10 +95,8 @@ impl TcpListener {
     /// use wsock::secure::SecuritySettings;
     /// let server = net.host("server").unwrap();
     /// let settings = SecuritySettings::new().require_encryption();
-    /// match wsock::net::TcpListener::bind_secure(&server, "0.0.0.0:27015".parse().unwrap(), &settings) {
-    ///     Ok(l) => assert_eq!(l.local_addr()?.port(), 27015),
-    ///     Err(e) => assert_eq!(e.wsa_code(), 10045), // the stack's half is not wired yet
-    /// }
+    /// let l = wsock::net::TcpListener::bind_secure(&server, "0.0.0.0:27015".parse().unwrap(), &settings)?;
+    /// assert_eq!(l.local_addr()?.port(), 27015);
     /// # Ok::<(), wsock::Error>(())
     /// ```
     pub fn bind_secure(
@@ -224,9 +222,11 @@ impl TcpStream {
     /// would refuse; `WSAETIMEDOUT` when negotiation fails.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # let net = wsock::Network::start(wsock::Scenario::default_scenario())?;
     /// use wsock::secure::SecuritySettings;
+    /// # let _l = wsock::net::TcpListener::bind_secure(&net.host("server").unwrap(),
+    /// #     "0.0.0.0:27015".parse().unwrap(), &SecuritySettings::new().require_encryption())?;
     /// let client = net.host("client").unwrap();
     /// let settings = SecuritySettings::new().require_encryption();
     /// let stream = net.runtime()?.block_on(wsock::net::TcpStream::connect_secure(

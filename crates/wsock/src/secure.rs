@@ -1101,3 +1101,44 @@ pub(crate) fn unspecified(v6: bool) -> IpAddr {
         IpAddr::V4(Ipv4Addr::UNSPECIFIED)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack_security::SecurityQuery;
+
+    /// Reference case 33: whatever the stack reports, ENCRYPTED never comes without SECURED, and
+    /// neither does IMPERSONATED.
+    #[test]
+    fn flags_never_report_encryption_without_security() {
+        for bits in 0..8u8 {
+            let q = SecurityQuery {
+                secured: bits & 1 != 0,
+                encrypted: bits & 2 != 0,
+                peer_user: (bits & 4 != 0).then(|| "alice".to_string()),
+                peer_machine: Some("CLIENT".into()),
+                ..SecurityQuery::default()
+            };
+            let f = SecurityInfo::from(q).flags();
+            assert!(
+                f & INFO_ENCRYPTED == 0 || f & INFO_SECURED != 0,
+                "{bits}: {f:#x}"
+            );
+            assert!(
+                f & INFO_IMPERSONATED == 0 || f & INFO_SECURED != 0,
+                "{bits}: {f:#x}"
+            );
+            assert_eq!(f & INFO_SECURED != 0, bits & 1 != 0);
+        }
+    }
+
+    #[test]
+    fn guid_bytes_round_trip_in_windows_layout() {
+        let v = 0xaec2ef9c_3a4d_4d3e_8842_239942e39a47u128;
+        let b = guid_bytes(v);
+        assert_eq!(&b[0..4], &[0x9c, 0xef, 0xc2, 0xae]);
+        assert_eq!(&b[8..10], &[0x88, 0x42]);
+        assert_eq!(guid_at(&b, 0), Some(v));
+        assert_eq!(guid_at(&b, 1), None);
+    }
+}

@@ -956,6 +956,43 @@ fn case_38_default_policy_is_integrity_only() {
     assert_eq!(query_flags(c), SOCKET_INFO_CONNECTION_SECURED);
 }
 
+/// No credential the two hosts share (each has a pre-shared key of its own): negotiation fails
+/// and, without ALLOW_INSECURE, so does the connect.
+#[test]
+fn case_39_no_shared_credential_fails_the_connect() {
+    use wsock_stack::core::IpsecCredential;
+    let net = wsock::Network::builder(wsock::Scenario::default_scenario())
+        .ipsec_setup(|host, s| {
+            s.failure_delay = std::time::Duration::from_millis(1500);
+            let id = match &s.credential {
+                IpsecCredential::Certificate { id, .. } | IpsecCredential::Psk { id, .. } => {
+                    id.clone()
+                }
+            };
+            s.credential = IpsecCredential::Psk {
+                id,
+                key: format!("{host}'s own key").into_bytes(),
+            };
+        })
+        .start()
+        .expect("network starts");
+    let (client, server) = (net.host("client").unwrap(), net.host("server").unwrap());
+    wsock::ext::set_thread_host(&client);
+    let mut data: WSADATA = unsafe { zeroed() };
+    assert_eq!(unsafe { WSAStartup(0x0202, &mut data) }, 0);
+    wsock::ext::set_thread_host(&server);
+    let l = tcp();
+    assert_eq!(set_security(l, None, 0), (0, 0));
+    bind_v4(l, [0, 0, 0, 0], 27015);
+    assert_eq!(unsafe { listen(l, 10) }, 0);
+    wsock::ext::set_thread_host(&client);
+    let c = tcp();
+    assert_eq!(set_security(c, None, 0), (0, 0));
+    let to = v4([10, 0, 0, 2], 27015);
+    let rc = call(|| unsafe { connect(c, sa(&to), SIN_LEN) });
+    assert_eq!(rc, (SOCKET_ERROR, WSAETIMEDOUT));
+}
+
 #[test]
 fn case_40_target_name_mismatch_fails_the_connect() {
     let (_n, client, server) = started_failing_fast();
