@@ -827,6 +827,92 @@ fn case_32_token_query_mask_returns_closable_handles() {
     assert_eq!(wsock::identity::open_handles(&n), 0);
 }
 
+/// Token handles belong to the caller, not to the socket: they outlive `closesocket`, and
+/// every secure-socket call on the closed handle is `WSAENOTSOCK`.
+#[test]
+fn case_32b_token_handles_outlive_the_socket() {
+    let (n, client, server) = started();
+    let (_l, c, a) = secure_pair(&server, &client, 27015, 1);
+    wsock::ext::set_thread_host(&server);
+    let t = template(0, None, TOKEN_QUERY);
+    let mut info: SOCKET_SECURITY_QUERY_INFO = unsafe { zeroed() };
+    let mut len = 24u32;
+    let rc = query(
+        a,
+        Some(&t),
+        144,
+        (&mut info as *mut SOCKET_SECURITY_QUERY_INFO).cast(),
+        &mut len,
+    );
+    assert_eq!(rc, (0, 0));
+    close(a);
+    let h = info.PeerMachineAccessTokenHandle as HANDLE;
+    let mut need = 0u32;
+    unsafe { GetTokenInformation(h, TokenUser, null_mut(), 0, &mut need) };
+    assert_eq!(
+        unsafe { GetLastError() },
+        ERROR_INSUFFICIENT_BUFFER,
+        "the handle still works"
+    );
+    assert!(need > 0);
+    let st = settings(0, 1);
+    assert_eq!(set_security(a, Some(&st), 8), (SOCKET_ERROR, WSAENOTSOCK));
+    let b = peer_name(0, None, "host/x", 6);
+    assert_eq!(set_name(a, &b, b.len()), (SOCKET_ERROR, WSAENOTSOCK));
+    let p = v4([10, 0, 0, 1], 0);
+    let rc = call(|| unsafe { WSADeleteSocketPeerTargetName(a, sa(&p), 16, null(), None) });
+    assert_eq!(rc, (SOCKET_ERROR, WSAENOTSOCK));
+    let mut len = 24u32;
+    assert_eq!(
+        query(a, Some(&t), 144, null_mut(), &mut len),
+        (SOCKET_ERROR, WSAENOTSOCK)
+    );
+    let rc = call(|| unsafe { WSAImpersonateSocketPeer(a, null(), 0) });
+    assert_eq!(rc, (SOCKET_ERROR, WSAENOTSOCK));
+    for h in [
+        info.PeerApplicationAccessTokenHandle,
+        info.PeerMachineAccessTokenHandle,
+    ] {
+        assert_eq!(unsafe { CloseHandle(h as HANDLE) }, 1);
+    }
+    assert_eq!(wsock::identity::open_handles(&n), 0);
+    let _ = c;
+}
+
+/// A successful query answers the same bytes through the wrapper and through `WSAIoctl`.
+#[test]
+fn case_15_wsaioctl_query_answers_like_the_wrapper() {
+    let (_n, client, server) = started();
+    let (_l, c, _a) = secure_pair(&server, &client, 27015, 1);
+    let mut t = template(SOCKET_SECURITY_PROTOCOL_IPSEC2, None, 0);
+    t.FieldMask = 3;
+    let mut w = [0u64; 8];
+    let mut wlen = 64u32;
+    assert_eq!(
+        query(c, Some(&t), 152, w.as_mut_ptr().cast(), &mut wlen),
+        (0, 0)
+    );
+    let mut i = [0u64; 8];
+    let mut n = 0u32;
+    let rc = call(|| unsafe {
+        WSAIoctl(
+            c,
+            SIO_QUERY_SECURITY,
+            (&t as *const SOCKET_SECURITY_QUERY_TEMPLATE_IPSEC2).cast(),
+            152,
+            i.as_mut_ptr().cast(),
+            64,
+            &mut n,
+            null_mut(),
+            None,
+        )
+    });
+    assert_eq!(rc, (0, 0));
+    assert_eq!((n, i), (wlen, w));
+    assert_eq!(n, 64);
+    assert_ne!(w[3], 0, "MmSaId");
+}
+
 /// ENCRYPTED never without SECURED, on every query result the raw face produces (clear-text
 /// connections here; the secured ones in cases 34 and 38).
 #[test]
