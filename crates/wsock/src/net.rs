@@ -307,7 +307,9 @@ impl TcpStream {
         )?)
     }
 
-    /// The impersonation of the authenticated peer (its user, else its computer).
+    /// The impersonation of the authenticated peer (its user, else its computer). Use it with
+    /// [`impersonate`] in a task, or with [`crate::ext::impersonate_scoped`] for a guard that
+    /// impersonates on the calling thread until it drops.
     ///
     /// # Errors
     /// `WSAEINVAL` ([`crate::secure::SecureError::NoPeerIdentity`]) when the connection is not
@@ -522,6 +524,18 @@ impl UdpSocket {
         )?)
     }
 
+    /// The impersonation of the authenticated peer at `peer` (see
+    /// [`TcpStream::peer_impersonation`]).
+    ///
+    /// # Errors
+    /// As [`UdpSocket::security_info`]; `WSAEINVAL` when traffic with `peer` is not secured.
+    pub fn peer_impersonation(&self, peer: SocketAddr) -> Result<crate::identity::Impersonation> {
+        Ok(crate::secure::impersonation(
+            &self.host,
+            &self.security_info(peer)?,
+        )?)
+    }
+
     /// Runs `fut` impersonating the authenticated peer at `peer`, task-scoped.
     ///
     /// # Errors
@@ -531,7 +545,7 @@ impl UdpSocket {
         peer: SocketAddr,
         fut: F,
     ) -> Result<F::Output> {
-        let imp = crate::secure::impersonation(&self.host, &self.security_info(peer)?)?;
+        let imp = self.peer_impersonation(peer)?;
         Ok(impersonate(imp, fut).await)
     }
 

@@ -169,6 +169,15 @@ fn secure_udp_pair_with_a_target_name_per_peer() {
             .await
             .unwrap();
         assert_eq!(who, "CLIENT$");
+        // The same as a thread guard.
+        {
+            let _g = wsock::ext::impersonate_scoped(srv.peer_impersonation(from).unwrap());
+            assert_eq!(
+                user_name(&server, &wsock::ext::current_impersonation().unwrap()),
+                "CLIENT$"
+            );
+        }
+        assert!(wsock::ext::current_impersonation().is_none());
     });
     cli.delete_peer_target_name(to).unwrap();
     assert_eq!(
