@@ -963,7 +963,18 @@ fn case_34_both_guarantee_encryption_is_secured_and_encrypted() {
 
 #[test]
 fn case_36_secured_client_fails_without_clear_text_when_negotiation_fails() {
-    let (_n, client, server) = started_failing_fast();
+    let dir = std::env::temp_dir().join(format!("wsock-case36-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("case36.pcap");
+    let n = wsock::Network::builder(wsock::Scenario::default_scenario())
+        .capture(&pcap)
+        .ipsec_setup(|_, s| s.failure_delay = std::time::Duration::from_millis(1500))
+        .start()
+        .expect("network starts");
+    let (client, server) = (n.host("client").unwrap(), n.host("server").unwrap());
+    wsock::ext::set_thread_host(&client);
+    let mut data: WSADATA = unsafe { zeroed() };
+    assert_eq!(unsafe { WSAStartup(0x0202, &mut data) }, 0);
     let _l = listener_on(&server, &client, 27015);
     let c = tcp();
     let st = settings(0, 0);
@@ -975,18 +986,22 @@ fn case_36_secured_client_fails_without_clear_text_when_negotiation_fails() {
     let to = v4([10, 0, 0, 2], 27015);
     let rc = call(|| unsafe { connect(c, sa(&to), SIN_LEN) });
     assert_eq!(rc, (SOCKET_ERROR, WSAETIMEDOUT));
-    // The reason is in the IPSEC2 query.
-    let t = template(SOCKET_SECURITY_PROTOCOL_IPSEC2, None, 0);
-    let mut info: SOCKET_SECURITY_QUERY_INFO_IPSEC2 = unsafe { zeroed() };
-    let mut len = 64u32;
-    let rc = query(
-        c,
-        Some(&t),
-        152,
-        (&mut info as *mut SOCKET_SECURITY_QUERY_INFO_IPSEC2).cast(),
-        &mut len,
-    );
-    assert_eq!(rc, (SOCKET_ERROR, WSAENOTCONN), "no connection to query");
+    // No connection to query.
+    let mut len = 24u32;
+    let mut info = [0u64; 3];
+    let rc = query(c, None, 0, info.as_mut_ptr().cast(), &mut len);
+    assert_eq!(rc, (SOCKET_ERROR, WSAENOTCONN));
+    // Not one clear-text packet crossed the wire: the clear socket's GRE frames carry an IPv4
+    // packet (ethertype 0x0800, then 0x45) only when something went in clear.
+    n.flush_capture().unwrap();
+    drop(n);
+    let bytes = std::fs::read(&pcap).unwrap();
+    assert!(!bytes.is_empty(), "the capture was written");
+    let leaked = bytes
+        .windows(5)
+        .any(|w| w == [0x00, 0x00, 0x08, 0x00, 0x45]);
+    assert!(!leaked, "a clear-text packet crossed the wire");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn allow_insecure_fallback(listener_flags: Option<u32>) {
