@@ -961,6 +961,43 @@ fn case_34_both_guarantee_encryption_is_secured_and_encrypted() {
     assert_eq!(query_flags(a) & 0x3, 0x3);
 }
 
+/// The client requires encryption but can offer only integrity-only ESP: no SA it accepts,
+/// no connection, and nothing in clear.
+#[test]
+fn case_35_guarantee_encryption_with_integrity_only_proposals_fails() {
+    use wsock_stack::wsock_ipsec::esp::EspSuite;
+    let dir = std::env::temp_dir().join(format!("wsock-case35-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("case35.pcap");
+    let n = wsock::Network::builder(wsock::Scenario::default_scenario())
+        .capture(&pcap)
+        .ipsec_setup(|_, s| {
+            s.failure_delay = std::time::Duration::from_millis(1500);
+            s.esp_offer = Some(vec![(EspSuite::NullAuthAesGmac { key_bits: 128 }, false)]);
+        })
+        .start()
+        .expect("network starts");
+    let (client, server) = (n.host("client").unwrap(), n.host("server").unwrap());
+    wsock::ext::set_thread_host(&client);
+    let mut data: WSADATA = unsafe { zeroed() };
+    assert_eq!(unsafe { WSAStartup(0x0202, &mut data) }, 0);
+    let _l = secure_listener(&server, &client, 27015, 0);
+    let c = tcp();
+    let st = settings(0, SOCKET_SETTINGS_GUARANTEE_ENCRYPTION);
+    assert_eq!(set_security(c, Some(&st), 8), (0, 0));
+    let to = v4([10, 0, 0, 2], 27015);
+    let rc = call(|| unsafe { connect(c, sa(&to), SIN_LEN) });
+    assert_eq!(rc, (SOCKET_ERROR, WSAETIMEDOUT));
+    n.flush_capture().unwrap();
+    drop(n);
+    let bytes = std::fs::read(&pcap).unwrap();
+    assert!(
+        !has_clear_ipv4(&bytes),
+        "a clear-text packet crossed the wire"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn case_36_secured_client_fails_without_clear_text_when_negotiation_fails() {
     let dir = std::env::temp_dir().join(format!("wsock-case36-{}", std::process::id()));
@@ -997,11 +1034,31 @@ fn case_36_secured_client_fails_without_clear_text_when_negotiation_fails() {
     drop(n);
     let bytes = std::fs::read(&pcap).unwrap();
     assert!(!bytes.is_empty(), "the capture was written");
-    let leaked = bytes
-        .windows(5)
-        .any(|w| w == [0x00, 0x00, 0x08, 0x00, 0x45]);
-    assert!(!leaked, "a clear-text packet crossed the wire");
+    assert!(
+        !has_clear_ipv4(&bytes),
+        "a clear-text packet crossed the wire"
+    );
+    // Control: the same connect without security is seen in clear by the same check.
+    let pcap2 = dir.join("control.pcap");
+    let n = wsock::Network::builder(wsock::Scenario::default_scenario())
+        .capture(&pcap2)
+        .start()
+        .expect("network starts");
+    let (client, server) = (n.host("client").unwrap(), n.host("server").unwrap());
+    wsock::ext::set_thread_host(&client);
+    assert_eq!(unsafe { WSAStartup(0x0202, &mut data) }, 0);
+    let _l = listener_on(&server, &client, 27015);
+    let c = tcp();
+    assert_eq!(call(|| unsafe { connect(c, sa(&to), SIN_LEN) }), (0, 0));
+    n.flush_capture().unwrap();
+    drop(n);
+    assert!(has_clear_ipv4(&std::fs::read(&pcap2).unwrap()));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whether a capture holds a GRE-framed clear IPv4 packet (ethertype 0x0800, then 0x45).
+fn has_clear_ipv4(pcap: &[u8]) -> bool {
+    pcap.windows(5).any(|w| w == [0x00, 0x00, 0x08, 0x00, 0x45])
 }
 
 fn allow_insecure_fallback(listener_flags: Option<u32>) {
