@@ -1085,14 +1085,12 @@ fn allow_insecure_fallback(listener_flags: Option<u32>) {
 
 /// The server accepts clear text too (its own settings allow it).
 #[test]
-#[ignore = "stack: clear fallback after a failed negotiation times out (wsock-stack's own ipsec_path allow_insecure test fails the same way) (lead)"]
 fn case_37_allow_insecure_falls_back_to_clear_text() {
     allow_insecure_fallback(Some(SOCKET_SETTINGS_ALLOW_INSECURE));
 }
 
 /// The reference's exact case: the server socket has no security at all.
 #[test]
-#[ignore = "stack: clear fallback after a failed negotiation times out, as for case_37 (lead)"]
 fn case_37_allow_insecure_falls_back_to_clear_text_with_an_unsecured_server() {
     allow_insecure_fallback(None);
 }
