@@ -38,6 +38,9 @@ pub enum Error {
     /// No host of that name runs in this process.
     #[error("no host named {0:?} in this network")]
     NoSuchHost(String),
+    /// A secure-socket call failed (settings, peer target names, queries, impersonation).
+    #[error("{0} (WSA error {code})", code = .0.wsa_code())]
+    Secure(#[from] crate::secure::SecureError),
 }
 
 impl Error {
@@ -52,6 +55,7 @@ impl Error {
         match self {
             Error::Socket(e) => wsa_code_of(e),
             Error::Scenario(_) | Error::NoSuchHost(_) => codes::WSAEINVAL,
+            Error::Secure(e) => e.wsa_code(),
         }
     }
 }

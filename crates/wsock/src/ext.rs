@@ -168,6 +168,60 @@ impl Drop for ThreadImpersonationGuard {
     }
 }
 
+/// Impersonates the authenticated peer of raw socket `socket` on the calling thread until the
+/// returned guard drops (the guard form of `WSAImpersonateSocketPeer` +
+/// `WSARevertImpersonation`): on TCP the connection's peer, on UDP the peer at `peer`.
+///
+/// # Errors
+/// The WSA code `WSAImpersonateSocketPeer` would give: `WSAENOTSOCK`, `WSAENOTCONN` (TCP not
+/// connected), `WSAEFAULT` (UDP without `peer`), `WSAEINVAL` (non-blocking socket, no
+/// authenticated peer), `WSAEAFNOSUPPORT`.
+///
+/// # Examples
+/// ```
+/// let net = wsock::Network::start(wsock::Scenario::default_scenario())?;
+/// wsock::ext::set_thread_host(&net.host("client").unwrap());
+/// let mut data = unsafe { std::mem::zeroed() };
+/// assert_eq!(unsafe { wsock::sys::WSAStartup(0x202, &mut data) }, 0);
+/// let s = unsafe { wsock::sys::socket(2, 1, 6) };
+/// // Not connected: nothing to impersonate.
+/// assert_eq!(wsock::ext::impersonate_socket_peer(s, None).unwrap_err(), 10057);
+/// # Ok::<(), wsock::Error>(())
+/// ```
+pub fn impersonate_socket_peer(
+    socket: usize,
+    peer: Option<std::net::SocketAddr>,
+) -> Result<ThreadImpersonationGuard, i32> {
+    let imp = crate::sys::secure_impersonation_for(socket, peer)?;
+    Ok(impersonate_scoped(imp))
+}
+
+/// Chooses the error `WSAQuerySocketSecurity` gives for its size probe on a TCP socket with a
+/// null template (the Microsoft sample expects `WSAEFAULT`, the default; Project Zero's tools,
+/// which always pass a template, see `WSAEMSGSIZE`). Per network; other codes are refused.
+///
+/// # Errors
+/// `Err(code)` with `WSAEINVAL` for a code other than `WSAEFAULT` (10014) or `WSAEMSGSIZE`
+/// (10040).
+///
+/// # Examples
+/// ```
+/// let net = wsock::Network::start(wsock::Scenario::default_scenario())?;
+/// wsock::ext::set_null_template_probe_error(&net, 10040).unwrap();
+/// assert!(wsock::ext::set_null_template_probe_error(&net, 1).is_err());
+/// # Ok::<(), wsock::Error>(())
+/// ```
+pub fn set_null_template_probe_error(net: &Network, code: i32) -> Result<(), i32> {
+    use crate::error::codes::{WSAEFAULT, WSAEINVAL, WSAEMSGSIZE};
+    if code != WSAEFAULT && code != WSAEMSGSIZE {
+        return Err(WSAEINVAL);
+    }
+    winsock::for_network(net)
+        .null_template_probe_error
+        .store(code, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
 /// A self-relative security descriptor (the bytes `AccessCheck` reads through its
 /// `PSECURITY_DESCRIPTOR`) from SDDL, as `ConvertStringSecurityDescriptorToSecurityDescriptorW`
 /// makes one. Domain aliases (`DA`, `DU`, ...) resolve in `host`'s domain; with `None` they are

@@ -14,10 +14,10 @@
 //!   counter) and live in a [`HandleTable`] per network. The raw face's `CloseHandle`,
 //!   `GetTokenInformation`, `AccessCheck` and `OpenThreadToken` find the table that holds a
 //!   handle, so a handle routes by value from any thread, as sockets do.
-//! * **Peer tokens.** [`peer_tokens`] is the hook the secure-socket query
-//!   (`WSAQuerySocketSecurity` with a non-zero `PeerTokenAccessMask`) will use once IKE has
-//!   authenticated the peer; [`peer_impersonation`] is what `WSAImpersonateSocketPeer` will put
-//!   on the calling thread. Tests use both directly today.
+//! * **Peer tokens.** [`peer_tokens`] is what the secure-socket query
+//!   (`WSAQuerySocketSecurity` with a non-zero `PeerTokenAccessMask`) opens for the peer IKE
+//!   authenticated; [`peer_impersonation`] is what `WSAImpersonateSocketPeer` puts on the
+//!   calling thread.
 //! * **Impersonation.** An [`Impersonation`] is a token together with the network it belongs to.
 //!   The raw face keeps one per thread (`wsock::ext::impersonate`, `revert`); the async face
 //!   keeps one per task (`wsock::net::impersonate`), never in a thread-local that would leak to
@@ -281,7 +281,7 @@ fn peer_token_values(
 }
 
 /// Opens handles to the tokens of an authenticated peer, in the table of `local`'s network:
-/// the hook the secure-socket query will use once IKE has authenticated the peer computer
+/// what the secure-socket query opens once IKE has authenticated the peer computer
 /// `peer_machine` (and, after user-level authentication, the user `peer_user`). Names are
 /// looked up in `local`'s domain first, then in the scenario's other domains; any form
 /// [`Directory::lookup_name`] takes works (`CLIENT`, `CLIENT$`, `WSOCK\alice`, `alice@WSOCK`).
@@ -330,7 +330,7 @@ pub fn peer_tokens(
     })
 }
 
-/// The impersonation `WSAImpersonateSocketPeer` will start: the peer user's token when the
+/// The impersonation `WSAImpersonateSocketPeer` starts: the peer user's token when the
 /// peer authenticated a user, otherwise the peer machine's (as Windows documents).
 ///
 /// # Errors

@@ -13,6 +13,12 @@
 //! - [`net`], the Rust face: async [`net::TcpListener`], [`net::TcpStream`] and
 //!   [`net::UdpSocket`] on a [`Host`] of a [`Network`], with errors that carry their WSA code.
 //!
+//! The secure-socket extensions are on both faces: `sys::WSASetSocketSecurity`,
+//! `WSASetSocketPeerTargetName`, `WSADeleteSocketPeerTargetName`, `WSAQuerySocketSecurity`,
+//! `WSAImpersonateSocketPeer`, `WSARevertImpersonation` (and their four `WSAIoctl` codes) on the
+//! raw face; [`secure::SecuritySettings`], [`secure::SecurityInfo`] and the `*_secure`
+//! constructors, queries and task-scoped peer impersonation of [`net`] on the Rust face.
+//!
 //! ```
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
 //! let net = wsock::Network::start(wsock::Scenario::default_scenario())?;
@@ -37,6 +43,8 @@ pub mod error;
 pub mod ext;
 pub mod identity;
 pub mod net;
+pub mod secure;
+mod stack_security;
 #[allow(unsafe_code)]
 pub mod sys;
 mod winsock;

@@ -11,6 +11,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use wsock_stack::{Endpoint, Family, Host, Shutdown, SocketOptions};
 
 use crate::error::Result;
+use crate::identity::PeerTokens;
+use crate::secure::{SecurityInfo, SecuritySettings};
 
 fn family_of(addr: &SocketAddr) -> Family {
     Family::of(addr)
@@ -20,6 +22,7 @@ fn family_of(addr: &SocketAddr) -> Family {
 #[derive(Debug)]
 pub struct TcpListener {
     ep: Endpoint,
+    host: Host,
 }
 
 impl TcpListener {
@@ -76,16 +79,65 @@ impl TcpListener {
         opts: SocketOptions,
         backlog: usize,
     ) -> Result<TcpListener> {
+        TcpListener::listen_on(host, addr, opts, backlog, None)
+    }
+
+    /// Binds and listens with security set first (`WSASetSocketSecurity` before bind, as a
+    /// Windows server does); accepted connections carry it. `SO_EXCLUSIVEADDRUSE` is set.
+    ///
+    /// # Errors
+    /// As [`TcpListener::bind`]; [`crate::secure::SecureError`] for settings the raw face would
+    /// refuse (`WSAEINVAL`, `WSAEMSGSIZE`) or that the stack refuses.
+    ///
+    /// # Examples
+    /// ```
+    /// # let net = wsock::Network::start(wsock::Scenario::default_scenario())?;
+    /// use wsock::secure::SecuritySettings;
+    /// let server = net.host("server").unwrap();
+    /// let settings = SecuritySettings::new().require_encryption();
+    /// let l = wsock::net::TcpListener::bind_secure(&server, "0.0.0.0:27015".parse().unwrap(), &settings)?;
+    /// assert_eq!(l.local_addr()?.port(), 27015);
+    /// # Ok::<(), wsock::Error>(())
+    /// ```
+    pub fn bind_secure(
+        host: &Host,
+        addr: SocketAddr,
+        settings: &SecuritySettings,
+    ) -> Result<TcpListener> {
+        TcpListener::listen_on(
+            host,
+            addr,
+            SocketOptions::default(),
+            DEFAULT_BACKLOG,
+            Some(settings),
+        )
+    }
+
+    fn listen_on(
+        host: &Host,
+        addr: SocketAddr,
+        opts: SocketOptions,
+        backlog: usize,
+        settings: Option<&SecuritySettings>,
+    ) -> Result<TcpListener> {
         let ep = host.tcp(family_of(&addr));
         let r = ep
             .set_options(|o| *o = opts)
-            .and_then(|_| ep.bind(addr))
-            .and_then(|_| ep.listen(backlog));
+            .map_err(crate::Error::from)
+            .and_then(|_| match settings {
+                Some(s) => crate::secure::apply(&ep, s).map_err(crate::Error::from),
+                None => Ok(()),
+            })
+            .and_then(|_| ep.bind(addr).map_err(crate::Error::from))
+            .and_then(|_| ep.listen(backlog).map_err(crate::Error::from));
         if let Err(e) = r {
             let _ = ep.close();
-            return Err(e.into());
+            return Err(e);
         }
-        Ok(TcpListener { ep })
+        Ok(TcpListener {
+            ep,
+            host: host.clone(),
+        })
     }
 
     /// Waits for the next connection. Cancel safe.
@@ -94,7 +146,13 @@ impl TcpListener {
     /// The stack's error if the listener is gone.
     pub async fn accept(&self) -> Result<(TcpStream, SocketAddr)> {
         let (ep, peer) = self.ep.accept().await?;
-        Ok((TcpStream { ep }, peer))
+        Ok((
+            TcpStream {
+                ep,
+                host: self.host.clone(),
+            },
+            peer,
+        ))
     }
 
     /// The bound address.
@@ -119,6 +177,7 @@ impl Drop for TcpListener {
 #[derive(Debug)]
 pub struct TcpStream {
     ep: Endpoint,
+    host: Host,
 }
 
 impl TcpStream {
@@ -150,18 +209,127 @@ impl TcpStream {
         addr: SocketAddr,
         opts: SocketOptions,
     ) -> Result<TcpStream> {
+        TcpStream::connect_inner(host, addr, opts, None).await
+    }
+
+    /// Connects with security: the classic Windows client flow (`WSASetSocketSecurity`, then
+    /// `WSASetSocketPeerTargetName` when `target_name` is given, e.g. `host/server.example`,
+    /// then connect). With the settings' `ALLOW_INSECURE` absent, no byte leaves in clear text;
+    /// a failed negotiation fails the connect.
+    ///
+    /// # Errors
+    /// As [`TcpStream::connect`]; [`crate::secure::SecureError`] for settings the raw face
+    /// would refuse; `WSAETIMEDOUT` when negotiation fails.
+    ///
+    /// # Examples
+    /// ```
+    /// # let net = wsock::Network::start(wsock::Scenario::default_scenario())?;
+    /// use wsock::secure::SecuritySettings;
+    /// # let _l = wsock::net::TcpListener::bind_secure(&net.host("server").unwrap(),
+    /// #     "0.0.0.0:27015".parse().unwrap(), &SecuritySettings::new().require_encryption())?;
+    /// let client = net.host("client").unwrap();
+    /// let settings = SecuritySettings::new().require_encryption();
+    /// let stream = net.runtime()?.block_on(wsock::net::TcpStream::connect_secure(
+    ///     &client, "10.0.0.2:27015".parse().unwrap(), &settings, Some("host/SERVER")))?;
+    /// assert!(stream.security_info()?.encrypted);
+    /// # Ok::<(), wsock::Error>(())
+    /// ```
+    pub async fn connect_secure(
+        host: &Host,
+        addr: SocketAddr,
+        settings: &SecuritySettings,
+        target_name: Option<&str>,
+    ) -> Result<TcpStream> {
+        TcpStream::connect_inner(
+            host,
+            addr,
+            SocketOptions::default(),
+            Some((settings, target_name)),
+        )
+        .await
+    }
+
+    async fn connect_inner(
+        host: &Host,
+        addr: SocketAddr,
+        opts: SocketOptions,
+        secure: Option<(&SecuritySettings, Option<&str>)>,
+    ) -> Result<TcpStream> {
         let ep = host.tcp(family_of(&addr));
-        if let Err(e) = ep.set_options(|o| *o = opts) {
+        let r = ep
+            .set_options(|o| *o = opts)
+            .map_err(crate::Error::from)
+            .and_then(|_| match secure {
+                Some((s, name)) => {
+                    crate::secure::apply(&ep, s)?;
+                    if let Some(name) = name {
+                        crate::secure::set_target_name(&ep, addr.ip(), name)?;
+                    }
+                    Ok(())
+                }
+                None => Ok(()),
+            });
+        if let Err(e) = r {
             let _ = ep.close();
-            return Err(e.into());
+            return Err(e);
         }
         match ep.connect(addr).await {
-            Ok(()) => Ok(TcpStream { ep }),
+            Ok(()) => Ok(TcpStream {
+                ep,
+                host: host.clone(),
+            }),
             Err(e) => {
                 let _ = ep.close();
                 Err(e.into())
             }
         }
+    }
+
+    /// How the connection is secured (`WSAQuerySocketSecurity`).
+    ///
+    /// # Errors
+    /// The stack's error (e.g. the connection is gone).
+    pub fn security_info(&self) -> Result<SecurityInfo> {
+        Ok(crate::secure::query(&self.ep, None)?)
+    }
+
+    /// Handles to the authenticated peer's tokens (`WSAQuerySocketSecurity` with
+    /// `PeerTokenAccessMask` = `access`): zero handles when `access` is 0 or the connection is
+    /// not secured. Close each with `CloseHandle`.
+    ///
+    /// # Errors
+    /// As [`TcpStream::security_info`]; an unknown peer principal.
+    pub fn peer_tokens(&self, access: u32) -> Result<PeerTokens> {
+        Ok(crate::secure::tokens(
+            &self.host,
+            &self.security_info()?,
+            access,
+        )?)
+    }
+
+    /// The impersonation of the authenticated peer (its user, else its computer). Use it with
+    /// [`impersonate`] in a task, or with [`crate::ext::impersonate_scoped`] for a guard that
+    /// impersonates on the calling thread until it drops.
+    ///
+    /// # Errors
+    /// `WSAEINVAL` ([`crate::secure::SecureError::NoPeerIdentity`]) when the connection is not
+    /// secured.
+    pub fn peer_impersonation(&self) -> Result<crate::identity::Impersonation> {
+        Ok(crate::secure::impersonation(
+            &self.host,
+            &self.security_info()?,
+        )?)
+    }
+
+    /// Runs `fut` impersonating the authenticated peer, task-scoped (the async
+    /// `WSAImpersonateSocketPeer` ... `WSARevertImpersonation`): the impersonation ends when
+    /// `fut` completes or is dropped. Cancel safe as `fut` is.
+    ///
+    /// # Errors
+    /// As [`TcpStream::peer_impersonation`].
+    pub async fn impersonate_peer<F: std::future::Future>(&self, fut: F) -> Result<F::Output> {
+        let imp = self.peer_impersonation()?;
+        Ok(impersonate(imp, fut).await)
     }
 
     /// Sets `TCP_NODELAY`.
@@ -243,6 +411,7 @@ impl Drop for TcpStream {
 #[derive(Debug)]
 pub struct UdpSocket {
     ep: Endpoint,
+    host: Host,
 }
 
 impl UdpSocket {
@@ -259,12 +428,125 @@ impl UdpSocket {
     /// # Ok::<(), wsock::Error>(())
     /// ```
     pub fn bind(host: &Host, addr: SocketAddr) -> Result<UdpSocket> {
+        UdpSocket::bind_inner(host, addr, None)
+    }
+
+    /// Binds a UDP socket with security set first (right after the socket is made, as Windows
+    /// asks of connectionless sockets). Name each peer with
+    /// [`UdpSocket::set_peer_target_name`] before the first datagram to it.
+    ///
+    /// # Errors
+    /// As [`UdpSocket::bind`]; [`crate::secure::SecureError`] as for
+    /// [`TcpListener::bind_secure`].
+    pub fn bind_secure(
+        host: &Host,
+        addr: SocketAddr,
+        settings: &SecuritySettings,
+    ) -> Result<UdpSocket> {
+        UdpSocket::bind_inner(host, addr, Some(settings))
+    }
+
+    fn bind_inner(
+        host: &Host,
+        addr: SocketAddr,
+        settings: Option<&SecuritySettings>,
+    ) -> Result<UdpSocket> {
         let ep = host.udp(family_of(&addr));
-        if let Err(e) = ep.bind(addr) {
-            let _ = ep.close();
-            return Err(e.into());
+        let r = match settings {
+            Some(s) => crate::secure::apply(&ep, s).map_err(crate::Error::from),
+            None => Ok(()),
         }
-        Ok(UdpSocket { ep })
+        .and_then(|_| ep.bind(addr).map_err(crate::Error::from));
+        if let Err(e) = r {
+            let _ = ep.close();
+            return Err(e);
+        }
+        Ok(UdpSocket {
+            ep,
+            host: host.clone(),
+        })
+    }
+
+    /// Names the principal the peer at `peer` must authenticate as
+    /// (`WSASetSocketPeerTargetName`; one name per peer address).
+    ///
+    /// # Errors
+    /// `WSAEINVAL` for an empty name or a zero address; `WSAEISCONN` after
+    /// [`UdpSocket::connect`]; the stack's error.
+    pub fn set_peer_target_name(&self, peer: SocketAddr, name: &str) -> Result<()> {
+        if self.ep.peer_addr().is_ok() {
+            return Err(crate::secure::SecureError::IsConnected.into());
+        }
+        if peer.ip().is_unspecified() && peer.port() == 0 {
+            return Err(crate::secure::SecureError::InvalidValue(
+                "a connectionless socket needs the peer's address",
+            )
+            .into());
+        }
+        Ok(crate::secure::set_target_name(&self.ep, peer.ip(), name)?)
+    }
+
+    /// Forgets the peer target name of `peer` (`WSADeleteSocketPeerTargetName`).
+    ///
+    /// # Errors
+    /// The stack's error.
+    pub fn delete_peer_target_name(&self, peer: SocketAddr) -> Result<()> {
+        Ok(
+            crate::stack_security::delete_peer_target_name(&self.ep, peer.ip())
+                .map_err(crate::secure::SecureError::from)?,
+        )
+    }
+
+    /// How traffic with `peer` is secured (`WSAQuerySocketSecurity` with the peer in the
+    /// template).
+    ///
+    /// # Errors
+    /// `WSAEINVAL` for a zero address or port; the stack's error.
+    pub fn security_info(&self, peer: SocketAddr) -> Result<SecurityInfo> {
+        if peer.ip().is_unspecified() || peer.port() == 0 {
+            return Err(crate::secure::SecureError::InvalidValue(
+                "a connectionless socket's query needs the peer's address and port",
+            )
+            .into());
+        }
+        Ok(crate::secure::query(&self.ep, Some(peer))?)
+    }
+
+    /// Handles to the tokens of the peer at `peer` (see [`TcpStream::peer_tokens`]).
+    ///
+    /// # Errors
+    /// As [`UdpSocket::security_info`].
+    pub fn peer_tokens(&self, peer: SocketAddr, access: u32) -> Result<PeerTokens> {
+        Ok(crate::secure::tokens(
+            &self.host,
+            &self.security_info(peer)?,
+            access,
+        )?)
+    }
+
+    /// The impersonation of the authenticated peer at `peer` (see
+    /// [`TcpStream::peer_impersonation`]).
+    ///
+    /// # Errors
+    /// As [`UdpSocket::security_info`]; `WSAEINVAL` when traffic with `peer` is not secured.
+    pub fn peer_impersonation(&self, peer: SocketAddr) -> Result<crate::identity::Impersonation> {
+        Ok(crate::secure::impersonation(
+            &self.host,
+            &self.security_info(peer)?,
+        )?)
+    }
+
+    /// Runs `fut` impersonating the authenticated peer at `peer`, task-scoped.
+    ///
+    /// # Errors
+    /// As [`TcpStream::peer_impersonation`].
+    pub async fn impersonate_peer<F: std::future::Future>(
+        &self,
+        peer: SocketAddr,
+        fut: F,
+    ) -> Result<F::Output> {
+        let imp = self.peer_impersonation(peer)?;
+        Ok(impersonate(imp, fut).await)
     }
 
     /// Sends one datagram to `to`.

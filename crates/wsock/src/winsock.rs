@@ -44,6 +44,8 @@ pub(crate) struct SocketEntry {
     pub(crate) chain: Mutex<Chain>,
     /// Set by `closesocket`: pending overlapped operations end with `WSA_OPERATION_ABORTED`.
     pub(crate) closed: tokio::sync::watch::Sender<bool>,
+    /// `WSASetSocketSecurity` succeeded (a second call fails).
+    pub(crate) security_set: AtomicBool,
 }
 
 /// Completion signals of the last overlapped receive (`.0`) and send (`.1`) of a socket.
@@ -73,6 +75,9 @@ pub(crate) struct Winsock {
     pub(crate) sockets: DashMap<usize, Arc<SocketEntry>>,
     /// The network's runtime, where overlapped operations complete.
     pub(crate) runtime: Option<tokio::runtime::Handle>,
+    /// The error of `WSAQuerySocketSecurity`'s size probe on TCP with a null template
+    /// (`WSAEFAULT` by default, see `wsock::ext::set_null_template_probe_error`).
+    pub(crate) null_template_probe_error: AtomicI32,
 }
 
 static NEXT_HANDLE: AtomicUsize = AtomicUsize::new(0x100);
@@ -100,11 +105,20 @@ pub(crate) fn for_network(net: &Network) -> Arc<Winsock> {
                     startups: AtomicI32::new(0),
                     sockets: DashMap::new(),
                     runtime: net.runtime().ok(),
+                    null_template_probe_error: AtomicI32::new(crate::error::codes::WSAEFAULT),
                 }),
             )
         })
         .1
         .clone()
+}
+
+/// The host a socket lives on.
+pub(crate) fn host_of(ws: &Arc<Winsock>, e: &SocketEntry) -> Option<wsock_stack::Host> {
+    registry()
+        .iter()
+        .find(|r| Arc::ptr_eq(&r.value().1, ws))
+        .and_then(|r| r.value().0.host(e.endpoint.host_name()))
 }
 
 /// Drops the registry's hold on a network whose Winsock is cleaned up and has no sockets.
@@ -145,6 +159,7 @@ impl Winsock {
                 select: Mutex::new(None),
                 chain: Mutex::new(Chain::default()),
                 closed: tokio::sync::watch::Sender::new(false),
+                security_set: AtomicBool::new(false),
             }),
         );
         routes().insert(h, Arc::downgrade(self));

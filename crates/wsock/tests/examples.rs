@@ -25,6 +25,18 @@ mod hostname;
 #[allow(dead_code)]
 mod ipv6_unspec;
 
+#[path = "../examples/secure_server.rs"]
+#[allow(dead_code)]
+mod secure_server;
+
+#[path = "../examples/secure_client.rs"]
+#[allow(dead_code)]
+mod secure_client;
+
+#[path = "../examples/secure_udp.rs"]
+#[allow(dead_code)]
+mod secure_udp;
+
 use wsock::{Network, Scenario};
 
 fn net() -> Network {
@@ -110,4 +122,73 @@ fn example_ipv6_unspec_connects_over_ipv6() {
     wsock::ext::set_thread_host(&n.host("client").unwrap());
     let a = ipv6_unspec::run_client("server", "27030").unwrap();
     assert_eq!(a, "fd00::2");
+}
+
+/// The secure server of Microsoft's secure-socket sample: one client's 8 bytes, an encrypted
+/// connection, a granted access check with the peer's token, the peer impersonated, the 11-byte
+/// reply; every token handle closed.
+#[test]
+fn example_secure_server_serves_a_secure_client() {
+    let n = net();
+    let (served, reply) = secure_server::demo(&n).unwrap();
+    assert_eq!(served.received, b"12345678");
+    assert_eq!(served.flags & 0x3, 0x3, "secured and encrypted");
+    assert!(served.access_granted);
+    assert!(
+        served.impersonated_sid.starts_with("S-1-5-21-"),
+        "{served:?}"
+    );
+    assert_eq!(reply, secure_server::REPLY);
+    assert_eq!(
+        wsock::identity::open_handles(&n),
+        0,
+        "no token handle leaks"
+    );
+}
+
+/// The secure client of the sample against a Rust-face server that impersonates it.
+#[test]
+fn example_secure_client_talks_to_a_secure_server() {
+    let n = net();
+    let (outcome, who) = secure_client::demo(&n).unwrap();
+    assert_eq!(outcome.flags & 0x3, 0x3);
+    assert_eq!(outcome.reply, b"91011121314");
+    assert_eq!(who, "WSOCK\\CLIENT$");
+}
+
+/// Secure-socket reference case 51: the sample client and the sample server, both raw-face
+/// Windows code, end to end on the scenario's addresses.
+#[test]
+fn case_51_sample_client_and_server_end_to_end() {
+    let n = net();
+    let server = n.host("server").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        wsock::ext::set_thread_host(&server);
+        secure_server::run_server(1, &|| {
+            let _ = tx.send(());
+        })
+    });
+    rx.recv().expect("server listens");
+    wsock::ext::set_thread_host(&n.host("client").unwrap());
+    let outcome = secure_client::run_client("server").unwrap();
+    let served = t.join().unwrap().unwrap();
+    assert_eq!(outcome.reply, b"91011121314");
+    assert_eq!(outcome.flags & 0x3, 0x3);
+    assert_eq!(served[0].received, b"12345678");
+    assert!(served[0].access_granted);
+    assert_eq!(wsock::identity::open_handles(&n), 0);
+}
+
+/// The secure UDP pair: names per peer, query and impersonation by peer address.
+#[test]
+fn example_secure_udp_pair() {
+    let n = net();
+    let (saw, reply, flags) = secure_udp::demo(&n).unwrap();
+    assert_eq!(saw.data, b"ping");
+    assert_eq!(saw.flags & 0x3, 0x3);
+    assert!(saw.impersonated);
+    assert_eq!(reply, b"pong");
+    assert_eq!(flags & 0x3, 0x3);
+    assert_eq!(wsock::identity::open_handles(&n), 0);
 }

@@ -11,8 +11,8 @@
 //! Event objects, `WSAEventSelect` and overlapped I/O (events and completion routines run at
 //! alertable waits, `SleepEx`) are built; I/O completion ports and the Microsoft extension
 //! functions (`AcceptEx`, `ConnectEx`, ...) are not: `SIO_GET_EXTENSION_FUNCTION_POINTER`
-//! answers `WSAEINVAL`. What is not built yet answers with a clear code rather than pretending:
-//! the secure-socket IOCTLs return `WSAEOPNOTSUPP` (see `docs/windows-differences.md`).
+//! answers `WSAEINVAL`. The six secure-socket functions (`WSASetSocketSecurity`, ...) and the
+//! four IOCTLs they wrap share one table of handlers (see the `secure` module).
 //!
 //! # Safety
 //! As on Windows, pointer arguments must be valid for the lengths passed. wsock checks what can
@@ -29,6 +29,7 @@ mod events;
 mod names;
 mod overlapped;
 mod reexports;
+mod secure;
 mod security;
 pub use events::{
     SleepEx, WSACloseEvent, WSACreateEvent, WSAEnumNetworkEvents, WSAEventSelect, WSAResetEvent,
@@ -37,6 +38,11 @@ pub use events::{
 pub use names::*;
 pub use overlapped::WSAGetOverlappedResult;
 pub use reexports::*;
+pub(crate) use secure::impersonation_for as secure_impersonation_for;
+pub use secure::{
+    WSADeleteSocketPeerTargetName, WSAImpersonateSocketPeer, WSAQuerySocketSecurity,
+    WSARevertImpersonation, WSASetSocketPeerTargetName, WSASetSocketSecurity,
+};
 pub use security::{
     AccessCheck, CloseHandle, GetCurrentThread, GetLastError, GetTokenInformation,
     ImpersonateLoggedOnUser, OpenThreadToken, RevertToSelf, SetLastError,
@@ -1853,9 +1859,13 @@ pub unsafe extern "system" fn ioctlsocket(s: SOCKET, cmd: i32, argp: *mut u32) -
 /// Dispatches by control code: `FIONBIO`, `FIONREAD`, `SIOCATMARK` (TRUE), `SIO_KEEPALIVE_VALS`
 /// (stored, like `SO_KEEPALIVE`: wsock sends no keep-alive probes), `SIO_UDP_CONNRESET` (UDP
 /// only), `SIO_GET_EXTENSION_FUNCTION_POINTER` (no extension functions: `WSAEINVAL`, as Windows
-/// answers for a GUID its provider does not have). The secure-socket IOCTLs (`SIO_SET_SECURITY`,
-/// ...) are not built yet and every other code gives `WSAEOPNOTSUPP`; every failure stores 0 in
-/// `*lpcbbytesreturned` (Wine's `test_unsupported_ioctls` records that Windows does). A code
+/// answers for a GUID its provider does not have), and the secure-socket IOCTLs
+/// (`SIO_SET_SECURITY`, `SIO_SET_PEER_TARGET_NAME`, `SIO_DELETE_PEER_TARGET_NAME`,
+/// `SIO_QUERY_SECURITY`) through the same handlers as their wrappers ([`WSASetSocketSecurity`]
+/// and the others, which document each code's buffers and errors). Every other code gives
+/// `WSAEOPNOTSUPP`. Every failure stores 0 in `*lpcbbytesreturned` (Wine's
+/// `test_unsupported_ioctls` records that Windows does), except `SIO_QUERY_SECURITY`'s size
+/// probe, which stores the size it needs. A code
 /// with `IOC_VOID` and a direction bit is malformed: `WSAEINVAL`. With an `OVERLAPPED` on an
 /// overlapped socket the call still finishes at once (0) and its completion is indicated (the
 /// event is signalled or the completion routine queued), as the SSCLI palsuite's
@@ -1889,7 +1899,8 @@ pub unsafe extern "system" fn WSAIoctl(
         } else {
             lpcbbytesreturned
         };
-        let r = with_socket(s, |_, e| {
+        let mut returned_on_error = 0u32;
+        let r = with_socket(s, |ws, e| {
             // A code with IOC_VOID and a direction bit is malformed: WSAEINVAL (SSCLI palsuite
             // networking/wsaioctl/test4 passes 0xFFFFFFFF); a well-formed unknown code is
             // WSAEOPNOTSUPP.
@@ -1900,6 +1911,19 @@ pub unsafe extern "system" fn WSAIoctl(
                 return Err(WSAEFAULT);
             }
             std::ptr::write_unaligned(lpcbbytesreturned, 0);
+            if let Some(handler) = secure::handler(dwiocontrolcode) {
+                let args = secure::Args {
+                    input: lpvinbuffer.cast(),
+                    in_len: cbinbuffer,
+                    output: lpvoutbuffer.cast(),
+                    out_len: cboutbuffer,
+                };
+                let mut returned = 0u32;
+                let r = handler(ws, e, &args, &mut returned);
+                std::ptr::write_unaligned(lpcbbytesreturned, returned);
+                returned_on_error = returned;
+                return r.map(|()| 0);
+            }
             let in_u32 = || -> Result<u32, i32> {
                 if lpvinbuffer.is_null() || cbinbuffer < 4 {
                     return Err(WSAEFAULT);
@@ -1961,15 +1985,11 @@ pub unsafe extern "system" fn WSAIoctl(
                     std::ptr::write_unaligned(lpcbbytesreturned, 4);
                     Ok(0)
                 }
-                _ if SECURE_SOCKET_IOCTLS.contains(&dwiocontrolcode) => {
-                    tracing::warn!(target: "wsock::api", code = format_args!("{dwiocontrolcode:#x}"), "secure socket IOCTLs are not implemented yet");
-                    Err(WSAEOPNOTSUPP)
-                }
                 _ => Err(WSAEOPNOTSUPP),
             }
         });
         if r.is_err() && !lpcbbytesreturned.is_null() {
-            std::ptr::write_unaligned(lpcbbytesreturned, 0);
+            std::ptr::write_unaligned(lpcbbytesreturned, returned_on_error);
         }
         if overlapped && r.is_ok() {
             let n = std::ptr::read_unaligned(lpcbbytesreturned);
@@ -1978,15 +1998,6 @@ pub unsafe extern "system" fn WSAIoctl(
         finish(r)
     })
 }
-
-/// `SIO_SET_SECURITY`, `SIO_SET_PEER_TARGET_NAME`, `SIO_DELETE_PEER_TARGET_NAME`,
-/// `SIO_QUERY_SECURITY`, `SIO_QUERY_WFP_CONNECTION_REDIRECT_*`: recognised, not built yet.
-const SECURE_SOCKET_IOCTLS: [u32; 4] = [
-    SIO_SET_SECURITY,
-    SIO_SET_PEER_TARGET_NAME,
-    SIO_DELETE_PEER_TARGET_NAME,
-    SIO_QUERY_SECURITY,
-];
 
 /// Upper bound on `WSAPoll`'s `fds` and on an `FD_SET`'s `fd_count`.
 const MAX_POLL_FDS: u32 = 1 << 20;
