@@ -28,6 +28,8 @@
 //! - `charon_childless_ike_sa_then_create_child`: RFC 6023 childless IKE_AUTH from charon, then
 //!   CREATE_CHILD_SA.
 //! - `charon_initiator_wide_selectors_narrowed`: charon offers subnets, we narrow them.
+//! - `lifetimes_drive_rekeys_on_both_sides_under_traffic`: our ESP soft lifetimes and charon's
+//!   IKE SA lifetime trigger the rekeys during 7 s of traffic; nothing lost.
 //! - `child_rekeys_under_traffic_lose_nothing`: 400 UDP datagrams from charon's side while
 //!   the child SA is rekeyed six times by either side; none lost ([`ChildSa::send_at_once`]).
 //! - `rekeys_and_liveness_both_ways`: child SA rekeys with PFS and IKE SA rekeys initiated by
@@ -55,7 +57,7 @@ use std::time::{Duration, Instant};
 use wsock_ipsec::esp::tunnel::{
     ipv4_packet, ipv6_packet, InnerPacket, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_UDP,
 };
-use wsock_ipsec::esp::{EspSuite, InboundSa, Mode, OutboundSa};
+use wsock_ipsec::esp::{EspSuite, InboundSa, Lifetime, LifetimeLimits, Mode, OutboundSa, SaEvent};
 use wsock_ipsec::ike::cert::CertAuth;
 use wsock_ipsec::ike::crypto::{DhGroup, Role};
 use wsock_ipsec::ike::proposal::IkeSuite;
@@ -529,6 +531,35 @@ impl Lab {
       }}
     }}
   }}
+  life {{
+    version = 2
+    local_addrs = {CHARON_IP}
+    remote_addrs = {OUR_IP}
+    proposals = aes256gcm16-prfsha256-x25519
+    encap = yes
+    rekey_time = 4s
+    over_time = 10s
+    rand_time = 0s
+    local {{
+      auth = psk
+      id = a.lab
+    }}
+    remote {{
+      auth = psk
+      id = life.b.lab
+    }}
+    children {{
+      life-tunnel {{
+        mode = tunnel
+        local_ts = {CHARON_INNER}/32
+        remote_ts = {OUR_INNER}/32
+        esp_proposals = aes128gcm16
+        rekey_time = 3s
+        life_time = 20s
+        rand_time = 0s
+      }}
+    }}
+  }}
   to-wsock {{
     version = 2
     local_addrs = {CHARON_IP}
@@ -562,6 +593,7 @@ secrets {{
     id-5 = ke.b.lab
     id-6 = v6.b.lab
     id-7 = tp.b.lab
+    id-8 = life.b.lab
 {matrix_ids}
     secret = "{PSK}"
   }}
@@ -708,6 +740,12 @@ struct Driver {
     esp_seen: Vec<Vec<u8>>,
     /// Exchange types of the requests the peer sent us, in order.
     peer_requests: Vec<ExchangeType>,
+    /// Rekey child SAs whose outbound SA reaches its soft lifetime (the owner's duty).
+    auto_rekey: bool,
+    /// Inbound SPIs of child SAs waiting for their rekey to be started.
+    want_rekey: Vec<u32>,
+    /// Lifetime events of the ESP SAs: (inbound SPI of the pair, event).
+    sa_events: Vec<(u32, SaEvent)>,
 }
 
 fn checksum(data: &[u8]) -> u16 {
@@ -772,6 +810,9 @@ impl Driver {
             hold: None,
             esp_seen: Vec::new(),
             peer_requests: Vec::new(),
+            auto_rekey: false,
+            want_rekey: Vec::new(),
+            sa_events: Vec::new(),
         }
     }
 
@@ -883,6 +924,34 @@ impl Driver {
         if self.ep.poll_timeout().is_some_and(|t| t <= now) {
             self.ep.handle_timeout(now);
         }
+        // The ESP SAs' lifetimes: a soft expiry of the sending direction asks for a rekey.
+        for c in &mut self.children {
+            let spi = c.sa.inbound.spi;
+            if c.tx.poll_timeout().is_some_and(|t| t <= now) {
+                c.tx.handle_timeout(now);
+            }
+            if c.rx.poll_timeout().is_some_and(|t| t <= now) {
+                c.rx.handle_timeout(now);
+            }
+            while let Some(e) = c.tx.poll_event() {
+                if matches!(e, SaEvent::SoftExpired(_)) && self.auto_rekey {
+                    self.want_rekey.push(spi);
+                }
+                self.sa_events.push((spi, e));
+            }
+            while let Some(e) = c.rx.poll_event() {
+                self.sa_events.push((spi, e));
+            }
+        }
+        let summaries = self.ep.summaries();
+        self.want_rekey.retain(|spi| {
+            let Some(owner) = summaries.iter().find(|s| {
+                s.state == SaState::Established && s.children.iter().any(|c| c.0 == *spi)
+            }) else {
+                return false; // gone (rekeyed or deleted by the peer meanwhile)
+            };
+            self.ep.rekey_child(now, owner.id, *spi).is_err()
+        });
         while let Some(t) = self.ep.poll_transmit(now) {
             busy = true;
             if let Some(held) = &mut self.hold {
@@ -2539,6 +2608,131 @@ fn child_rekeys_under_traffic_lose_nothing() {
         "child_rekeys_under_traffic_lose_nothing",
         "",
         rekeys_under_traffic,
+    );
+}
+
+/// Lifetimes drive the rekeys while traffic flows for 7 s: our child SAs have a soft lifetime
+/// of 2.5 s (the driver rekeys on the soft expiry of the sending SA, as an owner must), so ours
+/// come before charon's 3 s; charon rekeys the IKE SA after 4 s, before our IKE lifetime of
+/// 6 s (rekey at 90 %) does. Nothing is lost, and one IKE SA and one child SA pair are left,
+/// the same on both sides.
+fn lifetimes(lab: &mut Lab) {
+    let mut d = Driver::new(None);
+    d.auto_rekey = true;
+    let mut policy = IkePolicy::psk(Identity::Fqdn("life.b.lab".into()), PSK);
+    tunnel_policy(&mut policy);
+    let secs = |s: f64| Some(Duration::from_secs_f64(s));
+    policy.child_lifetime = Lifetime {
+        soft: LifetimeLimits {
+            time: secs(2.5),
+            bytes: None,
+            packets: None,
+        },
+        hard: LifetimeLimits {
+            time: secs(30.0),
+            bytes: None,
+            packets: None,
+        },
+    };
+    policy.ike_lifetime = Some(Duration::from_secs(6));
+    let now = d.now();
+    d.ep.connect(now, charon_ike(), Some(charon_natt()), policy)
+        .unwrap();
+    d.run_until(
+        "the IKE SA and its child SA",
+        Duration::from_secs(10),
+        |d| !d.children.is_empty(),
+    );
+    let client = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0))
+s.settimeout(1)
+lost = sent = 0
+end = time.time() + 7
+while time.time() < end:
+    msg = b"life-%d" % sent
+    sent += 1
+    s.sendto(msg, (sys.argv[2], 7))
+    try:
+        while True:
+            data, peer = s.recvfrom(2000)
+            if data == msg:
+                break
+    except socket.timeout:
+        lost += 1
+    time.sleep(0.01)
+print("sent", sent, "lost", lost)
+"#;
+    let child = Command::new("python3")
+        .args([
+            "-c",
+            client,
+            &CHARON_INNER.to_string(),
+            &OUR_INNER.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (ok, text) = d.run_process(
+        "UDP stream from charon's side",
+        child,
+        Duration::from_secs(30),
+    );
+    assert!(ok, "{text}");
+    let child_rekeys = d
+        .events
+        .iter()
+        .filter(|e| matches!(e, IkeEvent::ChildSaReady(c) if c.replaces.is_some()))
+        .count();
+    let ike_rekeys = d
+        .events
+        .iter()
+        .filter(|e| matches!(e, IkeEvent::IkeSaRekeyed { .. }))
+        .count();
+    println!("child rekeys {child_rekeys}, IKE SA rekeys {ike_rekeys}");
+    assert!(child_rekeys >= 2, "{child_rekeys} child rekeys");
+    assert!(d
+        .sa_events
+        .iter()
+        .any(|(_, e)| matches!(e, SaEvent::SoftExpired(_))));
+    assert!(ike_rekeys >= 1, "{ike_rekeys} IKE SA rekeys");
+    assert!(
+        lab.log().contains("initiating IKE_SA life[2]"),
+        "charon's IKE SA rekey"
+    );
+    assert!(text.contains("lost 0"), "datagrams lost: {text}");
+    assert!(d.esp_refused.is_empty(), "ESP refused: {:?}", d.esp_refused);
+    assert!(!d
+        .sa_events
+        .iter()
+        .any(|(_, e)| matches!(e, SaEvent::HardExpired(_))));
+    // Settled: one IKE SA with one pair, the same at charon.
+    let mut sas = String::new();
+    d.run_until(
+        "one IKE SA and one pair on both sides",
+        Duration::from_secs(10),
+        |d| {
+            sas = lab.swanctl(&["--list-sas", "--ike", "life"]);
+            let ours = d.ep.summaries();
+            ours.len() == 1
+                && ours[0].children.len() == 1
+                && sas.matches("ESTABLISHED").count() == 1
+                && sas.matches("INSTALLED").count() == 1
+                && sas.contains(&format!("{:016x}_i", ours[0].spi_i))
+                && sas.contains(&format!("in  {:08x}", ours[0].children[0].1))
+        },
+    );
+    println!("--- swanctl --list-sas ---\n{sas}");
+}
+
+#[test]
+fn lifetimes_drive_rekeys_on_both_sides_under_traffic() {
+    in_namespace(
+        "lifetimes_drive_rekeys_on_both_sides_under_traffic",
+        "",
+        lifetimes,
     );
 }
 
