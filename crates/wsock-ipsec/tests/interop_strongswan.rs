@@ -34,6 +34,7 @@
 //!   the child SA is rekeyed six times by either side; none lost ([`ChildSa::send_at_once`]).
 //! - `rekeys_and_liveness_both_ways`: child SA rekeys with PFS and IKE SA rekeys initiated by
 //!   either side, liveness checks both ways (charon's DPD), traffic after each step.
+//! - `child_rekey_colliding_with_charon_ike_rekey`: charon's TEMPORARY_FAILURE, our retry.
 //! - `simultaneous_child_rekey_with_charon`, `simultaneous_ike_rekey_with_charon`: both sides
 //!   rekey at once (our request held until charon's arrives); one SA left, the same on both.
 //! - `algorithm_matrix_our_initiator`: ChaCha20-Poly1305, AES-GCM-128 with PRF-SHA384 and
@@ -2133,6 +2134,70 @@ fn simultaneous_ike_rekey_with_charon() {
         "simultaneous_ike_rekey_with_charon",
         "",
         simultaneous_ike_rekey,
+    );
+}
+
+/// Our child SA rekey and charon's IKE SA rekey cross (our request held until charon's has
+/// arrived). charon answers TEMPORARY_FAILURE, and we rekey the child again after a moment
+/// (RFC 7296 §2.25). Afterwards one IKE SA and one child SA pair are left on both sides, the
+/// same, and traffic flows.
+fn child_rekey_meets_ike_rekey(lab: &mut Lab) {
+    let mut d = Driver::new(None);
+    let mut policy = IkePolicy::psk(Identity::Fqdn("psk.b.lab".into()), PSK);
+    tunnel_policy(&mut policy);
+    let now = d.now();
+    let sa =
+        d.ep.connect(now, charon_ike(), Some(charon_natt()), policy)
+            .unwrap();
+    d.run_until(
+        "the IKE SA and its child SA",
+        Duration::from_secs(10),
+        |d| !d.children.is_empty(),
+    );
+    ping(&mut d, 1);
+    let old = d.children[0].sa.inbound.spi;
+    d.hold = Some(Vec::new());
+    let now = d.now();
+    d.ep.rekey_child(now, sa, old).unwrap();
+    d.pump();
+    let out = lab.swanctl(&["--rekey", "--ike", "psk"]);
+    assert!(out.contains("rekey completed successfully"), "{out}");
+    d.run_until("charon's CREATE_CHILD_SA", Duration::from_secs(5), |d| {
+        d.peer_requests.contains(&ExchangeType::CREATE_CHILD_SA)
+    });
+    d.release();
+    // charon answers our child rekey with TEMPORARY_FAILURE while it rekeys the IKE SA; we make
+    // the request again a moment later, on the new IKE SA.
+    let mut sas = String::new();
+    d.run_until(
+        "the child rekeyed, one IKE SA and one pair on both sides",
+        Duration::from_secs(10),
+        |d| {
+            sas = lab.swanctl(&["--list-sas"]);
+            let ours = d.ep.summaries();
+            d.children.len() == 1
+                && d.children[0].sa.replaces == Some(old)
+                && ours.len() == 1
+                && ours[0].state == SaState::Established
+                && ours[0].children.len() == 1
+                && sas.matches("ESTABLISHED").count() == 1
+                && sas.matches("INSTALLED").count() == 1
+                && sas.contains(&format!("{:016x}_i", ours[0].spi_i))
+                && sas.contains(&format!("in  {:08x}", ours[0].children[0].1))
+        },
+    );
+    println!("--- swanctl --list-sas ---\n{sas}");
+    assert!(lab.log().contains("N(TEMP_FAIL)"));
+    ping(&mut d, 2);
+    udp_from_charon(&mut d);
+}
+
+#[test]
+fn child_rekey_colliding_with_charon_ike_rekey() {
+    in_namespace(
+        "child_rekey_colliding_with_charon_ike_rekey",
+        "",
+        child_rekey_meets_ike_rekey,
     );
 }
 
