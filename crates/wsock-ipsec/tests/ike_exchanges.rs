@@ -1893,3 +1893,45 @@ fn temporary_failure_makes_the_rekey_again_later() {
         vec![(rekeyed.inbound.spi, rekeyed.outbound.spi)]
     );
 }
+
+/// Regression (found against strongSwan under load): a child SA rekey still in flight on an
+/// IKE SA that the peer rekeyed and then deleted was lost without a word, leaving the child
+/// SA unrekeyed. Now the request is made again on the IKE SA that took over.
+#[test]
+fn a_child_rekey_in_flight_survives_the_peers_ike_sa_rekey() {
+    let mut p = Pair::new(
+        endpoint(A_IKE, A_NATT, None, 140),
+        endpoint(B_IKE, B_NATT, Some(policy("b.test")), 141),
+    );
+    let sa =
+        p.a.connect(p.now, addr(B_IKE), None, policy("a.test"))
+            .unwrap();
+    p.settle();
+    let (b_sa, ..) = established(&p.b_events).unwrap();
+    let old = child(&p.a_events).unwrap();
+    // A's child rekey goes out and is lost; meanwhile B rekeys the IKE SA and deletes the old.
+    p.a.rekey_child(p.now, sa, old.inbound.spi).unwrap();
+    assert!(p.a.poll_transmit(p.now).is_some());
+    p.b.rekey_ike_sa(p.now, b_sa).unwrap();
+    p.settle();
+    assert!(p
+        .a_events
+        .contains(&IkeEvent::IkeSaDeleted { sa, by_peer: true }));
+    p.run(p.now + Duration::from_secs(2));
+    let rekeyed = all_children(&p.a_events)
+        .into_iter()
+        .find(|c| c.replaces == Some(old.inbound.spi))
+        .expect("the child SA rekey was made again on the new IKE SA");
+    let ours = p.a.summaries();
+    assert_eq!(ours.len(), 1);
+    assert_ne!(ours[0].id, sa);
+    assert_eq!(
+        ours[0].children,
+        vec![(rekeyed.inbound.spi, rekeyed.outbound.spi)]
+    );
+    let theirs = p.b.summaries();
+    assert_eq!(
+        theirs[0].children,
+        vec![(rekeyed.outbound.spi, rekeyed.inbound.spi)]
+    );
+}

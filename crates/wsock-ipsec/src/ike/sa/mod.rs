@@ -60,6 +60,8 @@
 //! - TEMPORARY_FAILURE (RFC 7296 §2.25), a busy peer's answer to a CREATE_CHILD_SA (for
 //!   instance while it rekeys the IKE SA): the request is made again after 1 to 2 s, on
 //!   whichever IKE SA owns the child SA by then; only after 5 such answers does it fail.
+//! - A CREATE_CHILD_SA of ours still in flight on an IKE SA that the peer rekeyed and then
+//!   deleted is made again on the IKE SA that took over.
 //! - INITIAL_CONTACT (RFC 7296 §2.4): an initiator that holds no other IKE SA with the peer's
 //!   address (in any state) says so in IKE_AUTH; on receipt, every other IKE SA between the
 //!   same two identities is dropped with its child SAs, without a Delete
@@ -714,6 +716,8 @@ struct Sa {
     rekey_at: Option<Duration>,
     /// When the IKE SA is deleted (its lifetime).
     expire_at: Option<Duration>,
+    /// The IKE SA that took over after a rekey of this one (its children and requests).
+    successor: Option<IkeSaId>,
 }
 
 impl Sa {
@@ -1046,6 +1050,7 @@ impl IkeEndpoint {
             peer_id: None,
             rekey_at: None,
             expire_at: None,
+            successor: None,
         };
         let msg = match &sa.state {
             State::InitSent(s) => init_request(&sa, s)?,
@@ -1909,6 +1914,7 @@ impl IkeEndpoint {
             peer_id: None,
             rekey_at: None,
             expire_at: None,
+            successor: None,
         };
         self.record_keys(&sa);
         self.by_spi.insert(spi_r, id);
@@ -2262,6 +2268,17 @@ impl IkeEndpoint {
             });
         }
         if delete_ike {
+            // A rekeyed IKE SA deleted while one of our CREATE_CHILD_SA requests was still in
+            // flight on it: the request is made again on the IKE SA that took over.
+            if let (Some(next), Some(RequestKind::CreateChild { rekey })) =
+                (sa.successor, sa.pending.as_ref().map(|p| p.kind))
+            {
+                let again = match rekey {
+                    Some(old) => Deferred::RekeyChild(old),
+                    None => Deferred::CreateChild(next),
+                };
+                self.deferred.push((Duration::ZERO, again));
+            }
             self.events.push_back(IkeEvent::IkeSaDeleted {
                 sa: sa.id,
                 by_peer: true,
@@ -3105,12 +3122,14 @@ impl IkeEndpoint {
             peer_id: old.peer_id.clone(),
             rekey_at: None,
             expire_at: None,
+            successor: None,
         };
         start_lifetime(&mut sa, now);
         let local = sa.local_spi();
         self.by_spi.insert(local, id);
         self.record_keys(&sa);
         if adopt {
+            old.successor = Some(id);
             self.events.push_back(IkeEvent::IkeSaRekeyed {
                 old: old.id,
                 new: id,
@@ -3140,6 +3159,7 @@ impl IkeEndpoint {
             e.peer_rekeys.extend(peer_rekeys);
         }
         sa.queue.extend(queue);
+        old.successor = Some(survivor);
         self.events.push_back(IkeEvent::IkeSaRekeyed {
             old: old.id,
             new: survivor,
