@@ -38,7 +38,8 @@
 //! - `simultaneous_child_rekey_with_charon`, `simultaneous_ike_rekey_with_charon`: both sides
 //!   rekey at once (our request held until charon's arrives); one SA left, the same on both.
 //! - `algorithm_matrix_our_initiator`: ChaCha20-Poly1305, AES-GCM-128 with PRF-SHA384 and
-//!   P-384, AES-CBC with HMAC-SHA256 and with HMAC-SHA1/PRF-SHA1, NULL with HMAC-SHA256.
+//!   P-384, AES-CBC with HMAC-SHA256 and with HMAC-SHA1/PRF-SHA1, NULL with HMAC-SHA256, and
+//!   Windows' default policy (AES-CBC-128/SHA-1/P-256, integrity-only ESP with HMAC-SHA1).
 //! - `cookies_and_invalid_ke_both_ways`: COOKIE and INVALID_KE_PAYLOAD, each side asking.
 //! - `initial_contact_both_ways`: INITIAL_CONTACT after charon restarts and after we do.
 //! - `wrong_psk_and_wrong_target_fail_13801`: authentication failures on either side.
@@ -1418,6 +1419,24 @@ fn matrix() -> Vec<Suites> {
             esn: false,
             selected_ike: "IKE:AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE_25519",
             selected_esp: "ESP:NULL/HMAC_SHA2_256_128/NO_EXT_SEQ",
+        },
+        // Windows' default policy: main mode AES-CBC-128 / HMAC-SHA1 / ECP-256, quick mode
+        // integrity only with HMAC-SHA1.
+        Suites {
+            charon_ike: "aes128-sha1-prfsha1-ecp256",
+            charon_esp: "null-sha1",
+            ike: ike(
+                SkSuite::AesCbc {
+                    key_bits: 128,
+                    integrity: HmacSha1_96,
+                },
+                Prf::HmacSha1,
+                DhGroup::Ecp256,
+            ),
+            esp: EspSuite::Null(HmacSha1_96),
+            esn: false,
+            selected_ike: "IKE:AES_CBC_128/HMAC_SHA1_96/PRF_HMAC_SHA1/ECP_256",
+            selected_esp: "ESP:NULL/HMAC_SHA1_96/NO_EXT_SEQ",
         },
     ]
 }
