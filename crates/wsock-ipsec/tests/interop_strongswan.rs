@@ -25,6 +25,7 @@
 //! - `child_deletes_replays_and_rfc7427_responder`: certificates with charon initiating (our
 //!   responder's method 14 AUTH), charon's ESP replayed and corrupted (13913, 13915), child SA
 //!   deletes both ways, CREATE_CHILD_SA from the original responder.
+//! - `charon_with_a_distinguished_name_identity`: charon's IDr is its certificate's subject DN.
 //! - `charon_childless_ike_sa_then_create_child`: RFC 6023 childless IKE_AUTH from charon, then
 //!   CREATE_CHILD_SA.
 //! - `charon_initiator_wide_selectors_narrowed`: charon offers subnets, we narrow them.
@@ -559,6 +560,29 @@ impl Lab {
         rekey_time = 3s
         life_time = 20s
         rand_time = 0s
+      }}
+    }}
+  }}
+  dn {{
+    version = 2
+    local_addrs = {CHARON_IP}
+    remote_addrs = {OUR_IP}
+    proposals = aes256gcm16-prfsha256-x25519
+    encap = yes
+    local {{
+      auth = pubkey
+      certs = a.crt
+    }}
+    remote {{
+      auth = pubkey
+      id = c.lab
+    }}
+    children {{
+      dn-tunnel {{
+        mode = tunnel
+        local_ts = {CHARON_INNER}/32
+        remote_ts = {OUR_INNER}/32
+        esp_proposals = aes128gcm16
       }}
     }}
   }}
@@ -2817,6 +2841,43 @@ fn lifetimes_drive_rekeys_on_both_sides_under_traffic() {
         "lifetimes_drive_rekeys_on_both_sides_under_traffic",
         "",
         lifetimes,
+    );
+}
+
+/// charon's identity is its certificate's subject (ID_DER_ASN1_DN, strongSwan's default when a
+/// certificate authenticates and no id is configured); we check it against the certificate and
+/// our target name against the certificate's DNS names.
+fn distinguished_name_identity(lab: &mut Lab) {
+    let mut policy = IkePolicy::certificate(Identity::Fqdn("c.lab".into()), lab.our_cert_auth());
+    tunnel_policy(&mut policy);
+    policy.target_name = Some("host/a.lab".into());
+    let mut d = Driver::new(None);
+    let now = d.now();
+    d.ep.connect(now, charon_ike(), Some(charon_natt()), policy)
+        .unwrap();
+    d.run_until(
+        "the IKE SA and its child SA",
+        Duration::from_secs(10),
+        |d| !d.children.is_empty(),
+    );
+    let (_, _, peer) = d.established().unwrap();
+    match &peer {
+        Identity::Other(t, der) => {
+            assert_eq!(*t, wsock_ipsec::ike::wire::IdType::DER_ASN1_DN);
+            assert!(der.windows(5).any(|w| w == b"a.lab"), "{peer:?}");
+        }
+        other => panic!("expected a DN identity, got {other:?}"),
+    }
+    await_log(lab, &mut d, "CHILD_SA dn-tunnel{1} established", 1);
+    ping(&mut d, 1);
+}
+
+#[test]
+fn charon_with_a_distinguished_name_identity() {
+    in_namespace(
+        "charon_with_a_distinguished_name_identity",
+        "",
+        distinguished_name_identity,
     );
 }
 
