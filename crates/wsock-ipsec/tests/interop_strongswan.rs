@@ -25,6 +25,8 @@
 //! - `child_deletes_replays_and_rfc7427_responder`: certificates with charon initiating (our
 //!   responder's method 14 AUTH), charon's ESP replayed and corrupted (13913, 13915), child SA
 //!   deletes both ways, CREATE_CHILD_SA from the original responder.
+//! - `certificate_chains_through_issuing_cas`: each side's certificate comes from a different
+//!   issuing CA under a common root; both chains are sent and built.
 //! - `charon_with_a_distinguished_name_identity`: charon's IDr is its certificate's subject DN.
 //! - `charon_childless_ike_sa_then_create_child`: RFC 6023 childless IKE_AUTH from charon, then
 //!   CREATE_CHILD_SA.
@@ -244,6 +246,20 @@ fn spawn_charon(dir: &Path) -> Child {
         .expect("start charon")
 }
 
+/// Our credential from `c`, trusting its root, at the system clock.
+fn cert_auth(c: &OurCert) -> CertAuth {
+    let epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    CertAuth::new(
+        c.chain.clone(),
+        &c.key,
+        vec![c.ca.clone()],
+        rustls_pki_types::UnixTime::since_unix_epoch(epoch),
+    )
+    .unwrap()
+}
+
 /// Our side's credential for the certificate scenario.
 struct OurCert {
     chain: Vec<Vec<u8>>,
@@ -256,6 +272,8 @@ struct Lab {
     dir: PathBuf,
     charon: Child,
     our_cert: OurCert,
+    /// Ours from an issuing CA under the root (chain: ours, the issuing CA's).
+    our_im_cert: OurCert,
 }
 
 impl Lab {
@@ -275,8 +293,34 @@ impl Lab {
         let ours = ca
             .issue_machine(&["b.lab", "c.lab"], true, Validity::default())
             .unwrap();
+        // Two issuing CAs under the root: charon's certificate for `im` comes from one (which
+        // charon holds), ours from the other (which only our CERT payloads carry).
+        let mut issuing_a = ca
+            .issue_intermediate("wsock issuing CA A", Validity::default())
+            .unwrap();
+        let mut issuing_b = ca
+            .issue_intermediate("wsock issuing CA B", Validity::default())
+            .unwrap();
+        let charon_im = issuing_a
+            .issue_machine(&["a2.lab"], false, Validity::default())
+            .unwrap();
+        let ours_im = issuing_b
+            .issue_machine(&["im.b.lab"], false, Validity::default())
+            .unwrap();
         let write = |rel: &str, text: &str| std::fs::write(dir.join(rel), text).unwrap();
         write("swanctl/x509ca/ca.crt", &pem("CERTIFICATE", ca.cert_der()));
+        write(
+            "swanctl/x509ca/issuing-a.crt",
+            &pem("CERTIFICATE", issuing_a.cert_der()),
+        );
+        write(
+            "swanctl/x509/a2.crt",
+            &pem("CERTIFICATE", &charon_im.chain[0]),
+        );
+        write(
+            "swanctl/pkcs8/a2.key",
+            &pem("PRIVATE KEY", &charon_im.key_pkcs8),
+        );
         write(
             "swanctl/x509/a.crt",
             &pem("CERTIFICATE", &charon_cert.chain[0]),
@@ -586,6 +630,30 @@ impl Lab {
       }}
     }}
   }}
+  im {{
+    version = 2
+    local_addrs = {CHARON_IP}
+    remote_addrs = {OUR_IP}
+    proposals = aes256gcm16-prfsha256-x25519
+    encap = yes
+    local {{
+      auth = pubkey
+      certs = a2.crt
+      id = a2.lab
+    }}
+    remote {{
+      auth = pubkey
+      id = im.b.lab
+    }}
+    children {{
+      im-tunnel {{
+        mode = tunnel
+        local_ts = {CHARON_INNER}/32
+        remote_ts = {OUR_INNER}/32
+        esp_proposals = aes128gcm16
+      }}
+    }}
+  }}
   to-wsock {{
     version = 2
     local_addrs = {CHARON_IP}
@@ -634,6 +702,11 @@ secrets {{
             our_cert: OurCert {
                 chain: ours.chain,
                 key: ours.key_pkcs8,
+                ca: ca.cert_der().to_vec(),
+            },
+            our_im_cert: OurCert {
+                chain: ours_im.chain,
+                key: ours_im.key_pkcs8,
                 ca: ca.cert_der().to_vec(),
             },
         };
@@ -711,16 +784,7 @@ secrets {{
     }
 
     fn our_cert_auth(&self) -> CertAuth {
-        let epoch = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap();
-        CertAuth::new(
-            self.our_cert.chain.clone(),
-            &self.our_cert.key,
-            vec![self.our_cert.ca.clone()],
-            rustls_pki_types::UnixTime::since_unix_epoch(epoch),
-        )
-        .unwrap()
+        cert_auth(&self.our_cert)
     }
 }
 
@@ -2878,6 +2942,50 @@ fn charon_with_a_distinguished_name_identity() {
         "charon_with_a_distinguished_name_identity",
         "",
         distinguished_name_identity,
+    );
+}
+
+/// Certificates from two different issuing CAs under one root (and no IPsec-IKE EKU): each
+/// side sends its issuing CA's certificate after its own, and the other builds the chain to
+/// the root it trusts.
+fn intermediate_chains(lab: &mut Lab) {
+    let mut policy = IkePolicy::certificate(
+        Identity::Fqdn("im.b.lab".into()),
+        cert_auth(&lab.our_im_cert),
+    );
+    tunnel_policy(&mut policy);
+    policy.target_name = Some("a2.lab".into());
+    let mut d = Driver::new(None);
+    let now = d.now();
+    d.ep.connect(now, charon_ike(), Some(charon_natt()), policy)
+        .unwrap();
+    d.run_until(
+        "the IKE SA and its child SA",
+        Duration::from_secs(10),
+        |d| !d.children.is_empty(),
+    );
+    let log = lab.log();
+    assert!(
+        log.contains("authentication of 'im.b.lab' with ECDSA_WITH_SHA256_DER successful"),
+        "charon did not verify our chain"
+    );
+    assert!(
+        log.contains("received issuer cert \"CN=wsock issuing CA B\""),
+        "our issuing CA"
+    );
+    assert!(
+        log.contains("sending issuer cert \"CN=wsock issuing CA A\""),
+        "charon's"
+    );
+    ping(&mut d, 1);
+}
+
+#[test]
+fn certificate_chains_through_issuing_cas() {
+    in_namespace(
+        "certificate_chains_through_issuing_cas",
+        "",
+        intermediate_chains,
     );
 }
 
