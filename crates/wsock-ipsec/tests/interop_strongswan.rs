@@ -20,6 +20,7 @@
 //!   directories), RFC 7427 signatures both ways, traffic both ways.
 //! - `charon_initiator_our_responder`: `swanctl --initiate` against our responder (PSK), traffic
 //!   both ways, then charon's Delete.
+//! - `charon_initiator_with_default_proposals`: charon's default proposal lists.
 //! - `charon_initiator_ecdsa_certificates_rfc4754`: charon initiates with certificates and RFC
 //!   7427 off; both sides sign with RFC 4754 method 9.
 //! - `child_deletes_replays_and_rfc7427_responder`: certificates with charon initiating (our
@@ -651,6 +652,29 @@ impl Lab {
         local_ts = {CHARON_INNER}/32
         remote_ts = {OUR_INNER}/32
         esp_proposals = aes128gcm16
+      }}
+    }}
+  }}
+  to-wsock-default {{
+    version = 2
+    local_addrs = {CHARON_IP}
+    remote_addrs = {OUR_IP}
+    proposals = default
+    encap = yes
+    local {{
+      auth = psk
+      id = a.lab
+    }}
+    remote {{
+      auth = psk
+      id = c.wsock
+    }}
+    children {{
+      to-wsock-default-tunnel {{
+        mode = tunnel
+        local_ts = {CHARON_INNER}/32
+        remote_ts = {OUR_INNER}/32
+        esp_proposals = default
       }}
     }}
   }}
@@ -2986,6 +3010,30 @@ fn certificate_chains_through_issuing_cas() {
         "certificate_chains_through_issuing_cas",
         "",
         intermediate_chains,
+    );
+}
+
+/// charon initiates with its default proposals (many transforms per proposal, AEAD and
+/// classic ones apart); our responder picks from them by its own preference.
+fn charon_default_proposals(lab: &mut Lab) {
+    let policy = IkePolicy::psk(Identity::Fqdn("c.wsock".into()), PSK);
+    charon_initiates(lab, policy, "to-wsock-default");
+    let log = lab.log();
+    let selected: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("selected proposal"))
+        .collect();
+    println!("{selected:#?}");
+    assert!(selected.iter().any(|l| l.contains("IKE:")), "{selected:?}");
+    assert!(selected.iter().any(|l| l.contains("ESP:")), "{selected:?}");
+}
+
+#[test]
+fn charon_initiator_with_default_proposals() {
+    in_namespace(
+        "charon_initiator_with_default_proposals",
+        "",
+        charon_default_proposals,
     );
 }
 
