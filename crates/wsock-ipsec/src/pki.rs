@@ -75,7 +75,8 @@ impl Validity {
 /// A certificate and its private key.
 #[derive(Clone)]
 pub struct MachineCert {
-    /// The certificate chain, end-entity certificate first (DER); the CA itself is not in it.
+    /// The certificate chain, end-entity certificate first, then any intermediate CAs up to
+    /// (without) the root, which is the trust anchor and not in it (DER).
     pub chain: Vec<Vec<u8>>,
     /// The private key (PKCS#8 DER, ECDSA P-256).
     pub key_pkcs8: Vec<u8>,
@@ -92,11 +93,16 @@ impl std::fmt::Debug for MachineCert {
     }
 }
 
-/// A self-signed certification authority that issues machine certificates.
+/// A certification authority that issues machine certificates: a self-signed root
+/// ([`CertAuthority::new`]) or an intermediate CA under another one
+/// ([`CertAuthority::issue_intermediate`]).
 pub struct CertAuthority {
     cert_der: Vec<u8>,
     issuer: Issuer<'static, KeyPair>,
     next_serial: u64,
+    /// For an intermediate CA: its own certificate, then those above it up to (without) the
+    /// root; what the certificates it issues carry after their own. Empty for a root.
+    chain_above: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for CertAuthority {
@@ -136,10 +142,62 @@ impl CertAuthority {
             cert_der: cert.der().to_vec(),
             issuer: Issuer::new(params, key),
             next_serial: 2,
+            chain_above: Vec::new(),
         })
     }
 
-    /// The CA certificate (DER), the trust anchor of the certificates it issues.
+    /// An intermediate CA named `common_name` under this one, with a fresh P-256 key. The
+    /// certificates it issues carry their chain up to (without) the root: their own, this
+    /// intermediate's, and any above it, so a peer that trusts only the root can build it.
+    ///
+    /// # Errors
+    /// [`IpsecError::InvalidConfig`] when the key or certificate cannot be made.
+    ///
+    /// # Examples
+    /// ```
+    /// use wsock_ipsec::pki::{CertAuthority, Validity};
+    /// let mut root = CertAuthority::new("Root", Validity::default()).unwrap();
+    /// let mut sub = root.issue_intermediate("Issuing CA", Validity::default()).unwrap();
+    /// let host = sub.issue_machine(&["a.example"], true, Validity::default()).unwrap();
+    /// assert_eq!(host.chain.len(), 2);
+    /// assert_eq!(host.chain[1], sub.cert_der());
+    /// ```
+    pub fn issue_intermediate(
+        &mut self,
+        common_name: &str,
+        validity: Validity,
+    ) -> Result<CertAuthority, IpsecError> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen_err)?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.use_authority_key_identifier_extension = true;
+        validity.apply(&mut params)?;
+        let serial = self.next_serial.to_be_bytes();
+        let start = serial.iter().position(|b| *b != 0).unwrap_or(7);
+        params.serial_number = Some(SerialNumber::from_slice(&serial[start..]));
+        self.next_serial += 1;
+        let cert = params.signed_by(&key, &self.issuer).map_err(gen_err)?;
+        let der = cert.der().to_vec();
+        let mut chain_above = vec![der.clone()];
+        chain_above.extend(self.chain_above.iter().cloned());
+        Ok(CertAuthority {
+            cert_der: der,
+            issuer: Issuer::new(params, key),
+            next_serial: 1,
+            chain_above,
+        })
+    }
+
+    /// The CA certificate (DER): for a root, the trust anchor of the certificates it issues.
     pub fn cert_der(&self) -> &[u8] {
         &self.cert_der
     }
@@ -193,7 +251,9 @@ impl CertAuthority {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen_err)?;
         let cert = params.signed_by(&key, &self.issuer).map_err(gen_err)?;
         Ok(MachineCert {
-            chain: vec![cert.der().to_vec()],
+            chain: std::iter::once(cert.der().to_vec())
+                .chain(self.chain_above.iter().cloned())
+                .collect(),
             key_pkcs8: key.serialize_der(),
             dns_names: Vec::new(),
         })

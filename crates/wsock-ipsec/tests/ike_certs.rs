@@ -724,3 +724,59 @@ fn rfc7427_is_announced_and_method_9_is_used_with_a_peer_that_does_not() {
         "B verified the method 9 signature"
     );
 }
+
+/// Certificates from two issuing CAs under one root: each side sends its chain (its own
+/// certificate, then its issuing CA's) and verifies the other's up to the root alone.
+#[test]
+fn chains_through_issuing_cas_verify_to_the_root() {
+    let mut root = CertAuthority::new("wsock test root", Validity::default()).unwrap();
+    let mut ia = root
+        .issue_intermediate("issuing A", Validity::default())
+        .unwrap();
+    let mut ib = root
+        .issue_intermediate("issuing B", Validity::default())
+        .unwrap();
+    let a = ia
+        .issue_machine(&["a.example"], true, Validity::default())
+        .unwrap();
+    let b = ib
+        .issue_machine(&["b.example"], false, Validity::default())
+        .unwrap();
+    assert_eq!(a.chain.len(), 2);
+    assert_eq!(b.chain[1], ib.cert_der());
+    let p = negotiate(
+        endpoint(A_IKE, A_NATT, None, 51),
+        endpoint(
+            B_IKE,
+            B_NATT,
+            Some(cert_policy("b.example", &b, &[&root])),
+            52,
+        ),
+        cert_policy("a.example", &a, &[&root]),
+    );
+    assert_eq!(
+        established(&p.a_events),
+        Some(Identity::Fqdn("b.example".into()))
+    );
+    let certs = p
+        .payloads(true, ExchangeType::IKE_AUTH)
+        .iter()
+        .filter(|x| matches!(x, PayloadRepr::Cert { .. }))
+        .count();
+    assert_eq!(certs, 2, "A sends its certificate and its issuing CA's");
+
+    // Without the issuing CA in the chain, the root alone cannot vouch for the certificate.
+    let mut lone = a.clone();
+    lone.chain.truncate(1);
+    let p = negotiate(
+        endpoint(A_IKE, A_NATT, None, 53),
+        endpoint(
+            B_IKE,
+            B_NATT,
+            Some(cert_policy("b.example", &b, &[&root])),
+            54,
+        ),
+        cert_policy("a.example", &lone, &[&root]),
+    );
+    both_fail_13801(&p);
+}

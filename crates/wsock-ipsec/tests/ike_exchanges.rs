@@ -1823,3 +1823,115 @@ fn responder_narrows_wide_traffic_selectors() {
     assert_eq!(failed, Some(IpsecError::IkeTsUnacceptable));
     assert!(established(&p.a_events).is_some(), "the IKE SA stays");
 }
+
+/// Regression (found against strongSwan, which answers a child SA rekey that crosses its own
+/// IKE SA rekey with TEMPORARY_FAILURE): we reported a failed child SA (and an owner might
+/// take the peer for unreachable). Now (RFC 7296 §2.25) the request is made again after 1 to
+/// 2 s, on whichever IKE SA owns the child SA by then, and nothing is reported as failed.
+#[test]
+fn temporary_failure_makes_the_rekey_again_later() {
+    use wsock_ipsec::ike::wire::{Flags, Notify};
+    let mut p = Pair::new(
+        endpoint(A_IKE, A_NATT, None, 130),
+        endpoint(B_IKE, B_NATT, Some(policy("b.test")), 131),
+    );
+    let sa =
+        p.a.connect(p.now, addr(B_IKE), None, policy("a.test"))
+            .unwrap();
+    p.settle();
+    let old = child(&p.a_events).unwrap();
+    p.a.rekey_child(p.now, sa, old.inbound.spi).unwrap();
+    // B is busy: its answer is TEMPORARY_FAILURE (forged here with B's logged keys; B sees
+    // the request, so the message IDs stay in step, and its real answer is thrown away).
+    let t = p.a.poll_transmit(p.now).unwrap();
+    let request = MessageRepr::parse(ike_bytes(&t)).unwrap();
+    assert_eq!(request.exchange, ExchangeType::CREATE_CHILD_SA);
+    p.b.handle_datagram(p.now, p.a.config().local_ike, t.socket, &t.contents);
+    while p.b.poll_transmit(p.now).is_some() {}
+    let rec = p.a.ike_key_record(sa).unwrap().clone();
+    let outer = MessageRepr {
+        spi_i: request.spi_i,
+        spi_r: request.spi_r,
+        exchange: ExchangeType::CREATE_CHILD_SA,
+        flags: Flags::new(false, true),
+        message_id: request.message_id,
+        payloads: Vec::new(),
+    };
+    let answer = SkCrypter::new(rec.suite, &rec.sk_er, &rec.sk_ar)
+        .unwrap()
+        .seal_with_iv(
+            &outer,
+            &[PayloadRepr::Notify(Notify::new(
+                NotifyType::TEMPORARY_FAILURE,
+                Vec::new(),
+            ))],
+            &vec![0x77; rec.suite.iv_len()],
+        )
+        .unwrap();
+    let from = p.b.config().local_ike;
+    p.a.handle_datagram(p.now, from, WireSocket::Ike, &answer);
+    p.settle();
+    assert!(
+        !p.a_events
+            .iter()
+            .any(|e| matches!(e, IkeEvent::ChildSaFailed { .. })),
+        "a busy peer is no failure"
+    );
+    let retry = p.a.poll_timeout().expect("a retry is scheduled");
+    assert!(
+        retry >= p.now + Duration::from_secs(1) && retry < p.now + Duration::from_secs(2),
+        "{retry:?}"
+    );
+    // The retry goes to B for real and succeeds.
+    p.run(p.now + Duration::from_secs(3));
+    let rekeyed = all_children(&p.a_events)
+        .into_iter()
+        .find(|c| c.replaces == Some(old.inbound.spi))
+        .expect("the child SA was rekeyed on the second try");
+    assert_eq!(
+        p.a.summaries()[0].children,
+        vec![(rekeyed.inbound.spi, rekeyed.outbound.spi)]
+    );
+}
+
+/// Regression (found against strongSwan under load): a child SA rekey still in flight on an
+/// IKE SA that the peer rekeyed and then deleted was lost without a word, leaving the child
+/// SA unrekeyed. Now the request is made again on the IKE SA that took over.
+#[test]
+fn a_child_rekey_in_flight_survives_the_peers_ike_sa_rekey() {
+    let mut p = Pair::new(
+        endpoint(A_IKE, A_NATT, None, 140),
+        endpoint(B_IKE, B_NATT, Some(policy("b.test")), 141),
+    );
+    let sa =
+        p.a.connect(p.now, addr(B_IKE), None, policy("a.test"))
+            .unwrap();
+    p.settle();
+    let (b_sa, ..) = established(&p.b_events).unwrap();
+    let old = child(&p.a_events).unwrap();
+    // A's child rekey goes out and is lost; meanwhile B rekeys the IKE SA and deletes the old.
+    p.a.rekey_child(p.now, sa, old.inbound.spi).unwrap();
+    assert!(p.a.poll_transmit(p.now).is_some());
+    p.b.rekey_ike_sa(p.now, b_sa).unwrap();
+    p.settle();
+    assert!(p
+        .a_events
+        .contains(&IkeEvent::IkeSaDeleted { sa, by_peer: true }));
+    p.run(p.now + Duration::from_secs(2));
+    let rekeyed = all_children(&p.a_events)
+        .into_iter()
+        .find(|c| c.replaces == Some(old.inbound.spi))
+        .expect("the child SA rekey was made again on the new IKE SA");
+    let ours = p.a.summaries();
+    assert_eq!(ours.len(), 1);
+    assert_ne!(ours[0].id, sa);
+    assert_eq!(
+        ours[0].children,
+        vec![(rekeyed.inbound.spi, rekeyed.outbound.spi)]
+    );
+    let theirs = p.b.summaries();
+    assert_eq!(
+        theirs[0].children,
+        vec![(rekeyed.outbound.spi, rekeyed.inbound.spi)]
+    );
+}

@@ -20,22 +20,30 @@
 //!   directories), RFC 7427 signatures both ways, traffic both ways.
 //! - `charon_initiator_our_responder`: `swanctl --initiate` against our responder (PSK), traffic
 //!   both ways, then charon's Delete.
+//! - `charon_initiator_with_default_proposals`: charon's default proposal lists.
 //! - `charon_initiator_ecdsa_certificates_rfc4754`: charon initiates with certificates and RFC
 //!   7427 off; both sides sign with RFC 4754 method 9.
 //! - `child_deletes_replays_and_rfc7427_responder`: certificates with charon initiating (our
 //!   responder's method 14 AUTH), charon's ESP replayed and corrupted (13913, 13915), child SA
 //!   deletes both ways, CREATE_CHILD_SA from the original responder.
+//! - `certificate_chains_through_issuing_cas`: each side's certificate comes from a different
+//!   issuing CA under a common root; both chains are sent and built.
+//! - `charon_with_a_distinguished_name_identity`: charon's IDr is its certificate's subject DN.
 //! - `charon_childless_ike_sa_then_create_child`: RFC 6023 childless IKE_AUTH from charon, then
 //!   CREATE_CHILD_SA.
 //! - `charon_initiator_wide_selectors_narrowed`: charon offers subnets, we narrow them.
+//! - `lifetimes_drive_rekeys_on_both_sides_under_traffic`: our ESP soft lifetimes and charon's
+//!   IKE SA lifetime trigger the rekeys during 7 s of traffic; nothing lost.
 //! - `child_rekeys_under_traffic_lose_nothing`: 400 UDP datagrams from charon's side while
 //!   the child SA is rekeyed six times by either side; none lost ([`ChildSa::send_at_once`]).
 //! - `rekeys_and_liveness_both_ways`: child SA rekeys with PFS and IKE SA rekeys initiated by
 //!   either side, liveness checks both ways (charon's DPD), traffic after each step.
+//! - `child_rekey_colliding_with_charon_ike_rekey`: charon's TEMPORARY_FAILURE, our retry.
 //! - `simultaneous_child_rekey_with_charon`, `simultaneous_ike_rekey_with_charon`: both sides
 //!   rekey at once (our request held until charon's arrives); one SA left, the same on both.
 //! - `algorithm_matrix_our_initiator`: ChaCha20-Poly1305, AES-GCM-128 with PRF-SHA384 and
-//!   P-384, AES-CBC with HMAC-SHA256 and with HMAC-SHA1/PRF-SHA1, NULL with HMAC-SHA256.
+//!   P-384, AES-CBC with HMAC-SHA256 and with HMAC-SHA1/PRF-SHA1, NULL with HMAC-SHA256, and
+//!   Windows' default policy (AES-CBC-128/SHA-1/P-256, integrity-only ESP with HMAC-SHA1).
 //! - `cookies_and_invalid_ke_both_ways`: COOKIE and INVALID_KE_PAYLOAD, each side asking.
 //! - `initial_contact_both_ways`: INITIAL_CONTACT after charon restarts and after we do.
 //! - `wrong_psk_and_wrong_target_fail_13801`: authentication failures on either side.
@@ -55,7 +63,7 @@ use std::time::{Duration, Instant};
 use wsock_ipsec::esp::tunnel::{
     ipv4_packet, ipv6_packet, InnerPacket, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_UDP,
 };
-use wsock_ipsec::esp::{EspSuite, InboundSa, Mode, OutboundSa};
+use wsock_ipsec::esp::{EspSuite, InboundSa, Lifetime, LifetimeLimits, Mode, OutboundSa, SaEvent};
 use wsock_ipsec::ike::cert::CertAuth;
 use wsock_ipsec::ike::crypto::{DhGroup, Role};
 use wsock_ipsec::ike::proposal::IkeSuite;
@@ -239,6 +247,20 @@ fn spawn_charon(dir: &Path) -> Child {
         .expect("start charon")
 }
 
+/// Our credential from `c`, trusting its root, at the system clock.
+fn cert_auth(c: &OurCert) -> CertAuth {
+    let epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    CertAuth::new(
+        c.chain.clone(),
+        &c.key,
+        vec![c.ca.clone()],
+        rustls_pki_types::UnixTime::since_unix_epoch(epoch),
+    )
+    .unwrap()
+}
+
 /// Our side's credential for the certificate scenario.
 struct OurCert {
     chain: Vec<Vec<u8>>,
@@ -251,6 +273,8 @@ struct Lab {
     dir: PathBuf,
     charon: Child,
     our_cert: OurCert,
+    /// Ours from an issuing CA under the root (chain: ours, the issuing CA's).
+    our_im_cert: OurCert,
 }
 
 impl Lab {
@@ -270,8 +294,34 @@ impl Lab {
         let ours = ca
             .issue_machine(&["b.lab", "c.lab"], true, Validity::default())
             .unwrap();
+        // Two issuing CAs under the root: charon's certificate for `im` comes from one (which
+        // charon holds), ours from the other (which only our CERT payloads carry).
+        let mut issuing_a = ca
+            .issue_intermediate("wsock issuing CA A", Validity::default())
+            .unwrap();
+        let mut issuing_b = ca
+            .issue_intermediate("wsock issuing CA B", Validity::default())
+            .unwrap();
+        let charon_im = issuing_a
+            .issue_machine(&["a2.lab"], false, Validity::default())
+            .unwrap();
+        let ours_im = issuing_b
+            .issue_machine(&["im.b.lab"], false, Validity::default())
+            .unwrap();
         let write = |rel: &str, text: &str| std::fs::write(dir.join(rel), text).unwrap();
         write("swanctl/x509ca/ca.crt", &pem("CERTIFICATE", ca.cert_der()));
+        write(
+            "swanctl/x509ca/issuing-a.crt",
+            &pem("CERTIFICATE", issuing_a.cert_der()),
+        );
+        write(
+            "swanctl/x509/a2.crt",
+            &pem("CERTIFICATE", &charon_im.chain[0]),
+        );
+        write(
+            "swanctl/pkcs8/a2.key",
+            &pem("PRIVATE KEY", &charon_im.key_pkcs8),
+        );
         write(
             "swanctl/x509/a.crt",
             &pem("CERTIFICATE", &charon_cert.chain[0]),
@@ -529,6 +579,105 @@ impl Lab {
       }}
     }}
   }}
+  life {{
+    version = 2
+    local_addrs = {CHARON_IP}
+    remote_addrs = {OUR_IP}
+    proposals = aes256gcm16-prfsha256-x25519
+    encap = yes
+    rekey_time = 4s
+    over_time = 10s
+    rand_time = 0s
+    local {{
+      auth = psk
+      id = a.lab
+    }}
+    remote {{
+      auth = psk
+      id = life.b.lab
+    }}
+    children {{
+      life-tunnel {{
+        mode = tunnel
+        local_ts = {CHARON_INNER}/32
+        remote_ts = {OUR_INNER}/32
+        esp_proposals = aes128gcm16
+        rekey_time = 3s
+        life_time = 20s
+        rand_time = 0s
+      }}
+    }}
+  }}
+  dn {{
+    version = 2
+    local_addrs = {CHARON_IP}
+    remote_addrs = {OUR_IP}
+    proposals = aes256gcm16-prfsha256-x25519
+    encap = yes
+    local {{
+      auth = pubkey
+      certs = a.crt
+    }}
+    remote {{
+      auth = pubkey
+      id = c.lab
+    }}
+    children {{
+      dn-tunnel {{
+        mode = tunnel
+        local_ts = {CHARON_INNER}/32
+        remote_ts = {OUR_INNER}/32
+        esp_proposals = aes128gcm16
+      }}
+    }}
+  }}
+  im {{
+    version = 2
+    local_addrs = {CHARON_IP}
+    remote_addrs = {OUR_IP}
+    proposals = aes256gcm16-prfsha256-x25519
+    encap = yes
+    local {{
+      auth = pubkey
+      certs = a2.crt
+      id = a2.lab
+    }}
+    remote {{
+      auth = pubkey
+      id = im.b.lab
+    }}
+    children {{
+      im-tunnel {{
+        mode = tunnel
+        local_ts = {CHARON_INNER}/32
+        remote_ts = {OUR_INNER}/32
+        esp_proposals = aes128gcm16
+      }}
+    }}
+  }}
+  to-wsock-default {{
+    version = 2
+    local_addrs = {CHARON_IP}
+    remote_addrs = {OUR_IP}
+    proposals = default
+    encap = yes
+    local {{
+      auth = psk
+      id = a.lab
+    }}
+    remote {{
+      auth = psk
+      id = c.wsock
+    }}
+    children {{
+      to-wsock-default-tunnel {{
+        mode = tunnel
+        local_ts = {CHARON_INNER}/32
+        remote_ts = {OUR_INNER}/32
+        esp_proposals = default
+      }}
+    }}
+  }}
   to-wsock {{
     version = 2
     local_addrs = {CHARON_IP}
@@ -562,6 +711,7 @@ secrets {{
     id-5 = ke.b.lab
     id-6 = v6.b.lab
     id-7 = tp.b.lab
+    id-8 = life.b.lab
 {matrix_ids}
     secret = "{PSK}"
   }}
@@ -576,6 +726,11 @@ secrets {{
             our_cert: OurCert {
                 chain: ours.chain,
                 key: ours.key_pkcs8,
+                ca: ca.cert_der().to_vec(),
+            },
+            our_im_cert: OurCert {
+                chain: ours_im.chain,
+                key: ours_im.key_pkcs8,
                 ca: ca.cert_der().to_vec(),
             },
         };
@@ -653,16 +808,7 @@ secrets {{
     }
 
     fn our_cert_auth(&self) -> CertAuth {
-        let epoch = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap();
-        CertAuth::new(
-            self.our_cert.chain.clone(),
-            &self.our_cert.key,
-            vec![self.our_cert.ca.clone()],
-            rustls_pki_types::UnixTime::since_unix_epoch(epoch),
-        )
-        .unwrap()
+        cert_auth(&self.our_cert)
     }
 }
 
@@ -708,6 +854,12 @@ struct Driver {
     esp_seen: Vec<Vec<u8>>,
     /// Exchange types of the requests the peer sent us, in order.
     peer_requests: Vec<ExchangeType>,
+    /// Rekey child SAs whose outbound SA reaches its soft lifetime (the owner's duty).
+    auto_rekey: bool,
+    /// Inbound SPIs of child SAs waiting for their rekey to be started.
+    want_rekey: Vec<u32>,
+    /// Lifetime events of the ESP SAs: (inbound SPI of the pair, event).
+    sa_events: Vec<(u32, SaEvent)>,
 }
 
 fn checksum(data: &[u8]) -> u16 {
@@ -772,6 +924,9 @@ impl Driver {
             hold: None,
             esp_seen: Vec::new(),
             peer_requests: Vec::new(),
+            auto_rekey: false,
+            want_rekey: Vec::new(),
+            sa_events: Vec::new(),
         }
     }
 
@@ -883,6 +1038,34 @@ impl Driver {
         if self.ep.poll_timeout().is_some_and(|t| t <= now) {
             self.ep.handle_timeout(now);
         }
+        // The ESP SAs' lifetimes: a soft expiry of the sending direction asks for a rekey.
+        for c in &mut self.children {
+            let spi = c.sa.inbound.spi;
+            if c.tx.poll_timeout().is_some_and(|t| t <= now) {
+                c.tx.handle_timeout(now);
+            }
+            if c.rx.poll_timeout().is_some_and(|t| t <= now) {
+                c.rx.handle_timeout(now);
+            }
+            while let Some(e) = c.tx.poll_event() {
+                if matches!(e, SaEvent::SoftExpired(_)) && self.auto_rekey {
+                    self.want_rekey.push(spi);
+                }
+                self.sa_events.push((spi, e));
+            }
+            while let Some(e) = c.rx.poll_event() {
+                self.sa_events.push((spi, e));
+            }
+        }
+        let summaries = self.ep.summaries();
+        self.want_rekey.retain(|spi| {
+            let Some(owner) = summaries.iter().find(|s| {
+                s.state == SaState::Established && s.children.iter().any(|c| c.0 == *spi)
+            }) else {
+                return false; // gone (rekeyed or deleted by the peer meanwhile)
+            };
+            self.ep.rekey_child(now, owner.id, *spi).is_err()
+        });
         while let Some(t) = self.ep.poll_transmit(now) {
             busy = true;
             if let Some(held) = &mut self.hold {
@@ -1348,6 +1531,24 @@ fn matrix() -> Vec<Suites> {
             esn: false,
             selected_ike: "IKE:AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE_25519",
             selected_esp: "ESP:NULL/HMAC_SHA2_256_128/NO_EXT_SEQ",
+        },
+        // Windows' default policy: main mode AES-CBC-128 / HMAC-SHA1 / ECP-256, quick mode
+        // integrity only with HMAC-SHA1.
+        Suites {
+            charon_ike: "aes128-sha1-prfsha1-ecp256",
+            charon_esp: "null-sha1",
+            ike: ike(
+                SkSuite::AesCbc {
+                    key_bits: 128,
+                    integrity: HmacSha1_96,
+                },
+                Prf::HmacSha1,
+                DhGroup::Ecp256,
+            ),
+            esp: EspSuite::Null(HmacSha1_96),
+            esn: false,
+            selected_ike: "IKE:AES_CBC_128/HMAC_SHA1_96/PRF_HMAC_SHA1/ECP_256",
+            selected_esp: "ESP:NULL/HMAC_SHA1_96/NO_EXT_SEQ",
         },
     ]
 }
@@ -2067,6 +2268,70 @@ fn simultaneous_ike_rekey_with_charon() {
     );
 }
 
+/// Our child SA rekey and charon's IKE SA rekey cross (our request held until charon's has
+/// arrived). charon answers TEMPORARY_FAILURE, and we rekey the child again after a moment
+/// (RFC 7296 §2.25). Afterwards one IKE SA and one child SA pair are left on both sides, the
+/// same, and traffic flows.
+fn child_rekey_meets_ike_rekey(lab: &mut Lab) {
+    let mut d = Driver::new(None);
+    let mut policy = IkePolicy::psk(Identity::Fqdn("psk.b.lab".into()), PSK);
+    tunnel_policy(&mut policy);
+    let now = d.now();
+    let sa =
+        d.ep.connect(now, charon_ike(), Some(charon_natt()), policy)
+            .unwrap();
+    d.run_until(
+        "the IKE SA and its child SA",
+        Duration::from_secs(10),
+        |d| !d.children.is_empty(),
+    );
+    ping(&mut d, 1);
+    let old = d.children[0].sa.inbound.spi;
+    d.hold = Some(Vec::new());
+    let now = d.now();
+    d.ep.rekey_child(now, sa, old).unwrap();
+    d.pump();
+    let out = lab.swanctl(&["--rekey", "--ike", "psk"]);
+    assert!(out.contains("rekey completed successfully"), "{out}");
+    d.run_until("charon's CREATE_CHILD_SA", Duration::from_secs(5), |d| {
+        d.peer_requests.contains(&ExchangeType::CREATE_CHILD_SA)
+    });
+    d.release();
+    // charon answers our child rekey with TEMPORARY_FAILURE while it rekeys the IKE SA; we make
+    // the request again a moment later, on the new IKE SA.
+    let mut sas = String::new();
+    d.run_until(
+        "the child rekeyed, one IKE SA and one pair on both sides",
+        Duration::from_secs(10),
+        |d| {
+            sas = lab.swanctl(&["--list-sas"]);
+            let ours = d.ep.summaries();
+            d.children.len() == 1
+                && d.children[0].sa.replaces == Some(old)
+                && ours.len() == 1
+                && ours[0].state == SaState::Established
+                && ours[0].children.len() == 1
+                && sas.matches("ESTABLISHED").count() == 1
+                && sas.matches("INSTALLED").count() == 1
+                && sas.contains(&format!("{:016x}_i", ours[0].spi_i))
+                && sas.contains(&format!("in  {:08x}", ours[0].children[0].1))
+        },
+    );
+    println!("--- swanctl --list-sas ---\n{sas}");
+    assert!(lab.log().contains("N(TEMP_FAIL)"));
+    ping(&mut d, 2);
+    udp_from_charon(&mut d);
+}
+
+#[test]
+fn child_rekey_colliding_with_charon_ike_rekey() {
+    in_namespace(
+        "child_rekey_colliding_with_charon_ike_rekey",
+        "",
+        child_rekey_meets_ike_rekey,
+    );
+}
+
 #[test]
 fn simultaneous_child_rekey_with_charon() {
     in_namespace(
@@ -2539,6 +2804,236 @@ fn child_rekeys_under_traffic_lose_nothing() {
         "child_rekeys_under_traffic_lose_nothing",
         "",
         rekeys_under_traffic,
+    );
+}
+
+/// Lifetimes drive the rekeys while traffic flows for 7 s: our child SAs have a soft lifetime
+/// of 2.5 s (the driver rekeys on the soft expiry of the sending SA, as an owner must), so ours
+/// come before charon's 3 s; charon rekeys the IKE SA after 4 s, before our IKE lifetime of
+/// 6 s (rekey at 90 %) does. Nothing is lost, and one IKE SA and one child SA pair are left,
+/// the same on both sides.
+fn lifetimes(lab: &mut Lab) {
+    let mut d = Driver::new(None);
+    d.auto_rekey = true;
+    let mut policy = IkePolicy::psk(Identity::Fqdn("life.b.lab".into()), PSK);
+    tunnel_policy(&mut policy);
+    let secs = |s: f64| Some(Duration::from_secs_f64(s));
+    policy.child_lifetime = Lifetime {
+        soft: LifetimeLimits {
+            time: secs(2.5),
+            bytes: None,
+            packets: None,
+        },
+        hard: LifetimeLimits {
+            time: secs(30.0),
+            bytes: None,
+            packets: None,
+        },
+    };
+    policy.ike_lifetime = Some(Duration::from_secs(6));
+    let now = d.now();
+    d.ep.connect(now, charon_ike(), Some(charon_natt()), policy)
+        .unwrap();
+    d.run_until(
+        "the IKE SA and its child SA",
+        Duration::from_secs(10),
+        |d| !d.children.is_empty(),
+    );
+    let client = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0))
+s.settimeout(1)
+lost = sent = 0
+end = time.time() + 7
+while time.time() < end:
+    msg = b"life-%d" % sent
+    sent += 1
+    s.sendto(msg, (sys.argv[2], 7))
+    try:
+        while True:
+            data, peer = s.recvfrom(2000)
+            if data == msg:
+                break
+    except socket.timeout:
+        lost += 1
+    time.sleep(0.01)
+print("sent", sent, "lost", lost)
+"#;
+    let child = Command::new("python3")
+        .args([
+            "-c",
+            client,
+            &CHARON_INNER.to_string(),
+            &OUR_INNER.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (ok, text) = d.run_process(
+        "UDP stream from charon's side",
+        child,
+        Duration::from_secs(30),
+    );
+    assert!(ok, "{text}");
+    let child_rekeys = d
+        .events
+        .iter()
+        .filter(|e| matches!(e, IkeEvent::ChildSaReady(c) if c.replaces.is_some()))
+        .count();
+    let ike_rekeys = d
+        .events
+        .iter()
+        .filter(|e| matches!(e, IkeEvent::IkeSaRekeyed { .. }))
+        .count();
+    println!("child rekeys {child_rekeys}, IKE SA rekeys {ike_rekeys}");
+    assert!(child_rekeys >= 2, "{child_rekeys} child rekeys");
+    assert!(d
+        .sa_events
+        .iter()
+        .any(|(_, e)| matches!(e, SaEvent::SoftExpired(_))));
+    assert!(ike_rekeys >= 1, "{ike_rekeys} IKE SA rekeys");
+    assert!(
+        lab.log().contains("initiating IKE_SA life[2]"),
+        "charon's IKE SA rekey"
+    );
+    assert!(text.contains("lost 0"), "datagrams lost: {text}");
+    assert!(d.esp_refused.is_empty(), "ESP refused: {:?}", d.esp_refused);
+    assert!(!d
+        .sa_events
+        .iter()
+        .any(|(_, e)| matches!(e, SaEvent::HardExpired(_))));
+    // Settled: one IKE SA with one pair, the same at charon.
+    let mut sas = String::new();
+    d.run_until(
+        "one IKE SA and one pair on both sides",
+        Duration::from_secs(10),
+        |d| {
+            sas = lab.swanctl(&["--list-sas", "--ike", "life"]);
+            let ours = d.ep.summaries();
+            ours.len() == 1
+                && ours[0].children.len() == 1
+                && sas.matches("ESTABLISHED").count() == 1
+                && sas.matches("INSTALLED").count() == 1
+                && sas.contains(&format!("{:016x}_i", ours[0].spi_i))
+                && sas.contains(&format!("in  {:08x}", ours[0].children[0].1))
+        },
+    );
+    println!("--- swanctl --list-sas ---\n{sas}");
+}
+
+#[test]
+fn lifetimes_drive_rekeys_on_both_sides_under_traffic() {
+    in_namespace(
+        "lifetimes_drive_rekeys_on_both_sides_under_traffic",
+        "",
+        lifetimes,
+    );
+}
+
+/// charon's identity is its certificate's subject (ID_DER_ASN1_DN, strongSwan's default when a
+/// certificate authenticates and no id is configured); we check it against the certificate and
+/// our target name against the certificate's DNS names.
+fn distinguished_name_identity(lab: &mut Lab) {
+    let mut policy = IkePolicy::certificate(Identity::Fqdn("c.lab".into()), lab.our_cert_auth());
+    tunnel_policy(&mut policy);
+    policy.target_name = Some("host/a.lab".into());
+    let mut d = Driver::new(None);
+    let now = d.now();
+    d.ep.connect(now, charon_ike(), Some(charon_natt()), policy)
+        .unwrap();
+    d.run_until(
+        "the IKE SA and its child SA",
+        Duration::from_secs(10),
+        |d| !d.children.is_empty(),
+    );
+    let (_, _, peer) = d.established().unwrap();
+    match &peer {
+        Identity::Other(t, der) => {
+            assert_eq!(*t, wsock_ipsec::ike::wire::IdType::DER_ASN1_DN);
+            assert!(der.windows(5).any(|w| w == b"a.lab"), "{peer:?}");
+        }
+        other => panic!("expected a DN identity, got {other:?}"),
+    }
+    await_log(lab, &mut d, "CHILD_SA dn-tunnel{1} established", 1);
+    ping(&mut d, 1);
+}
+
+#[test]
+fn charon_with_a_distinguished_name_identity() {
+    in_namespace(
+        "charon_with_a_distinguished_name_identity",
+        "",
+        distinguished_name_identity,
+    );
+}
+
+/// Certificates from two different issuing CAs under one root (and no IPsec-IKE EKU): each
+/// side sends its issuing CA's certificate after its own, and the other builds the chain to
+/// the root it trusts.
+fn intermediate_chains(lab: &mut Lab) {
+    let mut policy = IkePolicy::certificate(
+        Identity::Fqdn("im.b.lab".into()),
+        cert_auth(&lab.our_im_cert),
+    );
+    tunnel_policy(&mut policy);
+    policy.target_name = Some("a2.lab".into());
+    let mut d = Driver::new(None);
+    let now = d.now();
+    d.ep.connect(now, charon_ike(), Some(charon_natt()), policy)
+        .unwrap();
+    d.run_until(
+        "the IKE SA and its child SA",
+        Duration::from_secs(10),
+        |d| !d.children.is_empty(),
+    );
+    let log = lab.log();
+    assert!(
+        log.contains("authentication of 'im.b.lab' with ECDSA_WITH_SHA256_DER successful"),
+        "charon did not verify our chain"
+    );
+    assert!(
+        log.contains("received issuer cert \"CN=wsock issuing CA B\""),
+        "our issuing CA"
+    );
+    assert!(
+        log.contains("sending issuer cert \"CN=wsock issuing CA A\""),
+        "charon's"
+    );
+    ping(&mut d, 1);
+}
+
+#[test]
+fn certificate_chains_through_issuing_cas() {
+    in_namespace(
+        "certificate_chains_through_issuing_cas",
+        "",
+        intermediate_chains,
+    );
+}
+
+/// charon initiates with its default proposals (many transforms per proposal, AEAD and
+/// classic ones apart); our responder picks from them by its own preference.
+fn charon_default_proposals(lab: &mut Lab) {
+    let policy = IkePolicy::psk(Identity::Fqdn("c.wsock".into()), PSK);
+    charon_initiates(lab, policy, "to-wsock-default");
+    let log = lab.log();
+    let selected: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("selected proposal"))
+        .collect();
+    println!("{selected:#?}");
+    assert!(selected.iter().any(|l| l.contains("IKE:")), "{selected:?}");
+    assert!(selected.iter().any(|l| l.contains("ESP:")), "{selected:?}");
+}
+
+#[test]
+fn charon_initiator_with_default_proposals() {
+    in_namespace(
+        "charon_initiator_with_default_proposals",
+        "",
+        charon_default_proposals,
     );
 }
 

@@ -57,6 +57,11 @@
 //!   fails both sides with [`IpsecError::IkeAuthFailed`] (`ERROR_IPSEC_IKE_AUTH_FAIL`, 13801): the
 //!   responder answers `N(AUTHENTICATION_FAILED)`; an initiator that cannot verify the responder
 //!   tells it in an INFORMATIONAL `N(AUTHENTICATION_FAILED)`.
+//! - TEMPORARY_FAILURE (RFC 7296 §2.25), a busy peer's answer to a CREATE_CHILD_SA (for
+//!   instance while it rekeys the IKE SA): the request is made again after 1 to 2 s, on
+//!   whichever IKE SA owns the child SA by then; only after 5 such answers does it fail.
+//! - A CREATE_CHILD_SA of ours still in flight on an IKE SA that the peer rekeyed and then
+//!   deleted is made again on the IKE SA that took over.
 //! - INITIAL_CONTACT (RFC 7296 §2.4): an initiator that holds no other IKE SA with the peer's
 //!   address (in any state) says so in IKE_AUTH; on receipt, every other IKE SA between the
 //!   same two identities is dropped with its child SAs, without a Delete
@@ -711,6 +716,8 @@ struct Sa {
     rekey_at: Option<Duration>,
     /// When the IKE SA is deleted (its lifetime).
     expire_at: Option<Duration>,
+    /// The IKE SA that took over after a rekey of this one (its children and requests).
+    successor: Option<IkeSaId>,
 }
 
 impl Sa {
@@ -869,7 +876,25 @@ pub struct IkeEndpoint {
     stats: IkeStats,
     cookie_secret: [u8; 32],
     key_records: BTreeMap<IkeSaId, IkeKeyRecord>,
+    /// Requests the peer answered with TEMPORARY_FAILURE, to be made again (RFC 7296 §2.25).
+    deferred: Vec<(Duration, Deferred)>,
+    /// TEMPORARY_FAILURE answers so far, per deferred request.
+    temporary_failures: BTreeMap<Deferred, u8>,
 }
+
+/// A request to make again after the peer's TEMPORARY_FAILURE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Deferred {
+    /// Rekey the child SA pair with this inbound SPI (on whichever IKE SA owns it by then).
+    RekeyChild(u32),
+    /// A new child SA under this IKE SA.
+    CreateChild(IkeSaId),
+    /// Rekey this IKE SA.
+    RekeyIke(IkeSaId),
+}
+
+/// TEMPORARY_FAILURE answers to one request before it fails for good.
+const MAX_TEMPORARY_FAILURES: u8 = 5;
 
 impl std::fmt::Debug for IkeEndpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -906,6 +931,8 @@ impl IkeEndpoint {
             stats: IkeStats::default(),
             cookie_secret,
             key_records: BTreeMap::new(),
+            deferred: Vec::new(),
+            temporary_failures: BTreeMap::new(),
         })
     }
 
@@ -1023,6 +1050,7 @@ impl IkeEndpoint {
             peer_id: None,
             rekey_at: None,
             expire_at: None,
+            successor: None,
         };
         let msg = match &sa.state {
             State::InitSent(s) => init_request(&sa, s)?,
@@ -1152,6 +1180,7 @@ impl IkeEndpoint {
                     .chain(rekey)
                     .chain(sa.expire_at)
             })
+            .chain(self.deferred.iter().map(|(at, _)| *at))
             .min()
     }
 
@@ -1207,6 +1236,61 @@ impl IkeEndpoint {
                 self.forget(&sa);
             }
         }
+        self.run_deferred(now);
+    }
+
+    /// Makes again the requests whose TEMPORARY_FAILURE delay is over.
+    fn run_deferred(&mut self, now: Duration) {
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.deferred = later;
+        for (_, d) in due {
+            let done = match d {
+                Deferred::RekeyChild(spi) => {
+                    let owner = self.sas.values().find(|s| match &s.state {
+                        State::Established(e) => e.children.iter().any(|c| c.inbound_spi == spi),
+                        _ => false,
+                    });
+                    match owner.map(|s| s.id) {
+                        Some(id) => self.rekey_child(now, id, spi).is_ok(),
+                        None => true, // the pair is gone: nothing to rekey
+                    }
+                }
+                Deferred::CreateChild(id) => self.create_child(now, id).is_ok(),
+                Deferred::RekeyIke(id) => {
+                    self.sas.contains_key(&id) && self.rekey_ike_sa(now, id).is_ok()
+                }
+            };
+            if !done {
+                if let Deferred::CreateChild(sa) = d {
+                    self.events.push_back(IkeEvent::ChildSaFailed {
+                        sa,
+                        error: IpsecError::IkePeerError(NotifyType::TEMPORARY_FAILURE),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The peer answered `what` with TEMPORARY_FAILURE (RFC 7296 §2.25: it is busy, e.g.
+    /// rekeying the IKE SA): make the request again after 1 to 2 s. Returns `false` once it was
+    /// answered so [`MAX_TEMPORARY_FAILURES`] times; the caller then reports the failure.
+    fn defer(&mut self, now: Duration, what: Deferred) -> bool {
+        let n = self.temporary_failures.entry(what).or_insert(0);
+        *n += 1;
+        if *n > MAX_TEMPORARY_FAILURES {
+            self.temporary_failures.remove(&what);
+            return false;
+        }
+        let mut r = [0u8; 2];
+        let jitter = match self.rng.fill(&mut r) {
+            Ok(()) => u64::from(u16::from_be_bytes(r)) % 1000,
+            Err(_) => 500,
+        };
+        let at = now.saturating_add(Duration::from_millis(1000 + jitter));
+        self.deferred.push((at, what));
+        true
     }
 
     /// The IKE SA's lifetime: its original initiator rekeys it at 90 %; at 100 % either side
@@ -1830,6 +1914,7 @@ impl IkeEndpoint {
             peer_id: None,
             rekey_at: None,
             expire_at: None,
+            successor: None,
         };
         self.record_keys(&sa);
         self.by_spi.insert(spi_r, id);
@@ -2183,6 +2268,17 @@ impl IkeEndpoint {
             });
         }
         if delete_ike {
+            // A rekeyed IKE SA deleted while one of our CREATE_CHILD_SA requests was still in
+            // flight on it: the request is made again on the IKE SA that took over.
+            if let (Some(next), Some(RequestKind::CreateChild { rekey })) =
+                (sa.successor, sa.pending.as_ref().map(|p| p.kind))
+            {
+                let again = match rekey {
+                    Some(old) => Deferred::RekeyChild(old),
+                    None => Deferred::CreateChild(next),
+                };
+                self.deferred.push((Duration::ZERO, again));
+            }
             self.events.push_back(IkeEvent::IkeSaDeleted {
                 sa: sa.id,
                 by_peer: true,
@@ -2283,7 +2379,7 @@ impl IkeEndpoint {
             }
             RequestKind::CreateChild { rekey } => {
                 if let Some(c) = pending.and_then(|p| p.create) {
-                    self.initiator_create_child(sa, rekey, c, &inner);
+                    self.initiator_create_child(sa, now, rekey, c, &inner);
                 }
                 true
             }
@@ -2844,6 +2940,7 @@ impl IkeEndpoint {
     fn initiator_create_child(
         &mut self,
         sa: &mut Sa,
+        now: Duration,
         rekey: Option<u32>,
         req: CreateRequest,
         inner: &[PayloadRepr],
@@ -2888,6 +2985,10 @@ impl IkeEndpoint {
         };
         let event = match result {
             Ok(mut child) => {
+                self.temporary_failures.remove(&match rekey {
+                    Some(old) => Deferred::RekeyChild(old),
+                    None => Deferred::CreateChild(sa.id),
+                });
                 child.replaces = rekey;
                 if let State::Established(e) = &mut sa.state {
                     e.children.push(ChildRecord {
@@ -2918,6 +3019,19 @@ impl IkeEndpoint {
                     });
                 }
                 IkeEvent::ChildSaReady(Box::new(child))
+            }
+            Err((IpsecError::IkePeerError(NotifyType::TEMPORARY_FAILURE), None))
+                if self.defer(
+                    now,
+                    match rekey {
+                        Some(old) => Deferred::RekeyChild(old),
+                        None => Deferred::CreateChild(sa.id),
+                    },
+                ) =>
+            {
+                // Busy peer: the request is made again later; nothing failed.
+                self.child_spis.remove(&req.spi);
+                return;
             }
             Err((error, peer_spi)) => {
                 match peer_spi {
@@ -3008,12 +3122,14 @@ impl IkeEndpoint {
             peer_id: old.peer_id.clone(),
             rekey_at: None,
             expire_at: None,
+            successor: None,
         };
         start_lifetime(&mut sa, now);
         let local = sa.local_spi();
         self.by_spi.insert(local, id);
         self.record_keys(&sa);
         if adopt {
+            old.successor = Some(id);
             self.events.push_back(IkeEvent::IkeSaRekeyed {
                 old: old.id,
                 new: id,
@@ -3043,6 +3159,7 @@ impl IkeEndpoint {
             e.peer_rekeys.extend(peer_rekeys);
         }
         sa.queue.extend(queue);
+        old.successor = Some(survivor);
         self.events.push_back(IkeEvent::IkeSaRekeyed {
             old: old.id,
             new: survivor,
@@ -3114,6 +3231,9 @@ impl IkeEndpoint {
             State::Established(e) => e.peer_ike_rekey.take(),
             _ => None,
         };
+        if result.is_ok() {
+            self.temporary_failures.remove(&Deferred::RekeyIke(sa.id));
+        }
         match result {
             Ok((keys, peer_spi, nr)) => match theirs {
                 None => {
@@ -3149,6 +3269,20 @@ impl IkeEndpoint {
                     }
                 }
             },
+            // Our rekey failed but the peer's, made meanwhile, succeeded: the IKE SA it
+            // created carries on (the peer deletes the old one).
+            Err(_) if theirs.is_some() => {
+                self.by_spi.remove(&r.spi);
+                if let Some(t) = theirs {
+                    self.hand_over(now, sa, t.new);
+                }
+            }
+            Err(IpsecError::IkePeerError(NotifyType::TEMPORARY_FAILURE))
+                if self.defer(now, Deferred::RekeyIke(sa.id)) =>
+            {
+                // Busy peer (e.g. rekeying a child SA): made again later.
+                self.by_spi.remove(&r.spi);
+            }
             Err(error) => {
                 self.by_spi.remove(&r.spi);
                 self.events
