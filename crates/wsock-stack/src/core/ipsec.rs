@@ -183,6 +183,8 @@ pub(crate) struct Need {
     pub clear_ok: bool,
     /// Negotiation discovery: clear text goes *while* the SA is negotiated.
     pub discover: bool,
+    /// `AuthipMMPolicyKey` / `AuthipQMPolicyKey` of the socket: provider contexts to use.
+    pub policy_keys: (Option<wsock_wfp::Guid>, Option<wsock_wfp::Guid>),
 }
 
 /// Key records of negotiated SAs, each a JSON object in the format of the project's ESP oracle
@@ -649,6 +651,7 @@ impl HostCore {
                 target,
                 clear_ok: s.flags & SETTINGS_ALLOW_INSECURE != 0,
                 discover: false,
+                policy_keys: (s.mm_policy_key, s.qm_policy_key),
             }
         } else {
             let p = protection?;
@@ -658,6 +661,7 @@ impl HostCore {
                     target,
                     clear_ok: false,
                     discover: false,
+                    policy_keys: (None, None),
                 }
             } else if p.negotiate_discover() {
                 Need {
@@ -665,6 +669,7 @@ impl HostCore {
                     target,
                     clear_ok: true,
                     discover: true,
+                    policy_keys: (None, None),
                 }
             } else {
                 return None;
@@ -800,13 +805,33 @@ impl HostCore {
         let running = p.by_peer.get(&peer).copied();
         let mm = match running {
             Some(mm) => mm,
-            None => match self.start_negotiation(peer, need.clone()) {
-                Some(mm) => mm,
-                None => {
-                    self.drops.bump(DropReason::NoRoute);
-                    return true;
+            None => {
+                let traffic =
+                    summary
+                        .ports(packet.get(head..).unwrap_or_default())
+                        .map(|(sp, dp)| {
+                            (
+                                summary.protocol,
+                                SocketAddr::new(summary.src, sp),
+                                SocketAddr::new(summary.dst, dp),
+                            )
+                        });
+                match self.start_negotiation(peer, need.clone(), traffic) {
+                    Ok(Some(mm)) => mm,
+                    Ok(None) => {
+                        self.drops.bump(DropReason::NoRoute);
+                        return true;
+                    }
+                    Err(code) => {
+                        self.record_failure(peer, need.clone(), code);
+                        if need.clear_ok {
+                            return false;
+                        }
+                        self.drops.bump(DropReason::HoldFailed);
+                        return true;
+                    }
                 }
-            },
+            }
         };
         if need.discover {
             // Negotiation discovery: this packet goes in clear while main mode runs.
@@ -838,15 +863,199 @@ impl HostCore {
         }
     }
 
-    fn start_negotiation(&mut self, peer: IpAddr, need: Need) -> Option<IkeSaId> {
-        let route = self.routes.get(peer)?.clone();
+    /// The provider context `key` names, if it holds a policy of the wanted kind.
+    fn context(&self, key: wsock_wfp::Guid) -> Option<wsock_wfp::ProviderContext> {
+        self.ale
+            .engine()
+            .get_provider_context_by_key(self.admin, key)
+            .ok()
+    }
+
+    /// Whether any filter lives at `layer` (then policy there is authoritative).
+    fn layer_has_policy(&self, layer: wsock_wfp::Layer) -> bool {
+        let t = wsock_wfp::FilterEnumTemplate {
+            layer: Some(layer),
+            ..Default::default()
+        };
+        self.ale
+            .engine()
+            .enum_filters(self.admin, &t)
+            .is_ok_and(|f| !f.is_empty())
+    }
+
+    /// Main mode and quick mode policy for a negotiation, from the socket's policy keys or the
+    /// IKEEXT and IPSEC layers; `None` = the built-in default. `Err`: the `ERROR_IPSEC_IKE_*`.
+    #[allow(clippy::type_complexity)]
+    fn wfp_policies(
+        &mut self,
+        local: IpAddr,
+        peer: IpAddr,
+        traffic: Option<(u8, SocketAddr, SocketAddr)>,
+        need: &Need,
+    ) -> Result<
+        (
+            Option<wsock_wfp::IkeMmPolicy>,
+            Option<wsock_wfp::IpsecQmPolicy>,
+        ),
+        u32,
+    > {
+        use super::ipsec_policy::{ERROR_IPSEC_IKE_NO_MM_POLICY, ERROR_IPSEC_IKE_NO_POLICY};
+        let now = self.now;
+        let v6 = peer.is_ipv6();
+        let mm_key = match need.policy_keys.0 {
+            Some(k) => Some(k),
+            None => match self.ale.ikeext_policy(local, peer, now) {
+                Some(m) => Some(m.provider_context),
+                None => {
+                    let layer = if v6 {
+                        wsock_wfp::Layer::IKEEXT_V6
+                    } else {
+                        wsock_wfp::Layer::IKEEXT_V4
+                    };
+                    if self.layer_has_policy(layer) {
+                        return Err(ERROR_IPSEC_IKE_NO_MM_POLICY);
+                    }
+                    None
+                }
+            },
+        };
+        let mm = match mm_key {
+            Some(k) => Some(
+                self.context(k)
+                    .and_then(|c| c.ike_mm_policy().cloned())
+                    .ok_or(ERROR_IPSEC_IKE_NO_MM_POLICY)?,
+            ),
+            None => None,
+        };
+        let qm_key = match need.policy_keys.1 {
+            Some(k) => Some(k),
+            None => {
+                let found = traffic.and_then(|(proto, l, r)| {
+                    let proto = match proto {
+                        6 => wsock_ale::Protocol::Tcp,
+                        _ => wsock_ale::Protocol::Udp,
+                    };
+                    self.ale.ipsec_policy(proto, l, r, now)
+                });
+                match found {
+                    Some(m) => Some(m.provider_context),
+                    None => {
+                        let layer = if v6 {
+                            wsock_wfp::Layer::IPSEC_V6
+                        } else {
+                            wsock_wfp::Layer::IPSEC_V4
+                        };
+                        if self.layer_has_policy(layer) {
+                            return Err(ERROR_IPSEC_IKE_NO_POLICY);
+                        }
+                        None
+                    }
+                }
+            }
+        };
+        let qm = match qm_key {
+            Some(k) => Some(
+                self.context(k)
+                    .and_then(|c| c.ipsec_qm_policy().cloned())
+                    .ok_or(ERROR_IPSEC_IKE_NO_POLICY)?,
+            ),
+            None => None,
+        };
+        Ok((mm, qm))
+    }
+
+    /// Records a failure that happened before any message was sent (no policy).
+    fn record_failure(&mut self, peer: IpAddr, need: Need, code: u32) {
+        let now = self.now;
+        tracing::info!(target: "wsock::ipsec", host = %self.spec.name, %peer, code, "no policy to negotiate with");
+        if let Some(p) = self.ipsec.as_mut() {
+            p.failures.insert(
+                peer,
+                Failure {
+                    winerr: code,
+                    at: now,
+                    need,
+                },
+            );
+        }
+        let local = if peer.is_ipv4() {
+            IpAddr::V4(self.spec.ipv4)
+        } else {
+            IpAddr::V6(self.spec.ipv6)
+        };
+        self.ale.engine_mut().record_net_event(
+            now,
+            NetEventHeader {
+                protocol: 17,
+                local: Some(SocketAddr::new(local, 500)),
+                remote: Some(SocketAddr::new(peer, 500)),
+                app_id: None,
+                user_id: None,
+            },
+            NetEventKind::IkeMmFailure {
+                failure_error_code: code,
+                failure_point: 0,
+                mm_filter_id: 0,
+            },
+        );
+        let flows: Vec<FlowId> = self
+            .ale
+            .flows()
+            .filter(|f| f.remote.ip() == peer && f.security.qm_sa_id.is_none())
+            .map(|f| f.id)
+            .collect();
+        for f in flows {
+            let _ = self.ale.set_flow_security(
+                f,
+                wsock_ale::FlowSecurity {
+                    mm_sa_id: None,
+                    qm_sa_id: None,
+                    negotiation_winerr: code,
+                },
+            );
+        }
+    }
+
+    fn start_negotiation(
+        &mut self,
+        peer: IpAddr,
+        need: Need,
+        traffic: Option<(u8, SocketAddr, SocketAddr)>,
+    ) -> Result<Option<IkeSaId>, u32> {
+        use super::ipsec_policy as map;
+        let Some(route) = self.routes.get(peer).cloned() else {
+            return Ok(None);
+        };
         let local = match peer {
             IpAddr::V4(_) => IpAddr::V4(self.spec.ipv4),
             IpAddr::V6(_) => IpAddr::V6(self.spec.ipv6),
         };
+        let (mm, qm) = self.wfp_policies(local, peer, traffic, &need)?;
         let now = self.now;
-        let p = self.ipsec.as_mut()?;
+        let Some(p) = self.ipsec.as_mut() else {
+            return Ok(None);
+        };
         let mut policy = p.policy(Some(&need));
+        if let Some(mm) = &mm {
+            policy.ike_suites = map::ike_suites(mm);
+            if policy.ike_suites.is_empty() {
+                return Err(map::ERROR_IPSEC_IKE_NO_MM_POLICY);
+            }
+        }
+        if let Some(qm) = &qm {
+            let mut suites = map::esp_suites(qm);
+            if need.encrypt {
+                suites.retain(|(s, _)| suite_encrypts(*s));
+            }
+            if suites.is_empty() {
+                return Err(map::ERROR_IPSEC_IKE_NO_POLICY);
+            }
+            policy.esp_suites = suites;
+            if let Some(l) = map::child_lifetime(qm) {
+                policy.child_lifetime = l;
+            }
+            policy.pfs = map::pfs(qm, policy.ike_suites[0].dh);
+        }
         policy.local_ts = vec![host_selector(local)];
         policy.remote_ts = vec![host_selector(peer)];
         match p
@@ -865,11 +1074,11 @@ impl HostCore {
                 );
                 p.by_peer.insert(peer, mm);
                 self.ike_drain();
-                Some(mm)
+                Ok(Some(mm))
             }
             Err(e) => {
                 tracing::warn!(target: "wsock::ipsec", error = %e, "cannot start IKE");
-                None
+                Err(e.win32_code())
             }
         }
     }
@@ -1389,6 +1598,7 @@ impl HostCore {
                 target: None,
                 clear_ok: false,
                 discover: false,
+                policy_keys: (None, None),
             }));
         if let Some(mut n) = need {
             if secured {

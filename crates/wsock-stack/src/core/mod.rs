@@ -34,6 +34,7 @@ mod ale_glue;
 mod device;
 mod endpoints;
 mod ipsec;
+pub mod ipsec_policy;
 mod path;
 mod secure;
 
