@@ -14,7 +14,9 @@ use wsock_ipsec::ike::sa::{
 };
 use wsock_ipsec::ike::wire::{emit_payload_chain, MessageRepr, PayloadRepr};
 use wsock_ipsec::natt;
-use wsock_ipsec_fuzz::harness::{esp_keys, responder, ESP_SUITES};
+use wsock_ipsec_fuzz::harness::{
+    connect, esp_keys, established_pair, initiator, responder, ESP_SUITES,
+};
 
 fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
     let d = dir.join(target);
@@ -127,6 +129,91 @@ fn main() {
         v.extend_from_slice(auth);
         write(&dir, "ike_responder", "auth-raw", &v);
     }
+    // Deeper IKE: genuine requests and responses of an established IKE SA, as the inner
+    // chains modes 3 of ike_responder and 2 of ike_initiator take.
+    for (sel, name) in [
+        "create-child",
+        "liveness",
+        "rekey-ike",
+        "delete-child",
+        "delete-ike",
+        "rekey-child",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (mut init, mut resp) = established_pair(now);
+        let sa = init.summaries()[0].id;
+        let child = init.summaries()[0].children[0].0;
+        match sel {
+            0 => init.create_child(now, sa),
+            1 => init.check_liveness(now, sa),
+            2 => init.rekey_ike_sa(now, sa),
+            3 => init.delete_child(now, sa, child),
+            4 => init.delete_ike_sa(now, sa),
+            _ => init.rekey_child(now, sa, child),
+        }
+        .unwrap();
+        let keys = resp.ike_key_record(resp.summaries()[0].id).unwrap().clone();
+        let from_i = SkCrypter::new(keys.suite, &keys.sk_ei, &keys.sk_ai).unwrap();
+        let from_r = SkCrypter::new(keys.suite, &keys.sk_er, &keys.sk_ar).unwrap();
+        let request = init.poll_transmit(now).unwrap();
+        resp.handle_datagram(now, a_ike, request.socket, &request.contents);
+        let response = resp.poll_transmit(now).unwrap();
+        let chain_of = |c: &SkCrypter, m: &[u8]| {
+            let (outer, inner) = c.open(m).unwrap();
+            let mut chain = Vec::new();
+            let first = emit_payload_chain(&inner, &mut chain).unwrap();
+            (outer.exchange, first, chain)
+        };
+        let (ex, first, chain) = chain_of(&from_i, &request.contents);
+        let sel_ex = match ex.0 {
+            36 => 0u8,
+            37 => 1,
+            other => other,
+        };
+        let mut v = vec![3, sel_ex, first.0];
+        v.extend_from_slice(&(chain.len() as u16).to_be_bytes());
+        v.extend_from_slice(&chain);
+        write(&dir, "ike_responder", &format!("established-{name}"), &v);
+        write(&dir, "ike_message", &format!("inner-{name}"), &{
+            let mut m = vec![first.0];
+            m.extend_from_slice(&chain);
+            m
+        });
+        let (_, first, chain) = chain_of(&from_r, &response.contents);
+        let mut v = vec![2, sel as u8, first.0];
+        v.extend_from_slice(&chain);
+        write(&dir, "ike_initiator", &format!("response-{name}"), &v);
+    }
+    // The initiator's view of IKE_SA_INIT and IKE_AUTH answers.
+    {
+        let mut init = initiator();
+        let mut resp = responder();
+        connect(&mut init, now);
+        let req = init.poll_transmit(now).unwrap();
+        resp.handle_datagram(now, a_ike, req.socket, &req.contents);
+        let reply = resp.poll_transmit(now).unwrap();
+        let mut v = vec![0];
+        v.extend(framed(0, &reply.contents));
+        write(&dir, "ike_initiator", "init-reply", &v);
+        let mut v = vec![0];
+        v.extend(framed(2, &reply.contents));
+        write(&dir, "ike_initiator", "init-reply-patched", &v);
+        init.handle_datagram(now, b_ike, reply.socket, &reply.contents);
+        let auth = init.poll_transmit(now).unwrap();
+        resp.handle_datagram(now, a_ike, auth.socket, &auth.contents);
+        let auth_reply = resp.poll_transmit(now).unwrap();
+        let keys = resp.ike_key_record(resp.summaries()[0].id).unwrap().clone();
+        let from_r = SkCrypter::new(keys.suite, &keys.sk_er, &keys.sk_ar).unwrap();
+        let (_, inner) = from_r.open(&auth_reply.contents).unwrap();
+        let mut chain = Vec::new();
+        let first = emit_payload_chain(&inner, &mut chain).unwrap();
+        let mut v = vec![1, first.0];
+        v.extend_from_slice(&chain);
+        write(&dir, "ike_initiator", "auth-reply", &v);
+    }
+
     let every = MessageRepr {
         spi_i: 1,
         spi_r: 2,

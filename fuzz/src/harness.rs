@@ -21,13 +21,14 @@ use wsock_ipsec::esp::{
 use wsock_ipsec::ike::cert::CertAuth;
 use wsock_ipsec::ike::crypto::SkCrypter;
 use wsock_ipsec::ike::sa::{
-    EndpointConfig, Identity, IkeEndpoint, IkeEvent, IkePolicy, IkeStats, SeededIkeRandom,
+    EndpointConfig, Identity, IkeEndpoint, IkeEvent, IkePolicy, IkeStats, SaState, SeededIkeRandom,
     WireSocket,
 };
 use wsock_ipsec::ike::wire::{
     emit_payload_chain, parse_payload_chain, AuthMethod, ExchangeType, Flags, Header, IdType,
     Identification, Message, MessageRepr, PayloadRepr, PayloadType, HEADER_LEN,
 };
+use wsock_ipsec::keylog::IkeKeyRecord;
 use wsock_ipsec::natt::{self, NattDatagram};
 use wsock_ipsec::pki::{CertAuthority, Validity};
 use wsock_ipsec::IpsecError;
@@ -727,57 +728,96 @@ fn dropped(s: &IkeStats) -> u64 {
 
 /// What delivering one datagram did.
 struct Delivery {
+    /// The datagrams the endpoint sent in reaction (IKE messages, marker removed).
     answers: Vec<Vec<u8>>,
+    /// Whether an IKE SA was established.
     established: bool,
 }
 
-/// Hands `d` to `ep` and checks that it was answered, counted as dropped, or changed the set of
-/// SAs; that every answer is a message our own parser reads, on the socket the request used;
-/// and returns the answers (IKE messages without the marker).
-fn deliver(ep: &mut IkeEndpoint, now: Duration, socket: WireSocket, d: &[u8]) -> Delivery {
+/// Who sent a datagram to the endpoint under test.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    /// Host a (the initiator's addresses): datagrams for the responder.
+    A,
+    /// Host b (the responder's addresses): datagrams for the initiator.
+    B,
+}
+
+/// Hands `d` to `ep` from `peer` and checks that it was answered, counted as dropped, changed
+/// the set of SAs or raised an event; that every datagram sent in reaction is a message our own
+/// parser reads, sent to that peer (with `only_responses`: a response, to the very address and
+/// on the socket the datagram used); returns those datagrams.
+fn deliver(
+    ep: &mut IkeEndpoint,
+    now: Duration,
+    peer: Peer,
+    socket: WireSocket,
+    d: &[u8],
+    only_responses: bool,
+) -> Delivery {
     let before = *ep.stats();
     let sas_before = ep.summaries();
-    let from = match socket {
-        WireSocket::Ike => addr(A_IKE),
-        WireSocket::Natt => addr(A_NATT),
+    let from = match (peer, socket) {
+        (Peer::A, WireSocket::Ike) => addr(A_IKE),
+        (Peer::A, WireSocket::Natt) => addr(A_NATT),
+        (Peer::B, WireSocket::Ike) => addr(B_IKE),
+        (Peer::B, WireSocket::Natt) => addr(B_NATT),
     };
     ep.handle_datagram(now, from, socket, d);
     let after = *ep.stats();
     assert_eq!(after.received, before.received + 1);
     let mut answers = Vec::new();
     while let Some(t) = ep.poll_transmit(now) {
-        assert_eq!(
-            t.destination, from,
-            "answers go back where the request came from"
-        );
-        assert_eq!(
-            t.socket, socket,
-            "answers leave on the socket the request used"
-        );
+        if only_responses {
+            assert_eq!(
+                t.destination, from,
+                "answers go back where the request came from"
+            );
+            assert_eq!(
+                t.socket, socket,
+                "answers leave on the socket the request used"
+            );
+        } else {
+            // An initiator may move to the peer's NAT-T socket (NAT detected) on its own.
+            let (ike, natt) = match peer {
+                Peer::A => (addr(A_IKE), addr(A_NATT)),
+                Peer::B => (addr(B_IKE), addr(B_NATT)),
+            };
+            let expected = match t.socket {
+                WireSocket::Ike => ike,
+                WireSocket::Natt => natt,
+            };
+            assert_eq!(
+                t.destination, expected,
+                "sent to the peer's socket of that kind"
+            );
+        }
         let bytes = match t.socket {
             WireSocket::Ike => &t.contents[..],
             WireSocket::Natt => match natt::classify(&t.contents) {
                 Ok(NattDatagram::Ike(m)) => m,
-                other => panic!("NAT-T answer that is not IKE: {other:?}"),
+                other => panic!("NAT-T datagram that is not IKE: {other:?}"),
             },
         };
-        let m = MessageRepr::parse(bytes).expect("the responder sends only what it can parse");
+        let m = MessageRepr::parse(bytes).expect("the endpoint sends only what it can parse");
         assert!(
-            m.flags.response(),
+            !only_responses || m.flags.response(),
             "the responder answers, never asks, here"
         );
         answers.push(bytes.to_vec());
     }
     let mut established = false;
+    let mut events = 0;
     while let Some(e) = ep.poll_event() {
+        events += 1;
         if matches!(e, IkeEvent::IkeSaEstablished { .. }) {
             established = true;
         }
     }
     let changed = ep.summaries() != sas_before;
     assert!(
-        !answers.is_empty() || dropped(&after) > dropped(&before) || changed,
-        "a datagram was neither answered, nor dropped and counted, nor did it change an SA"
+        !answers.is_empty() || dropped(&after) > dropped(&before) || changed || events > 0,
+        "a datagram was neither answered, nor dropped and counted, nor did it change anything"
     );
     Delivery {
         answers,
@@ -785,52 +825,21 @@ fn deliver(ep: &mut IkeEndpoint, now: Duration, socket: WireSocket, d: &[u8]) ->
     }
 }
 
-/// `ike_responder`: an [`IkeEndpoint`] as responder (see [`responder`]). Byte 0 picks the mode
-/// (`% 3`):
-/// - 0: a sequence of datagrams (`flags (1) | len (2) | bytes`; flag bit 0: NAT-T socket) to
-///   the responder, at one-second steps;
-/// - 1: a genuine initiator (seed 1) runs IKE_SA_INIT with the responder; then the rest of
-///   the input, read as a payload chain whose first type is byte 1, is sealed with the IKE SA's
-///   real SK_ei/SK_ai into an IKE_AUTH request (message ID 1) and delivered;
-/// - 2: after the same IKE_SA_INIT, the rest of the input is delivered as a message whose
-///   header is patched to the SA's SPIs and message ID 1 (unencrypted garbage after that).
-///
-/// Invariants: see `deliver`; and no IKE SA is ever established, since the input never
-/// knows the PSK-derived AUTH (the DH secret is fresh on each run).
-pub fn ike_responder(data: &[u8]) -> Outcome {
-    let mut inp = Input(data);
-    let mode = inp.u8() % 3;
-    let mut o = Outcome::default();
-    let mut resp = responder();
-    let count = |o: &mut Outcome, d: &Delivery| {
-        if d.answers.is_empty() {
-            o.reject()
-        } else {
-            o.accept()
-        }
-    };
-    if mode == 0 {
-        let mut now = Duration::ZERO;
-        while !inp.is_empty() {
-            let flags = inp.u8();
-            let len = usize::from(inp.u16());
-            let d = inp.bytes(len);
-            let socket = if flags & 1 == 0 {
-                WireSocket::Ike
-            } else {
-                WireSocket::Natt
-            };
-            let r = deliver(&mut resp, now, socket, d);
-            assert!(!r.established);
-            count(&mut o, &r);
-            now += Duration::from_secs(1);
-            resp.handle_timeout(now);
-        }
-        return o;
+fn count(o: &mut Outcome, d: &Delivery) {
+    if d.answers.is_empty() {
+        o.reject()
+    } else {
+        o.accept()
     }
-    // A genuine IKE_SA_INIT.
-    let now = Duration::ZERO;
-    let mut init = endpoint(A_IKE, A_NATT, None, 1);
+}
+
+/// The initiator of the harness: host a, seed 1, PSK.
+pub fn initiator() -> IkeEndpoint {
+    endpoint(A_IKE, A_NATT, None, 1)
+}
+
+/// Makes the harness's initiator connect to the responder's addresses (PSK, `a.example`).
+pub fn connect(init: &mut IkeEndpoint, now: Duration) {
     init.connect(
         now,
         addr(B_IKE),
@@ -838,56 +847,326 @@ pub fn ike_responder(data: &[u8]) -> Outcome {
         IkePolicy::psk(Identity::Fqdn("a.example".into()), PSK),
     )
     .expect("connect");
-    let req = init.poll_transmit(now).expect("IKE_SA_INIT request");
-    let r = deliver(&mut resp, now, WireSocket::Ike, &req.contents);
-    let reply = r.answers.first().expect("IKE_SA_INIT answered");
-    let reply = MessageRepr::parse(reply).expect("parsed above");
-    assert_eq!(reply.exchange, ExchangeType::IKE_SA_INIT);
-    let sa = resp
-        .summaries()
-        .first()
-        .map(|s| s.id)
-        .expect("a half-open SA");
-    let rec = resp.ike_key_record(sa).expect("key log on").clone();
-    let message = match mode {
-        1 => {
-            let first = PayloadType(inp.u8());
-            let Ok(inner) = parse_payload_chain(first, inp.rest()) else {
-                // A chain that does not parse is `ike_message`'s business.
-                return o;
-            };
-            let outer = MessageRepr {
-                spi_i: rec.spi_i,
-                spi_r: rec.spi_r,
-                exchange: ExchangeType::IKE_AUTH,
-                flags: Flags::new(true, false),
-                message_id: 1,
-                payloads: Vec::new(),
-            };
-            let mut c = SkCrypter::new(rec.suite, &rec.sk_ei, &rec.sk_ai).expect("SK keys");
-            match c.seal(&outer, &inner) {
-                Ok(m) => m,
-                // Too long for one message: nothing to deliver.
-                Err(_) => return o,
+}
+
+/// Moves datagrams between the two endpoints (no NAT: both use their IKE sockets) until
+/// nothing moves or `rounds` rounds are over; drains their events.
+pub fn run(init: &mut IkeEndpoint, resp: &mut IkeEndpoint, now: Duration, rounds: usize) {
+    for _ in 0..rounds {
+        let mut moved = false;
+        while let Some(t) = init.poll_transmit(now) {
+            moved = true;
+            resp.handle_datagram(now, addr(A_IKE), t.socket, &t.contents);
+        }
+        while let Some(t) = resp.poll_transmit(now) {
+            moved = true;
+            init.handle_datagram(now, addr(B_IKE), t.socket, &t.contents);
+        }
+        if !moved {
+            break;
+        }
+    }
+    while init.poll_event().is_some() {}
+    while resp.poll_event().is_some() {}
+}
+
+/// A genuine IKE SA (and its first child SA) between the harness's initiator and responder.
+pub fn established_pair(now: Duration) -> (IkeEndpoint, IkeEndpoint) {
+    let mut init = initiator();
+    let mut resp = responder();
+    connect(&mut init, now);
+    run(&mut init, &mut resp, now, 8);
+    for ep in [&init, &resp] {
+        let s = ep.summaries();
+        assert!(
+            s.len() == 1 && s[0].state == SaState::Established,
+            "the genuine exchange did not complete: {s:?}"
+        );
+    }
+    (init, resp)
+}
+
+/// The exchange type a selector byte names (the four of RFC 7296 first, then any value).
+fn exchange_of(b: u8) -> ExchangeType {
+    match b {
+        0 => ExchangeType::CREATE_CHILD_SA,
+        1 => ExchangeType::INFORMATIONAL,
+        2 => ExchangeType::IKE_AUTH,
+        3 => ExchangeType::IKE_SA_INIT,
+        b => ExchangeType(b),
+    }
+}
+
+/// Seals `inner` (read from the input as `first` and a chain) into a message of the IKE SA
+/// `rec` with the given header fields, with the keys of the sending side; `None` when the
+/// chain does not parse (that is `ike_message`'s business) or is too long.
+fn seal_chain(
+    rec: &IkeKeyRecord,
+    from_initiator: bool,
+    exchange: ExchangeType,
+    response: bool,
+    message_id: u32,
+    first: PayloadType,
+    chain: &[u8],
+) -> Option<Vec<u8>> {
+    let inner = parse_payload_chain(first, chain).ok()?;
+    let outer = MessageRepr {
+        spi_i: rec.spi_i,
+        spi_r: rec.spi_r,
+        exchange,
+        flags: Flags::new(from_initiator, response),
+        message_id,
+        payloads: Vec::new(),
+    };
+    let (e, a) = if from_initiator {
+        (&rec.sk_ei, &rec.sk_ai)
+    } else {
+        (&rec.sk_er, &rec.sk_ar)
+    };
+    let mut c = SkCrypter::new(rec.suite, e, a).expect("SK keys");
+    c.seal(&outer, &inner).ok()
+}
+
+/// Overwrites the header of `m` (padded to 28 bytes) with the given SPIs, flags and message
+/// id, version 2.0 and the right length; keeps the input's next payload and exchange type.
+fn patch_header(m: &[u8], spi_i: u64, spi_r: u64, flags: u8, message_id: u32) -> Vec<u8> {
+    let mut m = m.to_vec();
+    if m.len() < HEADER_LEN {
+        m.resize(HEADER_LEN, 0);
+    }
+    m[..8].copy_from_slice(&spi_i.to_be_bytes());
+    m[8..16].copy_from_slice(&spi_r.to_be_bytes());
+    m[17] = 0x20;
+    m[19] = flags;
+    m[20..24].copy_from_slice(&message_id.to_be_bytes());
+    let l = m.len() as u32;
+    m[24..28].copy_from_slice(&l.to_be_bytes());
+    m
+}
+
+/// `ike_responder`: an [`IkeEndpoint`] as responder (see [`responder`]). Byte 0 picks the mode
+/// (`% 4`):
+/// - 0: a sequence of datagrams (`flags (1) | len (2) | bytes`; flag bit 0: NAT-T socket) to
+///   the responder, at one-second steps;
+/// - 1: a genuine initiator (seed 1) runs IKE_SA_INIT with the responder; then the rest of
+///   the input, read as a payload chain whose first type is byte 1, is sealed with the IKE SA's
+///   real SK_ei/SK_ai into an IKE_AUTH request (message ID 1) and delivered;
+/// - 2: after the same IKE_SA_INIT, the rest of the input is delivered as a message whose
+///   header is patched to the SA's SPIs and message ID 1 (unencrypted garbage after that);
+/// - 3: after a whole genuine exchange (IKE SA and first child SA established), records of
+///   `exchange (1, see exchange_of) | first type (1) | len (2) | chain` are sealed with the
+///   real keys into requests with message IDs from 2 on (the next one after each answered
+///   request) and delivered: CREATE_CHILD_SA, INFORMATIONAL and the rest, authentic.
+///
+/// Invariants: see `deliver` (with only responses sent); and in modes 0-2 no IKE SA is ever
+/// established, since the input never knows the PSK-derived AUTH (the DH secret is fresh on
+/// each run).
+pub fn ike_responder(data: &[u8]) -> Outcome {
+    let mut inp = Input(data);
+    let mode = inp.u8() % 4;
+    let mut o = Outcome::default();
+    let now = Duration::ZERO;
+    match mode {
+        0 => {
+            let mut resp = responder();
+            let mut now = now;
+            while !inp.is_empty() {
+                let flags = inp.u8();
+                let len = usize::from(inp.u16());
+                let d = inp.bytes(len);
+                let socket = if flags & 1 == 0 {
+                    WireSocket::Ike
+                } else {
+                    WireSocket::Natt
+                };
+                let r = deliver(&mut resp, now, Peer::A, socket, d, true);
+                assert!(!r.established);
+                count(&mut o, &r);
+                now += Duration::from_secs(1);
+                resp.handle_timeout(now);
             }
+        }
+        1 | 2 => {
+            let mut resp = responder();
+            let mut init = initiator();
+            connect(&mut init, now);
+            let req = init.poll_transmit(now).expect("IKE_SA_INIT request");
+            let r = deliver(
+                &mut resp,
+                now,
+                Peer::A,
+                WireSocket::Ike,
+                &req.contents,
+                true,
+            );
+            let reply = r.answers.first().expect("IKE_SA_INIT answered");
+            let reply = MessageRepr::parse(reply).expect("parsed above");
+            assert_eq!(reply.exchange, ExchangeType::IKE_SA_INIT);
+            let sa = resp
+                .summaries()
+                .first()
+                .map(|s| s.id)
+                .expect("a half-open SA");
+            let rec = resp.ike_key_record(sa).expect("key log on").clone();
+            let message = if mode == 1 {
+                let first = PayloadType(inp.u8());
+                let Some(m) = seal_chain(
+                    &rec,
+                    true,
+                    ExchangeType::IKE_AUTH,
+                    false,
+                    1,
+                    first,
+                    inp.rest(),
+                ) else {
+                    return o;
+                };
+                m
+            } else {
+                patch_header(inp.rest(), rec.spi_i, rec.spi_r, Flags::INITIATOR, 1)
+            };
+            let r = deliver(&mut resp, now, Peer::A, WireSocket::Ike, &message, true);
+            assert!(!r.established, "an IKE SA was established without the PSK");
+            count(&mut o, &r);
         }
         _ => {
-            let mut m = inp.rest().to_vec();
-            if m.len() < HEADER_LEN {
-                m.resize(HEADER_LEN, 0);
+            let (_init, mut resp) = established_pair(now);
+            let sa = resp.summaries()[0].id;
+            let rec = resp.ike_key_record(sa).expect("key log on").clone();
+            let mut message_id = 2;
+            while !inp.is_empty() {
+                let exchange = exchange_of(inp.u8());
+                let first = PayloadType(inp.u8());
+                let len = usize::from(inp.u16());
+                let chain = inp.bytes(len);
+                let Some(m) = seal_chain(&rec, true, exchange, false, message_id, first, chain)
+                else {
+                    continue;
+                };
+                let r = deliver(&mut resp, now, Peer::A, WireSocket::Ike, &m, true);
+                if !r.answers.is_empty() {
+                    message_id += 1;
+                }
+                count(&mut o, &r);
             }
-            m[..8].copy_from_slice(&rec.spi_i.to_be_bytes());
-            m[8..16].copy_from_slice(&rec.spi_r.to_be_bytes());
-            m[17] = 0x20;
-            m[19] = Flags::INITIATOR;
-            m[20..24].copy_from_slice(&1u32.to_be_bytes());
-            let l = m.len() as u32;
-            m[24..28].copy_from_slice(&l.to_be_bytes());
-            m
         }
-    };
-    let r = deliver(&mut resp, now, WireSocket::Ike, &message);
-    assert!(!r.established, "an IKE SA was established without the PSK");
-    count(&mut o, &r);
+    }
+    o
+}
+
+/// `ike_initiator`: an [`IkeEndpoint`] that initiated (host a, seed 1) receiving answers.
+/// Byte 0 picks the mode (`% 3`):
+/// - 0: after `connect`, records of `flags (1) | len (2) | bytes` are delivered from the
+///   responder's address (flag bit 0: NAT-T socket, with the marker added; bit 1: the header
+///   is patched into an IKE_SA_INIT-time response to our SPI, message ID 0);
+/// - 1: after a genuine IKE_SA_INIT exchange, the initiator has sent IKE_AUTH; the rest of the
+///   input, a chain whose first type is byte 1, is sealed with the real SK_er/SK_ar into the
+///   IKE_AUTH response and delivered;
+/// - 2: after a whole genuine exchange, byte 1 picks the request the initiator makes
+///   (CREATE_CHILD_SA, liveness check, IKE SA rekey, child delete, IKE SA delete, child
+///   rekey), and the rest, a chain whose first type is byte 2, is sealed with the real
+///   responder keys into its response and delivered.
+///
+/// Invariants: see `deliver`; and in modes 0 and 1 no IKE SA is established.
+pub fn ike_initiator(data: &[u8]) -> Outcome {
+    let mut inp = Input(data);
+    let mode = inp.u8() % 3;
+    let mut o = Outcome::default();
+    let now = Duration::ZERO;
+    match mode {
+        0 => {
+            let mut init = initiator();
+            connect(&mut init, now);
+            let _request = init.poll_transmit(now).expect("IKE_SA_INIT request");
+            let (spi_i, _) = init.spis(init.summaries()[0].id).expect("our SA");
+            while !inp.is_empty() {
+                let flags = inp.u8();
+                let len = usize::from(inp.u16());
+                let mut d = inp.bytes(len).to_vec();
+                if flags & 2 != 0 {
+                    let spi_r = u64::from(flags) << 32 | 0x5eed;
+                    d = patch_header(&d, spi_i, spi_r, Flags::RESPONSE, 0);
+                }
+                let socket = if flags & 1 == 0 {
+                    WireSocket::Ike
+                } else {
+                    let mut m = Vec::new();
+                    natt::emit_ike(&d, &mut m);
+                    d = m;
+                    WireSocket::Natt
+                };
+                let r = deliver(&mut init, now, Peer::B, socket, &d, false);
+                assert!(!r.established);
+                count(&mut o, &r);
+            }
+        }
+        1 => {
+            let mut init = initiator();
+            let mut resp = responder();
+            connect(&mut init, now);
+            let req = init.poll_transmit(now).expect("IKE_SA_INIT request");
+            resp.handle_datagram(now, addr(A_IKE), req.socket, &req.contents);
+            let reply = resp.poll_transmit(now).expect("IKE_SA_INIT answered");
+            let r = deliver(
+                &mut init,
+                now,
+                Peer::B,
+                WireSocket::Ike,
+                &reply.contents,
+                false,
+            );
+            assert_eq!(r.answers.len(), 1, "the initiator goes on with IKE_AUTH");
+            let sa = resp.summaries()[0].id;
+            let rec = resp.ike_key_record(sa).expect("key log on").clone();
+            let first = PayloadType(inp.u8());
+            let Some(m) = seal_chain(
+                &rec,
+                false,
+                ExchangeType::IKE_AUTH,
+                true,
+                1,
+                first,
+                inp.rest(),
+            ) else {
+                return o;
+            };
+            let r = deliver(&mut init, now, Peer::B, WireSocket::Ike, &m, false);
+            assert!(!r.established, "an IKE SA was established without the PSK");
+            count(&mut o, &r);
+        }
+        _ => {
+            let (mut init, resp) = established_pair(now);
+            let sa = init.summaries()[0].id;
+            let child = init.summaries()[0].children.first().map(|c| c.0);
+            let asked = match (inp.u8() % 6, child) {
+                (0, _) => init.create_child(now, sa),
+                (1, _) => init.check_liveness(now, sa),
+                (2, _) => init.rekey_ike_sa(now, sa),
+                (3, Some(c)) => init.delete_child(now, sa, c),
+                (4, _) => init.delete_ike_sa(now, sa),
+                (_, Some(c)) => init.rekey_child(now, sa, c),
+                (_, None) => init.check_liveness(now, sa),
+            };
+            asked.expect("a request on an established SA");
+            let request = init.poll_transmit(now).expect("the request");
+            let h = Header::parse(&request.contents).expect("our request parses");
+            let rsa = resp.summaries()[0].id;
+            let rec = resp.ike_key_record(rsa).expect("key log on").clone();
+            let first = PayloadType(inp.u8());
+            let Some(m) = seal_chain(
+                &rec,
+                false,
+                h.exchange,
+                true,
+                h.message_id,
+                first,
+                inp.rest(),
+            ) else {
+                return o;
+            };
+            let r = deliver(&mut init, now, Peer::B, WireSocket::Ike, &m, false);
+            count(&mut o, &r);
+        }
+    }
     o
 }

@@ -79,6 +79,11 @@ fn ike_responder_corpus() {
     check("ike_responder", harness::ike_responder, 5);
 }
 
+#[test]
+fn ike_initiator_corpus() {
+    check("ike_initiator", harness::ike_initiator, 5);
+}
+
 /// Found by `cert_verify`: an ID with an empty last label (`b.example..`) was taken as a name of
 /// the certificate for `b.example`; as a target name too. Both are refused now, while the
 /// absolute form with one trailing dot still matches.
