@@ -17,6 +17,7 @@ use proptest::prelude::*;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 use wsock_ipsec::esp::{EspHeader, EspSuite, Integrity, OutboundSa, SaConfig};
+use wsock_ipsec::ike::crypto::{SkCrypter, SkSuite};
 use wsock_ipsec::ike::wire::*;
 use wsock_ipsec::{natt, IpsecError};
 
@@ -381,6 +382,88 @@ proptest! {
             Ok((_, ipsec_parser::ESPData::IKE(_)))
         );
         prop_assert!(theirs_ike);
+    }
+}
+
+fn sk_suite() -> impl Strategy<Value = SkSuite> {
+    (0usize..5).prop_map(|i| {
+        [
+            SkSuite::AesGcm16 { key_bits: 128 },
+            SkSuite::AesGcm16 { key_bits: 256 },
+            SkSuite::ChaCha20Poly1305,
+            SkSuite::AesCbc {
+                key_bits: 128,
+                integrity: Integrity::HmacSha256_128,
+            },
+            SkSuite::AesCbc {
+                key_bits: 256,
+                integrity: Integrity::HmacSha1_96,
+            },
+        ][i]
+    })
+}
+
+/// An IKE_AUTH-like message around an SK payload that protects `inner`.
+fn sealed(
+    suite: SkSuite,
+    key_seed: u8,
+    outer: &MessageRepr,
+    inner: &[PayloadRepr],
+) -> (SkCrypter, Vec<u8>) {
+    let e: Vec<u8> = (0..suite.encr_key_len())
+        .map(|i| (i as u8) ^ key_seed)
+        .collect();
+    let a: Vec<u8> = (0..suite.integ_key_len())
+        .map(|i| (i as u8).wrapping_mul(3) ^ key_seed)
+        .collect();
+    let mut c = SkCrypter::new(suite, &e, &a).unwrap();
+    let bytes = c.seal(outer, inner).unwrap();
+    (c, bytes)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// The SK payload: `open(seal(x)) == x` for the inner chain and the outer header in every
+    /// suite; the sealed message is a well-formed IKE message (ours and ipsec-parser's reading,
+    /// the SK payload last, its "next payload" the first inner type); any flipped bit anywhere
+    /// makes `open` fail.
+    #[test]
+    fn sk_open_inverts_seal(
+        suite in sk_suite(),
+        key_seed in any::<u8>(),
+        msg in message(true),
+        inner in prop::collection::vec(payload(false), 0..6),
+        flip in any::<prop::sample::Index>(),
+        bit in 0u8..8,
+    ) {
+        let outer = MessageRepr {
+            payloads: msg.payloads.into_iter().filter(|p| !matches!(p, PayloadRepr::Encrypted { .. })).collect(),
+            ..msg
+        };
+        let (c, bytes) = sealed(suite, key_seed, &outer, &inner);
+        let (o, i) = c.open(&bytes).unwrap();
+        prop_assert_eq!(&o, &outer);
+        prop_assert_eq!(&i, &inner);
+        let parsed = MessageRepr::parse(&bytes).unwrap();
+        let Some(PayloadRepr::Encrypted { first_inner, data }) = parsed.payloads.last() else {
+            return Err(TestCaseError::fail("no SK payload last"));
+        };
+        prop_assert_eq!(*first_inner, inner.first().map_or(PayloadType::NONE, |p| p.kind()));
+        prop_assert!(data.len() > suite.iv_len() + suite.icv_len(), "IV, pad length and ICV at least");
+        let (rest, (_, list)) = ipsec_parser::parse_ikev2_message(&bytes).unwrap();
+        prop_assert!(rest.is_empty());
+        let list = list.map_err(|e| TestCaseError::fail(format!("ipsec-parser: {e:?}")))?;
+        prop_assert_eq!(list.len(), outer.payloads.len() + 2);
+        let is_sk = matches!(
+            list.last().map(|p| &p.content),
+            Some(ipsec_parser::IkeV2PayloadContent::Encrypted(_))
+        );
+        prop_assert!(is_sk);
+        let mut tampered = bytes.clone();
+        let i = flip.index(tampered.len());
+        tampered[i] ^= 1 << bit;
+        prop_assert!(c.open(&tampered).is_err(), "a flipped bit at {} went unnoticed", i);
     }
 }
 
