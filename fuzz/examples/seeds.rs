@@ -261,6 +261,42 @@ fn main() {
         write(&dir, "esp_open", &format!("tunnel-esn-{i}"), &t);
     }
 
+    // Tunnel mode: inner packets (UDP over IPv4 with TFC padding, TCP over IPv6 behind a
+    // hop-by-hop header and a fragment header), builder fields, and a packet to seal.
+    {
+        use std::net::{Ipv4Addr, Ipv6Addr};
+        use wsock_ipsec::esp::tunnel::{ipv4_packet, ipv6_packet};
+        let udp = [0x30, 0x39, 0x00, 0x07, 0x00, 0x0a, 0x00, 0x00, b'h', b'i'];
+        let p4 = ipv4_packet(
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+            17,
+            64,
+            7,
+            &udp,
+        )
+        .unwrap();
+        let mut v = vec![0, 4];
+        v.extend_from_slice(&p4);
+        v.extend_from_slice(&[0; 6]);
+        write(&dir, "esp_tunnel", "v4-udp-padded", &v);
+        let mut ext = vec![44, 0, 0, 0, 0, 0, 0, 0]; // hop-by-hop, then a fragment header
+        ext.extend_from_slice(&[6, 0, 0, 0, 0, 0, 0, 1]);
+        ext.extend_from_slice(&[0x01, 0xbb, 0xc0, 0x00, 0, 0, 0, 0]);
+        let p6 = ipv6_packet(Ipv6Addr::LOCALHOST, Ipv6Addr::UNSPECIFIED, 0, 64, &ext).unwrap();
+        let mut v = vec![0, 41];
+        v.extend_from_slice(&p6);
+        write(&dir, "esp_tunnel", "v6-extensions", &v);
+        let mut v = vec![1, 1];
+        v.extend_from_slice(&[0x20; 16]);
+        v.extend_from_slice(&[0x21; 16]);
+        v.extend_from_slice(&[58, 64, 0, 1, 128, 0, 0, 0]);
+        write(&dir, "esp_tunnel", "build-icmpv6", &v);
+        let mut v = vec![2];
+        v.extend_from_slice(&p4);
+        write(&dir, "esp_tunnel", "seal-v4", &v);
+    }
+
     // Certificates: one seed per mode.
     write(
         &dir,

@@ -10,19 +10,21 @@
 //! Input layouts are documented per function; every byte string is a valid input.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use rustls_pki_types::UnixTime;
+use wsock_ipsec::esp::tunnel::{ipv4_packet, ipv6_packet, next_header_for, InnerPacket};
 use wsock_ipsec::esp::{
-    EspCrypto, EspHeader, EspSuite, InboundSa, Integrity, Mode, SaConfig, SeqInfo,
+    EspCrypto, EspHeader, EspSuite, InboundSa, Integrity, Mode, OutboundSa, SaConfig, SeqInfo,
+    NEXT_HEADER_IPV4, NEXT_HEADER_IPV6,
 };
 use wsock_ipsec::ike::cert::CertAuth;
 use wsock_ipsec::ike::crypto::SkCrypter;
 use wsock_ipsec::ike::sa::{
-    EndpointConfig, Identity, IkeEndpoint, IkeEvent, IkePolicy, IkeStats, SaState, SeededIkeRandom,
-    WireSocket,
+    host_selector, EndpointConfig, Identity, IkeEndpoint, IkeEvent, IkePolicy, IkeStats, SaState,
+    SeededIkeRandom, WireSocket,
 };
 use wsock_ipsec::ike::wire::{
     emit_payload_chain, parse_payload_chain, AuthMethod, ExchangeType, Flags, Header, IdType,
@@ -474,6 +476,171 @@ pub fn esp_open(data: &[u8]) -> Outcome {
                     );
                 }
                 o.reject();
+            }
+        }
+    }
+    o
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tunnel-mode ESP: the inner IP packet.
+
+fn v4(b: &[u8]) -> Ipv4Addr {
+    Ipv4Addr::new(b[0], b[1], b[2], b[3])
+}
+
+fn v6(b: &[u8]) -> Ipv6Addr {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&b[..16]);
+    Ipv6Addr::from(a)
+}
+
+/// The IPv6 next-header values `InnerPacket::parse` walks over (extension and fragment
+/// headers).
+const V6_WALKED: [u8; 5] = [0, 43, 44, 60, 135];
+
+/// Checks what `InnerPacket::parse` says about `data` against the bytes themselves.
+fn check_inner(next_header: u8, data: &[u8]) -> Outcome {
+    let mut o = Outcome::default();
+    match InnerPacket::parse(next_header, data) {
+        Ok(p) => {
+            assert!(
+                data.starts_with(p.packet),
+                "the packet is a prefix of the data"
+            );
+            assert!(p.transport_offset <= p.packet.len());
+            let (src, dst) = match next_header {
+                NEXT_HEADER_IPV4 => (IpAddr::V4(v4(&data[12..])), IpAddr::V4(v4(&data[16..]))),
+                _ => (IpAddr::V6(v6(&data[8..])), IpAddr::V6(v6(&data[24..]))),
+            };
+            assert_eq!((p.src, p.dst), (src, dst));
+            assert!(
+                p.within(&[host_selector(src)], &[host_selector(dst)]),
+                "a packet lies within the selectors of its own addresses"
+            );
+            let whole = p.packet.len() == data.len();
+            assert_eq!(next_header_for(data).is_ok(), whole);
+            o.accept();
+        }
+        Err(e) => {
+            assert!(
+                matches!(e, IpsecError::InvalidPacket(_) | IpsecError::WrongSa { .. }),
+                "{e:?}"
+            );
+            assert_ne!(
+                next_header_for(data),
+                Ok(next_header),
+                "a whole packet of that version was refused"
+            );
+            o.reject();
+        }
+    }
+    o
+}
+
+/// `esp_tunnel`: tunnel-mode ESP ([`InnerPacket`], `next_header_for`, the IPv4/IPv6
+/// builders, `seal_tunnel`/`open_tunnel`). Byte 0 picks the mode (`% 3`):
+/// - 0: byte 1 is the ESP Next Header, the rest the decrypted payload: `InnerPacket::parse`
+///   must agree with the bytes (addresses, packet a prefix, selectors of its own addresses,
+///   `next_header_for` accepting exactly whole packets);
+/// - 1: `version (1) | src (16) | dst (16) | protocol (1) | ttl (1) | id (2) | payload`: the
+///   builders' packet parses back to those fields, ports included (for an IPv6 extension
+///   header type, the payload is part of the header chain: checked as in mode 0);
+/// - 2: the rest is sealed on a tunnel-mode SA (AES-GCM-128) exactly when `next_header_for`
+///   accepts it, and opens to what `InnerPacket::parse` reads from it.
+pub fn esp_tunnel(data: &[u8]) -> Outcome {
+    let mut inp = Input(data);
+    let mode = inp.u8() % 3;
+    let mut o = Outcome::default();
+    match mode {
+        0 => {
+            let nh = inp.u8();
+            o.add(check_inner(nh, inp.rest()));
+        }
+        1 => {
+            let is_v6 = inp.u8() & 1 == 1;
+            let src = inp.bytes(16).to_vec();
+            let dst = inp.bytes(16).to_vec();
+            if src.len() < 16 || dst.len() < 16 {
+                return o;
+            }
+            let protocol = inp.u8();
+            let ttl = inp.u8();
+            let id = inp.u16();
+            let payload = inp.rest();
+            let (nh, built) = if is_v6 {
+                (
+                    NEXT_HEADER_IPV6,
+                    ipv6_packet(v6(&src), v6(&dst), protocol, ttl, payload),
+                )
+            } else {
+                (
+                    NEXT_HEADER_IPV4,
+                    ipv4_packet(v4(&src), v4(&dst), protocol, ttl, id, payload),
+                )
+            };
+            let built = built.expect("payloads here are short");
+            if is_v6 && V6_WALKED.contains(&protocol) {
+                // The payload is read as extension headers: whatever it is, the parse must
+                // agree with the bytes.
+                o.add(check_inner(nh, &built));
+                return o;
+            }
+            assert_eq!(next_header_for(&built), Ok(nh));
+            let p = InnerPacket::parse(nh, &built).expect("a built packet parses");
+            assert_eq!(p.packet, &built[..]);
+            let (src, dst) = if is_v6 {
+                (IpAddr::V6(v6(&src)), IpAddr::V6(v6(&dst)))
+            } else {
+                (IpAddr::V4(v4(&src)), IpAddr::V4(v4(&dst)))
+            };
+            assert_eq!((p.src, p.dst), (src, dst));
+            assert_eq!(p.protocol, protocol);
+            assert_eq!(p.transport_offset, if is_v6 { 40 } else { 20 });
+            let ports = match protocol {
+                6 | 17 | 33 | 132 | 136 if payload.len() >= 4 => (
+                    Some(u16::from_be_bytes([payload[0], payload[1]])),
+                    Some(u16::from_be_bytes([payload[2], payload[3]])),
+                ),
+                1 | 58 if payload.len() >= 2 => {
+                    let t = u16::from_be_bytes([payload[0], payload[1]]);
+                    (Some(t), Some(t))
+                }
+                _ => (None, None),
+            };
+            assert_eq!((p.src_port, p.dst_port), ports);
+            o.accept();
+        }
+        _ => {
+            let inner = inp.rest();
+            let suite = EspSuite::AesGcm16 { key_bits: 128 };
+            let mut cfg = SaConfig::new(ESP_SPI, suite);
+            cfg.mode = Mode::Tunnel;
+            let (e, a) = esp_keys(suite);
+            let mut tx = OutboundSa::new(&cfg, &e, &a, Duration::ZERO).expect("tunnel SA");
+            let mut rx = InboundSa::new(&cfg, &e, &a, Duration::ZERO).expect("tunnel SA");
+            let mut wire = Vec::new();
+            let sealed = tx.seal_tunnel(Duration::ZERO, inner, &mut wire);
+            let nh = next_header_for(inner);
+            assert_eq!(
+                sealed.is_ok(),
+                nh.is_ok(),
+                "sealed exactly the well-formed packets"
+            );
+            match sealed {
+                Ok(_) => {
+                    let nh = nh.expect("checked above");
+                    let got = rx
+                        .open_tunnel(Duration::ZERO, &mut wire)
+                        .expect("opens")
+                        .expect("not a dummy packet");
+                    assert_eq!(Ok(got), InnerPacket::parse(nh, inner));
+                    o.accept();
+                }
+                Err(e) => {
+                    assert!(matches!(e, IpsecError::InvalidPacket(_)), "{e:?}");
+                    o.reject();
+                }
             }
         }
     }

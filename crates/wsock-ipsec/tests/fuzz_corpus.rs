@@ -70,6 +70,11 @@ fn esp_open_corpus() {
 }
 
 #[test]
+fn esp_tunnel_corpus() {
+    check("esp_tunnel", harness::esp_tunnel, 4);
+}
+
+#[test]
 fn cert_verify_corpus() {
     check("cert_verify", harness::cert_verify, 5);
 }
