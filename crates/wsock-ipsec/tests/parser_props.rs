@@ -467,6 +467,58 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Tunnel-mode inner packets: `InnerPacket::parse` reads back what `ipv4_packet` and
+    /// `ipv6_packet` emit (addresses, protocol, ports, transport offset), TFC padding after the
+    /// packet excluded.
+    #[test]
+    fn inner_packet_parse_inverts_builders(
+        is_v6 in any::<bool>(),
+        src in any::<u128>(),
+        dst in any::<u128>(),
+        protocol in prop_oneof![Just(6u8), Just(17), Just(1), Just(58), Just(132), any::<u8>()],
+        ttl in any::<u8>(),
+        id in any::<u16>(),
+        payload in bytes(0, 64),
+        padding in bytes(0, 16),
+    ) {
+        use std::net::IpAddr;
+        use wsock_ipsec::esp::tunnel::{ipv4_packet, ipv6_packet, next_header_for, InnerPacket};
+        // IPv6 extension headers would make the payload part of the header chain.
+        prop_assume!(!(is_v6 && [0u8, 43, 44, 60, 135].contains(&protocol)));
+        let (nh, built, s, d, off) = if is_v6 {
+            let (s, d) = (Ipv6Addr::from(src), Ipv6Addr::from(dst));
+            (41, ipv6_packet(s, d, protocol, ttl, &payload).unwrap(), IpAddr::V6(s), IpAddr::V6(d), 40)
+        } else {
+            let (s, d) = (Ipv4Addr::from(src as u32), Ipv4Addr::from(dst as u32));
+            (4, ipv4_packet(s, d, protocol, ttl, id, &payload).unwrap(), IpAddr::V4(s), IpAddr::V4(d), 20)
+        };
+        prop_assert_eq!(next_header_for(&built), Ok(nh));
+        let mut padded = built.clone();
+        padded.extend_from_slice(&padding);
+        let p = InnerPacket::parse(nh, &padded).unwrap();
+        prop_assert_eq!(p.packet, &built[..]);
+        prop_assert_eq!((p.src, p.dst, p.protocol, p.transport_offset), (s, d, protocol, off));
+        let ports = match protocol {
+            6 | 17 | 33 | 132 | 136 if payload.len() >= 4 => (
+                Some(u16::from_be_bytes([payload[0], payload[1]])),
+                Some(u16::from_be_bytes([payload[2], payload[3]])),
+            ),
+            1 | 58 if payload.len() >= 2 => {
+                let t = u16::from_be_bytes([payload[0], payload[1]]);
+                (Some(t), Some(t))
+            }
+            _ => (None, None),
+        };
+        prop_assert_eq!((p.src_port, p.dst_port), ports);
+        // The other version's Next Header is refused.
+        let other = if is_v6 { 4 } else { 41 };
+        prop_assert!(InnerPacket::parse(other, &built).is_err());
+    }
+}
+
 /// Compares one payload as ipsec-parser read it with ours.
 fn compare_payload(
     theirs: &ipsec_parser::IkeV2PayloadContent<'_>,
