@@ -408,6 +408,11 @@ fn cert_has_name(ee: &EndEntityCert<'_>, name: &str) -> bool {
             .is_ok();
     }
     let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    // One trailing dot is the absolute form; a second would be an empty label, which webpki
+    // would otherwise read as the absolute form of the name without it.
+    if name.ends_with('.') {
+        return false;
+    }
     match DnsName::try_from(name) {
         Ok(d) => ee
             .verify_is_valid_for_subject_name(&ServerName::DnsName(d))

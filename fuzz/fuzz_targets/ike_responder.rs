@@ -1,0 +1,6 @@
+//! cargo-fuzz target `ike_responder`: see `fuzz/README.md` and [`wsock_ipsec_fuzz::harness::ike_responder`].
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = wsock_ipsec_fuzz::harness::ike_responder(data);
+});
