@@ -346,3 +346,41 @@ fn tshark_decrypts_every_ike_and_esp_frame_aes_cbc_hmac() {
         SETTINGS_GUARANTEE_ENCRYPTION,
     );
 }
+
+#[test]
+fn secure_udp_pair_with_a_target_name_per_peer() {
+    trace();
+    let net = Network::start(Scenario::default_scenario()).expect("network");
+    let (client, server) = (net.host("client").unwrap(), net.host("server").unwrap());
+    let s = server.udp(Family::V4);
+    s.set_security(Some(settings(SETTINGS_GUARANTEE_ENCRYPTION)))
+        .unwrap();
+    s.bind(addr("0.0.0.0:5000")).unwrap();
+    net.runtime().unwrap().block_on(async {
+        let c = client.udp(Family::V4);
+        c.set_security(Some(settings(SETTINGS_GUARANTEE_ENCRYPTION)))
+            .unwrap();
+        c.set_peer_target_name("10.0.0.2".parse().unwrap(), "host/server")
+            .unwrap();
+        c.set_peer_target_name("10.0.0.3".parse().unwrap(), "host/other")
+            .unwrap();
+        c.send_to(b"ping", Some(addr("10.0.0.2:5000")))
+            .await
+            .unwrap();
+        let mut b = [0u8; 16];
+        let (n, _, from) = tokio::time::timeout(SAFETY, s.recv_from(&mut b))
+            .await
+            .expect("server receives")
+            .unwrap();
+        assert_eq!(&b[..n], b"ping");
+        let q = s.query_security(Some(from)).unwrap();
+        assert!(q.secured && q.encrypted, "{q:?}");
+        s.send_to(b"pong", Some(from)).await.unwrap();
+        s.close().unwrap();
+        let (n, _, _) = tokio::time::timeout(SAFETY, c.recv_from(&mut b))
+            .await
+            .expect("client receives the reply")
+            .unwrap();
+        assert_eq!(&b[..n], b"pong");
+    });
+}

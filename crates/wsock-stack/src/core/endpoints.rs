@@ -572,6 +572,10 @@ impl HostCore {
                 }
             }
             Endpoint::Udp(u) => {
+                // Datagrams still queued keep the protection their flows had.
+                for f in self.ale.endpoint_flows(u.ale).unwrap_or_default() {
+                    self.ipsec_remember_closing(f);
+                }
                 let _ = self.ale.close_endpoint(u.ale, now);
             }
         }

@@ -1613,8 +1613,17 @@ impl HostCore {
 
     /// What a packet of a closed connection needs, if its flow needed protection.
     pub(crate) fn closing_need(&self, local: SocketAddr, remote: SocketAddr) -> Option<Need> {
-        self.closing_needs
-            .get(&(local, remote))
+        // A socket bound to the wildcard address knows its flows by that address.
+        let wildcard = SocketAddr::new(
+            match local.ip() {
+                IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+            },
+            local.port(),
+        );
+        [local, wildcard]
+            .iter()
+            .find_map(|l| self.closing_needs.get(&(*l, remote)))
             .filter(|(_, until)| *until > self.now)
             .map(|(n, _)| n.clone())
     }
