@@ -286,6 +286,7 @@ pub fn run(net: &Network, print_packets: bool) -> Result<(), String> {
         secure_demo::run(&client, &server, &mut tap).and_then(|o| secure_demo::check(&client, &o));
     if let Err(e) = &secure {
         outln!("[ipsec ] {e}");
+        print_ike_failures(&client);
     }
     outln!();
     let blocked = blocked_connect(&client, server_ip, tcp_port)?;
@@ -297,6 +298,29 @@ pub fn run(net: &Network, print_packets: bool) -> Result<(), String> {
             "demo failed: tcp echo ok {ok_tcp}, udp exchange ok {ok_udp}, secure exchange ok {}, block seen {blocked}",
             secure.is_ok()
         ))
+    }
+}
+
+/// Prints the client's IKE failure net events (why a secure connect failed).
+fn print_ike_failures(client: &Host) {
+    use wsock_stack::wsock_wfp::NetEventKind;
+    for e in client.net_events() {
+        if let NetEventKind::IkeMmFailure {
+            failure_error_code, ..
+        }
+        | NetEventKind::IkeQmFailure {
+            failure_error_code, ..
+        } = e.kind
+        {
+            let remote = e
+                .header
+                .remote
+                .map_or_else(|| "unknown".to_string(), |a| a.to_string());
+            outln!(
+                "[wfp   ] client: net event: IKE negotiation with {remote} failed: {}",
+                crate::policy::winerr_text(Some(u64::from(failure_error_code)))
+            );
+        }
     }
 }
 

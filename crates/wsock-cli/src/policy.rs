@@ -204,7 +204,9 @@ fn events_json(src: &Source) -> Result<Value, String> {
             req["host"] = json!(h);
         }
         let v = control::request(addr, &req)?;
-        return Ok(json!([{ "host": v["host"], "events": v["events"] }]));
+        let mut events = v["events"].clone();
+        name_error_codes(&mut events);
+        return Ok(json!([{ "host": v["host"], "events": events }]));
     }
     let sc = load(src.scenario)?;
     Ok(Value::Array(
@@ -213,6 +215,29 @@ fn events_json(src: &Source) -> Result<Value, String> {
             .map(|h| json!({ "host": h.name, "events": [], "note": NO_EVENTS_NOTE }))
             .collect(),
     ))
+}
+
+/// Adds `error_name` (e.g. `"ERROR_IPSEC_IKE_AUTH_FAIL"`) next to the Win32 code of every IKE
+/// failure and IPsec drop event, for `--json` readers.
+fn name_error_codes(events: &mut Value) {
+    for e in events.as_array_mut().into_iter().flatten() {
+        let Some(kind) = e.get_mut("kind").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (k, body) in kind.iter_mut() {
+            let key = match k.as_str() {
+                "IkeMmFailure" | "IkeQmFailure" => "failure_error_code",
+                "IpsecKernelDrop" => "failure_status",
+                _ => continue,
+            };
+            let Some(code) = body.get(key).and_then(Value::as_u64) else {
+                continue;
+            };
+            if let (Some(name), Some(obj)) = (winerr_name(code), body.as_object_mut()) {
+                obj.insert("error_name".into(), json!(name));
+            }
+        }
+    }
 }
 
 pub(crate) fn s(v: &Value) -> String {
@@ -409,10 +434,18 @@ fn event_row(e: &Value) -> Vec<String> {
 /// The Windows name of an `ERROR_IPSEC_*` code the stack records, with the number:
 /// `ERROR_IPSEC_IKE_AUTH_FAIL (13801)`.
 pub(crate) fn winerr_text(code: Option<u64>) -> String {
-    let Some(code) = code else {
-        return "(no error code)".into();
-    };
-    let name = match code {
+    match code {
+        None => "(no error code)".into(),
+        Some(c) => match winerr_name(c) {
+            Some(name) => format!("{name} ({c})"),
+            None => format!("error {c}"),
+        },
+    }
+}
+
+/// The Windows name of an `ERROR_IPSEC_*` code the stack records.
+pub(crate) fn winerr_name(code: u64) -> Option<&'static str> {
+    Some(match code {
         13801 => "ERROR_IPSEC_IKE_AUTH_FAIL",
         13804 => "ERROR_IPSEC_IKE_GENERAL_PROCESSING_ERROR",
         13805 => "ERROR_IPSEC_IKE_TIMED_OUT",
@@ -454,9 +487,8 @@ pub(crate) fn winerr_text(code: Option<u64>) -> String {
         13914 => "ERROR_IPSEC_INVALID_PACKET",
         13915 => "ERROR_IPSEC_INTEGRITY_CHECK_FAILED",
         13916 => "ERROR_IPSEC_CLEAR_TEXT_DROP",
-        _ => return format!("error {code}"),
-    };
-    format!("{name} ({code})")
+        _ => return None,
+    })
 }
 
 /// `IPSEC_FAILURE_POINT`: where a negotiation failed.
@@ -912,6 +944,12 @@ mod ike_event_tests {
         );
         assert_eq!(ike[5], "udp", "{ike:?}");
         assert_eq!(ike[7], "10.0.0.2:500", "{ike:?}");
+        let json_event = events
+            .iter()
+            .find_map(|e| e["kind"].get("IkeMmFailure"))
+            .unwrap();
+        assert_eq!(json_event["error_name"], "ERROR_IPSEC_IKE_AUTH_FAIL");
+        assert_eq!(json_event["failure_error_code"], 13801);
     }
 
     #[test]
