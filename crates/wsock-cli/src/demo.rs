@@ -259,6 +259,8 @@ pub fn run(net: &Network, print_packets: bool) -> Result<(), String> {
             }));
         }
     }
+    outln!();
+    outln!("== clear sockets: a TCP echo and a UDP exchange ==");
     let server_ip = IpAddr::V4(server.ipv4());
     let c = client.clone();
     let mut tap = AleTap::new(&[&client, &server]);
