@@ -142,7 +142,7 @@ enum Command {
         #[arg(long, requires = "control_tcp")]
         token_file: Option<PathBuf>,
     },
-    /// Shows WFP state: filters or net events.
+    /// Shows WFP and IPsec state: filters, net events or SAs.
     Show {
         #[command(subcommand)]
         what: ShowWhat,
