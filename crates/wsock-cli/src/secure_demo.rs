@@ -63,7 +63,9 @@ pub struct ServerSeen {
 
 /// The outcome of the secure exchange.
 pub struct SecureOutcome {
+    /// The client's side.
     pub client: ClientSeen,
+    /// The server's side.
     pub server: ServerSeen,
 }
 
