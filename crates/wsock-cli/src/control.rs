@@ -29,6 +29,7 @@
 //! ```text
 //! {"op":"show_filters"}
 //! {"op":"show_events"}
+//! {"op":"show_sas"}                                 ("sas" is accepted too)
 //! {"op":"add_filter","spec":{"name":"no web","layer":"FWPM_LAYER_ALE_AUTH_CONNECT_V4","action":"block",
 //!                            "conditions":[{"field":"ip_remote_port","match":"equal","value":80}]}}
 //! {"op":"delete_filter","id":7}
@@ -37,6 +38,7 @@
 //! ```
 //!
 //! Responses: `{"host":"server","filters":[..]}`, `{"host":"server","events":[..]}`,
+//! `{"host":"server","sas":{"ike":[..],"child":[..]}}` (the host's SA database),
 //! `{"host":"server","id":7}`, `{"host":"server","deleted":[7]}`, and on any failure
 //! `{"error":"...","name":"FWP_E_...","hresult":"0x8032...."}`. A malformed request gets an error
 //! reply (`FWP_E_INVALID_PARAMETER`) and the connection stays usable; nothing a client sends can
@@ -212,6 +214,11 @@ enum Request {
         host: Option<String>,
     },
     ShowEvents {
+        #[serde(default)]
+        host: Option<String>,
+    },
+    #[serde(alias = "sas")]
+    ShowSas {
         #[serde(default)]
         host: Option<String>,
     },
@@ -590,6 +597,7 @@ fn handle(host: &Host, line: &[u8]) -> Value {
     let named = match &req {
         Request::ShowFilters { host }
         | Request::ShowEvents { host }
+        | Request::ShowSas { host }
         | Request::AddFilter { host, .. }
         | Request::DeleteFilter { host, .. } => host.as_deref(),
     };
@@ -608,6 +616,7 @@ fn handle(host: &Host, line: &[u8]) -> Value {
     match req {
         Request::ShowFilters { .. } => json!({ "host": name, "filters": host.filters() }),
         Request::ShowEvents { .. } => json!({ "host": name, "events": host.net_events() }),
+        Request::ShowSas { .. } => json!({ "host": name, "sas": host.security_associations() }),
         Request::AddFilter { spec, .. } => match host.add_filter(&spec) {
             Ok(id) => json!({ "host": name, "id": id }),
             Err(e) => error_reply(format!("{}: {}", e.path, e.message), e.error),

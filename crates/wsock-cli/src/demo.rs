@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicU64;
 use wsock::sys::*;
 use wsock::{Host, Network};
 
+use crate::secure_demo;
 use crate::trace_hook::PrintPackets;
 
 fn sockaddr(addr: SocketAddr) -> Vec<u8> {
@@ -37,7 +38,7 @@ fn last_error(what: &str) -> String {
 /// Prints what ALE classified on both hosts since the last call, naming the host and the ALE
 /// endpoint (the socket) of each classification, so the trace interleaves with the API calls
 /// and the packets.
-struct AleTap {
+pub(crate) struct AleTap {
     hosts: Vec<(Host, usize)>,
 }
 
@@ -48,7 +49,7 @@ impl AleTap {
         }
     }
 
-    fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         for (host, seen) in &mut self.hosts {
             let records: Vec<String> = host.with_ale(|ale| {
                 let all: Vec<_> = ale.trace().collect();
@@ -247,25 +248,28 @@ pub fn run(net: &Network, print_packets: bool) -> Result<(), String> {
     outln!("[ale   ] every socket event is classified by ALE against each host's WFP filters ({} on client, {} on server)", client.filters().len(), server.filters().len());
     outln!("         ALE (Application Layer Enforcement): the part of Windows' stack that asks the filter engine before a socket binds, connects, accepts or sends its first datagram");
     outln!("         WFP (Windows Filtering Platform): that filter engine; filters at each layer permit or block, ranked by sublayer and weight");
-    outln!("[ipsec ] not built yet: traffic crosses the wire in clear (GRE-in-UDP)");
+    outln!("[ipsec ] a clear socket's traffic crosses the wire in clear (GRE-in-UDP); a secure socket's as ESP-in-UDP after IKEv2");
     outln!("         GRE-in-UDP: each virtual IP packet travels in a GRE header inside a real UDP datagram on loopback (RFC 8086), which Wireshark dissects");
     if print_packets {
         for h in [&client, &server] {
             h.add_stage(Box::new(PrintPackets {
                 printed: AtomicU64::new(0),
                 limit: 40,
+                secure_ports: vec![secure_demo::SECURE_PORT],
             }));
         }
     }
+    outln!();
+    outln!("== clear sockets: a TCP echo and a UDP exchange ==");
     let server_ip = IpAddr::V4(server.ipv4());
     let c = client.clone();
     let mut tap = AleTap::new(&[&client, &server]);
     tap.flush(); // the services' binds and listens
-    let (tcp, udp) = std::thread::spawn(move || {
+    let (tcp, udp, mut tap) = std::thread::spawn(move || {
         let r = client_calls(&c, &mut tap, server_ip, tcp_port, udp_port);
         std::thread::sleep(std::time::Duration::from_millis(20));
         tap.flush();
-        r
+        r.map(|(t, u)| (t, u, tap))
     })
     .join()
     .map_err(|_| "the client thread panicked".to_string())??;
@@ -280,14 +284,45 @@ pub fn run(net: &Network, print_packets: bool) -> Result<(), String> {
         ss.wire_sent,
         ss.wire_received
     );
+    let secure =
+        secure_demo::run(&client, &server, &mut tap).and_then(|o| secure_demo::check(&client, &o));
+    if let Err(e) = &secure {
+        outln!("[ipsec ] {e}");
+        print_ike_failures(&client);
+    }
+    outln!();
     let blocked = blocked_connect(&client, server_ip, tcp_port)?;
-    if ok_tcp && ok_udp && blocked {
-        outln!("demo ok: TCP echo and UDP exchange completed between {} and {}; a WFP filter blocked a connect", client.name(), server.name());
+    if ok_tcp && ok_udp && blocked && secure.is_ok() {
+        outln!("demo ok: TCP echo and UDP exchange completed between {} and {}; a secure TCP echo ran over IPsec (AES-GCM); a WFP filter blocked a connect", client.name(), server.name());
         Ok(())
     } else {
         Err(format!(
-            "demo failed: tcp echo ok {ok_tcp}, udp exchange ok {ok_udp}, block seen {blocked}"
+            "demo failed: tcp echo ok {ok_tcp}, udp exchange ok {ok_udp}, secure exchange ok {}, block seen {blocked}",
+            secure.is_ok()
         ))
+    }
+}
+
+/// Prints the client's IKE failure net events (why a secure connect failed).
+fn print_ike_failures(client: &Host) {
+    use wsock_stack::wsock_wfp::NetEventKind;
+    for e in client.net_events() {
+        if let NetEventKind::IkeMmFailure {
+            failure_error_code, ..
+        }
+        | NetEventKind::IkeQmFailure {
+            failure_error_code, ..
+        } = e.kind
+        {
+            let remote = e
+                .header
+                .remote
+                .map_or_else(|| "unknown".to_string(), |a| a.to_string());
+            outln!(
+                "[wfp   ] client: net event: IKE negotiation with {remote} failed: {}",
+                crate::policy::winerr_text(Some(u64::from(failure_error_code)))
+            );
+        }
     }
 }
 

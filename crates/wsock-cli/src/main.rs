@@ -2,8 +2,11 @@
 //!
 //! The top of the wsock architecture (see `docs/architecture.md`). Commands:
 //!
-//! - `wsock demo [--scenario FILE] [--capture PCAP] [--seed N] [--quiet]`: a TCP echo and a UDP
-//!   exchange between two hosts of the (embedded default) scenario, printing each layer.
+//! - `wsock demo [--scenario FILE] [--capture PCAP] [--keylog KEYS] [--seed N] [--quiet]`: a TCP
+//!   echo and a UDP exchange between two hosts of the (embedded default) scenario, then a secure
+//!   TCP echo through the secure socket extensions (IKEv2 + ESP, AES-GCM) with the SAs, the
+//!   query result, the impersonated peer and an access check, printing each layer. `--keylog`
+//!   writes the SA keys for Wireshark/tshark (with a warning; secret material).
 //! - `wsock host NAME [--scenario FILE] [--control PATH | --no-control] [--control-tcp ADDR
 //!   [--token-file FILE]] [--for-seconds N]`: runs one host and its services in this process
 //!   and serves the JSON-lines control socket (see `control.rs`): on a Unix domain socket (mode
@@ -19,6 +22,11 @@
 //!   JSON (`[{"host":..,"filters":[..]}]`). From a scenario file: its static filters (a file has
 //!   no events); with `--control`: a running host's (no PATH: the default socket of `--host` in
 //!   the scenario, which `--scenario` then only names).
+//! - `wsock show sas [--scenario FILE] [--host NAME] [--json] [--control [PATH] | --control-tcp
+//!   ADDR [--token-file FILE]]`: the IPsec SA databases, main mode (IKE) SAs (id, role, state,
+//!   peer, SPIs) and quick mode (child) SAs (id, peer, SPIs in/out, suite, mode, encrypted,
+//!   packets/bytes). From a running host over the control socket; from a scenario, after a
+//!   small secure exchange run for the command (a file holds no SAs; see `sas.rs`).
 //! - `wsock filter add --host NAME (--scenario FILE | --control [PATH] | --control-tcp ADDR) --layer L
 //!   --action A --name N [--condition FIELD:MATCH:VALUE ..] [--weight W] [--sublayer S]
 //!   [--description D] [--flags F,..] [--provider P] [--key GUID]`: adds a filter to a scenario file (a validated `[[host.filter]]`, the
@@ -52,6 +60,8 @@ mod control;
 mod demo;
 mod out;
 mod policy;
+mod sas;
+mod secure_demo;
 mod trace_hook;
 
 use std::net::SocketAddr;
@@ -92,13 +102,20 @@ struct RunArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs a TCP echo and a UDP exchange between two hosts, printing each layer.
+    /// Runs a TCP echo, a UDP exchange and a secure (IPsec) TCP echo between two hosts,
+    /// printing each layer.
     Demo {
         #[command(flatten)]
         run: RunArgs,
         /// Do not print each packet.
         #[arg(long)]
         quiet: bool,
+        /// After the run, write the keys of every IKE and ESP SA to FILE (JSON: `decode_as`,
+        /// `ikev2`, `esp_sa`, the format of Wireshark's UAT tables) so that a capture taken with
+        /// --capture decrypts in Wireshark/tshark. Secret material: off by default, and a
+        /// warning is printed when on.
+        #[arg(long, value_name = "FILE")]
+        keylog: Option<PathBuf>,
     },
     /// Runs one host of a scenario (and its services) in this process until stopped.
     Host {
@@ -125,7 +142,7 @@ enum Command {
         #[arg(long, requires = "control_tcp")]
         token_file: Option<PathBuf>,
     },
-    /// Shows WFP state: filters or net events.
+    /// Shows WFP and IPsec state: filters, net events or SAs.
     Show {
         #[command(subcommand)]
         what: ShowWhat,
@@ -232,8 +249,12 @@ struct ShowArgs {
 enum ShowWhat {
     /// The filters (id, layer, action, weight, name, conditions).
     Filters(ShowArgs),
-    /// The net events (drops with the filter that caused them).
+    /// The net events (drops with the filter that caused them, IKE failures with their
+    /// ERROR_IPSEC_IKE_* code).
     Events(ShowArgs),
+    /// The IPsec SAs: main mode (IKE) SAs and quick mode (child) SAs. From a scenario: after a
+    /// small secure exchange from the first host to each other host, run for this command.
+    Sas(ShowArgs),
 }
 
 #[derive(clap::Args)]
@@ -340,9 +361,9 @@ fn load(run: &RunArgs) -> Result<Scenario, String> {
     }
 }
 
-fn start(run: &RunArgs, local: Option<&str>) -> Result<Network, String> {
+fn start(run: &RunArgs, local: Option<&str>, keylog: bool) -> Result<Network, String> {
     let sc = load(run)?;
-    let mut b = Network::builder(sc);
+    let mut b = Network::builder(sc).keylog(keylog);
     if let Some(s) = run.seed {
         b = b.seed(s);
     }
@@ -365,6 +386,50 @@ fn print_capture_hint(net: &Network, run: &RunArgs) {
             net.decode_as_args().join(" ")
         );
     }
+}
+
+/// `wsock demo`: the run, then the capture hint and the key file (written even when the run
+/// failed: that is when it helps most).
+fn run_demo(run: &RunArgs, quiet: bool, keylog: Option<&std::path::Path>) -> Result<(), String> {
+    if let Some(k) = keylog {
+        eprintln!(
+            "wsock: warning: --keylog writes the secret keys of every IKE and ESP SA of this run to {}; anyone with that file can decrypt the capture",
+            k.display()
+        );
+    }
+    let net = start(run, None, keylog.is_some())?;
+    let r = demo::run(&net, !quiet);
+    print_capture_hint(&net, run);
+    if let Some(k) = keylog {
+        write_key_file(k, &net.key_file_json())?;
+        outln!("keys written to {}", k.display());
+        if let Some(c) = &run.capture {
+            outln!(
+                "  check: python3 esp_pcap_check.py check --pcap {} --keys {}",
+                c.display(),
+                k.display()
+            );
+        }
+    }
+    r
+}
+
+/// Writes a key file readable by its owner only (mode 0600 from creation; an existing file is
+/// truncated and narrowed).
+fn write_key_file(path: &std::path::Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let fail = |e: std::io::Error| format!("key file {}: {e}", path.display());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(fail)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(fail)?;
+    f.write_all(text.as_bytes()).map_err(fail)
 }
 
 fn filter_command(action: FilterAction) -> Result<(), String> {
@@ -491,7 +556,7 @@ fn stop_on_signals() -> Result<(), String> {
 
 fn run_host(a: HostArgs) -> Result<(), String> {
     stop_on_signals()?;
-    let net = start(&a.run, Some(&a.name))?;
+    let net = start(&a.run, Some(&a.name), false)?;
     let name = &a.name;
     let host = net.host(name).ok_or_else(|| format!("no host {name:?}"))?;
     let w = host.wire_addrs();
@@ -574,11 +639,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let r = match cli.command {
-        Command::Demo { run, quiet } => start(&run, None).and_then(|net| {
-            let r = demo::run(&net, !quiet);
-            print_capture_hint(&net, &run);
-            r
-        }),
+        Command::Demo { run, quiet, keylog } => run_demo(&run, quiet, keylog.as_deref()),
         Command::Host {
             name,
             run,
@@ -597,9 +658,8 @@ fn main() -> ExitCode {
             token_file,
         }),
         Command::Show { what } => {
-            let (args, filters) = match &what {
-                ShowWhat::Filters(a) => (a, true),
-                ShowWhat::Events(a) => (a, false),
+            let args = match &what {
+                ShowWhat::Filters(a) | ShowWhat::Events(a) | ShowWhat::Sas(a) => a,
             };
             let ep = match args
                 .control
@@ -616,10 +676,17 @@ fn main() -> ExitCode {
                 host: args.host.as_deref(),
                 control: ep.as_ref(),
             };
-            if filters {
-                policy::show_filters(&src, args.json)
-            } else {
-                policy::show_events(&src, args.json)
+            match what {
+                ShowWhat::Filters(_) => policy::show_filters(&src, args.json),
+                ShowWhat::Events(_) => policy::show_events(&src, args.json),
+                ShowWhat::Sas(_) => sas::show_sas(
+                    &sas::Source {
+                        scenario: src.scenario,
+                        host: src.host,
+                        control: src.control,
+                    },
+                    args.json,
+                ),
             }
         }
         Command::Filter { action } => filter_command(action),

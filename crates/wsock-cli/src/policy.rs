@@ -132,9 +132,9 @@ fn utf16_text(b: &[u8]) -> Option<String> {
 }
 
 /// Keys whose values are 64-bit integers that can exceed 2^53 (filter ids and weights, event
-/// sequence numbers and filter ids): `--json` prints them as decimal strings, which JavaScript
+/// sequence numbers and filter ids, SA ids): `--json` prints them as decimal strings, which JavaScript
 /// and other double-based JSON readers cannot round.
-const WIDE: [&str; 8] = [
+const WIDE: [&str; 10] = [
     "id",
     "weight",
     "seq",
@@ -143,6 +143,8 @@ const WIDE: [&str; 8] = [
     "vetoing_filter_id",
     "mm_filter_id",
     "qm_filter_id",
+    "mm_sa_id",
+    "qm_sa_id",
 ];
 
 /// `v` with every [`WIDE`] number turned into its decimal string.
@@ -163,7 +165,7 @@ fn wide_as_strings(v: &mut Value) {
 }
 
 /// Prints `v` as pretty JSON, 64-bit ids and weights as strings.
-fn print_json(mut v: Value) {
+pub(crate) fn print_json(mut v: Value) {
     wide_as_strings(&mut v);
     outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
 }
@@ -202,7 +204,9 @@ fn events_json(src: &Source) -> Result<Value, String> {
             req["host"] = json!(h);
         }
         let v = control::request(addr, &req)?;
-        return Ok(json!([{ "host": v["host"], "events": v["events"] }]));
+        let mut events = v["events"].clone();
+        name_error_codes(&mut events);
+        return Ok(json!([{ "host": v["host"], "events": events }]));
     }
     let sc = load(src.scenario)?;
     Ok(Value::Array(
@@ -213,7 +217,30 @@ fn events_json(src: &Source) -> Result<Value, String> {
     ))
 }
 
-fn s(v: &Value) -> String {
+/// Adds `error_name` (e.g. `"ERROR_IPSEC_IKE_AUTH_FAIL"`) next to the Win32 code of every IKE
+/// failure and IPsec drop event, for `--json` readers.
+fn name_error_codes(events: &mut Value) {
+    for e in events.as_array_mut().into_iter().flatten() {
+        let Some(kind) = e.get_mut("kind").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (k, body) in kind.iter_mut() {
+            let key = match k.as_str() {
+                "IkeMmFailure" | "IkeQmFailure" => "failure_error_code",
+                "IpsecKernelDrop" => "failure_status",
+                _ => continue,
+            };
+            let Some(code) = body.get(key).and_then(Value::as_u64) else {
+                continue;
+            };
+            if let (Some(name), Some(obj)) = (winerr_name(code), body.as_object_mut()) {
+                obj.insert("error_name".into(), json!(name));
+            }
+        }
+    }
+}
+
+pub(crate) fn s(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
@@ -221,7 +248,7 @@ fn s(v: &Value) -> String {
     }
 }
 
-fn print_table(header: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate().take(width.len()) {
@@ -354,6 +381,36 @@ fn event_row(e: &Value) -> Vec<String> {
         }
         None => String::new(),
     };
+    let (filter, reason) = match kind.as_str() {
+        "IkeMmFailure" | "IkeQmFailure" => {
+            let id = body
+                .get("mm_filter_id")
+                .or_else(|| body.get("qm_filter_id"))
+                .and_then(Value::as_u64)
+                .filter(|id| *id != 0)
+                .map(|id| id.to_string())
+                .unwrap_or_default();
+            let code = body.get("failure_error_code").and_then(Value::as_u64);
+            let point = body.get("failure_point").and_then(Value::as_u64);
+            (
+                id,
+                format!(
+                    "{}, failure point {}",
+                    winerr_text(code),
+                    failure_point_text(point)
+                ),
+            )
+        }
+        "IpsecKernelDrop" => {
+            let code = body.get("failure_status").and_then(Value::as_u64);
+            let spi = match body.get("spi").and_then(Value::as_u64) {
+                Some(0) | None => String::new(),
+                Some(spi) => format!(", SPI {spi:#010x}"),
+            };
+            (filter, format!("{}{spi}", winerr_text(code)))
+        }
+        _ => (filter, body.get("reason").map(s).unwrap_or_default()),
+    };
     let proto = match e["header"]["protocol"].as_u64() {
         Some(6) => "tcp".to_string(),
         Some(17) => "udp".to_string(),
@@ -370,8 +427,79 @@ fn event_row(e: &Value) -> Vec<String> {
         s(&e["header"]["local"]),
         s(&e["header"]["remote"]),
         s(&e["header"]["app_id"]),
-        body.get("reason").map(s).unwrap_or_default(),
+        reason,
     ]
+}
+
+/// The Windows name of an `ERROR_IPSEC_*` code the stack records, with the number:
+/// `ERROR_IPSEC_IKE_AUTH_FAIL (13801)`.
+pub(crate) fn winerr_text(code: Option<u64>) -> String {
+    match code {
+        None => "(no error code)".into(),
+        Some(c) => match winerr_name(c) {
+            Some(name) => format!("{name} ({c})"),
+            None => format!("error {c}"),
+        },
+    }
+}
+
+/// The Windows name of an `ERROR_IPSEC_*` code the stack records.
+pub(crate) fn winerr_name(code: u64) -> Option<&'static str> {
+    Some(match code {
+        13801 => "ERROR_IPSEC_IKE_AUTH_FAIL",
+        13804 => "ERROR_IPSEC_IKE_GENERAL_PROCESSING_ERROR",
+        13805 => "ERROR_IPSEC_IKE_TIMED_OUT",
+        13807 => "ERROR_IPSEC_IKE_SA_DELETED",
+        13808 => "ERROR_IPSEC_IKE_SA_REAPED",
+        13816 => "ERROR_IPSEC_IKE_ERROR",
+        13822 => "ERROR_IPSEC_IKE_DH_FAIL",
+        13824 => "ERROR_IPSEC_IKE_INVALID_HEADER",
+        13825 => "ERROR_IPSEC_IKE_NO_POLICY",
+        13830 => "ERROR_IPSEC_IKE_PROCESS_ERR_SA",
+        13831 => "ERROR_IPSEC_IKE_PROCESS_ERR_PROP",
+        13832 => "ERROR_IPSEC_IKE_PROCESS_ERR_TRANS",
+        13833 => "ERROR_IPSEC_IKE_PROCESS_ERR_KE",
+        13834 => "ERROR_IPSEC_IKE_PROCESS_ERR_ID",
+        13835 => "ERROR_IPSEC_IKE_PROCESS_ERR_CERT",
+        13836 => "ERROR_IPSEC_IKE_PROCESS_ERR_CERT_REQ",
+        13838 => "ERROR_IPSEC_IKE_PROCESS_ERR_SIG",
+        13839 => "ERROR_IPSEC_IKE_PROCESS_ERR_NONCE",
+        13840 => "ERROR_IPSEC_IKE_PROCESS_ERR_NOTIFY",
+        13841 => "ERROR_IPSEC_IKE_PROCESS_ERR_DELETE",
+        13842 => "ERROR_IPSEC_IKE_PROCESS_ERR_VENDOR",
+        13843 => "ERROR_IPSEC_IKE_INVALID_PAYLOAD",
+        13865 => "ERROR_IPSEC_IKE_INVALID_GROUP",
+        13866 => "ERROR_IPSEC_IKE_ENCRYPT",
+        13867 => "ERROR_IPSEC_IKE_DECRYPT",
+        13868 => "ERROR_IPSEC_IKE_POLICY_MATCH",
+        13871 => "ERROR_IPSEC_IKE_INVALID_HASH_ALG",
+        13873 => "ERROR_IPSEC_IKE_INVALID_ENCRYPT_ALG",
+        13874 => "ERROR_IPSEC_IKE_INVALID_AUTH_ALG",
+        13880 => "ERROR_IPSEC_IKE_INVALID_MAJOR_VERSION",
+        13885 => "ERROR_IPSEC_IKE_MM_EXPIRED",
+        13886 => "ERROR_IPSEC_IKE_PEER_MM_ASSUMED_INVALID",
+        13888 => "ERROR_IPSEC_IKE_UNEXPECTED_MESSAGE_ID",
+        13890 => "ERROR_IPSEC_IKE_DOS_COOKIE_SENT",
+        13910 => "ERROR_IPSEC_BAD_SPI",
+        13911 => "ERROR_IPSEC_SA_LIFETIME_EXPIRED",
+        13912 => "ERROR_IPSEC_WRONG_SA",
+        13913 => "ERROR_IPSEC_REPLAY_CHECK_FAILED",
+        13914 => "ERROR_IPSEC_INVALID_PACKET",
+        13915 => "ERROR_IPSEC_INTEGRITY_CHECK_FAILED",
+        13916 => "ERROR_IPSEC_CLEAR_TEXT_DROP",
+        _ => return None,
+    })
+}
+
+/// `IPSEC_FAILURE_POINT`: where a negotiation failed.
+fn failure_point_text(point: Option<u64>) -> String {
+    match point {
+        Some(0) => "none".into(),
+        Some(1) => "local (IPSEC_FAILURE_ME)".into(),
+        Some(2) => "peer (IPSEC_FAILURE_PEER)".into(),
+        Some(p) => p.to_string(),
+        None => "unknown".into(),
+    }
 }
 
 /// `--condition FIELD:MATCH:VALUE`: the value is a number, `LOW..HIGH` (a range) or a string
@@ -753,4 +881,89 @@ fn toml_value(v: &Value) -> Result<toml_edit::Value, String> {
             toml_edit::Value::InlineTable(t)
         }
     })
+}
+
+#[cfg(test)]
+mod ike_event_tests {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use wsock_stack::core::SETTINGS_GUARANTEE_ENCRYPTION;
+    use wsock_stack::{Family, Network, Scenario, SecuritySettings};
+
+    use super::*;
+
+    /// A real IKE failure (the server cannot prove the name the client asked for) recorded on
+    /// the client, read back over the control socket, as `wsock show events` prints it.
+    #[test]
+    fn ike_failures_show_their_error_ipsec_ike_code() {
+        let net = Network::builder(Scenario::default_scenario())
+            .ipsec_setup(|_, s| s.failure_delay = Duration::from_millis(1500))
+            .start()
+            .expect("network");
+        let (client, server) = (net.host("client").unwrap(), net.host("server").unwrap());
+        let l = server.tcp(Family::V4);
+        l.bind("0.0.0.0:5004".parse().unwrap()).unwrap();
+        l.listen(4).unwrap();
+        let r = net.runtime().unwrap().block_on(async {
+            let c = client.tcp(Family::V4);
+            c.set_security(Some(SecuritySettings {
+                protocol: 0,
+                flags: SETTINGS_GUARANTEE_ENCRYPTION,
+                ..SecuritySettings::default()
+            }))
+            .unwrap();
+            c.set_peer_target_name("10.0.0.2".parse().unwrap(), "host/MALLORY")
+                .unwrap();
+            let to: SocketAddr = "10.0.0.2:5004".parse().unwrap();
+            tokio::time::timeout(Duration::from_secs(60), c.connect(to))
+                .await
+                .expect("the connect gives up by itself")
+        });
+        assert!(r.is_err(), "a connect to the wrong machine succeeded");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("client.sock");
+        let mut cleanup = control::Cleanup::default();
+        control::serve_unix(client.clone(), &path, &mut cleanup).unwrap();
+        let ep = control::Endpoint::Unix(path);
+        let src = Source {
+            scenario: None,
+            host: Some("client"),
+            control: Some(&ep),
+        };
+        let v = events_json(&src).unwrap();
+        let events = v[0]["events"].as_array().unwrap();
+        let rows: Vec<Vec<String>> = events.iter().map(event_row).collect();
+        let ike = rows
+            .iter()
+            .find(|r| r[2] == "IkeMmFailure")
+            .unwrap_or_else(|| panic!("no IKE failure among {rows:?}"));
+        assert_eq!(
+            ike[9], "ERROR_IPSEC_IKE_AUTH_FAIL (13801), failure point local (IPSEC_FAILURE_ME)",
+            "{ike:?}"
+        );
+        assert_eq!(ike[5], "udp", "{ike:?}");
+        assert_eq!(ike[7], "10.0.0.2:500", "{ike:?}");
+        let json_event = events
+            .iter()
+            .find_map(|e| e["kind"].get("IkeMmFailure"))
+            .unwrap();
+        assert_eq!(json_event["error_name"], "ERROR_IPSEC_IKE_AUTH_FAIL");
+        assert_eq!(json_event["failure_error_code"], 13801);
+    }
+
+    #[test]
+    fn error_codes_are_named_and_unknown_ones_kept() {
+        assert_eq!(
+            winerr_text(Some(13805)),
+            "ERROR_IPSEC_IKE_TIMED_OUT (13805)"
+        );
+        assert_eq!(
+            winerr_text(Some(13916)),
+            "ERROR_IPSEC_CLEAR_TEXT_DROP (13916)"
+        );
+        assert_eq!(winerr_text(Some(1)), "error 1");
+        assert_eq!(winerr_text(None), "(no error code)");
+        assert_eq!(failure_point_text(Some(2)), "peer (IPSEC_FAILURE_PEER)");
+    }
 }

@@ -8,6 +8,9 @@ use wsock_stack::stages::{EgressAction, PacketStage, StageContext};
 pub struct PrintPackets {
     pub printed: AtomicU64,
     pub limit: u64,
+    /// Ports of secure sockets (GUARANTEE_ENCRYPTION): their packets cross the wire as
+    /// ESP-in-UDP, never in clear.
+    pub secure_ports: Vec<u16>,
 }
 
 fn tcp_flags(b: u8) -> String {
@@ -54,8 +57,13 @@ impl PacketStage for PrintPackets {
             _ => ("IP", String::new(), 0),
         };
         let (sp, dp) = s.ports(packet).unwrap_or((0, 0));
+        let carrier = if self.secure_ports.contains(&sp) || self.secure_ports.contains(&dp) {
+            "sealed in ESP-in-UDP"
+        } else {
+            "sent as GRE-in-UDP"
+        };
         outln!(
-            "[stack ] {:<6} {} {}:{} -> {}:{} {} payload {} B, sent as GRE-in-UDP",
+            "[stack ] {:<6} {} {}:{} -> {}:{} {} payload {} B, {carrier}",
             ctx.host,
             proto,
             s.src,
