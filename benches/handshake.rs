@@ -9,7 +9,9 @@
 //!   client certificates issued by the same kind of CA, both chains verified by webpki);
 //! - `compare: handshake_child ours=.. hs/s peer(rustls-tls13-resumed)=.. hs/s ratio=..`: an
 //!   additional child SA on an established IKE SA (CREATE_CHILD_SA, the default policy: no PFS)
-//!   against a resumed TLS 1.3 handshake (session ticket, psk_dhe_ke with X25519).
+//!   against a resumed TLS 1.3 handshake (session ticket, psk_dhe_ke with X25519);
+//! - `compare: handshake_child_pfs ...`: the same with PFS (a Curve25519 KE in CREATE_CHILD_SA,
+//!   the closer match to psk_dhe_ke, which also runs an X25519 exchange), against the same peer.
 //!
 //! Higher is better; ratio = ours/peer. Only the handshake itself is timed: TCP connection
 //! set-up (for TLS) and the tear-down of each IKE SA or child SA after it was measured (an
@@ -17,7 +19,8 @@
 //! Each figure is the median of three rounds of about `WSOCK_BENCH_SECS` (default 2) seconds of
 //! timed handshakes per side. Every handshake is checked (both sides established, the peer's
 //! identity, full vs resumed) so a broken handshake cannot pass as a fast one.
-//! `WSOCK_BENCH_ONLY=full|child` runs one figure.
+//! `WSOCK_BENCH_ONLY=full|child|child_pfs` runs one figure; for profiling,
+//! `WSOCK_BENCH_SIDE=ours|peer` runs one side (then the line printed is `measure:`).
 
 use std::io::ErrorKind;
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -30,6 +33,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, ClientConnection, HandshakeKind, RootCertStore, ServerConfig};
 use rustls::{Connection, ServerConnection};
 use wsock_ipsec::ike::cert::CertAuth;
+use wsock_ipsec::ike::crypto::DhGroup;
 use wsock_ipsec::ike::sa::{
     EndpointConfig, Identity, IkeEndpoint, IkeEvent, IkePolicy, IkeSaId, SystemIkeRandom,
     WireSocket,
@@ -81,6 +85,8 @@ struct Side {
     ike: UdpSocket,
     natt: UdpSocket,
     events: Vec<IkeEvent>,
+    /// IKE bytes sent so far.
+    sent: usize,
 }
 
 fn bind() -> UdpSocket {
@@ -100,6 +106,7 @@ impl Side {
             ike,
             natt,
             events: Vec::new(),
+            sent: 0,
         }
     }
 
@@ -112,6 +119,7 @@ impl Side {
                 WireSocket::Natt => &self.natt,
             };
             sock.send_to(&t.contents, t.destination).expect("send_to");
+            self.sent += t.contents.len();
             moved = true;
         }
         moved
@@ -337,8 +345,11 @@ fn drop_ike(p: &mut IkePair, sa: IkeSaId) {
     p.pump_until("IKE SA delete", |a, b| deleted_ike(a) && deleted_ike(b));
 }
 
-fn ours_child(pki: &Pki, budget: Duration) -> f64 {
-    let (mut p, policy) = ike_pair(pki);
+/// Child SAs per second on one IKE SA, and the IKE bytes one CREATE_CHILD_SA exchange sends
+/// (both directions; a PFS exchange carries two KE payloads more).
+fn ours_child(pki: &Pki, budget: Duration, pfs: Option<DhGroup>) -> (f64, usize) {
+    let (mut p, mut policy) = ike_pair(pki);
+    policy.pfs = pfs;
     let sa = ike_full_once(&mut p, &policy);
     let once = |p: &mut IkePair| -> u32 {
         p.clear_events();
@@ -355,7 +366,9 @@ fn ours_child(pki: &Pki, budget: Duration) -> f64 {
         p.a.ep.delete_child(now, sa, spi).expect("delete child");
         p.pump_until("child delete", |a, b| deleted_child(a) && deleted_child(b));
     };
+    let before = p.a.sent + p.b.sent;
     let spi = once(&mut p);
+    let exchange_bytes = p.a.sent + p.b.sent - before;
     drop_child(&mut p, spi);
     let mut sw = Stopwatch::default();
     while sw.timed < budget {
@@ -366,7 +379,7 @@ fn ours_child(pki: &Pki, budget: Duration) -> f64 {
     let s = p.a.ep.summaries();
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].children.len(), 1, "{:?}", s[0].children);
-    sw.rate()
+    (sw.rate(), exchange_bytes)
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -466,19 +479,20 @@ fn io(conn: &mut Connection, sock: &mut TcpStream) -> bool {
 }
 
 /// One TLS handshake on a fresh connection, driven until both sides are done and nothing more
-/// is in flight (so the client has stored the tickets a resuming server sent).
+/// is in flight (so the client has stored the tickets a resuming server sent). The sockets
+/// come back so that closing them is not timed.
 fn tls_once(
     client: &Arc<ClientConfig>,
     server: &Arc<ServerConfig>,
-    socks: (TcpStream, TcpStream),
+    socks: &mut (TcpStream, TcpStream),
 ) -> (Connection, Connection) {
-    let (mut cs, mut ss) = socks;
+    let (cs, ss) = socks;
     let name = ServerName::try_from("server.example").unwrap();
     let mut c = Connection::Client(ClientConnection::new(client.clone(), name).unwrap());
     let mut s = Connection::Server(ServerConnection::new(server.clone()).unwrap());
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let moved = io(&mut c, &mut cs) | io(&mut s, &mut ss);
+        let moved = io(&mut c, cs) | io(&mut s, ss);
         if !moved
             && !c.is_handshaking()
             && !s.is_handshaking()
@@ -503,11 +517,11 @@ fn peer_rate(t: &Tls, resumed: bool, budget: Duration) -> f64 {
     };
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     // Warm-up (and, for resumption, the first tickets), untimed.
-    tls_once(client, server, tcp_pair(&l));
+    tls_once(client, server, &mut tcp_pair(&l));
     let mut sw = Stopwatch::default();
     while sw.timed < budget {
-        let socks = tcp_pair(&l);
-        let (c, s) = sw.time(|| tls_once(client, server, socks));
+        let mut socks = tcp_pair(&l);
+        let (c, s) = sw.time(|| tls_once(client, server, &mut socks));
         let want = if resumed {
             HandshakeKind::Resumed
         } else {
@@ -534,11 +548,25 @@ fn compare(
     mut ours: impl FnMut() -> f64,
     mut peer: impl FnMut() -> f64,
 ) {
+    let side = std::env::var("WSOCK_BENCH_SIDE").unwrap_or_default();
     let mut o = Vec::new();
     let mut p = Vec::new();
     for _ in 0..ROUNDS {
-        o.push(ours());
-        p.push(peer());
+        if side != "peer" {
+            o.push(ours());
+        }
+        if side != "ours" {
+            p.push(peer());
+        }
+    }
+    if !side.is_empty() {
+        let (name, v) = if side == "peer" {
+            (peer_name, p)
+        } else {
+            ("ours", o)
+        };
+        println!("measure: {figure} {name}={:.1} hs/s", median(v));
+        return;
     }
     let (o, p) = (median(o), median(p));
     println!(
@@ -552,7 +580,7 @@ fn main() {
     let tls = tls(&pki);
     let budget = round_budget();
     let only = std::env::var("WSOCK_BENCH_ONLY").unwrap_or_default();
-    if only != "child" {
+    if only.is_empty() || only == "full" {
         compare(
             "handshake_full",
             "rustls-tls13",
@@ -560,12 +588,35 @@ fn main() {
             || peer_rate(&tls, false, budget),
         );
     }
-    if only != "full" {
-        compare(
-            "handshake_child",
-            "rustls-tls13-resumed",
-            || ours_child(&pki, budget),
-            || peer_rate(&tls, true, budget),
+    let bytes = std::cell::Cell::new([0usize; 2]);
+    for (i, (figure, pfs)) in [
+        ("handshake_child", None),
+        ("handshake_child_pfs", Some(DhGroup::Curve25519)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if only.is_empty() || figure.strip_prefix("handshake_") == Some(only.as_str()) {
+            compare(
+                figure,
+                "rustls-tls13-resumed",
+                || {
+                    let (rate, b) = ours_child(&pki, budget, pfs);
+                    let mut v = bytes.get();
+                    v[i] = b;
+                    bytes.set(v);
+                    rate
+                },
+                || peer_rate(&tls, true, budget),
+            );
+        }
+    }
+    // When both ran: PFS really added a KE payload each way (32-byte X25519 value + header).
+    let [plain, pfs] = bytes.get();
+    if plain > 0 && pfs > 0 {
+        assert!(
+            pfs >= plain + 2 * (32 + 8),
+            "CREATE_CHILD_SA with PFS sent {pfs} bytes, without {plain}"
         );
     }
 }

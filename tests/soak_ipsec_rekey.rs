@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use ring::digest::{Context, SHA256};
 use wsock_stack::core::child_lifetime;
+use wsock_stack::stages::DropReason;
 use wsock_stack::{
     Endpoint, Family, Faults, Host, Network, Scenario, SecuritySettings, Shutdown, SocketOptions,
 };
@@ -68,6 +69,16 @@ fn secure() -> Option<SecuritySettings> {
         flags: 0,
         ..SecuritySettings::default()
     })
+}
+
+/// A host's packet drops by reason (nonzero ones).
+fn drops(h: &Host) -> Vec<(DropReason, u64)> {
+    let d = h.counters().drops;
+    DropReason::ALL
+        .iter()
+        .map(|r| (*r, d.get(*r)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
 }
 
 /// QM SA ids of a host's SA database right now.
@@ -228,13 +239,16 @@ fn ipsec_transfer_under_loss_with_many_child_sa_rekeys_arrives_intact() {
     );
     eprintln!(
         "{ctx}: client QM SA ids seen {} (highest {created}), esp_sa key records {}, \
-         client wire sent {} fault-dropped {}, ESP errors client {:?} server {:?}",
+         client wire sent {} fault-dropped {}, ESP errors client {:?} server {:?}, \
+         drops client {:?} server {:?}",
         out.client_qm_seen.len(),
         keylog.esp_sa.len(),
         cc.wire_sent,
         cc.fault_dropped,
         client.esp_errors(),
-        server.esp_errors()
+        server.esp_errors(),
+        drops(&client),
+        drops(&server)
     );
 
     assert_eq!(out.received, total, "{ctx}: byte count");
