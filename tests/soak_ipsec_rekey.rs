@@ -187,10 +187,11 @@ async fn run(net: &Network, total: usize, ctx: &str) -> Outcome {
 /// The soak. On the 2-core development machine, in the debug test build (dependencies optimized,
 /// see the root Cargo.toml) with other builds running beside it, the 256 MiB took 25-80 s
 /// (3.4-10.5 MB/s) and created 30-32 child SAs; the figures are printed at the end of each run.
-/// Also printed: drops by reason. Some 30 ESP packets per run are dropped with
-/// `ERROR_IPSEC_BAD_SPI` (none without loss): when a CREATE_CHILD_SA response is lost, the rekey
-/// responder already sends on the new SA, which the initiator cannot open until its
-/// retransmission brings the answer. TCP repairs them, so they are reported here, not asserted.
+/// Also printed: drops by reason. There are none without loss. With loss, a lost
+/// CREATE_CHILD_SA message (retransmitted after the IKE schedule's first wait) outlasts the 10%
+/// between the soft and the hard byte limit, so a few packets are lost around some rekeys
+/// (seen: `HoldOverflow` on the sending host while its traffic waits for the new SA). TCP
+/// repairs them, so they are reported here, not asserted.
 #[test]
 fn ipsec_transfer_under_loss_with_many_child_sa_rekeys_arrives_intact() {
     let mib = std::env::var("WSOCK_SOAK_REKEY_MB")
