@@ -1,0 +1,582 @@
+//! User-level authentication after the machine's (RFC 4739 multiple authentication), driven in
+//! memory: two endpoints on a virtual clock, every message opened with the logged keys so the
+//! tests can check which payloads went where.
+
+use rustls_pki_types::UnixTime;
+use std::net::SocketAddr;
+use std::time::Duration;
+use wsock_ipsec::ike::cert::CertAuth;
+use wsock_ipsec::ike::crypto::SkCrypter;
+use wsock_ipsec::ike::sa::*;
+use wsock_ipsec::ike::wire::{AuthMethod, ExchangeType, MessageRepr, NotifyType, PayloadRepr};
+use wsock_ipsec::natt;
+use wsock_ipsec::pki::{CertAuthority, MachineCert, Validity};
+use wsock_ipsec::IpsecError;
+
+/// The wall-clock time at the virtual clock's zero (2026-09-21).
+const EPOCH_SECS: u64 = 1_790_000_000;
+
+const A_IKE: &str = "127.0.0.1:10500";
+const A_NATT: &str = "127.0.0.1:14500";
+const B_IKE: &str = "127.0.0.2:10500";
+const B_NATT: &str = "127.0.0.2:14500";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn alice() -> Identity {
+    Identity::Rfc822("alice@wsock".into())
+}
+
+fn directory() -> UserDirectory {
+    let mut d = UserDirectory::new();
+    d.insert(alice(), UserSecret::Password(b"alice's password".to_vec()));
+    d.insert(
+        Identity::KeyId(b"WSOCK\\bob".to_vec()),
+        UserSecret::Password(b"bob's password".to_vec()),
+    );
+    d
+}
+
+fn password_user(id: Identity, pw: &[u8]) -> UserCredential {
+    UserCredential {
+        id,
+        proof: UserProof::Password(pw.to_vec()),
+    }
+}
+
+fn endpoint(
+    ike: &str,
+    natt: &str,
+    responder: Option<IkePolicy>,
+    users: Option<UserDirectory>,
+    seed: u64,
+) -> IkeEndpoint {
+    println!("endpoint {ike}: SeededIkeRandom seed {seed}");
+    let mut c = EndpointConfig::new(addr(ike), addr(natt));
+    c.responder = responder;
+    c.keylog = true;
+    c.user_directory = users;
+    IkeEndpoint::new(c, Box::new(SeededIkeRandom::new(seed))).unwrap()
+}
+
+/// One logged message: direction (A to B), exchange, response flag, message id, payloads
+/// (the inner ones where the SK payload opened).
+type Logged = (bool, ExchangeType, bool, u32, Vec<PayloadRepr>);
+
+struct Pair {
+    a: IkeEndpoint,
+    b: IkeEndpoint,
+    now: Duration,
+    log: Vec<Logged>,
+    a_events: Vec<IkeEvent>,
+    b_events: Vec<IkeEvent>,
+    /// Drops the datagram when it returns true (direction, exchange, message id, response).
+    drop: Box<dyn FnMut(bool, ExchangeType, u32, bool) -> bool>,
+}
+
+impl Pair {
+    fn new(a: IkeEndpoint, b: IkeEndpoint) -> Self {
+        Pair {
+            a,
+            b,
+            now: Duration::ZERO,
+            log: Vec::new(),
+            a_events: Vec::new(),
+            b_events: Vec::new(),
+            drop: Box::new(|_, _, _, _| false),
+        }
+    }
+
+    fn step(&mut self) -> bool {
+        let mut moved = false;
+        while let Some(t) = self.a.poll_transmit(self.now) {
+            moved = true;
+            self.deliver(true, t);
+        }
+        while let Some(t) = self.b.poll_transmit(self.now) {
+            moved = true;
+            self.deliver(false, t);
+        }
+        while let Some(e) = self.a.poll_event() {
+            self.a_events.push(e);
+        }
+        while let Some(e) = self.b.poll_event() {
+            self.b_events.push(e);
+        }
+        moved
+    }
+
+    fn deliver(&mut self, a_to_b: bool, t: Transmit) {
+        let from_ep = if a_to_b { &self.a } else { &self.b };
+        let from = match t.socket {
+            WireSocket::Ike => from_ep.config().local_ike,
+            WireSocket::Natt => from_ep.config().local_natt,
+        };
+        let entry = decode(&t, [&self.a, &self.b]);
+        let dropped = (self.drop)(a_to_b, entry.1, entry.3, entry.2);
+        self.log.push((a_to_b, entry.1, entry.2, entry.3, entry.4));
+        if dropped {
+            println!("dropped {:?} #{} (response: {})", entry.1, entry.3, entry.2);
+            return;
+        }
+        let to = if a_to_b { &mut self.b } else { &mut self.a };
+        to.handle_datagram(self.now, from, t.socket, &t.contents);
+    }
+
+    fn settle(&mut self) {
+        while self.step() {}
+    }
+
+    /// Runs the clock (0.25 s steps) until both sides are quiet and no timer is due within
+    /// `horizon`.
+    fn run_for(&mut self, horizon: Duration) {
+        let end = self.now + horizon;
+        self.settle();
+        while self.now < end {
+            self.now += Duration::from_millis(250);
+            self.a.handle_timeout(self.now);
+            self.b.handle_timeout(self.now);
+            self.settle();
+        }
+    }
+
+    /// The payloads of the messages of `exchange` (requests or responses) in one direction.
+    fn messages(&self, a_to_b: bool, exchange: ExchangeType) -> Vec<(u32, Vec<PayloadRepr>)> {
+        self.log
+            .iter()
+            .filter(|(d, x, _, _, _)| *d == a_to_b && *x == exchange)
+            .map(|(_, _, _, id, p)| (*id, p.clone()))
+            .collect()
+    }
+}
+
+fn ike_bytes(t: &Transmit) -> &[u8] {
+    match t.socket {
+        WireSocket::Ike => &t.contents,
+        WireSocket::Natt => match natt::classify(&t.contents).unwrap() {
+            natt::NattDatagram::Ike(m) => m,
+            other => panic!("not IKE on the NAT-T socket: {other:?}"),
+        },
+    }
+}
+
+/// Our parser and rusticata's read the message; the SK content opens with the logged keys.
+fn decode(
+    t: &Transmit,
+    eps: [&IkeEndpoint; 2],
+) -> (bool, ExchangeType, bool, u32, Vec<PayloadRepr>) {
+    let bytes = ike_bytes(t);
+    let ours = MessageRepr::parse(bytes).expect("our parser reads what we emit");
+    let (rest, _) =
+        ipsec_parser::parse_ikev2_message(bytes).expect("ipsec-parser reads what we emit");
+    assert!(rest.is_empty());
+    let head = (
+        ours.flags.initiator(),
+        ours.exchange,
+        ours.flags.response(),
+        ours.message_id,
+    );
+    let Some(PayloadRepr::Encrypted { .. }) = ours.payloads.last() else {
+        return (head.0, head.1, head.2, head.3, ours.payloads);
+    };
+    for ep in eps {
+        for id in 1..64 {
+            let Some(rec) = ep.ike_key_record(IkeSaId(id)) else {
+                continue;
+            };
+            if rec.spi_i != ours.spi_i || rec.spi_r != ours.spi_r {
+                continue;
+            }
+            let (e, a) = if ours.flags.initiator() {
+                (&rec.sk_ei, &rec.sk_ai)
+            } else {
+                (&rec.sk_er, &rec.sk_ar)
+            };
+            let c = SkCrypter::new(rec.suite, e, a).unwrap();
+            let (_, inner) = c.open(bytes).expect("the SK payload opens");
+            return (head.0, head.1, head.2, head.3, inner);
+        }
+    }
+    (head.0, head.1, head.2, head.3, Vec::new())
+}
+
+fn has_notify(payloads: &[PayloadRepr], kind: NotifyType) -> bool {
+    payloads
+        .iter()
+        .any(|p| matches!(p, PayloadRepr::Notify(n) if n.kind == kind))
+}
+
+fn has(payloads: &[PayloadRepr], f: fn(&PayloadRepr) -> bool) -> bool {
+    payloads.iter().any(f)
+}
+
+/// (peer_id, peer_user, local_user) of the IkeSaEstablished event.
+fn established(events: &[IkeEvent]) -> Option<(Identity, Option<Identity>, Option<Identity>)> {
+    events.iter().find_map(|e| match e {
+        IkeEvent::IkeSaEstablished {
+            peer_id,
+            peer_user,
+            local_user,
+            ..
+        } => Some((peer_id.clone(), peer_user.clone(), local_user.clone())),
+        _ => None,
+    })
+}
+
+fn child(events: &[IkeEvent]) -> Option<ChildSa> {
+    events.iter().find_map(|e| match e {
+        IkeEvent::ChildSaReady(c) => Some((**c).clone()),
+        _ => None,
+    })
+}
+
+fn failure(events: &[IkeEvent]) -> Option<IpsecError> {
+    events.iter().find_map(|e| match e {
+        IkeEvent::Failed { error, .. } => Some(error.clone()),
+        _ => None,
+    })
+}
+
+/// ESP from one child SA opens at the other and back.
+fn esp_both_ways(x: &ChildSa, y: &ChildSa) {
+    let now = Duration::from_secs(1);
+    let payload = b"hello from alice".to_vec();
+    for (from, to) in [(x, y), (y, x)] {
+        let mut tx = from.outbound_sa(now).unwrap();
+        let mut rx = to.inbound_sa(now).unwrap();
+        let mut packet = Vec::new();
+        tx.seal(now, 17, &payload, &mut packet).unwrap();
+        let opened = rx.open(now, &mut packet).unwrap();
+        assert_eq!(&opened.payload[..], &payload[..]);
+    }
+}
+
+fn machine_policy(id: &str) -> IkePolicy {
+    IkePolicy::psk(Identity::Fqdn(id.into()), b"machine psk".to_vec())
+}
+
+fn user_pair(user: Option<UserCredential>, users: Option<UserDirectory>) -> Pair {
+    let a = endpoint(A_IKE, A_NATT, None, None, 21);
+    let b = endpoint(B_IKE, B_NATT, Some(machine_policy("b.wsock")), users, 22);
+    let mut p = Pair::new(a, b);
+    let mut pol = machine_policy("a.wsock");
+    pol.user = user;
+    p.a.connect(p.now, addr(B_IKE), Some(addr(B_NATT)), pol)
+        .unwrap();
+    p
+}
+
+/// Both sides failed with ERROR_IPSEC_IKE_AUTH_FAIL and keep nothing; returns B's error.
+fn both_fail_13801(p: &Pair) -> IpsecError {
+    let ea = failure(&p.a_events).expect("A fails");
+    let eb = failure(&p.b_events).expect("B fails");
+    println!("A: {ea}; B: {eb}");
+    assert_eq!(ea.win32_code(), 13801, "{ea:?}");
+    assert_eq!(eb.win32_code(), 13801, "{eb:?}");
+    assert!(established(&p.a_events).is_none());
+    assert!(established(&p.b_events).is_none());
+    assert!(child(&p.a_events).is_none() && child(&p.b_events).is_none());
+    assert!(p.a.summaries().is_empty(), "A keeps no SA");
+    assert!(p.b.summaries().is_empty(), "B keeps no SA");
+    eb
+}
+
+#[test]
+fn password_user_is_authenticated_and_seen_by_the_responder() {
+    let mut p = user_pair(
+        Some(password_user(alice(), b"alice's password")),
+        Some(directory()),
+    );
+    p.settle();
+    let (peer_b, peer_user, local_user) = established(&p.a_events).expect("A established");
+    assert_eq!(peer_b, Identity::Fqdn("b.wsock".into()));
+    assert_eq!(peer_user, None);
+    assert_eq!(local_user, Some(alice()), "A echoes its user");
+    let (peer_a, peer_user, local_user) = established(&p.b_events).expect("B established");
+    assert_eq!(peer_a, Identity::Fqdn("a.wsock".into()), "the machine");
+    assert_eq!(peer_user, Some(alice()), "B sees the user");
+    assert_eq!(local_user, None);
+    let summary = &p.b.summaries()[0];
+    assert_eq!(summary.peer_user, Some(alice()));
+    assert_eq!(summary.peer_id, Some(Identity::Fqdn("a.wsock".into())));
+    assert_eq!(p.a.summaries()[0].local_user, Some(alice()));
+    esp_both_ways(&child(&p.a_events).unwrap(), &child(&p.b_events).unwrap());
+
+    // The wire, RFC 4739 §3.
+    let init_i = &p.messages(true, ExchangeType::IKE_SA_INIT)[0].1;
+    let init_r = &p.messages(false, ExchangeType::IKE_SA_INIT)[0].1;
+    assert!(has_notify(init_i, NotifyType::MULTIPLE_AUTH_SUPPORTED));
+    assert!(has_notify(init_r, NotifyType::MULTIPLE_AUTH_SUPPORTED));
+    let auth_i = p.messages(true, ExchangeType::IKE_AUTH);
+    let auth_r = p.messages(false, ExchangeType::IKE_AUTH);
+    assert_eq!(auth_i.len(), 2, "two IKE_AUTH requests");
+    assert_eq!(auth_r.len(), 2, "two IKE_AUTH responses");
+    let (id1, first) = &auth_i[0];
+    assert_eq!(*id1, 1);
+    assert!(has_notify(first, NotifyType::ANOTHER_AUTH_FOLLOWS));
+    assert!(
+        has(first, |p| matches!(p, PayloadRepr::Sa(_))),
+        "SAi2 in the first"
+    );
+    assert!(first.iter().any(
+        |p| matches!(p, PayloadRepr::IdI(id) if Identity::from_wire(id) == Identity::Fqdn("a.wsock".into()))
+    ));
+    let (_, first_answer) = &auth_r[0];
+    assert!(has(first_answer, |p| matches!(p, PayloadRepr::IdR(_))));
+    assert!(has(first_answer, |p| matches!(p, PayloadRepr::Auth { .. })));
+    assert!(
+        !has(first_answer, |p| matches!(p, PayloadRepr::Sa(_))),
+        "the child waits for the last exchange"
+    );
+    let (id2, second) = &auth_i[1];
+    assert_eq!(*id2, 2);
+    assert!(!has_notify(second, NotifyType::ANOTHER_AUTH_FOLLOWS));
+    assert!(second
+        .iter()
+        .any(|p| matches!(p, PayloadRepr::IdI(id) if Identity::from_wire(id) == alice())));
+    assert!(second.iter().any(
+        |p| matches!(p, PayloadRepr::Auth { method, .. } if *method == AuthMethod::SHARED_KEY_MIC)
+    ));
+    let (_, last_answer) = &auth_r[1];
+    assert!(has(last_answer, |p| matches!(p, PayloadRepr::Sa(_))));
+    assert!(has(last_answer, |p| matches!(p, PayloadRepr::TsI(_))));
+    assert!(!has(last_answer, |p| matches!(p, PayloadRepr::Auth { .. })));
+}
+
+#[test]
+fn key_id_user_in_down_level_form() {
+    let bob = Identity::KeyId(b"WSOCK\\bob".to_vec());
+    let mut p = user_pair(
+        Some(password_user(bob.clone(), b"bob's password")),
+        Some(directory()),
+    );
+    p.settle();
+    assert_eq!(established(&p.b_events).unwrap().1, Some(bob));
+    assert!(child(&p.b_events).is_some());
+}
+
+#[test]
+fn wrong_password_fails_13801_on_both_sides() {
+    let mut p = user_pair(
+        Some(password_user(alice(), b"not alice's password")),
+        Some(directory()),
+    );
+    p.settle();
+    let eb = both_fail_13801(&p);
+    assert_eq!(eb, IpsecError::IkeAuthFailed);
+    assert_eq!(failure(&p.a_events), Some(IpsecError::IkeAuthFailed));
+    let last = p.messages(false, ExchangeType::IKE_AUTH);
+    assert!(has_notify(&last[1].1, NotifyType::AUTHENTICATION_FAILED));
+}
+
+#[test]
+fn unknown_user_fails_13801_on_both_sides() {
+    let mut p = user_pair(
+        Some(password_user(
+            Identity::Rfc822("mallory@wsock".into()),
+            b"alice's password",
+        )),
+        Some(directory()),
+    );
+    p.settle();
+    let eb = both_fail_13801(&p);
+    assert_eq!(eb, IpsecError::IkeUnknownUser("mallory@wsock".into()));
+}
+
+#[test]
+fn certificate_only_user_refuses_a_password() {
+    let mut d = UserDirectory::new();
+    d.insert(alice(), UserSecret::CertificateOnly);
+    let mut p = user_pair(Some(password_user(alice(), b"anything")), Some(d));
+    p.settle();
+    assert_eq!(both_fail_13801(&p), IpsecError::IkeAuthFailed);
+}
+
+#[test]
+fn responder_without_multiple_auth_is_a_clear_error() {
+    // B has no user directory: it does not announce MULTIPLE_AUTH_SUPPORTED, and A stops
+    // rather than going on without its user.
+    let mut p = user_pair(Some(password_user(alice(), b"alice's password")), None);
+    p.run_for(Duration::from_secs(40));
+    let ea = failure(&p.a_events).expect("A fails");
+    assert_eq!(ea, IpsecError::IkeMultipleAuthUnsupported);
+    assert_eq!(ea.win32_code(), 13801);
+    assert!(
+        p.messages(true, ExchangeType::IKE_AUTH).is_empty(),
+        "no IKE_AUTH sent"
+    );
+    assert!(p.a.summaries().is_empty());
+    assert!(p.b.summaries().is_empty(), "B's half-open SA is reaped");
+}
+
+#[test]
+fn no_user_is_the_unchanged_single_exchange() {
+    let mut p = user_pair(None, Some(directory()));
+    p.settle();
+    let (_, peer_user, _) = established(&p.b_events).expect("B established");
+    assert_eq!(peer_user, None);
+    assert_eq!(established(&p.a_events).unwrap().2, None);
+    assert!(child(&p.a_events).is_some() && child(&p.b_events).is_some());
+    let auth_i = p.messages(true, ExchangeType::IKE_AUTH);
+    assert_eq!(auth_i.len(), 1, "one IKE_AUTH exchange");
+    assert!(!has_notify(&auth_i[0].1, NotifyType::ANOTHER_AUTH_FOLLOWS));
+    let init_i = &p.messages(true, ExchangeType::IKE_SA_INIT)[0].1;
+    assert!(!has_notify(init_i, NotifyType::MULTIPLE_AUTH_SUPPORTED));
+}
+
+#[test]
+fn lost_second_ike_auth_request_and_response_are_retransmitted() {
+    for lose_response in [false, true] {
+        let mut p = user_pair(
+            Some(password_user(alice(), b"alice's password")),
+            Some(directory()),
+        );
+        let mut dropped = false;
+        p.drop = Box::new(move |a_to_b, x, id, response| {
+            let hit = x == ExchangeType::IKE_AUTH && id == 2 && response == lose_response;
+            let _ = a_to_b;
+            if hit && !dropped {
+                dropped = true;
+                return true;
+            }
+            false
+        });
+        p.run_for(Duration::from_secs(5));
+        assert!(
+            established(&p.a_events).is_some(),
+            "lose_response {lose_response}"
+        );
+        assert_eq!(established(&p.b_events).unwrap().1, Some(alice()));
+        esp_both_ways(&child(&p.a_events).unwrap(), &child(&p.b_events).unwrap());
+        assert!(p.a.stats().retransmissions >= 1);
+        if lose_response {
+            assert_eq!(
+                p.b.stats().responses_from_cache,
+                1,
+                "answered from the cache"
+            );
+        }
+        // Exactly one child and one IKE SA on each side.
+        assert_eq!(p.a.summaries().len(), 1);
+        assert_eq!(p.b.summaries()[0].children.len(), 1);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// User certificates.
+
+fn epoch() -> UnixTime {
+    UnixTime::since_unix_epoch(Duration::from_secs(EPOCH_SECS))
+}
+
+fn cert_auth(cert: &MachineCert, ca: &CertAuthority) -> CertAuth {
+    CertAuth::new(
+        cert.chain.clone(),
+        &cert.key_pkcs8,
+        vec![ca.cert_der().to_vec()],
+        epoch(),
+    )
+    .unwrap()
+}
+
+struct Certs {
+    ca: CertAuthority,
+    a: MachineCert,
+    b: MachineCert,
+    user: MachineCert,
+}
+
+fn certs() -> Certs {
+    let mut ca = CertAuthority::new("wsock test CA", Validity::default()).unwrap();
+    let a = ca
+        .issue_machine(&["a.wsock"], true, Validity::default())
+        .unwrap();
+    let b = ca
+        .issue_machine(&["b.wsock"], true, Validity::default())
+        .unwrap();
+    let user = ca
+        .issue_machine(&["alice.users.wsock"], false, Validity::default())
+        .unwrap();
+    Certs { ca, a, b, user }
+}
+
+fn cert_pair(c: &Certs, user: UserCredential, users: UserDirectory) -> Pair {
+    let b_pol = IkePolicy::certificate(Identity::Fqdn("b.wsock".into()), cert_auth(&c.b, &c.ca));
+    let a = endpoint(A_IKE, A_NATT, None, None, 31);
+    let b = endpoint(B_IKE, B_NATT, Some(b_pol), Some(users), 32);
+    let mut p = Pair::new(a, b);
+    let mut pol = IkePolicy::certificate(Identity::Fqdn("a.wsock".into()), cert_auth(&c.a, &c.ca));
+    pol.user = Some(user);
+    p.a.connect(p.now, addr(B_IKE), Some(addr(B_NATT)), pol)
+        .unwrap();
+    p.settle();
+    p
+}
+
+#[test]
+fn user_certificate_success() {
+    let c = certs();
+    let uid = Identity::Fqdn("alice.users.wsock".into());
+    let mut d = UserDirectory::new();
+    d.insert(uid.clone(), UserSecret::CertificateOnly);
+    let user = UserCredential {
+        id: uid.clone(),
+        proof: UserProof::Certificate(cert_auth(&c.user, &c.ca)),
+    };
+    let p = cert_pair(&c, user, d);
+    let (peer, peer_user, _) = established(&p.b_events).expect("B established");
+    assert_eq!(peer, Identity::Fqdn("a.wsock".into()));
+    assert_eq!(peer_user, Some(uid));
+    esp_both_ways(&child(&p.a_events).unwrap(), &child(&p.b_events).unwrap());
+    let second = &p.messages(true, ExchangeType::IKE_AUTH)[1].1;
+    assert!(has(second, |p| matches!(p, PayloadRepr::Cert { .. })));
+    assert!(second.iter().any(
+        |p| matches!(p, PayloadRepr::Auth { method, .. } if *method != AuthMethod::SHARED_KEY_MIC)
+    ));
+}
+
+#[test]
+fn user_certificate_for_another_name_or_from_another_ca_fails() {
+    let c = certs();
+    // The certificate does not hold the claimed user name.
+    let mut d = UserDirectory::new();
+    d.insert(alice(), UserSecret::CertificateOnly);
+    let user = UserCredential {
+        id: alice(),
+        proof: UserProof::Certificate(cert_auth(&c.user, &c.ca)),
+    };
+    let p = cert_pair(&c, user, d);
+    assert!(matches!(
+        both_fail_13801(&p),
+        IpsecError::IkeCertRejected(_)
+    ));
+    // A certificate from a CA the responder does not trust.
+    let mut other = CertAuthority::new("other CA", Validity::default()).unwrap();
+    let stranger = other
+        .issue_machine(&["alice.users.wsock"], false, Validity::default())
+        .unwrap();
+    let uid = Identity::Fqdn("alice.users.wsock".into());
+    let mut d = UserDirectory::new();
+    d.insert(uid.clone(), UserSecret::CertificateOnly);
+    let user = UserCredential {
+        id: uid,
+        proof: UserProof::Certificate(cert_auth(&stranger, &other)),
+    };
+    let p = cert_pair(&c, user, d);
+    assert!(matches!(
+        both_fail_13801(&p),
+        IpsecError::IkeCertRejected(_)
+    ));
+}
+
+#[test]
+fn user_debug_never_prints_the_password() {
+    let mut pol = machine_policy("a.wsock");
+    pol.user = Some(password_user(alice(), b"s3cret-pw"));
+    let shown = format!("{pol:?} {:?}", directory());
+    assert!(!shown.contains("s3cret-pw"), "{shown}");
+    assert!(!shown.contains("alice's password"), "{shown}");
+    assert!(shown.contains("alice@wsock"), "{shown}");
+}
