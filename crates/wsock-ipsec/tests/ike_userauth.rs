@@ -74,6 +74,8 @@ struct Pair {
     b_events: Vec<IkeEvent>,
     /// Drops the datagram when it returns true (direction, exchange, message id, response).
     drop: Box<dyn FnMut(bool, ExchangeType, u32, bool) -> bool>,
+    /// Every datagram delivered: source, destination, UDP payload.
+    wire: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
 }
 
 impl Pair {
@@ -86,6 +88,7 @@ impl Pair {
             a_events: Vec::new(),
             b_events: Vec::new(),
             drop: Box::new(|_, _, _, _| false),
+            wire: Vec::new(),
         }
     }
 
@@ -121,6 +124,7 @@ impl Pair {
             println!("dropped {:?} #{} (response: {})", entry.1, entry.3, entry.2);
             return;
         }
+        self.wire.push((from, t.destination, t.contents.clone()));
         let to = if a_to_b { &mut self.b } else { &mut self.a };
         to.handle_datagram(self.now, from, t.socket, &t.contents);
     }
@@ -579,4 +583,177 @@ fn user_debug_never_prints_the_password() {
     assert!(!shown.contains("s3cret-pw"), "{shown}");
     assert!(!shown.contains("alice's password"), "{shown}");
     assert!(shown.contains("alice@wsock"), "{shown}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// tshark (the project's external oracle) dissects and decrypts both IKE_AUTH exchanges.
+
+fn oracle() -> Option<std::path::PathBuf> {
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/oracles/esp_pcap_check.py");
+    let have = |cmd: &str, args: &[&str]| {
+        std::process::Command::new(cmd)
+            .args(args)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if !script.exists() {
+        println!("SKIPPED: oracle script {} not found", script.display());
+        return None;
+    }
+    if !have("tshark", &["--version"]) {
+        println!("SKIPPED: tshark not installed (apt-get install tshark)");
+        return None;
+    }
+    if !have("python3", &["-c", "import cryptography"]) {
+        println!("SKIPPED: python3 with `cryptography` not available");
+        return None;
+    }
+    Some(script)
+}
+
+/// Ethernet / IPv4 / UDP framing (UDP checksum 0); the test ports 10500 / 14500 become 500 /
+/// 4500 so that tshark dissects IKE and ESP-in-UDP by port.
+fn frame(src: SocketAddr, dst: SocketAddr, payload: &[u8], ident: u16) -> Vec<u8> {
+    let port = |a: SocketAddr| match a.port() {
+        10500 => 500,
+        14500 => 4500,
+        p => p,
+    };
+    let (std::net::IpAddr::V4(s), std::net::IpAddr::V4(d)) = (src.ip(), dst.ip()) else {
+        panic!("IPv4 only");
+    };
+    let mut f = vec![0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let total = u16::try_from(28 + payload.len()).unwrap();
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&total.to_be_bytes());
+    ip.extend_from_slice(&ident.to_be_bytes());
+    ip.extend_from_slice(&[0x40, 0, 64, 17, 0, 0]);
+    ip.extend_from_slice(&s.octets());
+    ip.extend_from_slice(&d.octets());
+    let sum: u32 = ip
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    let sum = (sum & 0xffff) + (sum >> 16);
+    let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&port(src).to_be_bytes());
+    f.extend_from_slice(&port(dst).to_be_bytes());
+    f.extend_from_slice(&u16::try_from(8 + payload.len()).unwrap().to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    p.extend_from_slice(&2u16.to_le_bytes());
+    p.extend_from_slice(&4u16.to_le_bytes());
+    p.extend_from_slice(&[0; 8]);
+    p.extend_from_slice(&65535u32.to_le_bytes());
+    p.extend_from_slice(&1u32.to_le_bytes());
+    for (i, f) in frames.iter().enumerate() {
+        p.extend_from_slice(&1_800_000_000u32.to_le_bytes());
+        p.extend_from_slice(&(u32::try_from(i).unwrap() * 1000).to_le_bytes());
+        p.extend_from_slice(&u32::try_from(f.len()).unwrap().to_le_bytes());
+        p.extend_from_slice(&u32::try_from(f.len()).unwrap().to_le_bytes());
+        p.extend_from_slice(f);
+    }
+    p
+}
+
+#[test]
+fn tshark_decrypts_both_ike_auth_exchanges_and_the_esp() {
+    let Some(script) = oracle() else {
+        return;
+    };
+    let mut p = user_pair(
+        Some(password_user(alice(), b"alice's password")),
+        Some(directory()),
+    );
+    p.settle();
+    assert_eq!(established(&p.b_events).unwrap().1, Some(alice()));
+    let (ca, cb) = (child(&p.a_events).unwrap(), child(&p.b_events).unwrap());
+    let mut frames: Vec<Vec<u8>> = p
+        .wire
+        .iter()
+        .enumerate()
+        .map(|(i, (s, d, data))| frame(*s, *d, data, u16::try_from(i).unwrap()))
+        .collect();
+    let ike_frames = frames.len();
+    assert_eq!(ike_frames, 6, "IKE_SA_INIT, two IKE_AUTH exchanges");
+    // One ESP packet each way: inner UDP 40001 -> 9999 and back.
+    let now = Duration::from_secs(1);
+    for (from, to, sp, dp, src, dst) in [
+        (&ca, &cb, 40001u16, 9999u16, addr(A_NATT), addr(B_NATT)),
+        (&cb, &ca, 9999, 40001, addr(B_NATT), addr(A_NATT)),
+    ] {
+        let body = b"hello from alice";
+        let mut udp = Vec::new();
+        udp.extend_from_slice(&sp.to_be_bytes());
+        udp.extend_from_slice(&dp.to_be_bytes());
+        udp.extend_from_slice(&u16::try_from(8 + body.len()).unwrap().to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(body);
+        let mut packet = Vec::new();
+        from.outbound_sa(now)
+            .unwrap()
+            .seal(now, 17, &udp, &mut packet)
+            .unwrap();
+        assert!(to
+            .inbound_sa(now)
+            .unwrap()
+            .open(now, &mut packet.clone())
+            .is_ok());
+        let n = u16::try_from(frames.len()).unwrap();
+        frames.push(frame(src, dst, &packet, n));
+    }
+    let esp: Vec<String> = ca
+        .esp_key_records(addr(A_IKE).ip())
+        .iter()
+        .map(|r| r.json().unwrap())
+        .collect();
+    let ike =
+        p.a.ike_key_record(IkeSaId(1))
+            .or_else(|| {
+                p.a.summaries()
+                    .first()
+                    .and_then(|s| p.a.ike_key_record(s.id))
+            })
+            .expect("A's IKE keys")
+            .json()
+            .unwrap();
+    let keyfile = format!(
+        "{{\"esp_sa\": [{}], \"ikev2\": [{ike}], \"check_checksums\": false, \"expect\": {{\"frames\": {}, \"ike_sa_init\": 2, \"esp_decrypted\": 2, \"inner_udp_ports\": [[40001, 9999], [9999, 40001]]}}}}",
+        esp.join(", "),
+        frames.len()
+    );
+    let dir = std::env::temp_dir().join(format!("wsock-ipsec-userauth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pcap_path, key_path) = (dir.join("userauth.pcap"), dir.join("keys.json"));
+    std::fs::write(&pcap_path, pcap(&frames)).unwrap();
+    std::fs::write(&key_path, keyfile).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .args(["check", "--pcap"])
+        .arg(&pcap_path)
+        .arg("--keys")
+        .arg(&key_path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success() && text.contains("ORACLE OK"),
+        "tshark oracle failed:\n{text}"
+    );
+    // Four IKE_AUTH messages, all four SK payloads decrypted (the oracle fails on any that
+    // does not decrypt).
+    assert!(text.contains("IKE_AUTH=4"), "{text}");
+    assert!(text.contains("SK-payload msgs=4 (decrypted 4)"), "{text}");
 }
