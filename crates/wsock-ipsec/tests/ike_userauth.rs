@@ -757,3 +757,35 @@ fn tshark_decrypts_both_ike_auth_exchanges_and_the_esp() {
     assert!(text.contains("IKE_AUTH=4"), "{text}");
     assert!(text.contains("SK-payload msgs=4 (decrypted 4)"), "{text}");
 }
+
+#[test]
+fn the_user_survives_an_ike_sa_rekey() {
+    let mut p = user_pair(
+        Some(password_user(alice(), b"alice's password")),
+        Some(directory()),
+    );
+    p.settle();
+    let old = p.a.summaries()[0].id;
+    let now = p.now;
+    p.a.rekey_ike_sa(now, old).unwrap();
+    p.run_for(Duration::from_secs(2));
+    let new = p
+        .a_events
+        .iter()
+        .find_map(|e| match e {
+            IkeEvent::IkeSaRekeyed { old: o, new } if *o == old => Some(*new),
+            _ => None,
+        })
+        .expect("A rekeyed the IKE SA");
+    let a = p.a.summaries();
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!((a[0].id, a[0].local_user.clone()), (new, Some(alice())));
+    let b = p.b.summaries();
+    assert_eq!(b.len(), 1, "{b:?}");
+    assert_eq!(b[0].peer_user, Some(alice()));
+    assert_eq!(
+        b[0].children.len(),
+        1,
+        "the child SA moved to the new IKE SA"
+    );
+}

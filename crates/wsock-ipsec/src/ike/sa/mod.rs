@@ -20,6 +20,7 @@
 //! ```text
 //! initiator:  connect -> InitSent --IKE_SA_INIT response--> AuthSent --IKE_AUTH response--> Established
 //! responder:  IKE_SA_INIT request -> HalfOpen --IKE_AUTH request--> Established
+//! (RFC 4739: AuthSent and HalfOpen last for two IKE_AUTH exchanges, machine then user)
 //! ```
 //!
 //! A message that does not fit the state (an IKE_AUTH response to an SA still in InitSent, a
@@ -57,6 +58,18 @@
 //!   fails both sides with [`IpsecError::IkeAuthFailed`] (`ERROR_IPSEC_IKE_AUTH_FAIL`, 13801): the
 //!   responder answers `N(AUTHENTICATION_FAILED)`; an initiator that cannot verify the responder
 //!   tells it in an INFORMATIONAL `N(AUTHENTICATION_FAILED)`.
+//! - User authentication (RFC 4739 multiple authentication): an initiator with
+//!   [`IkePolicy::user`] sends `N(MULTIPLE_AUTH_SUPPORTED)` and, in its first IKE_AUTH (which
+//!   also asks for the child SA), `N(ANOTHER_AUTH_FOLLOWS)`; the responder, which announced
+//!   support in IKE_SA_INIT only when it has an [`EndpointConfig::user_directory`], answers
+//!   with IDr and AUTH only; the second IKE_AUTH (message ID 2) carries the user's IDi,
+//!   [CERT+] and AUTH over the same RealMessage1 and Nr (a password-keyed shared-key MIC or a
+//!   user-certificate signature), and its answer carries the child SA. The responder keeps the
+//!   SA half open in between. `IkeSaEstablished::peer_user` names the user on the responder.
+//!   A wrong password, an unknown user ([`IpsecError::IkeUnknownUser`]) or a refused user
+//!   certificate fails both sides with 13801; an initiator whose responder did not announce
+//!   support fails with [`IpsecError::IkeMultipleAuthUnsupported`] (13801) without sending
+//!   IKE_AUTH.
 //! - TEMPORARY_FAILURE (RFC 7296 §2.25), a busy peer's answer to a CREATE_CHILD_SA (for
 //!   instance while it rekeys the IKE SA): the request is made again after 1 to 2 s, on
 //!   whichever IKE SA owns the child SA by then; only after 5 such answers does it fail.
