@@ -8,7 +8,9 @@ use std::time::Duration;
 use wsock_ipsec::ike::cert::CertAuth;
 use wsock_ipsec::ike::crypto::SkCrypter;
 use wsock_ipsec::ike::sa::*;
-use wsock_ipsec::ike::wire::{AuthMethod, ExchangeType, MessageRepr, NotifyType, PayloadRepr};
+use wsock_ipsec::ike::wire::{
+    AuthMethod, ExchangeType, MessageRepr, Notify, NotifyType, PayloadRepr,
+};
 use wsock_ipsec::natt;
 use wsock_ipsec::pki::{CertAuthority, MachineCert, Validity};
 use wsock_ipsec::IpsecError;
@@ -65,6 +67,9 @@ fn endpoint(
 /// (the inner ones where the SK payload opened).
 type Logged = (bool, ExchangeType, bool, u32, Vec<PayloadRepr>);
 
+/// Rewrites a datagram before delivery (direction A to B, datagram).
+type Tamper = dyn FnMut(bool, &mut Transmit);
+
 struct Pair {
     a: IkeEndpoint,
     b: IkeEndpoint,
@@ -76,6 +81,8 @@ struct Pair {
     drop: Box<dyn FnMut(bool, ExchangeType, u32, bool) -> bool>,
     /// Every datagram delivered: source, destination, UDP payload.
     wire: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+    /// Rewrites a datagram before delivery (direction, datagram).
+    tamper: Option<Box<Tamper>>,
 }
 
 impl Pair {
@@ -89,6 +96,7 @@ impl Pair {
             b_events: Vec::new(),
             drop: Box::new(|_, _, _, _| false),
             wire: Vec::new(),
+            tamper: None,
         }
     }
 
@@ -111,7 +119,10 @@ impl Pair {
         moved
     }
 
-    fn deliver(&mut self, a_to_b: bool, t: Transmit) {
+    fn deliver(&mut self, a_to_b: bool, mut t: Transmit) {
+        if let Some(f) = self.tamper.as_mut() {
+            f(a_to_b, &mut t);
+        }
         let from_ep = if a_to_b { &self.a } else { &self.b };
         let from = match t.socket {
             WireSocket::Ike => from_ep.config().local_ike,
@@ -788,4 +799,32 @@ fn the_user_survives_an_ike_sa_rekey() {
         1,
         "the child SA moved to the new IKE SA"
     );
+}
+
+#[test]
+fn responder_without_a_directory_refuses_another_auth_follows() {
+    // B has no user directory and announces nothing; a forged MULTIPLE_AUTH_SUPPORTED in its
+    // IKE_SA_INIT answer makes A go on with its user. B verifies A's machine, then refuses the
+    // announced second authentication: AUTHENTICATION_FAILED, 13801 on both sides.
+    let mut p = user_pair(Some(password_user(alice(), b"alice's password")), None);
+    p.tamper = Some(Box::new(|a_to_b, t| {
+        if a_to_b || t.socket != WireSocket::Ike {
+            return;
+        }
+        let Ok(mut m) = MessageRepr::parse(&t.contents) else {
+            return;
+        };
+        if m.exchange == ExchangeType::IKE_SA_INIT {
+            m.payloads.push(PayloadRepr::Notify(Notify::new(
+                NotifyType::MULTIPLE_AUTH_SUPPORTED,
+                Vec::new(),
+            )));
+            t.contents = m.emit().unwrap();
+        }
+    }));
+    p.settle();
+    let eb = both_fail_13801(&p);
+    assert_eq!(eb, IpsecError::IkeMultipleAuthUnsupported);
+    assert_eq!(failure(&p.a_events), Some(IpsecError::IkeAuthFailed));
+    assert_eq!(p.messages(true, ExchangeType::IKE_AUTH).len(), 1);
 }
