@@ -5,8 +5,10 @@
 use rustls_pki_types::UnixTime;
 use std::net::SocketAddr;
 use std::time::Duration;
+use wsock_ipsec::esp::EspSuite;
 use wsock_ipsec::ike::cert::CertAuth;
 use wsock_ipsec::ike::crypto::SkCrypter;
+use wsock_ipsec::ike::proposal::esp_proposal;
 use wsock_ipsec::ike::sa::*;
 use wsock_ipsec::ike::wire::{
     AuthMethod, ExchangeType, MessageRepr, Notify, NotifyType, PayloadRepr,
@@ -68,7 +70,7 @@ fn endpoint(
 type Logged = (bool, ExchangeType, bool, u32, Vec<PayloadRepr>);
 
 /// Rewrites a datagram before delivery (direction A to B, datagram).
-type Tamper = dyn FnMut(bool, &mut Transmit);
+type Tamper = dyn FnMut(bool, &mut Transmit, [&IkeEndpoint; 2]);
 
 struct Pair {
     a: IkeEndpoint,
@@ -121,7 +123,7 @@ impl Pair {
 
     fn deliver(&mut self, a_to_b: bool, mut t: Transmit) {
         if let Some(f) = self.tamper.as_mut() {
-            f(a_to_b, &mut t);
+            f(a_to_b, &mut t, [&self.a, &self.b]);
         }
         let from_ep = if a_to_b { &self.a } else { &self.b };
         let from = match t.socket {
@@ -807,7 +809,7 @@ fn responder_without_a_directory_refuses_another_auth_follows() {
     // IKE_SA_INIT answer makes A go on with its user. B verifies A's machine, then refuses the
     // announced second authentication: AUTHENTICATION_FAILED, 13801 on both sides.
     let mut p = user_pair(Some(password_user(alice(), b"alice's password")), None);
-    p.tamper = Some(Box::new(|a_to_b, t| {
+    p.tamper = Some(Box::new(|a_to_b, t, _| {
         if a_to_b || t.socket != WireSocket::Ike {
             return;
         }
@@ -827,4 +829,66 @@ fn responder_without_a_directory_refuses_another_auth_follows() {
     assert_eq!(eb, IpsecError::IkeMultipleAuthUnsupported);
     assert_eq!(failure(&p.a_events), Some(IpsecError::IkeAuthFailed));
     assert_eq!(p.messages(true, ExchangeType::IKE_AUTH).len(), 1);
+}
+
+#[test]
+fn responder_answering_the_child_in_the_first_exchange_is_refused() {
+    // A responder that announced RFC 4739 but answers the first IKE_AUTH with the child SA
+    // (ignoring ANOTHER_AUTH_FOLLOWS) would hold the IKE SA without the user: A stops with
+    // IkeMultipleAuthUnsupported. The answer is rewritten here with B's logged keys.
+    let mut p = user_pair(
+        Some(password_user(alice(), b"alice's password")),
+        Some(directory()),
+    );
+    p.tamper = Some(Box::new(|a_to_b, t, eps| {
+        if a_to_b {
+            return;
+        }
+        let natt = t.socket == WireSocket::Natt;
+        let Ok(m) = MessageRepr::parse(ike_bytes(t)) else {
+            return;
+        };
+        if m.exchange != ExchangeType::IKE_AUTH || m.message_id != 1 || !m.flags.response() {
+            return;
+        }
+        let rec = (1..8)
+            .find_map(|id| eps[1].ike_key_record(IkeSaId(id)))
+            .filter(|r| r.spi_i == m.spi_i && r.spi_r == m.spi_r)
+            .expect("B's keys");
+        let mut c = SkCrypter::new(rec.suite, &rec.sk_er, &rec.sk_ar).unwrap();
+        let (_, mut inner) = c.open(ike_bytes(t)).unwrap();
+        inner.push(PayloadRepr::Sa(vec![esp_proposal(
+            1,
+            0x1234_5678,
+            EspSuite::AesGcm16 { key_bits: 128 },
+            false,
+        )]));
+        let outer = MessageRepr {
+            payloads: Vec::new(),
+            ..m
+        };
+        let sealed = c.seal(&outer, &inner).unwrap();
+        t.contents = if natt {
+            let mut d = vec![0u8; 4];
+            d.extend_from_slice(&sealed);
+            d
+        } else {
+            sealed
+        };
+    }));
+    p.run_for(Duration::from_secs(35));
+    assert_eq!(
+        failure(&p.a_events),
+        Some(IpsecError::IkeMultipleAuthUnsupported)
+    );
+    assert!(established(&p.a_events).is_none() && child(&p.a_events).is_none());
+    assert_eq!(
+        p.messages(true, ExchangeType::IKE_AUTH).len(),
+        1,
+        "no user IKE_AUTH"
+    );
+    assert!(p.a.summaries().is_empty());
+    // Our (conformant) B never established; its half-open SA is reaped.
+    assert!(established(&p.b_events).is_none());
+    assert!(p.b.summaries().is_empty());
 }

@@ -2888,6 +2888,20 @@ impl IkeEndpoint {
                 return fail(self, sa, error);
             }
         }
+        if sa.policy.user.is_some() && inner.iter().any(|p| matches!(p, PayloadRepr::Sa(_))) {
+            // The responder answered with the child SA: it ignored ANOTHER_AUTH_FOLLOWS and
+            // holds the IKE SA as established without our user. Stop rather than go on
+            // without the user.
+            self.send_notification(
+                sa,
+                &[PayloadRepr::Delete(Delete {
+                    protocol: ProtocolId::IKE,
+                    spi_size: 0,
+                    spis: Vec::new(),
+                })],
+            );
+            return fail(self, sa, IpsecError::IkeMultipleAuthUnsupported);
+        }
         if let Some(user) = sa.policy.user.clone() {
             if let Err(error) = self.send_user_auth(sa, now, &user) {
                 self.send_notification(
