@@ -190,6 +190,14 @@ pub enum IpsecError {
     /// payload, or the peer's AUTHENTICATION_FAILED notify.
     #[error("IKE authentication failed")]
     IkeAuthFailed,
+    /// Our policy has a user to authenticate (RFC 4739 multiple authentication), but the peer
+    /// did not announce `N(MULTIPLE_AUTH_SUPPORTED)`: the negotiation stops rather than going
+    /// on without the user.
+    #[error("the peer does not support a second (user) authentication")]
+    IkeMultipleAuthUnsupported,
+    /// The user of a second IKE_AUTH (RFC 4739) is not in the responder's directory.
+    #[error("unknown user {0}")]
+    IkeUnknownUser(String),
     /// The peer authenticated, but its identity is not the target name the policy names.
     #[error("peer identity {peer} does not match the target name {target}")]
     IkePeerIdMismatch {
@@ -270,6 +278,8 @@ impl IpsecError {
             IpsecError::EncryptFailed => IKE_ENCRYPT,
             IpsecError::DecryptFailed => IKE_DECRYPT,
             IpsecError::IkeAuthFailed
+            | IpsecError::IkeMultipleAuthUnsupported
+            | IpsecError::IkeUnknownUser(_)
             | IpsecError::IkePeerIdMismatch { .. }
             | IpsecError::IkeCertRejected(_) => IKE_AUTH_FAIL,
             IpsecError::IkeTimedOut { .. } => IKE_TIMED_OUT,

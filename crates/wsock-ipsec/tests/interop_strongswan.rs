@@ -47,6 +47,9 @@
 //! - `cookies_and_invalid_ke_both_ways`: COOKIE and INVALID_KE_PAYLOAD, each side asking.
 //! - `initial_contact_both_ways`: INITIAL_CONTACT after charon restarts and after we do.
 //! - `wrong_psk_and_wrong_target_fail_13801`: authentication failures on either side.
+//! - `rfc4739_user_password_our_initiator`, `rfc4739_user_password_charon_initiator`: RFC 4739
+//!   multiple authentication both ways: the machine by PSK, then the user `alice@wsock` by her
+//!   password (shared-key MIC); our responder reports her as the peer's user.
 //! - `transport_mode_child_refused_by_libipsec_ike_sa_stays`: transport mode (libipsec cannot).
 //! - `ipv6_outer_and_inner_with_charon`: IPv6 outside and inside the tunnel.
 //! - `tshark_decrypts_a_live_exchange_with_charon`: a live capture decrypted by tshark with our
@@ -76,6 +79,8 @@ use wsock_ipsec::IpsecError;
 const INNER_ENV: &str = "WSOCK_STRONGSWAN_INNER";
 const CHARON: &str = "/usr/lib/ipsec/charon";
 const PSK: &str = "wsock-interop-psk-0123456789abcdef";
+/// The password of the user `alice@wsock` (RFC 4739 second authentication, shared-key MIC).
+const ALICE_PASSWORD: &str = "alice's interop password";
 const CHARON_INNER: Ipv4Addr = Ipv4Addr::new(10, 99, 1, 1);
 const OUR_INNER: Ipv4Addr = Ipv4Addr::new(10, 99, 1, 2);
 const CHARON_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
@@ -701,8 +706,68 @@ impl Lab {
       }}
     }}
   }}
+  user {{
+    version = 2
+    local_addrs = {CHARON_IP}
+    remote_addrs = {OUR_IP}
+    proposals = aes256gcm16-prfsha256-x25519
+    encap = yes
+    local {{
+      auth = psk
+      id = a.lab
+    }}
+    remote-1 {{
+      auth = psk
+      id = user.b.lab
+    }}
+    remote-2 {{
+      auth = psk
+      id = alice@wsock
+    }}
+    children {{
+      user-tunnel {{
+        mode = tunnel
+        local_ts = {CHARON_INNER}/32
+        remote_ts = {OUR_INNER}/32
+        esp_proposals = aes128gcm16
+      }}
+    }}
+  }}
+  from-user {{
+    version = 2
+    local_addrs = {CHARON_IP}
+    remote_addrs = {OUR_IP}
+    proposals = aes256gcm16-prfsha256-x25519
+    encap = yes
+    local-1 {{
+      auth = psk
+      id = ua.lab
+    }}
+    local-2 {{
+      auth = psk
+      id = alice@wsock
+    }}
+    remote {{
+      auth = psk
+      id = u.wsock
+    }}
+    children {{
+      from-user-tunnel {{
+        mode = tunnel
+        local_ts = {CHARON_INNER}/32
+        remote_ts = {OUR_INNER}/32
+        esp_proposals = aes128gcm16
+      }}
+    }}
+  }}
 }}
 secrets {{
+  ike-alice {{
+    id-1 = alice@wsock
+    id-2 = a.lab
+    id-3 = u.wsock
+    secret = "{ALICE_PASSWORD}"
+  }}
   ike-wsock {{
     id-1 = a.lab
     id-2 = psk.b.lab
@@ -712,6 +777,9 @@ secrets {{
     id-6 = v6.b.lab
     id-7 = tp.b.lab
     id-8 = life.b.lab
+    id-9 = user.b.lab
+    id-10 = ua.lab
+    id-11 = u.wsock
 {matrix_ids}
     secret = "{PSK}"
   }}
@@ -1377,6 +1445,80 @@ fn charon_initiator_cert(lab: &mut Lab) {
         "charon did not verify our RFC 4754 signature"
     );
     assert!(log.contains("authentication of 'a.lab' (myself) with ECDSA-256 signature"));
+}
+
+/// RFC 4739: our initiator authenticates the machine (`user.b.lab`, PSK) and then the user
+/// `alice@wsock` with her password; charon's `user` connection demands both rounds.
+fn user_initiator(lab: &mut Lab) {
+    let mut policy = IkePolicy::psk(Identity::Fqdn("user.b.lab".into()), PSK);
+    policy.user = Some(UserCredential {
+        id: Identity::Rfc822("alice@wsock".into()),
+        proof: UserProof::Password(ALICE_PASSWORD.into()),
+    });
+    our_initiator(lab, policy, "user-tunnel");
+    let log = lab.log();
+    assert!(
+        log.contains("authentication of 'user.b.lab' with pre-shared key successful"),
+        "charon did not verify our machine"
+    );
+    assert!(
+        log.contains("authentication of 'alice@wsock' with pre-shared key successful"),
+        "charon did not verify our user"
+    );
+}
+
+/// RFC 4739 the other way: charon's `from-user` connection authenticates its machine
+/// (`ua.lab`) and then `alice@wsock` to our responder, which verifies her password from its
+/// user directory and reports her as the peer's user.
+fn user_responder(lab: &mut Lab) {
+    let mut policy = IkePolicy::psk(Identity::Fqdn("u.wsock".into()), PSK);
+    tunnel_policy(&mut policy);
+    policy.target_name = Some("ua.lab".into());
+    let mut d = Driver::with_config(Some(policy), |c| {
+        let mut users = UserDirectory::new();
+        users.insert(
+            Identity::Rfc822("alice@wsock".into()),
+            UserSecret::Password(ALICE_PASSWORD.into()),
+        );
+        c.user_directory = Some(users);
+    });
+    let initiate = lab
+        .swanctl_command(&[
+            "--initiate",
+            "--ike",
+            "from-user",
+            "--child",
+            "from-user-tunnel",
+            "--timeout",
+            "20",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (ok, text) = d.run_process("swanctl --initiate", initiate, Duration::from_secs(25));
+    assert!(ok, "swanctl --initiate failed: {text}");
+    assert!(text.contains("initiate completed successfully"), "{text}");
+    d.run_until("our child SA", Duration::from_secs(5), |d| {
+        !d.children.is_empty()
+    });
+    let user = d.events.iter().find_map(|e| match e {
+        IkeEvent::IkeSaEstablished {
+            role: Role::Responder,
+            peer_id,
+            peer_user,
+            ..
+        } => Some((peer_id.clone(), peer_user.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        user,
+        Some((
+            Identity::Fqdn("ua.lab".into()),
+            Some(Identity::Rfc822("alice@wsock".into()))
+        ))
+    );
+    check_child_and_traffic(lab, &mut d);
 }
 
 fn charon_initiator(lab: &mut Lab) {
@@ -3040,4 +3182,14 @@ fn charon_initiator_with_default_proposals() {
 #[test]
 fn charon_initiator_our_responder() {
     in_namespace("charon_initiator_our_responder", "", charon_initiator);
+}
+
+#[test]
+fn rfc4739_user_password_our_initiator() {
+    in_namespace("rfc4739_user_password_our_initiator", "", user_initiator);
+}
+
+#[test]
+fn rfc4739_user_password_charon_initiator() {
+    in_namespace("rfc4739_user_password_charon_initiator", "", user_responder);
 }

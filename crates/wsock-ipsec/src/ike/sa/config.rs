@@ -8,6 +8,7 @@ use crate::ike::crypto::{DhGroup, Prf, SkSuite};
 use crate::ike::proposal::IkeSuite;
 use crate::ike::wire::{AddressRange, IdType, Identification, TrafficSelector};
 use ring::rand::SecureRandom;
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
@@ -235,6 +236,12 @@ pub struct EndpointConfig {
     pub responder: Option<IkePolicy>,
     /// Keep the keys tshark needs ([`super::IkeEndpoint::ike_key_record`]). Debug material.
     pub keylog: bool,
+    /// The users a responder accepts in a second, user-level authentication (RFC 4739). With
+    /// `Some`, a responder announces `N(MULTIPLE_AUTH_SUPPORTED)` in IKE_SA_INIT and verifies
+    /// an initiator's second IKE_AUTH against this directory; with `None` it does not announce
+    /// it, and an initiator that goes on with `N(ANOTHER_AUTH_FOLLOWS)` anyway is refused with
+    /// `AUTHENTICATION_FAILED`.
+    pub user_directory: Option<UserDirectory>,
 }
 
 impl EndpointConfig {
@@ -249,6 +256,7 @@ impl EndpointConfig {
             half_open_timeout: Duration::from_secs(30),
             responder: None,
             keylog: false,
+            user_directory: None,
         }
     }
 }
@@ -300,6 +308,13 @@ pub struct IkePolicy {
     /// Lifetime of the IKE SA (Windows' `maxLifetimeSeconds` of the main mode proposal). Its
     /// original initiator rekeys it at 90 %; at 100 % either side deletes it. `None`: forever.
     pub ike_lifetime: Option<Duration>,
+    /// Initiator: a user to authenticate after the machine, in a second IKE_AUTH exchange
+    /// (RFC 4739 multiple authentication). The responder must announce
+    /// `N(MULTIPLE_AUTH_SUPPORTED)`, else the negotiation fails with
+    /// [`IpsecError::IkeMultipleAuthUnsupported`] rather than going on without the user.
+    /// Ignored in a responder policy (the responder's users are
+    /// [`EndpointConfig::user_directory`]).
+    pub user: Option<UserCredential>,
 }
 
 impl std::fmt::Debug for IkePolicy {
@@ -311,6 +326,7 @@ impl std::fmt::Debug for IkePolicy {
             .field("mode", &self.mode)
             .field("target_name", &self.target_name)
             .field("cert", &self.cert)
+            .field("user", &self.user)
             .finish_non_exhaustive()
     }
 }
@@ -361,6 +377,7 @@ impl IkePolicy {
             child_lifetime: Lifetime::unlimited(),
             pfs: None,
             ike_lifetime: None,
+            user: None,
         }
     }
 }
@@ -372,6 +389,138 @@ impl IkePolicy {
         let mut p = IkePolicy::psk(local_id, Vec::new());
         p.cert = Some(cert);
         p
+    }
+}
+
+/// How a user proves its identity in the second authentication (RFC 4739).
+#[derive(Clone)]
+pub enum UserProof {
+    /// A password from the domain directory: AUTH is the shared-key MIC of RFC 7296 §2.15
+    /// keyed with the password, `prf(prf(password, "Key Pad for IKEv2"), <signed octets>)`.
+    /// **Weaker than a certificate**: anyone who sees the exchange and learns the IKE SA keys
+    /// can mount an offline dictionary attack on the password, and the responder must hold
+    /// the password itself.
+    Password(Vec<u8>),
+    /// A user certificate and its key: CERT payloads and a signed AUTH, verified by the
+    /// responder against the trust anchors of its own certificate policy.
+    Certificate(CertAuth),
+}
+
+impl std::fmt::Debug for UserProof {
+    /// Never prints the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UserProof::Password(_) => f.write_str("Password(<redacted>)"),
+            UserProof::Certificate(c) => f.debug_tuple("Certificate").field(c).finish(),
+        }
+    }
+}
+
+/// The user an initiator authenticates after the machine ([`IkePolicy::user`]).
+///
+/// # Examples
+/// ```
+/// use wsock_ipsec::ike::sa::{Identity, UserCredential, UserProof};
+/// let user = UserCredential {
+///     id: Identity::Rfc822("alice@wsock".into()),
+///     proof: UserProof::Password(b"correct horse".to_vec()),
+/// };
+/// assert!(!format!("{user:?}").contains("horse"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct UserCredential {
+    /// The user's identity, sent as IDi of the second IKE_AUTH: e.g.
+    /// `Identity::Rfc822("alice@wsock")`, or `Identity::KeyId(b"WSOCK\\alice")` for a
+    /// down-level logon name. With a certificate it must be a name the certificate holds
+    /// (see [`crate::ike::cert`]: DNS names, addresses, or the subject as ID_DER_ASN1_DN).
+    pub id: Identity,
+    /// The proof.
+    pub proof: UserProof,
+}
+
+/// What the responder's directory knows of one user.
+#[derive(Clone)]
+pub enum UserSecret {
+    /// The user's password: a password AUTH (shared-key MIC) is accepted, and so is a user
+    /// certificate that chains to the responder's trust anchors and holds the user's name.
+    Password(Vec<u8>),
+    /// The user has no password here: only a user certificate is accepted.
+    CertificateOnly,
+}
+
+impl std::fmt::Debug for UserSecret {
+    /// Never prints the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UserSecret::Password(_) => f.write_str("Password(<redacted>)"),
+            UserSecret::CertificateOnly => f.write_str("CertificateOnly"),
+        }
+    }
+}
+
+/// The users a responder accepts (the scenario's domain directory):
+/// [`EndpointConfig::user_directory`].
+///
+/// Lookups compare FQDN and e-mail identities without regard to ASCII case (and a trailing
+/// dot), other identities byte for byte.
+///
+/// # Examples
+/// ```
+/// use wsock_ipsec::ike::sa::{Identity, UserDirectory, UserSecret};
+/// let mut dir = UserDirectory::new();
+/// dir.insert(Identity::Rfc822("alice@wsock".into()), UserSecret::Password(b"pw".to_vec()));
+/// assert!(dir.lookup(&Identity::Rfc822("Alice@WSOCK".into())).is_some());
+/// assert!(dir.lookup(&Identity::Rfc822("bob@wsock".into())).is_none());
+/// assert!(!format!("{dir:?}").contains("pw\""));
+/// ```
+#[derive(Clone, Default)]
+pub struct UserDirectory {
+    users: HashMap<Identity, UserSecret>,
+}
+
+impl std::fmt::Debug for UserDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<String> = self.users.keys().map(|k| k.to_string()).collect();
+        names.sort();
+        f.debug_struct("UserDirectory")
+            .field("users", &names)
+            .finish()
+    }
+}
+
+fn user_key(id: &Identity) -> Identity {
+    let norm = |s: &str| s.trim_end_matches('.').to_ascii_lowercase();
+    match id {
+        Identity::Fqdn(s) => Identity::Fqdn(norm(s)),
+        Identity::Rfc822(s) => Identity::Rfc822(norm(s)),
+        other => other.clone(),
+    }
+}
+
+impl UserDirectory {
+    /// An empty directory (every user unknown).
+    pub fn new() -> Self {
+        UserDirectory::default()
+    }
+
+    /// Adds (or replaces) a user.
+    pub fn insert(&mut self, id: Identity, secret: UserSecret) {
+        self.users.insert(user_key(&id), secret);
+    }
+
+    /// What the directory knows of `id`, `None` for an unknown user.
+    pub fn lookup(&self, id: &Identity) -> Option<&UserSecret> {
+        self.users.get(&user_key(id))
+    }
+
+    /// How many users it holds.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
     }
 }
 

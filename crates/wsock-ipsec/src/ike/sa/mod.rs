@@ -20,6 +20,7 @@
 //! ```text
 //! initiator:  connect -> InitSent --IKE_SA_INIT response--> AuthSent --IKE_AUTH response--> Established
 //! responder:  IKE_SA_INIT request -> HalfOpen --IKE_AUTH request--> Established
+//! (RFC 4739: AuthSent and HalfOpen last for two IKE_AUTH exchanges, machine then user)
 //! ```
 //!
 //! A message that does not fit the state (an IKE_AUTH response to an SA still in InitSent, a
@@ -57,6 +58,18 @@
 //!   fails both sides with [`IpsecError::IkeAuthFailed`] (`ERROR_IPSEC_IKE_AUTH_FAIL`, 13801): the
 //!   responder answers `N(AUTHENTICATION_FAILED)`; an initiator that cannot verify the responder
 //!   tells it in an INFORMATIONAL `N(AUTHENTICATION_FAILED)`.
+//! - User authentication (RFC 4739 multiple authentication): an initiator with
+//!   [`IkePolicy::user`] sends `N(MULTIPLE_AUTH_SUPPORTED)` and, in its first IKE_AUTH (which
+//!   also asks for the child SA), `N(ANOTHER_AUTH_FOLLOWS)`; the responder, which announced
+//!   support in IKE_SA_INIT only when it has an [`EndpointConfig::user_directory`], answers
+//!   with IDr and AUTH only; the second IKE_AUTH (message ID 2) carries the user's IDi,
+//!   [CERT+] and AUTH over the same RealMessage1 and Nr (a password-keyed shared-key MIC or a
+//!   user-certificate signature), and its answer carries the child SA. The responder keeps the
+//!   SA half open in between. `IkeSaEstablished::peer_user` names the user on the responder.
+//!   A wrong password, an unknown user ([`IpsecError::IkeUnknownUser`]) or a refused user
+//!   certificate fails both sides with 13801; an initiator whose responder did not announce
+//!   support fails with [`IpsecError::IkeMultipleAuthUnsupported`] (13801) without sending
+//!   IKE_AUTH.
 //! - TEMPORARY_FAILURE (RFC 7296 §2.25), a busy peer's answer to a CREATE_CHILD_SA (for
 //!   instance while it rekeys the IKE SA): the request is made again after 1 to 2 s, on
 //!   whichever IKE SA owns the child SA by then; only after 5 such answers does it fail.
@@ -139,7 +152,8 @@ mod config;
 
 pub use config::{
     host_selector, selector_intersection, selector_within, EndpointConfig, Identity, IkePolicy,
-    IkeRandom, Retransmit, SeededIkeRandom, SystemIkeRandom,
+    IkeRandom, Retransmit, SeededIkeRandom, SystemIkeRandom, UserCredential, UserDirectory,
+    UserProof, UserSecret,
 };
 
 use crate::error::IpsecError;
@@ -356,6 +370,12 @@ pub enum IkeEvent {
         peer_id: Identity,
         /// The peer's current IKE address.
         peer: SocketAddr,
+        /// Responder: the user the initiator authenticated in a second IKE_AUTH (RFC 4739),
+        /// verified against [`EndpointConfig::user_directory`]; `None` without one.
+        peer_user: Option<Identity>,
+        /// Initiator: our user ([`IkePolicy::user`]) once the responder accepted it; `None`
+        /// without one.
+        local_user: Option<Identity>,
     },
     /// A child SA pair was negotiated.
     ChildSaReady(Box<ChildSa>),
@@ -461,6 +481,10 @@ pub struct IkeSaSummary {
     pub encapsulated: bool,
     /// The peer's authenticated identity, once established.
     pub peer_id: Option<Identity>,
+    /// Responder: the peer's authenticated user (RFC 4739 second authentication).
+    pub peer_user: Option<Identity>,
+    /// Initiator: our user, once the responder accepted it.
+    pub local_user: Option<Identity>,
     /// Child SA pairs: (inbound SPI, outbound SPI).
     pub children: Vec<(u32, u32)>,
 }
@@ -566,6 +590,28 @@ struct AuthSent {
     keys: SaKeys,
     msg2: Vec<u8>,
     child_spi: u32,
+    /// Our IKE_SA_INIT request (RealMessage1), signed again by the user's AUTH.
+    msg1: Vec<u8>,
+    /// The responder announced SHA2-256 signatures.
+    peer_rfc7427: bool,
+    /// RFC 4739: the responder's identity, verified in the first IKE_AUTH exchange, while the
+    /// second one (our user) is in flight. `None` during the first exchange.
+    machine_peer: Option<Identity>,
+}
+
+/// What the initiator's IKE_AUTH asked for its first child SA.
+struct ChildAsk {
+    offered: Option<Vec<crate::ike::wire::Proposal>>,
+    tsi: Option<Vec<TrafficSelector>>,
+    tsr: Option<Vec<TrafficSelector>>,
+    transport: bool,
+}
+
+/// Responder, RFC 4739: the machine authenticated, the user's IKE_AUTH awaited.
+struct UserWait {
+    peer_id: Identity,
+    child: ChildAsk,
+    initial_contact: bool,
 }
 
 /// Responder, IKE_SA_INIT answered.
@@ -575,6 +621,9 @@ struct HalfOpen {
     created: Duration,
     /// The initiator announced SHA2-256 signatures (RFC 7427 `N(SIGNATURE_HASH_ALGORITHMS)`).
     peer_rfc7427: bool,
+    /// RFC 4739: set once the first IKE_AUTH (the machine) verified and announced another
+    /// authentication; the SA stays half open (and is reaped like one) until the user's.
+    user_wait: Option<Box<UserWait>>,
 }
 
 /// A child SA pair of an established IKE SA.
@@ -712,6 +761,9 @@ struct Sa {
     /// Responder: the key of the half-open index.
     half_open_key: Option<(SocketAddr, u64)>,
     peer_id: Option<Identity>,
+    /// The user authenticated by the second IKE_AUTH (RFC 4739): the peer's on a responder,
+    /// ours on an initiator.
+    user: Option<Identity>,
     /// When the original initiator of this IKE SA rekeys it (90 % of the lifetime).
     rekey_at: Option<Duration>,
     /// When the IKE SA is deleted (its lifetime).
@@ -969,6 +1021,8 @@ impl IkeEndpoint {
                 peer: sa.peer,
                 encapsulated: sa.natt,
                 peer_id: sa.peer_id.clone(),
+                peer_user: sa.user.clone().filter(|_| sa.role == Role::Responder),
+                local_user: sa.user.clone().filter(|_| sa.role == Role::Initiator),
                 children: match &sa.state {
                     State::Established(e) => e
                         .children
@@ -1048,6 +1102,7 @@ impl IkeEndpoint {
             cache: None,
             half_open_key: None,
             peer_id: None,
+            user: None,
             rekey_at: None,
             expire_at: None,
             successor: None,
@@ -1871,6 +1926,11 @@ impl IkeEndpoint {
                 notify(NotifyType::CHILDLESS_IKEV2_SUPPORTED, Vec::new()),
             ],
         };
+        if self.config.user_directory.is_some() {
+            response
+                .payloads
+                .push(notify(NotifyType::MULTIPLE_AUTH_SUPPORTED, Vec::new()));
+        }
         let peer_rfc7427 = find_notify(&msg.payloads, NotifyType::SIGNATURE_HASH_ALGORITHMS)
             .is_some_and(|n| announces_sha256(&n.data));
         if let Some(c) = &policy.cert {
@@ -1900,6 +1960,7 @@ impl IkeEndpoint {
                 msg1: bytes.to_vec(),
                 created: now,
                 peer_rfc7427,
+                user_wait: None,
             })),
             pending: None,
             queue: VecDeque::new(),
@@ -1912,6 +1973,7 @@ impl IkeEndpoint {
             }),
             half_open_key: Some((from, msg.spi_i)),
             peer_id: None,
+            user: None,
             rekey_at: None,
             expire_at: None,
             successor: None,
@@ -2013,6 +2075,9 @@ impl IkeEndpoint {
         let State::HalfOpen(h) = &sa.state else {
             return true;
         };
+        if h.user_wait.is_some() {
+            return self.responder_user_auth(sa, now, request, message_id, inner);
+        }
         let mut idi = None;
         let mut auth = None;
         let mut offered = None;
@@ -2076,11 +2141,170 @@ impl IkeEndpoint {
         };
         let mut out = vec![PayloadRepr::IdR(sa.policy.local_id.to_wire())];
         out.extend(our_auth);
+        let ask = ChildAsk {
+            offered,
+            tsi,
+            tsr,
+            transport,
+        };
+        let initial_contact = find_notify(inner, NotifyType::INITIAL_CONTACT).is_some();
+        if find_notify(inner, NotifyType::ANOTHER_AUTH_FOLLOWS).is_some() {
+            // RFC 4739: the user's authentication follows; the child SA waits for it.
+            if self.config.user_directory.is_none() {
+                return fail(self, sa, IpsecError::IkeMultipleAuthUnsupported);
+            }
+            if let State::HalfOpen(h) = &mut sa.state {
+                h.user_wait = Some(Box::new(UserWait {
+                    peer_id,
+                    child: ask,
+                    initial_contact,
+                }));
+            }
+            let _ = self.send_response(sa, request, ExchangeType::IKE_AUTH, message_id, &out);
+            return true;
+        }
+        self.responder_establish(
+            sa,
+            now,
+            (request, message_id),
+            out,
+            ask,
+            peer_id,
+            None,
+            initial_contact,
+        )
+    }
+
+    /// Responder, RFC 4739: the initiator's second IKE_AUTH, its user's. The AUTH signs the
+    /// same octets as the first one's (RealMessage1, Nr) with this message's IDi. Returns
+    /// whether the SA lives on.
+    fn responder_user_auth(
+        &mut self,
+        sa: &mut Sa,
+        now: Duration,
+        request: [u8; 32],
+        message_id: u32,
+        inner: &[PayloadRepr],
+    ) -> bool {
+        let fail = |ep: &mut Self, sa: &mut Sa, error: IpsecError| {
+            let n = [notify(NotifyType::AUTHENTICATION_FAILED, Vec::new())];
+            let _ = ep.send_response(sa, request, ExchangeType::IKE_AUTH, message_id, &n);
+            ep.events.push_back(IkeEvent::Failed { sa: sa.id, error });
+            false
+        };
+        let mut idi = None;
+        let mut auth = None;
+        let mut offered = None;
+        let mut tsi = None;
+        let mut tsr = None;
+        for p in inner {
+            match p {
+                PayloadRepr::IdI(id) if idi.is_none() => idi = Some(id.clone()),
+                PayloadRepr::Auth { method, data } if auth.is_none() => {
+                    auth = Some((*method, data.clone()))
+                }
+                PayloadRepr::Sa(props) if offered.is_none() => offered = Some(props.clone()),
+                PayloadRepr::TsI(t) if tsi.is_none() => tsi = Some(t.clone()),
+                PayloadRepr::TsR(t) if tsr.is_none() => tsr = Some(t.clone()),
+                _ => {}
+            }
+        }
+        if find_notify(inner, NotifyType::ANOTHER_AUTH_FOLLOWS).is_some() {
+            return fail(
+                self,
+                sa,
+                IpsecError::IkeProtocol("more than one user authentication"),
+            );
+        }
+        let Some(idi) = idi else {
+            return fail(
+                self,
+                sa,
+                IpsecError::IkeProtocol("second IKE_AUTH without IDi"),
+            );
+        };
+        let user = Identity::from_wire(&idi);
+        let State::HalfOpen(h) = &sa.state else {
+            return false;
+        };
+        let prf = h.keys.suite.prf;
+        let mut body = vec![idi.id_type.0, 0, 0, 0];
+        body.extend_from_slice(&idi.data);
+        let octets = signed_octets(prf, &h.msg1, &h.keys.nr, &h.keys.keys.sk_pi, &body);
+        let checked = verify_user_auth(
+            self.config.user_directory.as_ref(),
+            &sa.policy,
+            prf,
+            now,
+            auth,
+            inner,
+            (&idi, &user),
+            &octets,
+        );
+        if let Err(error) = checked {
+            return fail(self, sa, error);
+        }
+        let State::HalfOpen(h) = &mut sa.state else {
+            return false;
+        };
+        let Some(wait) = h.user_wait.take() else {
+            return false;
+        };
+        let UserWait {
+            peer_id,
+            mut child,
+            initial_contact,
+        } = *wait;
+        // The child SA was asked for in the first IKE_AUTH (RFC 4739 §3); one asked for here
+        // instead is accepted as well.
+        if offered.is_some() || tsi.is_some() || tsr.is_some() {
+            child = ChildAsk {
+                offered,
+                tsi,
+                tsr,
+                transport: find_notify(inner, NotifyType::USE_TRANSPORT_MODE).is_some(),
+            };
+        }
+        self.responder_establish(
+            sa,
+            now,
+            (request, message_id),
+            Vec::new(),
+            child,
+            peer_id,
+            Some(user),
+            initial_contact,
+        )
+    }
+
+    /// Responder: the last IKE_AUTH verified; answers with `out` and the first child SA, and
+    /// establishes the IKE SA. Returns whether the SA lives on.
+    #[allow(clippy::too_many_arguments)]
+    fn responder_establish(
+        &mut self,
+        sa: &mut Sa,
+        now: Duration,
+        (request, message_id): ([u8; 32], u32),
+        mut out: Vec<PayloadRepr>,
+        ask: ChildAsk,
+        peer_id: Identity,
+        user: Option<Identity>,
+        initial_contact: bool,
+    ) -> bool {
+        let State::HalfOpen(h) = &sa.state else {
+            return false;
+        };
+        let ChildAsk {
+            offered,
+            tsi,
+            tsr,
+            transport,
+        } = ask;
         // The child SA; none at all when the initiator asked for none (RFC 6023: no SA, TSi
         // and TSr payloads, as we announced in IKE_SA_INIT).
         let childless = offered.is_none() && tsi.is_none() && tsr.is_none();
         let offer = ChildOffer {
-            prf,
+            prf: h.keys.suite.prf,
             sk_d: &h.keys.keys.sk_d,
             g_ir: None,
             ni: &h.keys.ni,
@@ -2125,8 +2349,9 @@ impl IkeEndpoint {
             self.half_open.remove(&k);
         }
         sa.peer_id = Some(peer_id.clone());
+        sa.user = user.clone();
         let _ = self.send_response(sa, request, ExchangeType::IKE_AUTH, message_id, &out);
-        if find_notify(inner, NotifyType::INITIAL_CONTACT).is_some() {
+        if initial_contact {
             self.initial_contact(sa);
         }
         self.events.push_back(IkeEvent::IkeSaEstablished {
@@ -2137,6 +2362,8 @@ impl IkeEndpoint {
             local_id: sa.policy.local_id.clone(),
             peer_id,
             peer: sa.peer,
+            peer_user: user,
+            local_user: None,
         });
         self.events.extend(child_event);
         true
@@ -2506,6 +2733,11 @@ impl IkeEndpoint {
             return Err(IpsecError::IkeProtocol("bad responder SPI or nonce"));
         }
         let suite = ike_suite_of(chosen)?;
+        let multiple_auth =
+            find_notify(&msg.payloads, NotifyType::MULTIPLE_AUTH_SUPPORTED).is_some();
+        if sa.policy.user.is_some() && !multiple_auth {
+            return Err(IpsecError::IkeMultipleAuthUnsupported);
+        }
         let State::InitSent(init) = std::mem::replace(&mut sa.state, State::Closed) else {
             return Err(IpsecError::IkeWrongState("not in InitSent"));
         };
@@ -2562,6 +2794,11 @@ impl IkeEndpoint {
             inner.push(notify(NotifyType::INITIAL_CONTACT, Vec::new()));
         }
         inner.extend(auth);
+        if sa.policy.user.is_some() {
+            // RFC 4739: our user's authentication follows in a second IKE_AUTH exchange.
+            inner.push(notify(NotifyType::MULTIPLE_AUTH_SUPPORTED, Vec::new()));
+            inner.push(notify(NotifyType::ANOTHER_AUTH_FOLLOWS, Vec::new()));
+        }
         if sa.policy.mode == Mode::Transport {
             inner.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
         }
@@ -2576,6 +2813,9 @@ impl IkeEndpoint {
             keys,
             msg2: bytes.to_vec(),
             child_spi,
+            msg1,
+            peer_rfc7427,
+            machine_peer: None,
         }));
         self.record_keys(sa);
         self.send_request(sa, now, RequestKind::Auth, &request);
@@ -2598,6 +2838,11 @@ impl IkeEndpoint {
         };
         if find_notify(inner, NotifyType::AUTHENTICATION_FAILED).is_some() {
             return fail(self, sa, IpsecError::IkeAuthFailed);
+        }
+        if let Some(peer_id) = a.machine_peer.clone() {
+            // RFC 4739: the answer to our user's IKE_AUTH, with the child SA.
+            let user = sa.policy.user.as_ref().map(|u| u.id.clone());
+            return self.initiator_establish(sa, now, inner, peer_id, user);
         }
         let idr = inner.iter().find_map(|p| match p {
             PayloadRepr::IdR(id) => Some(id.clone()),
@@ -2643,6 +2888,89 @@ impl IkeEndpoint {
                 return fail(self, sa, error);
             }
         }
+        if sa.policy.user.is_some() && inner.iter().any(|p| matches!(p, PayloadRepr::Sa(_))) {
+            // The responder answered with the child SA: it ignored ANOTHER_AUTH_FOLLOWS and
+            // holds the IKE SA as established without our user. Stop rather than go on
+            // without the user.
+            self.send_notification(
+                sa,
+                &[PayloadRepr::Delete(Delete {
+                    protocol: ProtocolId::IKE,
+                    spi_size: 0,
+                    spis: Vec::new(),
+                })],
+            );
+            return fail(self, sa, IpsecError::IkeMultipleAuthUnsupported);
+        }
+        if let Some(user) = sa.policy.user.clone() {
+            if let Err(error) = self.send_user_auth(sa, now, &user) {
+                self.send_notification(
+                    sa,
+                    &[PayloadRepr::Delete(Delete {
+                        protocol: ProtocolId::IKE,
+                        spi_size: 0,
+                        spis: Vec::new(),
+                    })],
+                );
+                return fail(self, sa, error);
+            }
+            if let State::AuthSent(a) = &mut sa.state {
+                a.machine_peer = Some(peer_id);
+            }
+            return true;
+        }
+        self.initiator_establish(sa, now, inner, peer_id, None)
+    }
+
+    /// Initiator, RFC 4739: sends the second IKE_AUTH, our user's: IDi, [CERT+], AUTH over
+    /// the same octets as the first AUTH (RealMessage1, Nr) with the user's IDi.
+    fn send_user_auth(
+        &mut self,
+        sa: &mut Sa,
+        now: Duration,
+        user: &UserCredential,
+    ) -> Result<(), IpsecError> {
+        let outer = sa.header(ExchangeType::IKE_AUTH, false, sa.next_message_id);
+        let State::AuthSent(a) = &mut sa.state else {
+            return unreachable_state();
+        };
+        let prf = a.keys.suite.prf;
+        let octets = signed_octets(
+            prf,
+            &a.msg1,
+            &a.keys.nr,
+            &a.keys.keys.sk_pi,
+            &user.id.signed_body(),
+        );
+        let mut inner = vec![PayloadRepr::IdI(user.id.to_wire())];
+        match &user.proof {
+            UserProof::Password(p) => inner.push(PayloadRepr::Auth {
+                method: AuthMethod::SHARED_KEY_MIC,
+                data: psk_auth(prf, p, &octets),
+            }),
+            UserProof::Certificate(c) => {
+                inner.extend(c.cert_payloads());
+                inner.push(c.sign_for_peer(&octets, a.peer_rfc7427)?);
+            }
+        }
+        let request = a.keys.tx.seal(&outer, &inner)?;
+        self.send_request(sa, now, RequestKind::Auth, &request);
+        Ok(())
+    }
+
+    /// Initiator: the last IKE_AUTH answer verified; takes its child SA and establishes the
+    /// IKE SA. Returns whether the SA lives on.
+    fn initiator_establish(
+        &mut self,
+        sa: &mut Sa,
+        now: Duration,
+        inner: &[PayloadRepr],
+        peer_id: Identity,
+        user: Option<Identity>,
+    ) -> bool {
+        let State::AuthSent(a) = &sa.state else {
+            return false;
+        };
         let from = ChildKeySource {
             prf: a.keys.suite.prf,
             sk_d: &a.keys.keys.sk_d,
@@ -2687,6 +3015,7 @@ impl IkeEndpoint {
         sa.state = State::Established(Box::new(est));
         start_lifetime(sa, now);
         sa.peer_id = Some(peer_id.clone());
+        sa.user = user.clone();
         if find_notify(inner, NotifyType::INITIAL_CONTACT).is_some() {
             self.initial_contact(sa);
         }
@@ -2698,6 +3027,8 @@ impl IkeEndpoint {
             local_id: sa.policy.local_id.clone(),
             peer_id,
             peer: sa.peer,
+            peer_user: None,
+            local_user: user,
         });
         self.events.push_back(child_event);
         true
@@ -3120,6 +3451,7 @@ impl IkeEndpoint {
             cache: None,
             half_open_key: None,
             peer_id: old.peer_id.clone(),
+            user: old.user.clone(),
             rekey_at: None,
             expire_at: None,
             successor: None,
@@ -3516,21 +3848,62 @@ fn verify_peer_auth(
             method.0
         ))),
         Some(c) => {
-            let certs: Vec<&[u8]> = inner
-                .iter()
-                .filter_map(|p| match p {
-                    PayloadRepr::Cert { encoding, data }
-                        if *encoding == CertEncoding::X509_SIGNATURE =>
-                    {
-                        Some(data.as_slice())
-                    }
-                    _ => None,
-                })
-                .collect();
+            let certs = peer_certs(inner);
             let target = policy.target_name.as_deref();
             c.verify_peer(now, &certs, id, method, &data, octets, target)
         }
     }
+}
+
+/// The X.509 certificates of CERT payloads, in order.
+fn peer_certs(inner: &[PayloadRepr]) -> Vec<&[u8]> {
+    inner
+        .iter()
+        .filter_map(|p| match p {
+            PayloadRepr::Cert { encoding, data } if *encoding == CertEncoding::X509_SIGNATURE => {
+                Some(data.as_slice())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Verifies the user's AUTH of a second IKE_AUTH (RFC 4739): the user must be in the
+/// directory; a shared-key MIC must be keyed with the user's password; a signature must come
+/// from a certificate that chains to the trust anchors of our (machine) certificate policy and
+/// holds the user's identity.
+#[allow(clippy::too_many_arguments)]
+fn verify_user_auth(
+    directory: Option<&UserDirectory>,
+    policy: &IkePolicy,
+    prf: crate::ike::crypto::Prf,
+    now: Duration,
+    auth: Option<(AuthMethod, Vec<u8>)>,
+    inner: &[PayloadRepr],
+    (idi, user): (&crate::ike::wire::Identification, &Identity),
+    octets: &[u8],
+) -> Result<(), IpsecError> {
+    let Some(directory) = directory else {
+        return Err(IpsecError::IkeMultipleAuthUnsupported);
+    };
+    let Some(secret) = directory.lookup(user) else {
+        return Err(IpsecError::IkeUnknownUser(user.to_string()));
+    };
+    let Some((method, data)) = auth else {
+        return Err(IpsecError::IkeAuthFailed);
+    };
+    if method == AuthMethod::SHARED_KEY_MIC {
+        return match secret {
+            UserSecret::Password(p) if ct_eq(&psk_auth(prf, p, octets), &data) => Ok(()),
+            _ => Err(IpsecError::IkeAuthFailed),
+        };
+    }
+    let Some(c) = &policy.cert else {
+        return Err(IpsecError::IkeCertRejected(
+            "a user certificate, but no trust anchors (the responder uses a pre-shared key)".into(),
+        ));
+    };
+    c.verify_peer(now, &peer_certs(inner), idi, method, &data, octets, None)
 }
 
 /// The IKE message inside a transmit (without the non-ESP marker).
@@ -3568,11 +3941,18 @@ fn init_request(sa: &Sa, s: &InitSent) -> Result<Vec<u8>, IpsecError> {
         NotifyType::NAT_DETECTION_DESTINATION_IP,
         nat_detection_hash(sa.spi_i, 0, sa.peer.ip(), sa.peer.port()).to_vec(),
     ));
-    if let Some(c) = &sa.policy.cert {
+    let user_cert = sa.policy.user.as_ref().and_then(|u| match &u.proof {
+        UserProof::Certificate(c) => Some(c),
+        UserProof::Password(_) => None,
+    });
+    if let Some(c) = sa.policy.cert.as_ref().or(user_cert) {
         payloads.push(notify(
             NotifyType::SIGNATURE_HASH_ALGORITHMS,
             c.signature_hash_algorithms(),
         ));
+    }
+    if sa.policy.user.is_some() {
+        payloads.push(notify(NotifyType::MULTIPLE_AUTH_SUPPORTED, Vec::new()));
     }
     MessageRepr {
         spi_i: sa.spi_i,
