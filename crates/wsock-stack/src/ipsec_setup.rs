@@ -130,6 +130,21 @@ pub fn setups(
         s.failure_delay = knobs.negotiation_timeout;
         s.keylog = keylog;
         s.machines = names.clone();
+        // The domain's users with a password, for the user-level authentication.
+        s.users = sc
+            .hosts
+            .iter()
+            .flat_map(|h| {
+                h.users.iter().filter_map(move |u| {
+                    h.password_of(&u.name).map(|pw| {
+                        (
+                            crate::core::user_identity(&u.name, &h.domain).to_string(),
+                            pw.as_bytes().to_vec(),
+                        )
+                    })
+                })
+            })
+            .collect();
         out.insert(h.name.clone(), s);
     }
     Ok(out)

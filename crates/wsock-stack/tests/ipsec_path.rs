@@ -384,3 +384,52 @@ fn secure_udp_pair_with_a_target_name_per_peer() {
         assert_eq!(&b[..n], b"pong");
     });
 }
+
+fn user_settings(password: &str) -> SecuritySettings {
+    SecuritySettings {
+        protocol: 1,
+        flags: SETTINGS_GUARANTEE_ENCRYPTION,
+        user: Some("alice".into()),
+        domain: Some("WSOCK".into()),
+        password: Some(password.into()),
+        ..SecuritySettings::default()
+    }
+}
+
+#[test]
+fn user_level_authentication_names_the_peer_user_and_a_wrong_password_fails() {
+    trace();
+    let net = Network::builder(Scenario::default_scenario())
+        .ipsec_setup(|_, s| s.failure_delay = Duration::from_millis(1500))
+        .start()
+        .expect("network");
+    let (client, server) = (net.host("client").unwrap(), net.host("server").unwrap());
+    let l = secure_listener(&server, "0.0.0.0:5020", Some(0));
+    net.runtime().unwrap().block_on(async {
+        let c = client.tcp(Family::V4);
+        c.set_security(Some(user_settings("alice-demo-password")))
+            .unwrap();
+        tokio::time::timeout(SAFETY, c.connect(addr("10.0.0.2:5020")))
+            .await
+            .unwrap()
+            .expect("user-authenticated connect");
+        let (a, _) = l.accept().await.unwrap();
+        let q = a.query_security(None).unwrap();
+        assert!(q.secured, "{q:?}");
+        assert_eq!(q.peer_user.as_deref(), Some("alice@WSOCK"), "{q:?}");
+        assert_eq!(q.peer_machine.as_deref(), Some("CLIENT"));
+    });
+    // A wrong password: no SA, the connect fails, 13801.
+    let r = net.runtime().unwrap().block_on(async {
+        let c = client.tcp(Family::V4);
+        c.set_security(Some(user_settings("wrong"))).unwrap();
+        // A new IKE SA is needed for another user: the SA above is the machine's plus alice.
+        client.with_core(|core| core.forget_security_associations());
+        let r = tokio::time::timeout(SAFETY, c.connect(addr("10.0.0.2:5020")))
+            .await
+            .expect("safety");
+        (r, c.query_security(Some(addr("10.0.0.2:5020"))))
+    });
+    assert_eq!(r.0.err(), Some(StackError::TimedOut));
+    assert_eq!(r.1.unwrap().negotiation_winerr, 13801);
+}

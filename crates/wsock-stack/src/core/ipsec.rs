@@ -121,6 +121,9 @@ pub struct IpsecSetup {
     pub keylog: bool,
     /// Machine names by lowercase IKE identity (to name a peer's machine for tokens).
     pub machines: BTreeMap<String, String>,
+    /// The domain's users a responder authenticates at user level (RFC 4739): `(user@DOMAIN,
+    /// password)`. Passwords are weaker proof than certificates (docs/windows-differences.md §6).
+    pub users: Vec<(String, Vec<u8>)>,
     /// The ESP suites a responder accepts (`None`: everything wsock implements).
     pub responder_esp: Option<Vec<(EspSuite, bool)>>,
     /// Lifetime of IKE SAs (main mode SAs; rekeyed at 90 %). `None`: forever.
@@ -149,6 +152,7 @@ impl IpsecSetup {
             keylog: false,
             machines: BTreeMap::new(),
             esp_offer: None,
+            users: Vec::new(),
             responder_esp: None,
             ike_lifetime: None,
             cookie_threshold: 64,
@@ -185,6 +189,33 @@ pub(crate) struct Need {
     pub discover: bool,
     /// `AuthipMMPolicyKey` / `AuthipQMPolicyKey` of the socket: provider contexts to use.
     pub policy_keys: (Option<wsock_wfp::Guid>, Option<wsock_wfp::Guid>),
+    /// The user (`user@DOMAIN`) and password of `SOCKET_SECURITY_SETTINGS_IPSEC`, for the
+    /// user-level authentication (RFC 4739).
+    pub user: Option<UserLogon>,
+}
+
+/// Explicit user credentials of a secure socket. `Debug` never prints the password.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct UserLogon {
+    /// `user@DOMAIN`.
+    pub name: String,
+    /// The password.
+    pub password: Vec<u8>,
+}
+
+impl std::fmt::Debug for UserLogon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "UserLogon({}, <redacted>)", self.name)
+    }
+}
+
+/// The IKE identity of a domain user: `user@DOMAIN` (ID_RFC822_ADDR).
+pub fn user_identity(user: &str, domain: &str) -> Identity {
+    Identity::Rfc822(format!(
+        "{}@{}",
+        user.to_ascii_lowercase(),
+        domain.to_ascii_uppercase()
+    ))
 }
 
 /// Key records of negotiated SAs, each a JSON object in the format of the project's ESP oracle
@@ -268,6 +299,8 @@ pub struct SaFacts {
     pub peer_id: Option<String>,
     /// The peer's machine name (from the scenario), if known.
     pub peer_machine: Option<String>,
+    /// The user the peer authenticated at user level (`user@DOMAIN`), if any.
+    pub peer_user: Option<String>,
 }
 
 struct OutEntry {
@@ -317,6 +350,8 @@ pub(crate) struct IpsecPath {
     by_peer: BTreeMap<IpAddr, IkeSaId>,
     /// Peer identities of established IKE SAs.
     peer_ids: BTreeMap<IkeSaId, Identity>,
+    /// Users the peer authenticated at user level (RFC 4739), by IKE SA.
+    peer_users: BTreeMap<IkeSaId, Identity>,
     out: BTreeMap<IpAddr, Vec<OutEntry>>,
     inb: HashMap<u32, InEntry>,
     failures: BTreeMap<IpAddr, Failure>,
@@ -456,6 +491,13 @@ impl IpsecPath {
         };
         if let Some(n) = need {
             p.target_name = n.target.clone();
+            p.user = n
+                .user
+                .as_ref()
+                .map(|u| wsock_ipsec::ike::sa::UserCredential {
+                    id: Identity::Rfc822(u.name.clone()),
+                    proof: wsock_ipsec::ike::sa::UserProof::Password(u.password.clone()),
+                });
         }
         p.ike_suites
             .retain(|s| s.dh != DhGroup::Curve25519 || need.is_none());
@@ -496,6 +538,7 @@ impl HostCore {
             negotiations: BTreeMap::new(),
             by_peer: BTreeMap::new(),
             peer_ids: BTreeMap::new(),
+            peer_users: BTreeMap::new(),
             out: BTreeMap::new(),
             inb: HashMap::new(),
             failures: BTreeMap::new(),
@@ -504,6 +547,16 @@ impl HostCore {
             esp_errors: BTreeMap::new(),
         };
         cfg.responder = Some(path.policy(None));
+        if !path.setup.users.is_empty() {
+            let mut d = wsock_ipsec::ike::sa::UserDirectory::new();
+            for (name, pw) in &path.setup.users {
+                d.insert(
+                    Identity::Rfc822(name.clone()),
+                    wsock_ipsec::ike::sa::UserSecret::Password(pw.clone()),
+                );
+            }
+            cfg.user_directory = Some(d);
+        }
         path.ike = IkeEndpoint::new(cfg, Box::new(SystemIkeRandom::new())).map_err(|e| {
             crate::StackError::Scenario(format!("host {:?}: IKE: {e}", self.spec.name))
         })?;
@@ -618,6 +671,11 @@ impl HostCore {
             encrypted: o.encrypted,
             peer_id: id.map(|i| i.to_string()),
             peer_machine: id.and_then(|i| p.machine_of(i)),
+            peer_user: p
+                .peer_users
+                .get(&IkeSaId(mm))
+                .or(p.peer_users.get(&o.mm))
+                .map(|u| u.to_string()),
         })
     }
 
@@ -652,6 +710,14 @@ impl HostCore {
                 clear_ok: s.flags & SETTINGS_ALLOW_INSECURE != 0,
                 discover: false,
                 policy_keys: (s.mm_policy_key, s.qm_policy_key),
+                user: match (&s.user, &s.password) {
+                    (Some(u), Some(pw)) => Some(UserLogon {
+                        name: user_identity(u, s.domain.as_deref().unwrap_or(&self.spec.domain))
+                            .to_string(),
+                        password: pw.as_bytes().to_vec(),
+                    }),
+                    _ => None,
+                },
             }
         } else {
             let p = protection?;
@@ -662,6 +728,7 @@ impl HostCore {
                     clear_ok: false,
                     discover: false,
                     policy_keys: (None, None),
+                    user: None,
                 }
             } else if p.negotiate_discover() {
                 Need {
@@ -670,6 +737,7 @@ impl HostCore {
                     clear_ok: true,
                     discover: true,
                     policy_keys: (None, None),
+                    user: None,
                 }
             } else {
                 return None;
@@ -717,12 +785,20 @@ impl HostCore {
             return false;
         }
         // An SA to the peer that fits.
+        let negotiations = &p.negotiations;
         let fits = |o: &OutEntry, n: Option<&Need>, ids: &BTreeMap<IkeSaId, Identity>| {
             n.is_none_or(|n| {
                 (!n.encrypt || o.encrypted)
                     && n.target
                         .as_ref()
                         .is_none_or(|t| ids.get(&o.mm).is_some_and(|id| id.matches_target(t)))
+                    // A socket with its own user needs an SA that user authenticated.
+                    && n.user.as_ref().is_none_or(|u| {
+                        negotiations
+                            .get(&o.mm)
+                            .and_then(|x| x.need.user.as_ref())
+                            .is_some_and(|x| x.name.eq_ignore_ascii_case(&u.name) && x.password == u.password)
+                    })
             }) && !o.sa.is_expired()
         };
         let chosen = p.out.get(&peer).and_then(|v| {
@@ -1225,8 +1301,16 @@ impl HostCore {
         };
         match ev {
             IkeEvent::IkeSaEstablished {
-                sa, role, peer_id, ..
+                sa,
+                role,
+                peer_id,
+                peer_user,
+                ..
             } => {
+                if let Some(u) = peer_user {
+                    tracing::info!(target: "wsock::ipsec", host = %host, mm = %sa, user = %u, "peer user authenticated (RFC 4739)");
+                    p.peer_users.insert(sa, u);
+                }
                 tracing::info!(target: "wsock::ipsec", host = %host, mm = %sa, ?role, peer = %peer_id, "main mode SA established");
                 if p.setup.keylog {
                     if let Some(line) = p.ike.ike_key_record(sa).and_then(|r| r.json()) {
@@ -1276,6 +1360,9 @@ impl HostCore {
             IkeEvent::IkeSaRekeyed { old, new } => {
                 if let Some(id) = p.peer_ids.get(&old).cloned() {
                     p.peer_ids.insert(new, id);
+                }
+                if let Some(u) = p.peer_users.get(&old).cloned() {
+                    p.peer_users.insert(new, u);
                 }
                 for i in p.inb.values_mut().filter(|i| i.mm == old) {
                     i.mm = new;
@@ -1599,6 +1686,7 @@ impl HostCore {
                 clear_ok: false,
                 discover: false,
                 policy_keys: (None, None),
+                user: None,
             }));
         if let Some(mut n) = need {
             if secured {

@@ -39,10 +39,10 @@ mod path;
 mod secure;
 
 pub use ipsec::{
-    child_lifetime, ChildSaView, FailureErrno, IkeSaView, IpsecCounters, IpsecCredential,
-    IpsecSetup, KeyLog, SaDatabase, SaFacts, ERROR_IPSEC_CLEAR_TEXT_DROP, SETTINGS_ALLOW_INSECURE,
-    SETTINGS_GUARANTEE_ENCRYPTION, SETTINGS_IPSEC_OPTIONAL_PEER_NAME_VERIFICATION,
-    SETTINGS_IPSEC_PEER_NAME_IS_RAW_FORMAT,
+    child_lifetime, user_identity, ChildSaView, FailureErrno, IkeSaView, IpsecCounters,
+    IpsecCredential, IpsecSetup, KeyLog, SaDatabase, SaFacts, ERROR_IPSEC_CLEAR_TEXT_DROP,
+    SETTINGS_ALLOW_INSECURE, SETTINGS_GUARANTEE_ENCRYPTION,
+    SETTINGS_IPSEC_OPTIONAL_PEER_NAME_VERIFICATION, SETTINGS_IPSEC_PEER_NAME_IS_RAW_FORMAT,
 };
 pub use path::{Route, Routes};
 pub use secure::{SecurityQuery, SETTINGS_IPSEC_SKIP_FILTER_INSTANTIATION};

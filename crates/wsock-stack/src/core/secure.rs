@@ -206,6 +206,7 @@ impl HostCore {
                 q.mm_sa_id = f.mm_sa_id;
                 q.qm_sa_id = f.qm_sa_id;
                 q.peer_machine = f.peer_machine.or(f.peer_id);
+                q.peer_user = f.peer_user;
                 q.sa_lookup_context = f.qm_sa_id;
             }
         }
