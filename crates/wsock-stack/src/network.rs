@@ -138,17 +138,23 @@ const GSO_MAX_BYTES: usize = 65000;
 impl Outlet {
     /// Sends one datagram (the delay lines' path).
     async fn send(&self, socket: WireSocket, datagram: &[u8], to: SocketAddr) {
+        self.capture(socket, to, datagram);
         match self.socks[socket.index()].send(datagram, None, to).await {
-            Ok(()) => self.sent(socket, to, datagram),
+            Ok(()) => self.sent(),
             Err(e) => {
                 tracing::debug!(target: "wsock::stack", host = %self.host.spec.name, error = %e, "wire send failed")
             }
         }
     }
 
-    /// Counts and captures one datagram that left.
-    fn sent(&self, socket: WireSocket, to: SocketAddr, datagram: &[u8]) {
+    /// Counts one datagram that left.
+    fn sent(&self) {
         self.host.counters.sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Captures one datagram as it is handed to the socket: before the send returns, so the
+    /// peer's answer never precedes it in the capture.
+    fn capture(&self, socket: WireSocket, to: SocketAddr, datagram: &[u8]) {
         if let Some(c) = &self.net.capture {
             c.record(self.host.wires.get(socket), to, datagram);
         }
@@ -190,18 +196,26 @@ impl Outlet {
                 gso.extend_from_slice(&d.bytes);
             }
             let io = &self.socks[first.socket.index()];
+            for d in run {
+                self.capture(d.socket, d.to, &d.bytes);
+            }
             match io.send(gso, Some(size), first.to).await {
                 Ok(()) => {
-                    for d in run {
-                        self.sent(d.socket, d.to, &d.bytes);
+                    for _ in run {
+                        self.sent();
                     }
                 }
                 Err(e) => {
                     // A path without segmentation offload fails the first such send (quinn-udp
-                    // then stops offering GSO): send this run one datagram at a time.
+                    // then stops offering GSO): send this run one datagram at a time (already
+                    // captured above).
                     tracing::debug!(target: "wsock::stack", host = %self.host.spec.name, error = %e, "segmented wire send failed; sending one by one");
                     for d in run {
-                        self.send(d.socket, &d.bytes, d.to).await;
+                        if let Err(e) = io.send(&d.bytes, None, d.to).await {
+                            tracing::debug!(target: "wsock::stack", host = %self.host.spec.name, error = %e, "wire send failed");
+                        } else {
+                            self.sent();
+                        }
                     }
                 }
             }

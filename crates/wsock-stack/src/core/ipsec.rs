@@ -1485,7 +1485,22 @@ impl HostCore {
         };
         if p.negotiations.get(&mm).is_none_or(|n| n.done) {
             // A responder SA, or a rekey or extra child SA of an established one: nothing
-            // waits on it, and the SAs it has keep working.
+            // waits on it, and the SAs it has keep working. A responder still records the
+            // failure (Windows logs IKE failures on both sides).
+            if !p.negotiations.contains_key(&mm) {
+                self.ale.engine_mut().record_net_event(
+                    now,
+                    NetEventHeader {
+                        protocol: 17,
+                        ..NetEventHeader::default()
+                    },
+                    NetEventKind::IkeMmFailure {
+                        failure_error_code: winerr,
+                        failure_point: 2,
+                        mm_filter_id: 0,
+                    },
+                );
+            }
             return;
         }
         let Some(n) = p.negotiations.remove(&mm) else {
