@@ -328,3 +328,41 @@ fn case_59_natt_demux_marker_is_ike_spi_is_esp_keepalive_is_ignored() {
     );
     assert!(server.security_associations().ike.is_empty());
 }
+
+#[test]
+fn case_50_km_authorization_block_refuses_the_sa_with_13905() {
+    let (net, client, server) = net_with(|_, s| s.failure_delay = Duration::from_millis(1500));
+    server
+        .add_filter(&FilterSpec {
+            name: "no SAs for CLIENT".into(),
+            layer: "FWPM_LAYER_KM_AUTHORIZATION".into(),
+            action: "block".into(),
+            conditions: vec![ConditionSpec::new(
+                "remote_id",
+                "equal",
+                ValueSpec::Sd {
+                    allow: vec!["CLIENT".into()],
+                    deny: vec![],
+                },
+            )],
+            ..Default::default()
+        })
+        .unwrap();
+    let _l = listener(&server, "0.0.0.0:8050", true);
+    let r = net.runtime().unwrap().block_on(async {
+        let c = client.tcp(Family::V4);
+        c.set_security(Some(encrypted())).unwrap();
+        let r = tokio::time::timeout(SAFETY, c.connect(addr("10.0.0.2:8050")))
+            .await
+            .expect("safety");
+        (r, c.query_security(Some(addr("10.0.0.2:8050"))).unwrap())
+    });
+    assert_eq!(r.0.err(), Some(wsock_stack::StackError::TimedOut));
+    assert!(!r.1.secured);
+    assert_eq!(r.1.negotiation_winerr, 13905, "{:?}", r.1);
+    assert!(server.net_events().iter().any(|e| matches!(
+        e.kind,
+        NetEventKind::IkeMmFailure { failure_error_code: 13905, .. }
+    )));
+    assert!(server.security_associations().child.is_empty());
+}

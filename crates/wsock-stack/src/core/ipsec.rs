@@ -53,6 +53,8 @@ pub const SETTINGS_IPSEC_OPTIONAL_PEER_NAME_VERIFICATION: u32 = 0x2;
 /// target name as a raw name or an SPN alike (docs/windows-differences.md §6).
 pub const SETTINGS_IPSEC_PEER_NAME_IS_RAW_FORMAT: u32 = 0x8;
 
+/// `ERROR_IPSEC_IKE_AUTHORIZATION_FAILURE`: KM_AUTHORIZATION refused the peer.
+pub const ERROR_IPSEC_IKE_AUTHORIZATION_FAILURE: u32 = 13905;
 /// `ERROR_IPSEC_CLEAR_TEXT_DROP`: a clear packet where policy required protection.
 pub const ERROR_IPSEC_CLEAR_TEXT_DROP: u32 = 13916;
 
@@ -352,6 +354,8 @@ pub(crate) struct IpsecPath {
     peer_ids: BTreeMap<IkeSaId, Identity>,
     /// Users the peer authenticated at user level (RFC 4739), by IKE SA.
     peer_users: BTreeMap<IkeSaId, Identity>,
+    /// IKE SAs whose child SAs brought a packet from the peer.
+    ever_used: std::collections::BTreeSet<IkeSaId>,
     out: BTreeMap<IpAddr, Vec<OutEntry>>,
     inb: HashMap<u32, InEntry>,
     failures: BTreeMap<IpAddr, Failure>,
@@ -539,6 +543,7 @@ impl HostCore {
             by_peer: BTreeMap::new(),
             peer_ids: BTreeMap::new(),
             peer_users: BTreeMap::new(),
+            ever_used: std::collections::BTreeSet::new(),
             out: BTreeMap::new(),
             inb: HashMap::new(),
             failures: BTreeMap::new(),
@@ -1239,6 +1244,9 @@ impl HostCore {
                 };
                 self.device.pool.give(buf);
                 self.ipsec_ingress_sa = Some((mm, qm));
+                if p.ever_used.len() < 4096 {
+                    p.ever_used.insert(mm);
+                }
                 // The peer sends on a pair we answered its rekey with: it has installed it.
                 if let Some(list) = p.out.get_mut(&peer_ip) {
                     if let Some(old) = list
@@ -1311,6 +1319,52 @@ impl HostCore {
                     tracing::info!(target: "wsock::ipsec", host = %host, mm = %sa, user = %u, "peer user authenticated (RFC 4739)");
                     p.peer_users.insert(sa, u);
                 }
+                if role == wsock_ipsec::ike::crypto::Role::Responder {
+                    // FWPM_LAYER_KM_AUTHORIZATION: may this authenticated peer have an SA?
+                    let machine = p.machine_of(&peer_id).unwrap_or_else(|| peer_id.to_string());
+                    let mut groups = vec![format!("{}\\{machine}$", self.spec.domain), peer_id.to_string()];
+                    if let Some(u) = p.peer_users.get(&sa) {
+                        groups.push(u.to_string());
+                    }
+                    let mut v = wsock_wfp::IncomingValues::new();
+                    v.set(
+                        wsock_wfp::Field::REMOTE_ID,
+                        wsock_wfp::FwpValue::token(wsock_wfp::Token {
+                            user: machine,
+                            groups,
+                        }),
+                    );
+                    let r = self
+                        .ale
+                        .engine()
+                        .classify(wsock_wfp::Layer::KM_AUTHORIZATION, &v);
+                    if r.is_block() {
+                        tracing::info!(target: "wsock::ipsec", host = %host, mm = %sa, peer = %peer_id, "KM_AUTHORIZATION refused the peer: SA deleted (13905)");
+                        let p = self.ipsec.as_mut().expect("ipsec is on");
+                        let _ = p.ike.delete_ike_sa(now, sa);
+                        p.inb.retain(|_, i| i.mm != sa);
+                        for v in p.out.values_mut() {
+                            v.retain(|o| o.mm != sa);
+                        }
+                        self.ale.engine_mut().record_net_event(
+                            now,
+                            NetEventHeader {
+                                protocol: 17,
+                                ..NetEventHeader::default()
+                            },
+                            NetEventKind::IkeMmFailure {
+                                failure_error_code: ERROR_IPSEC_IKE_AUTHORIZATION_FAILURE,
+                                failure_point: 1,
+                                mm_filter_id: 0,
+                            },
+                        );
+                        self.refused_sas.insert(sa);
+                        return;
+                    }
+                }
+                let Some(p) = self.ipsec.as_mut() else {
+                    return;
+                };
                 tracing::info!(target: "wsock::ipsec", host = %host, mm = %sa, ?role, peer = %peer_id, "main mode SA established");
                 if p.setup.keylog {
                     if let Some(line) = p.ike.ike_key_record(sa).and_then(|r| r.json()) {
@@ -1345,7 +1399,27 @@ impl HostCore {
                     v.retain(|o| o.inbound_spi != inbound_spi);
                 }
             }
-            IkeEvent::IkeSaDeleted { sa, .. } => {
+            IkeEvent::IkeSaDeleted { sa, by_peer } => {
+                let refused = by_peer
+                    && p.negotiations
+                        .get(&sa)
+                        .is_some_and(|n| n.done && !p.ever_used.contains(&sa));
+                if refused {
+                    // The responder took the SA back before any traffic used it: its
+                    // authorization (KM_AUTHORIZATION) refused us.
+                    if let Some(n) = p.negotiations.get_mut(&sa) {
+                        n.done = false;
+                    }
+                    self.negotiation_failed(sa, ERROR_IPSEC_IKE_AUTHORIZATION_FAILURE);
+                    let Some(p) = self.ipsec.as_mut() else {
+                        return;
+                    };
+                    p.inb.retain(|_, i| i.mm != sa);
+                    for v in p.out.values_mut() {
+                        v.retain(|o| o.mm != sa);
+                    }
+                    return;
+                }
                 p.inb.retain(|_, i| i.mm != sa);
                 for v in p.out.values_mut() {
                     v.retain(|o| o.mm != sa);
@@ -1377,6 +1451,9 @@ impl HostCore {
     }
 
     fn install_child(&mut self, child: ChildSa) {
+        if self.refused_sas.contains(&child.ike_sa) {
+            return;
+        }
         let now = self.now;
         let host = self.spec.name.clone();
         let local_v4 = IpAddr::V4(self.spec.ipv4);

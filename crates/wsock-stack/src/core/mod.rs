@@ -189,6 +189,8 @@ pub struct HostCore {
     ipsec_counters: ipsec::IpsecCounters,
     /// The protection of closed connections still finishing, by (local, remote).
     closing_needs: HashMap<(SocketAddr, SocketAddr), (ipsec::Need, Duration)>,
+    /// IKE SAs this host (as responder) refused at KM_AUTHORIZATION.
+    refused_sas: std::collections::BTreeSet<wsock_ipsec::ike::sa::IkeSaId>,
     /// Filters instantiated from secure sockets' settings, by endpoint.
     secure_filters: BTreeMap<u64, Vec<u64>>,
     /// The SA (MM id, QM id) of the inbound packet being processed, if it arrived in ESP.
@@ -368,6 +370,7 @@ impl HostCore {
             syns_queued: HashMap::new(),
             ipsec: None,
             secure_filters: BTreeMap::new(),
+            refused_sas: std::collections::BTreeSet::new(),
             ipsec_counters: ipsec::IpsecCounters::default(),
             closing_needs: HashMap::new(),
             ipsec_ingress_sa: None,
