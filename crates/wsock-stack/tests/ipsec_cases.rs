@@ -362,7 +362,215 @@ fn case_50_km_authorization_block_refuses_the_sa_with_13905() {
     assert_eq!(r.1.negotiation_winerr, 13905, "{:?}", r.1);
     assert!(server.net_events().iter().any(|e| matches!(
         e.kind,
-        NetEventKind::IkeMmFailure { failure_error_code: 13905, .. }
+        NetEventKind::IkeMmFailure {
+            failure_error_code: 13905,
+            ..
+        }
     )));
     assert!(server.security_associations().child.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wire-protocol cases on the keying module the hosts run (sans-IO, two endpoints in memory).
+
+mod wire_cases {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use wsock_stack::wsock_ipsec::esp::{
+        EspSuite, InboundSa, Lifetime, Mode, OutboundSa, SaConfig,
+    };
+    use wsock_stack::wsock_ipsec::ike::crypto::{DhGroup, Prf, SkSuite};
+    use wsock_stack::wsock_ipsec::ike::proposal::IkeSuite;
+    use wsock_stack::wsock_ipsec::ike::sa::{
+        EndpointConfig, Identity, IkeEndpoint, IkeEvent, IkePolicy, SeededIkeRandom, WireSocket,
+    };
+
+    fn a(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn endpoint(ike: &str, natt: &str, responder: Option<IkePolicy>, seed: u64) -> IkeEndpoint {
+        let mut c = EndpointConfig::new(a(ike), a(natt));
+        c.responder = responder;
+        c.keylog = true;
+        println!("endpoint {ike}: seed {seed}");
+        IkeEndpoint::new(c, Box::new(SeededIkeRandom::new(seed))).unwrap()
+    }
+
+    fn suite(dh: DhGroup) -> IkeSuite {
+        IkeSuite {
+            sk: SkSuite::AesGcm16 { key_bits: 256 },
+            prf: Prf::HmacSha256,
+            dh,
+        }
+    }
+
+    /// Moves datagrams between the two endpoints until quiet; returns every datagram sent
+    /// (from initiator = true) and the events of each side.
+    fn run(
+        x: &mut IkeEndpoint,
+        y: &mut IkeEndpoint,
+    ) -> (Vec<(bool, Vec<u8>)>, Vec<IkeEvent>, Vec<IkeEvent>) {
+        let (mut log, mut ex, mut ey) = (Vec::new(), Vec::new(), Vec::new());
+        let now = Duration::ZERO;
+        loop {
+            let mut moved = false;
+            while let Some(t) = x.poll_transmit(now) {
+                moved = true;
+                let from = match t.socket {
+                    WireSocket::Ike => x.config().local_ike,
+                    WireSocket::Natt => x.config().local_natt,
+                };
+                log.push((true, t.contents.clone()));
+                y.handle_datagram(now, from, t.socket, &t.contents);
+            }
+            while let Some(t) = y.poll_transmit(now) {
+                moved = true;
+                let from = match t.socket {
+                    WireSocket::Ike => y.config().local_ike,
+                    WireSocket::Natt => y.config().local_natt,
+                };
+                log.push((false, t.contents.clone()));
+                x.handle_datagram(now, from, t.socket, &t.contents);
+            }
+            while let Some(e) = x.poll_event() {
+                ex.push(e);
+            }
+            while let Some(e) = y.poll_event() {
+                ey.push(e);
+            }
+            if !moved {
+                return (log, ex, ey);
+            }
+        }
+    }
+
+    #[test]
+    fn case_54_invalid_ke_payload_then_retry_with_group_19_and_identical_keys() {
+        let mut init = IkePolicy::psk(Identity::Fqdn("client".into()), b"k".to_vec());
+        init.ike_suites = vec![suite(DhGroup::Curve25519), suite(DhGroup::Ecp256)];
+        let mut resp = IkePolicy::psk(Identity::Fqdn("server".into()), b"k".to_vec());
+        resp.ike_suites = vec![suite(DhGroup::Ecp256)];
+        let mut x = endpoint("127.0.0.1:500", "127.0.0.1:4500", None, 54);
+        let mut y = endpoint("127.0.0.2:500", "127.0.0.2:4500", Some(resp), 55);
+        let sa = x
+            .connect(
+                Duration::ZERO,
+                a("127.0.0.2:500"),
+                Some(a("127.0.0.2:4500")),
+                init,
+            )
+            .unwrap();
+        let (log, ex, ey) = run(&mut x, &mut y);
+        // The responder's first answer is N(INVALID_KE_PAYLOAD) with the group it wants (19).
+        let first_answer = &log.iter().find(|(from_init, _)| !from_init).unwrap().1;
+        let wanted = [0x00, 0x13];
+        assert!(
+            first_answer.windows(2).any(|w| w == wanted) && first_answer.len() < 100,
+            "a short answer carrying group 0x0013"
+        );
+        assert_eq!(y.stats().invalid_ke_sent, 1);
+        assert!(ex
+            .iter()
+            .any(|e| matches!(e, IkeEvent::IkeSaEstablished { .. })));
+        assert!(ey
+            .iter()
+            .any(|e| matches!(e, IkeEvent::IkeSaEstablished { .. })));
+        let kx = x.ike_key_record(sa).expect("initiator keys");
+        let ysa = y.summaries()[0].id;
+        let ky = y.ike_key_record(ysa).expect("responder keys");
+        assert_eq!(
+            (&kx.sk_ei, &kx.sk_er),
+            (&ky.sk_ei, &ky.sk_er),
+            "identical SK_*"
+        );
+    }
+
+    #[test]
+    fn case_57_aes_gcm_256_keys_have_the_rfc_lengths() {
+        let mut init = IkePolicy::psk(Identity::Fqdn("client".into()), b"k".to_vec());
+        init.ike_suites = vec![suite(DhGroup::Ecp256)];
+        init.esp_suites = vec![(EspSuite::AesGcm16 { key_bits: 256 }, false)];
+        let resp = IkePolicy::psk(Identity::Fqdn("server".into()), b"k".to_vec());
+        let mut x = endpoint("127.0.0.1:500", "127.0.0.1:4500", None, 57);
+        let mut y = endpoint("127.0.0.2:500", "127.0.0.2:4500", Some(resp), 58);
+        let sa = x
+            .connect(
+                Duration::ZERO,
+                a("127.0.0.2:500"),
+                Some(a("127.0.0.2:4500")),
+                init,
+            )
+            .unwrap();
+        let (_, ex, _) = run(&mut x, &mut y);
+        let k = x.ike_key_record(sa).unwrap();
+        assert!(
+            k.sk_ai.is_empty() && k.sk_ar.is_empty(),
+            "no separate integrity keys"
+        );
+        assert_eq!(
+            (k.sk_ei.len(), k.sk_er.len()),
+            (36, 36),
+            "32-byte key + 4-byte salt"
+        );
+        let child = ex
+            .iter()
+            .find_map(|e| match e {
+                IkeEvent::ChildSaReady(c) => Some(c.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(child.outbound_keys.encr.len(), 36);
+        assert_eq!(child.inbound_keys.encr.len(), 36);
+        assert!(child.outbound_keys.integ.is_empty());
+    }
+
+    #[test]
+    fn case_58_esp_sequence_numbers_and_the_anti_replay_window() {
+        let mut cfg = SaConfig::new(0x1000, EspSuite::AesGcm16 { key_bits: 128 });
+        cfg.mode = Mode::Transport;
+        cfg.replay_window = 64;
+        cfg.lifetime = Lifetime::unlimited();
+        let key = [7u8; 20];
+        let now = Duration::ZERO;
+        let mut out = OutboundSa::new(&cfg, &key, &[], now).unwrap();
+        let mut inb = InboundSa::new(&cfg, &key, &[], now).unwrap();
+        let mut packets = Vec::new();
+        for i in 0..200u8 {
+            let mut p = Vec::new();
+            let seq = out.seal(now, 17, &[i; 10], &mut p).unwrap();
+            if i == 0 {
+                assert_eq!(seq, 1, "the first packet has SN 1");
+            }
+            packets.push(p);
+        }
+        // Accept up to N = 150 (SNs 1..=150), skipping SN 87 (= N - 63).
+        for (i, p) in packets.iter().enumerate().take(150) {
+            if i + 1 == 87 {
+                continue;
+            }
+            inb.open(now, &mut p.clone()).unwrap();
+        }
+        let n = 150usize;
+        let code = |e: wsock_stack::wsock_ipsec::IpsecError| e.win32_code();
+        assert_eq!(
+            code(inb.open(now, &mut packets[n - 64 - 1].clone()).unwrap_err()),
+            13913,
+            "SN N-64 is outside the window"
+        );
+        inb.open(now, &mut packets[n - 63 - 1].clone())
+            .expect("an unseen N-63 is accepted");
+        assert_eq!(
+            code(inb.open(now, &mut packets[n - 1].clone()).unwrap_err()),
+            13913,
+            "a repeat of N is a replay"
+        );
+        // A flipped ciphertext bit fails integrity and does not move the window.
+        let mut bad = packets[160].clone();
+        bad[20] ^= 1;
+        assert_eq!(code(inb.open(now, &mut bad).unwrap_err()), 13915);
+        inb.open(now, &mut packets[160].clone())
+            .expect("the genuine packet with that SN still arrives");
+    }
 }

@@ -1321,8 +1321,13 @@ impl HostCore {
                 }
                 if role == wsock_ipsec::ike::crypto::Role::Responder {
                     // FWPM_LAYER_KM_AUTHORIZATION: may this authenticated peer have an SA?
-                    let machine = p.machine_of(&peer_id).unwrap_or_else(|| peer_id.to_string());
-                    let mut groups = vec![format!("{}\\{machine}$", self.spec.domain), peer_id.to_string()];
+                    let machine = p
+                        .machine_of(&peer_id)
+                        .unwrap_or_else(|| peer_id.to_string());
+                    let mut groups = vec![
+                        format!("{}\\{machine}$", self.spec.domain),
+                        peer_id.to_string(),
+                    ];
                     if let Some(u) = p.peer_users.get(&sa) {
                         groups.push(u.to_string());
                     }
