@@ -178,3 +178,36 @@ fn case_55_duplicated_requests_are_answered_from_the_cache_with_one_child_sa() {
     );
     let _ = WireSocket::Ike;
 }
+
+#[test]
+fn case_52_an_idle_quick_mode_sa_is_deleted_and_the_next_packet_negotiates_anew() {
+    let mut p = Pair::with_ipsec(52, Faults::default(), |_, s| {
+        s.idle_timeout = Some(Duration::from_secs(300))
+    });
+    let (c, s) = secure_connect(&mut p, 7052, encrypted());
+    let first = p.cores[0].query_security(c, None).unwrap();
+    assert!(first.secured);
+    let start = p.now;
+    p.run_until(start + Duration::from_secs(400), |p| {
+        p.now >= start + Duration::from_secs(360)
+    });
+    assert!(
+        p.cores[0].security_associations().child.is_empty(),
+        "idle for longer than 300 s: the pair is gone"
+    );
+    let now = p.now;
+    p.cores[0].touch(now);
+    assert_eq!(p.cores[0].try_send(c, b"wake up").unwrap(), Some(7));
+    let mut buf = [0u8; 16];
+    let mut got = None;
+    p.run_until(p.now + Duration::from_secs(60), |p| {
+        got = p.cores[1].try_recv(s, &mut buf, false).unwrap();
+        got.is_some()
+    });
+    assert_eq!(&buf[..got.unwrap()], b"wake up");
+    let q = p.cores[0].query_security(c, None).unwrap();
+    assert!(
+        q.secured && q.qm_sa_id != first.qm_sa_id,
+        "a new QM SA: {first:?} -> {q:?}"
+    );
+}

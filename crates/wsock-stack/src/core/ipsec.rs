@@ -130,6 +130,9 @@ pub struct IpsecSetup {
     pub responder_esp: Option<Vec<(EspSuite, bool)>>,
     /// Lifetime of IKE SAs (main mode SAs; rekeyed at 90 %). `None`: forever.
     pub ike_lifetime: Option<Duration>,
+    /// A child SA pair without traffic for this long is deleted (Windows' `idleTimeoutSeconds`,
+    /// default 300 s); the next packet negotiates a new one. `None`: never.
+    pub idle_timeout: Option<Duration>,
     /// Half-open IKE SAs from which a responder demands cookies (0: always; default 64).
     pub cookie_threshold: usize,
     /// The ESP suites an initiator offers, in order, instead of the policy's (`None`: AEAD
@@ -157,6 +160,7 @@ impl IpsecSetup {
             users: Vec::new(),
             responder_esp: None,
             ike_lifetime: None,
+            idle_timeout: Some(Duration::from_secs(300)),
             cookie_threshold: 64,
         }
     }
@@ -306,6 +310,8 @@ pub struct SaFacts {
 }
 
 struct OutEntry {
+    /// Packets sealed and opened on the pair when last looked at, and when that changed.
+    activity: (u64, Duration),
     /// A pair we answered the peer's rekey with: the peer installs it only when our answer
     /// arrives, so we keep sending on the pair it replaces until the new pair brings a packet
     /// or the old one is deleted.
@@ -1521,6 +1527,7 @@ impl HostCore {
             list.retain(|o| o.inbound_spi != old);
         }
         list.push(OutEntry {
+            activity: (0, now),
             pending,
             sa: out_sa,
             mm: child.ike_sa,
@@ -1673,6 +1680,27 @@ impl HostCore {
         for (mm, spi) in rekey {
             let _ = p.ike.rekey_child(now, mm, spi);
         }
+        // Idle pairs: no packet either way for the idle timeout.
+        if let Some(idle) = p.setup.idle_timeout {
+            let mut idle_pairs = Vec::new();
+            for o in p.out.values_mut().flatten() {
+                let n =
+                    o.sa.counters().1 + p.inb.get(&o.inbound_spi).map_or(0, |i| i.sa.counters().1);
+                if n != o.activity.0 {
+                    o.activity = (n, now);
+                } else if now.saturating_sub(o.activity.1) >= idle {
+                    idle_pairs.push((o.mm, o.inbound_spi));
+                }
+            }
+            for (mm, spi) in idle_pairs {
+                tracing::info!(target: "wsock::ipsec", mm = %mm, spi = format_args!("{spi:08x}"), "idle quick mode SA deleted");
+                let _ = p.ike.delete_child(now, mm, spi);
+                p.inb.remove(&spi);
+                for v in p.out.values_mut() {
+                    v.retain(|o| o.inbound_spi != spi);
+                }
+            }
+        }
         for v in p.out.values_mut() {
             v.retain(|o| !o.sa.is_expired());
         }
@@ -1686,7 +1714,8 @@ impl HostCore {
         let p = self.ipsec.as_ref()?;
         let mut next = p.ike.poll_timeout();
         for o in p.out.values().flatten() {
-            if let Some(t) = o.sa.poll_timeout() {
+            let idle = p.setup.idle_timeout.map(|i| o.activity.1 + i);
+            for t in [o.sa.poll_timeout(), idle].into_iter().flatten() {
                 next = Some(next.map_or(t, |n: Duration| n.min(t)));
             }
         }
