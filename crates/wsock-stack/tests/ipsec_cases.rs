@@ -574,3 +574,85 @@ mod wire_cases {
             .expect("the genuine packet with that SN still arrives");
     }
 }
+
+#[test]
+fn case_51_remote_identity_authorization_lets_alice_in_and_blocks_bob() {
+    let mut sc = Scenario::default_scenario();
+    let client = sc.hosts.iter_mut().find(|h| h.name == "client").unwrap();
+    client.users.push(wsock_stack::scenario::UserSpec {
+        name: "bob".into(),
+        password: Some("bob-demo-password".into()),
+    });
+    let net = Network::builder(sc)
+        .ipsec_setup(|_, s| s.failure_delay = Duration::from_millis(1500))
+        .start()
+        .expect("network");
+    let (client, server) = (net.host("client").unwrap(), net.host("server").unwrap());
+    // RECV_ACCEPT on port 80: alice (authenticated at user level) through the
+    // INITIATE_SECURE callout; a lower-weight block for everyone else.
+    server
+        .add_filter(&FilterSpec {
+            name: "alice may connect".into(),
+            layer: "FWPM_LAYER_ALE_AUTH_RECV_ACCEPT_V4".into(),
+            action: "callout_terminating".into(),
+            callout: Some(
+                wsock_stack::wsock_ale::callouts::IPSEC_INBOUND_INITIATE_SECURE_V4.to_string(),
+            ),
+            weight: Some(wsock_stack::wsock_wfp::WeightSpec::Exact(10)),
+            conditions: vec![
+                ConditionSpec::new("ip_local_port", "equal", ValueSpec::Int(80)),
+                ConditionSpec::new(
+                    "ale_remote_user_id",
+                    "equal",
+                    ValueSpec::Sd {
+                        allow: vec!["WSOCK\\alice".into()],
+                        deny: vec![],
+                    },
+                ),
+            ],
+            ..Default::default()
+        })
+        .unwrap();
+    server
+        .add_filter(&FilterSpec {
+            name: "nobody else on 80".into(),
+            layer: "FWPM_LAYER_ALE_AUTH_RECV_ACCEPT_V4".into(),
+            action: "block".into(),
+            weight: Some(wsock_stack::wsock_wfp::WeightSpec::Exact(1)),
+            conditions: vec![ConditionSpec::new(
+                "ip_local_port",
+                "equal",
+                ValueSpec::Int(80),
+            )],
+            ..Default::default()
+        })
+        .unwrap();
+    let l = listener(&server, "0.0.0.0:80", false);
+    let as_user = |user: &str, pw: &str| SecuritySettings {
+        protocol: 1,
+        flags: SETTINGS_GUARANTEE_ENCRYPTION,
+        user: Some(user.into()),
+        domain: Some("WSOCK".into()),
+        password: Some(pw.into()),
+        ..SecuritySettings::default()
+    };
+    net.runtime().unwrap().block_on(async {
+        let c = client.tcp(Family::V4);
+        c.set_security(Some(as_user("alice", "alice-demo-password")))
+            .unwrap();
+        tokio::time::timeout(SAFETY, c.connect(addr("10.0.0.2:80")))
+            .await
+            .unwrap()
+            .expect("alice connects");
+        let (a, _) = l.accept().await.unwrap();
+        assert_eq!(
+            a.query_security(None).unwrap().peer_user.as_deref(),
+            Some("alice@WSOCK")
+        );
+        let b = client.tcp(Family::V4);
+        b.set_security(Some(as_user("bob", "bob-demo-password")))
+            .unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(5), b.connect(addr("10.0.0.2:80"))).await;
+        assert!(!matches!(r, Ok(Ok(()))), "bob is blocked: {r:?}");
+    });
+}

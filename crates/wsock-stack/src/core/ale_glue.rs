@@ -62,11 +62,20 @@ impl HostCore {
     }
 
     pub(super) fn ale_inbound(&mut self, packet: &[u8], sum: &IpSummary, secured: bool) -> Inbound {
-        let peer = if secured { self.ingress_peer() } else { None };
-        let sa_encrypts = peer.as_ref().is_some_and(|p| p.1);
+        let peer = if secured {
+            self.ingress_peer_with_user()
+        } else {
+            None
+        };
+        let sa_encrypts = peer.as_ref().is_some_and(|p| p.2);
+        let (remote_machine, remote_user) = match peer {
+            Some((m, u, _)) => (Some(m), u),
+            None => (None, None),
+        };
         let info = InboundInfo {
             ipsec_secured: secured,
-            remote_machine: peer.map(|p| p.0),
+            remote_machine,
+            remote_user,
             ..InboundInfo::default()
         };
         let Some((sport, dport)) = sum.ports(packet) else {

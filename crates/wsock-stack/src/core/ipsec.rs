@@ -1778,11 +1778,21 @@ impl HostCore {
     }
 
     /// What the SA of the inbound packet being processed says about its peer: the machine as a
-    /// WFP token (name, `DOMAIN\\NAME$`, identity) for `ALE_REMOTE_MACHINE_ID`, and whether
-    /// the SA encrypts.
-    pub(crate) fn ingress_peer(&self) -> Option<(wsock_wfp::Token, bool)> {
+    /// WFP token (name, `DOMAIN\NAME$`, identity) for `ALE_REMOTE_MACHINE_ID`, after a
+    /// user-level authentication the user (`user@DOMAIN`, `DOMAIN\user`) for
+    /// `ALE_REMOTE_USER_ID`, and whether the SA encrypts.
+    pub(crate) fn ingress_peer_with_user(
+        &self,
+    ) -> Option<(wsock_wfp::Token, Option<wsock_wfp::Token>, bool)> {
         let (mm, qm) = self.ipsec_ingress_sa?;
         let f = self.sa_facts(mm.0, qm)?;
+        let user = f.peer_user.as_ref().map(|u| {
+            let (name, domain) = u.split_once('@').unwrap_or((u.as_str(), ""));
+            wsock_wfp::Token {
+                user: format!("{domain}\\{name}"),
+                groups: vec![u.clone(), name.to_string()],
+            }
+        });
         let machine = f.peer_machine.clone().or(f.peer_id.clone())?;
         let mut groups = vec![format!("{}\\{machine}$", self.spec.domain)];
         if let Some(id) = f.peer_id {
@@ -1793,6 +1803,7 @@ impl HostCore {
                 user: machine,
                 groups,
             },
+            user,
             f.encrypted,
         ))
     }
