@@ -211,3 +211,50 @@ fn case_52_an_idle_quick_mode_sa_is_deleted_and_the_next_packet_negotiates_anew(
         "a new QM SA: {first:?} -> {q:?}"
     );
 }
+
+#[test]
+fn case_47_quick_mode_limit_2_moves_the_third_quick_mode_to_a_new_main_mode_sa() {
+    let mut p = Pair::with_ipsec(47, Faults::default(), |_, s| {
+        s.quick_mode_limit = Some(2);
+        s.idle_timeout = Some(Duration::from_secs(10));
+    });
+    let (c, s) = secure_connect(&mut p, 7047, encrypted());
+    let mut seen = Vec::new();
+    for round in 0..3u8 {
+        let q = p.cores[0].query_security(c, None).unwrap();
+        assert!(q.secured, "round {round}: {q:?}");
+        seen.push((q.mm_sa_id, q.qm_sa_id));
+        // Idle until the pair is deleted, then send: a new quick mode is negotiated.
+        let start = p.now;
+        p.run_until(start + Duration::from_secs(60), |p| {
+            p.cores[0].security_associations().child.is_empty() && p.now > start
+        });
+        let now = p.now;
+        p.cores[0].touch(now);
+        assert_eq!(p.cores[0].try_send(c, &[round; 4]).unwrap(), Some(4));
+        let mut buf = [0u8; 8];
+        let mut got = None;
+        p.run_until(p.now + Duration::from_secs(60), |p| {
+            got = p.cores[1].try_recv(s, &mut buf, false).unwrap();
+            got.is_some()
+        });
+        assert_eq!(&buf[..got.unwrap()], &[round; 4]);
+    }
+    let q = p.cores[0].query_security(c, None).unwrap();
+    seen.push((q.mm_sa_id, q.qm_sa_id));
+    println!("(mm, qm) over the rounds: {seen:?}");
+    assert_eq!(
+        seen[0].0, seen[1].0,
+        "the second quick mode runs under the first main mode SA"
+    );
+    assert_ne!(seen[1].0, seen[2].0, "the third needs a new main mode SA");
+    let qms: std::collections::BTreeSet<u64> = seen.iter().map(|s| s.1).collect();
+    assert_eq!(qms.len(), seen.len(), "a new quick mode SA each time");
+    assert!(p.cores[0].net_events().iter().any(|e| matches!(
+        e.kind,
+        wsock_stack::wsock_wfp::NetEventKind::IkeQmFailure {
+            failure_error_code: 13884,
+            ..
+        }
+    )));
+}

@@ -53,6 +53,8 @@ pub const SETTINGS_IPSEC_OPTIONAL_PEER_NAME_VERIFICATION: u32 = 0x2;
 /// target name as a raw name or an SPN alike (docs/windows-differences.md §6).
 pub const SETTINGS_IPSEC_PEER_NAME_IS_RAW_FORMAT: u32 = 0x8;
 
+/// `ERROR_IPSEC_IKE_QM_LIMIT`: a main mode SA reached its quick mode limit.
+pub const ERROR_IPSEC_IKE_QM_LIMIT: u32 = 13884;
 /// `ERROR_IPSEC_IKE_AUTHORIZATION_FAILURE`: KM_AUTHORIZATION refused the peer.
 pub const ERROR_IPSEC_IKE_AUTHORIZATION_FAILURE: u32 = 13905;
 /// `ERROR_IPSEC_CLEAR_TEXT_DROP`: a clear packet where policy required protection.
@@ -130,6 +132,9 @@ pub struct IpsecSetup {
     pub responder_esp: Option<Vec<(EspSuite, bool)>>,
     /// Lifetime of IKE SAs (main mode SAs; rekeyed at 90 %). `None`: forever.
     pub ike_lifetime: Option<Duration>,
+    /// Quick mode SAs one main mode SA may negotiate (Windows' `quickModeLimit`; `None` or 0:
+    /// unlimited). A new quick mode to a peer runs under the existing main mode SA until then.
+    pub quick_mode_limit: Option<u32>,
     /// A child SA pair without traffic for this long is deleted (Windows' `idleTimeoutSeconds`,
     /// default 300 s); the next packet negotiates a new one. `None`: never.
     pub idle_timeout: Option<Duration>,
@@ -161,6 +166,7 @@ impl IpsecSetup {
             responder_esp: None,
             ike_lifetime: None,
             idle_timeout: Some(Duration::from_secs(300)),
+            quick_mode_limit: None,
             cookie_threshold: 64,
         }
     }
@@ -360,6 +366,10 @@ pub(crate) struct IpsecPath {
     peer_ids: BTreeMap<IkeSaId, Identity>,
     /// Users the peer authenticated at user level (RFC 4739), by IKE SA.
     peer_users: BTreeMap<IkeSaId, Identity>,
+    /// Quick mode SAs negotiated under each main mode SA (rekeys included).
+    qm_counts: BTreeMap<IkeSaId, u32>,
+    /// Main mode SAs with a CREATE_CHILD_SA of ours in flight (packets held under them).
+    child_pending: std::collections::BTreeSet<IkeSaId>,
     /// IKE SAs whose child SAs brought a packet from the peer.
     ever_used: std::collections::BTreeSet<IkeSaId>,
     out: BTreeMap<IpAddr, Vec<OutEntry>>,
@@ -550,6 +560,8 @@ impl HostCore {
             peer_ids: BTreeMap::new(),
             peer_users: BTreeMap::new(),
             ever_used: std::collections::BTreeSet::new(),
+            qm_counts: BTreeMap::new(),
+            child_pending: std::collections::BTreeSet::new(),
             out: BTreeMap::new(),
             inb: HashMap::new(),
             failures: BTreeMap::new(),
@@ -584,6 +596,11 @@ impl HostCore {
             p.by_peer.clear();
             p.negotiations.clear();
         }
+    }
+
+    /// The net events of the host's WFP engine (drops, IKE failures).
+    pub fn net_events(&self) -> Vec<wsock_wfp::NetEvent> {
+        self.ale.engine().net_events().cloned().collect()
     }
 
     /// Counters of the IPsec path (clear and ESP packets sent, downgrades refused).
@@ -890,7 +907,60 @@ impl HostCore {
         };
         let hold_deadline = now + p.setup.hold_timeout;
         let running = p.by_peer.get(&peer).copied();
-        let mm = match running {
+        // A new quick mode under an existing main mode SA of ours with the same needs, while
+        // its quick mode limit allows.
+        let limit = p.setup.quick_mode_limit.filter(|l| *l > 0);
+        let reusable = if running.is_none() {
+            let candidates: Vec<IkeSaId> = p
+                .negotiations
+                .iter()
+                .filter(|(mm, n)| {
+                    n.done
+                        && n.peer_ip == peer
+                        && n.need == need
+                        && p.ike.sa_state(**mm) == Some(wsock_ipsec::ike::sa::SaState::Established)
+                })
+                .map(|(mm, _)| *mm)
+                .collect();
+            let within = candidates
+                .iter()
+                .rev()
+                .find(|mm| limit.is_none_or(|l| p.qm_counts.get(mm).copied().unwrap_or(0) < l))
+                .copied();
+            if within.is_none() && !candidates.is_empty() {
+                // Every main mode SA reached its quick mode limit: a new one is negotiated.
+                tracing::info!(target: "wsock::ipsec", %peer, "quick mode limit reached: new main mode SA");
+                self.ale.engine_mut().record_net_event(
+                    now,
+                    NetEventHeader {
+                        protocol: 17,
+                        ..NetEventHeader::default()
+                    },
+                    NetEventKind::IkeQmFailure {
+                        failure_error_code: ERROR_IPSEC_IKE_QM_LIMIT,
+                        failure_point: 1,
+                        qm_filter_id: 0,
+                    },
+                );
+            }
+            within
+        } else {
+            None
+        };
+        let Some(p) = self.ipsec.as_mut() else {
+            return true;
+        };
+        let reused = match reusable {
+            Some(mm) if p.ike.create_child(now, mm).is_ok() => {
+                tracing::info!(target: "wsock::ipsec", %peer, %mm, "quick mode under the existing main mode SA");
+                p.child_pending.insert(mm);
+                p.by_peer.insert(peer, mm);
+                self.ike_drain();
+                Some(mm)
+            }
+            _ => None,
+        };
+        let mm = match running.or(reused) {
             Some(mm) => mm,
             None => {
                 let traffic =
@@ -1388,7 +1458,14 @@ impl HostCore {
             IkeEvent::ChildSaFailed { sa, error } => {
                 let code = error.win32_code();
                 tracing::info!(target: "wsock::ipsec", host = %host, mm = %sa, error = %error, code, "quick mode failed");
-                self.negotiation_failed(sa, code);
+                if p.child_pending.remove(&sa) {
+                    // Our CREATE_CHILD_SA under an existing main mode SA failed: what waited
+                    // on it is dropped; the main mode SA and its other pairs go on.
+                    p.by_peer.retain(|_, m| *m != sa);
+                    self.fail_held(HoldKey(sa.0));
+                } else {
+                    self.negotiation_failed(sa, code);
+                }
             }
             IkeEvent::Failed { sa, error } => {
                 let code = error.win32_code();
@@ -1553,10 +1630,13 @@ impl HostCore {
         let Some(p) = self.ipsec.as_mut() else {
             return;
         };
+        *p.qm_counts.entry(child.ike_sa).or_default() += 1;
+        let asked = child.replaces.is_none() && p.child_pending.remove(&child.ike_sa);
         let first_child = p
             .negotiations
             .get_mut(&child.ike_sa)
-            .is_some_and(|n| !std::mem::replace(&mut n.done, true));
+            .is_some_and(|n| !std::mem::replace(&mut n.done, true))
+            || asked;
         if first_child {
             p.failures.remove(&peer_ip);
             if p.by_peer.get(&peer_ip) == Some(&child.ike_sa) {
