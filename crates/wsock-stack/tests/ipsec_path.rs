@@ -433,3 +433,31 @@ fn user_level_authentication_names_the_peer_user_and_a_wrong_password_fails() {
     assert_eq!(r.0.err(), Some(StackError::TimedOut));
     assert_eq!(r.1.unwrap().negotiation_winerr, 13801);
 }
+
+#[test]
+fn tunnel_mode_carries_a_secure_echo_and_checks_inner_selectors() {
+    trace();
+    let net = Network::builder(Scenario::default_scenario())
+        .ipsec_setup(|_, s| s.mode = wsock_stack::wsock_ipsec::esp::Mode::Tunnel)
+        .start()
+        .expect("network");
+    let (client, server) = (net.host("client").unwrap(), net.host("server").unwrap());
+    let l = secure_listener(&server, "0.0.0.0:5030", Some(0));
+    net.runtime().unwrap().block_on(async {
+        let c = client.tcp(Family::V4);
+        c.set_security(Some(settings(SETTINGS_GUARANTEE_ENCRYPTION)))
+            .unwrap();
+        tokio::time::timeout(SAFETY, c.connect(addr("10.0.0.2:5030")))
+            .await
+            .unwrap()
+            .unwrap();
+        let (a, _) = l.accept().await.unwrap();
+        c.send(b"through the tunnel").await.unwrap();
+        let mut b = [0u8; 32];
+        let n = a.recv(&mut b).await.unwrap();
+        assert_eq!(&b[..n], b"through the tunnel");
+    });
+    let sas = client.security_associations();
+    assert!(sas.child.iter().all(|c| c.mode == "tunnel"), "{sas:?}");
+    assert_eq!(server.counters().drops.get(DropReason::Ipsec), 0);
+}

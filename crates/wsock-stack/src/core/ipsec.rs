@@ -1298,6 +1298,20 @@ impl HostCore {
                         if next_header == 59 {
                             return None; // dummy packet (RFC 4303 §2.6)
                         }
+                        // The inbound selector check (RFC 4301 §5.2): the inner packet must
+                        // be between the SA's peer and us; TFC padding past its length goes.
+                        let mut payload = payload;
+                        match IpSummary::parse(&payload) {
+                            Ok(inner) if inner.src == peer_ip && inner.dst == local_ip => {
+                                let end = wire::ip_payload_end(&payload, &inner);
+                                payload.truncate(end);
+                            }
+                            _ => {
+                                tracing::debug!(target: "wsock::ipsec", spi, "tunnel packet outside the SA's selectors: dropped");
+                                self.drops.bump(DropReason::Ipsec);
+                                return None;
+                            }
+                        }
                         payload
                     }
                     Mode::Transport => {
