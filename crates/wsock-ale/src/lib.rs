@@ -1094,9 +1094,7 @@ impl Ale {
         let request = |f: FilterRef| -> Option<ProtectionRequest> {
             let filter = self.engine.resolve_filter(&f)?;
             let callout = f.action.callout();
-            if callout.is_none()
-                && filter.raw_context == 0
-                && filter.provider_context_key.is_none()
+            if callout.is_none() && filter.raw_context == 0 && filter.provider_context_key.is_none()
             {
                 return None;
             }

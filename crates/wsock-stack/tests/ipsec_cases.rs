@@ -406,12 +406,11 @@ mod wire_cases {
         }
     }
 
-    /// Moves datagrams between the two endpoints until quiet; returns every datagram sent
-    /// (from initiator = true) and the events of each side.
-    fn run(
-        x: &mut IkeEndpoint,
-        y: &mut IkeEndpoint,
-    ) -> (Vec<(bool, Vec<u8>)>, Vec<IkeEvent>, Vec<IkeEvent>) {
+    /// Every datagram sent (`true`: from the initiator) and the events of each side.
+    type Run = (Vec<(bool, Vec<u8>)>, Vec<IkeEvent>, Vec<IkeEvent>);
+
+    /// Moves datagrams between the two endpoints until quiet.
+    fn run(x: &mut IkeEndpoint, y: &mut IkeEndpoint) -> Run {
         let (mut log, mut ex, mut ey) = (Vec::new(), Vec::new(), Vec::new());
         let now = Duration::ZERO;
         loop {
