@@ -485,6 +485,14 @@ fn responder_suites() -> Vec<(EspSuite, bool)> {
 }
 
 impl IpsecPath {
+    /// Forgets every child SA pair of IKE SA `mm` (deleted, failed or refused).
+    fn purge_sa(&mut self, mm: IkeSaId) {
+        self.inb.retain(|_, i| i.mm != mm);
+        for v in self.out.values_mut() {
+            v.retain(|o| o.mm != mm);
+        }
+    }
+
     fn policy(&self, need: Option<&Need>) -> IkePolicy {
         let mut p = match &self.setup.credential {
             IpsecCredential::Certificate { id, cert } => {
@@ -930,18 +938,7 @@ impl HostCore {
             if within.is_none() && !candidates.is_empty() {
                 // Every main mode SA reached its quick mode limit: a new one is negotiated.
                 tracing::info!(target: "wsock::ipsec", %peer, "quick mode limit reached: new main mode SA");
-                self.ale.engine_mut().record_net_event(
-                    now,
-                    NetEventHeader {
-                        protocol: 17,
-                        ..NetEventHeader::default()
-                    },
-                    NetEventKind::IkeQmFailure {
-                        failure_error_code: ERROR_IPSEC_IKE_QM_LIMIT,
-                        failure_point: 1,
-                        qm_filter_id: 0,
-                    },
-                );
+                self.ike_failure_event(Some(peer), ERROR_IPSEC_IKE_QM_LIMIT, 1, true);
             }
             within
         } else {
@@ -980,7 +977,7 @@ impl HostCore {
                         return true;
                     }
                     Err(code) => {
-                        self.record_failure(peer, need.clone(), code);
+                        self.record_failure(peer, need.clone(), code, 0);
                         if need.clear_ok {
                             return false;
                         }
@@ -1122,9 +1119,53 @@ impl HostCore {
     }
 
     /// Records a failure that happened before any message was sent (no policy).
-    fn record_failure(&mut self, peer: IpAddr, need: Need, code: u32) {
+    /// Records an IKE failure net event (`IkeMmFailure`, or `IkeQmFailure` with `quick_mode`):
+    /// `point` is `IPSEC_FAILURE_POINT` (0 none, 1 me, 2 peer); `peer`, when known, fills the
+    /// header's addresses (the IKE port role).
+    fn ike_failure_event(&mut self, peer: Option<IpAddr>, code: u32, point: u32, quick_mode: bool) {
+        let header = match peer {
+            Some(peer) => {
+                let local = if peer.is_ipv4() {
+                    IpAddr::V4(self.spec.ipv4)
+                } else {
+                    IpAddr::V6(self.spec.ipv6)
+                };
+                NetEventHeader {
+                    protocol: 17,
+                    local: Some(SocketAddr::new(local, 500)),
+                    remote: Some(SocketAddr::new(peer, 500)),
+                    app_id: None,
+                    user_id: None,
+                }
+            }
+            None => NetEventHeader {
+                protocol: 17,
+                ..NetEventHeader::default()
+            },
+        };
+        let kind = if quick_mode {
+            NetEventKind::IkeQmFailure {
+                failure_error_code: code,
+                failure_point: point,
+                qm_filter_id: 0,
+            }
+        } else {
+            NetEventKind::IkeMmFailure {
+                failure_error_code: code,
+                failure_point: point,
+                mm_filter_id: 0,
+            }
+        };
         let now = self.now;
-        tracing::info!(target: "wsock::ipsec", host = %self.spec.name, %peer, code, "no policy to negotiate with");
+        self.ale.engine_mut().record_net_event(now, header, kind);
+    }
+
+    /// A negotiation towards `peer` failed (or could not start, `point` 0): the failure is
+    /// remembered for the hold-down, recorded as a net event, and every flow to that peer that
+    /// waited records the reason (NegotiationWinerr).
+    fn record_failure(&mut self, peer: IpAddr, need: Need, code: u32, point: u32) {
+        let now = self.now;
+        tracing::info!(target: "wsock::ipsec", host = %self.spec.name, %peer, code, "negotiation failed or had no policy");
         if let Some(p) = self.ipsec.as_mut() {
             p.failures.insert(
                 peer,
@@ -1135,26 +1176,7 @@ impl HostCore {
                 },
             );
         }
-        let local = if peer.is_ipv4() {
-            IpAddr::V4(self.spec.ipv4)
-        } else {
-            IpAddr::V6(self.spec.ipv6)
-        };
-        self.ale.engine_mut().record_net_event(
-            now,
-            NetEventHeader {
-                protocol: 17,
-                local: Some(SocketAddr::new(local, 500)),
-                remote: Some(SocketAddr::new(peer, 500)),
-                app_id: None,
-                user_id: None,
-            },
-            NetEventKind::IkeMmFailure {
-                failure_error_code: code,
-                failure_point: 0,
-                mm_filter_id: 0,
-            },
-        );
+        self.ike_failure_event(Some(peer), code, point, false);
         let flows: Vec<FlowId> = self
             .ale
             .flows()
@@ -1435,23 +1457,15 @@ impl HostCore {
                         .classify(wsock_wfp::Layer::KM_AUTHORIZATION, &v);
                     if r.is_block() {
                         tracing::info!(target: "wsock::ipsec", host = %host, mm = %sa, peer = %peer_id, "KM_AUTHORIZATION refused the peer: SA deleted (13905)");
-                        let p = self.ipsec.as_mut().expect("ipsec is on");
-                        let _ = p.ike.delete_ike_sa(now, sa);
-                        p.inb.retain(|_, i| i.mm != sa);
-                        for v in p.out.values_mut() {
-                            v.retain(|o| o.mm != sa);
+                        if let Some(p) = self.ipsec.as_mut() {
+                            let _ = p.ike.delete_ike_sa(now, sa);
+                            p.purge_sa(sa);
                         }
-                        self.ale.engine_mut().record_net_event(
-                            now,
-                            NetEventHeader {
-                                protocol: 17,
-                                ..NetEventHeader::default()
-                            },
-                            NetEventKind::IkeMmFailure {
-                                failure_error_code: ERROR_IPSEC_IKE_AUTHORIZATION_FAILURE,
-                                failure_point: 1,
-                                mm_filter_id: 0,
-                            },
+                        self.ike_failure_event(
+                            None,
+                            ERROR_IPSEC_IKE_AUTHORIZATION_FAILURE,
+                            1,
+                            false,
                         );
                         self.refused_sas.insert(sa);
                         return;
@@ -1487,10 +1501,7 @@ impl HostCore {
                 {
                     // The SA is gone (e.g. the initiator refused our identity after we
                     // installed our side of the child SA): its child SAs go with it.
-                    p.inb.retain(|_, i| i.mm != sa);
-                    for v in p.out.values_mut() {
-                        v.retain(|o| o.mm != sa);
-                    }
+                    p.purge_sa(sa);
                     p.peer_ids.remove(&sa);
                 }
                 self.negotiation_failed(sa, code);
@@ -1516,16 +1527,10 @@ impl HostCore {
                     let Some(p) = self.ipsec.as_mut() else {
                         return;
                     };
-                    p.inb.retain(|_, i| i.mm != sa);
-                    for v in p.out.values_mut() {
-                        v.retain(|o| o.mm != sa);
-                    }
+                    p.purge_sa(sa);
                     return;
                 }
-                p.inb.retain(|_, i| i.mm != sa);
-                for v in p.out.values_mut() {
-                    v.retain(|o| o.mm != sa);
-                }
+                p.purge_sa(sa);
                 p.peer_ids.remove(&sa);
                 if let Some(n) = p.negotiations.remove(&sa) {
                     if p.by_peer.get(&n.peer_ip) == Some(&sa) {
@@ -1671,18 +1676,7 @@ impl HostCore {
             // waits on it, and the SAs it has keep working. A responder still records the
             // failure (Windows logs IKE failures on both sides).
             if !p.negotiations.contains_key(&mm) {
-                self.ale.engine_mut().record_net_event(
-                    now,
-                    NetEventHeader {
-                        protocol: 17,
-                        ..NetEventHeader::default()
-                    },
-                    NetEventKind::IkeMmFailure {
-                        failure_error_code: winerr,
-                        failure_point: 2,
-                        mm_filter_id: 0,
-                    },
-                );
+                self.ike_failure_event(None, winerr, 2, false);
             }
             return;
         }
@@ -1692,51 +1686,7 @@ impl HostCore {
         if p.by_peer.get(&n.peer_ip) == Some(&mm) {
             p.by_peer.remove(&n.peer_ip);
         }
-        p.failures.insert(
-            n.peer_ip,
-            Failure {
-                winerr,
-                at: now,
-                need: n.need.clone(),
-            },
-        );
-        let local = if n.peer_ip.is_ipv4() {
-            IpAddr::V4(self.spec.ipv4)
-        } else {
-            IpAddr::V6(self.spec.ipv6)
-        };
-        self.ale.engine_mut().record_net_event(
-            now,
-            NetEventHeader {
-                protocol: 17,
-                local: Some(SocketAddr::new(local, 500)),
-                remote: Some(SocketAddr::new(n.peer_ip, 500)),
-                app_id: None,
-                user_id: None,
-            },
-            NetEventKind::IkeMmFailure {
-                failure_error_code: winerr,
-                failure_point: 1,
-                mm_filter_id: 0,
-            },
-        );
-        // Every flow to that peer that waited records the reason (NegotiationWinerr).
-        let flows: Vec<FlowId> = self
-            .ale
-            .flows()
-            .filter(|f| f.remote.ip() == n.peer_ip && f.security.qm_sa_id.is_none())
-            .map(|f| f.id)
-            .collect();
-        for f in flows {
-            let _ = self.ale.set_flow_security(
-                f,
-                wsock_ale::FlowSecurity {
-                    mm_sa_id: None,
-                    qm_sa_id: None,
-                    negotiation_winerr: winerr,
-                },
-            );
-        }
+        self.record_failure(n.peer_ip, n.need.clone(), winerr, 1);
         if n.need.clear_ok {
             // ALLOW_INSECURE / negotiation discovery: what waited goes in clear.
             self.release_held(HoldKey(mm.0), now);
