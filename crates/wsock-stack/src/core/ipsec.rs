@@ -820,6 +820,19 @@ impl HostCore {
         if need.is_none() && !flow_secured {
             return false;
         }
+        // An inbound flow answers the way its peer spoke: a flow whose packets arrived in clear
+        // (allowed by ALLOW_INSECURE) is answered in clear, never over an SA the peer may have
+        // just given up (e.g. after refusing our identity).
+        let inbound_flow = flow
+            .and_then(|f| self.ale.flow(f))
+            .is_some_and(|i| i.direction == wsock_ale::Direction::Inbound);
+        if inbound_flow && !flow_secured {
+            if need.as_ref().is_none_or(|n| n.clear_ok) {
+                return false;
+            }
+            self.drops.bump(DropReason::ClearTextDrop);
+            return true;
+        }
         // An SA to the peer that fits.
         let negotiations = &p.negotiations;
         let fits = |o: &OutEntry, n: Option<&Need>, ids: &BTreeMap<IkeSaId, Identity>| {
