@@ -188,9 +188,20 @@ fn in_namespace(name: &str, charon_extra: &str, scenario: fn(&mut Lab)) {
         .output()
         .expect("run the test in a namespace");
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     println!("--- namespace run of {name} ---\n{stdout}");
-    println!("{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{name} failed in its namespace");
+    println!("{stderr}");
+    // The panic message comes last so that a log cut in the middle still shows it.
+    let reason = stderr
+        .lines()
+        .skip_while(|l| !l.contains("panicked at"))
+        .take(8)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        out.status.success(),
+        "{name} failed in its namespace:\n{reason}"
+    );
     assert!(
         stdout.contains(&format!("STRONGSWAN INTEROP OK: {name}")),
         "{name} did not run in its namespace"
@@ -2419,7 +2430,26 @@ fn simultaneous_ike_rekey_with_charon() {
 /// arrived). charon answers TEMPORARY_FAILURE, and we rekey the child again after a moment
 /// (RFC 7296 §2.25). Afterwards one IKE SA and one child SA pair are left on both sides, the
 /// same, and traffic flows.
+/// Which of our two held packets charon gets first when a child rekey of ours meets its IKE
+/// rekey.
+#[derive(Clone, Copy, PartialEq)]
+enum Collision {
+    /// Both at once, our request first; charon's worker threads decide the order.
+    AsSent,
+    /// Our answer to charon's IKE rekey, and our request only once charon has deleted the old
+    /// IKE SA: the request is left in flight on a deleted IKE SA.
+    AnswerFirst,
+}
+
 fn child_rekey_meets_ike_rekey(lab: &mut Lab) {
+    child_rekey_collides(lab, Collision::AsSent);
+}
+
+fn child_rekey_in_flight_on_deleted_ike_sa(lab: &mut Lab) {
+    child_rekey_collides(lab, Collision::AnswerFirst);
+}
+
+fn child_rekey_collides(lab: &mut Lab, order: Collision) {
     let mut d = Driver::new(None);
     let mut policy = IkePolicy::psk(Identity::Fqdn("psk.b.lab".into()), PSK);
     tunnel_policy(&mut policy);
@@ -2443,9 +2473,41 @@ fn child_rekey_meets_ike_rekey(lab: &mut Lab) {
     d.run_until("charon's CREATE_CHILD_SA", Duration::from_secs(5), |d| {
         d.peer_requests.contains(&ExchangeType::CREATE_CHILD_SA)
     });
-    d.release();
-    // charon answers our child rekey with TEMPORARY_FAILURE while it rekeys the IKE SA; we make
-    // the request again a moment later, on the new IKE SA.
+    match order {
+        Collision::AsSent => d.release(),
+        Collision::AnswerFirst => {
+            let held = d.hold.take().unwrap_or_default();
+            let request = held[0].contents.clone();
+            let (ours, answers): (Vec<_>, Vec<_>) =
+                held.into_iter().partition(|t| t.contents == request);
+            d.hold = Some(ours);
+            for t in answers {
+                let sock = match t.socket {
+                    WireSocket::Ike => &d.ike,
+                    WireSocket::Natt => &d.natt,
+                };
+                sock.send_to(&t.contents, t.destination).unwrap();
+            }
+            // Anything we send from now on is held behind the stale request, then released in
+            // order once the old IKE SA is gone.
+            d.run_until(
+                "charon deleting the old IKE SA",
+                Duration::from_secs(5),
+                |d| {
+                    d.events.iter().any(|e| {
+                        matches!(e, IkeEvent::IkeSaDeleted { sa: gone, by_peer: true } if *gone == sa)
+                    })
+                },
+            );
+            d.release();
+        }
+    }
+    // Two outcomes are correct, and which one happens depends on the order in which charon's
+    // worker threads take the two packets we just released. Either charon sees our child rekey
+    // while its IKE rekey is still open and answers TEMPORARY_FAILURE (we make the request again
+    // 1 to 2 s later, on the new IKE SA), or it takes our answer to its IKE rekey first and
+    // deletes the old IKE SA with our request unanswered (we make it again at once, on the new
+    // IKE SA). Both end in the same state, checked below.
     let mut sas = String::new();
     d.run_until(
         "the child rekeyed, one IKE SA and one pair on both sides",
@@ -2465,7 +2527,30 @@ fn child_rekey_meets_ike_rekey(lab: &mut Lab) {
         },
     );
     println!("--- swanctl --list-sas ---\n{sas}");
-    assert!(lab.log().contains("N(TEMP_FAIL)"));
+    let temp_fail = lab.log().contains("N(TEMP_FAIL)");
+    let old_ike_deleted_first = d
+        .events
+        .iter()
+        .any(|e| matches!(e, IkeEvent::IkeSaDeleted { sa: gone, by_peer: true } if *gone == sa));
+    println!(
+        "collision outcome: {}",
+        if temp_fail {
+            "TEMPORARY_FAILURE, request made again"
+        } else {
+            "old IKE SA deleted with our request in flight, request made again"
+        }
+    );
+    if order == Collision::AnswerFirst {
+        assert!(!temp_fail && old_ike_deleted_first, "{:?}", d.events);
+    }
+    assert!(
+        temp_fail || old_ike_deleted_first,
+        "our child rekey was neither refused with TEMPORARY_FAILURE nor left in flight on a \
+         deleted IKE SA: {:?}",
+        d.events
+    );
+    let rekeyed_on = d.children[0].sa.ike_sa;
+    assert_ne!(rekeyed_on, sa, "the child rekey finished on the old IKE SA");
     ping(&mut d, 2);
     udp_from_charon(&mut d);
 }
@@ -2476,6 +2561,15 @@ fn child_rekey_colliding_with_charon_ike_rekey() {
         "child_rekey_colliding_with_charon_ike_rekey",
         "",
         child_rekey_meets_ike_rekey,
+    );
+}
+
+#[test]
+fn child_rekey_in_flight_on_an_ike_sa_charon_deleted() {
+    in_namespace(
+        "child_rekey_in_flight_on_an_ike_sa_charon_deleted",
+        "",
+        child_rekey_in_flight_on_deleted_ike_sa,
     );
 }
 
