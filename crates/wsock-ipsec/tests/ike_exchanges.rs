@@ -1687,6 +1687,75 @@ fn simultaneous_ike_sa_rekey_keeps_exactly_one_new_ike_sa() {
     assert!(winners.contains(&Role::Initiator) && winners.contains(&Role::Responder));
 }
 
+/// Regression (found against strongSwan, one run in four): both sides rekey the IKE SA, but the
+/// peer takes our answer to its rekey before it sees our request, so on its side there is no
+/// collision: it moves the child SAs to its new IKE SA and deletes the old one while our
+/// request is still in flight. We had answered its rekey as one half of a collision (the child
+/// SAs waiting for our exchange to decide), so the Delete took the child SAs with the old IKE
+/// SA. Now the peer's new IKE SA takes them over and our exchange is abandoned.
+#[test]
+fn peer_ike_rekey_completing_before_it_sees_ours_keeps_the_child_sas() {
+    for seed in [120u64, 122, 124, 126] {
+        let mut p = Pair::new(
+            endpoint(A_IKE, A_NATT, None, seed),
+            endpoint(B_IKE, B_NATT, Some(policy("b.test")), seed + 1),
+        );
+        let sa =
+            p.a.connect(p.now, addr(B_IKE), None, policy("a.test"))
+                .unwrap();
+        p.settle();
+        let (b_sa, ..) = established(&p.b_events).unwrap();
+        let (ca, cb) = (child(&p.a_events).unwrap(), child(&p.b_events).unwrap());
+        // A's rekey request leaves but is late; B's overtakes it and A answers it.
+        p.a.rekey_ike_sa(p.now, sa).unwrap();
+        let late = p.a.poll_transmit(p.now).expect("A's rekey request");
+        p.b.rekey_ike_sa(p.now, b_sa).unwrap();
+        // B's exchange completes, B deletes the old IKE SA, all before A's request arrives.
+        p.settle();
+        assert!(
+            p.a_events
+                .contains(&IkeEvent::IkeSaDeleted { sa, by_peer: true }),
+            "seed {seed}: B deleted the old IKE SA: {:?}",
+            p.a_events
+        );
+        p.deliver(Dir::AtoB, late);
+        p.settle();
+        let (la, lb) = (p.a.summaries(), p.b.summaries());
+        assert_eq!(la.len(), 1, "seed {seed}: one IKE SA left on A: {la:?}");
+        assert_eq!(lb.len(), 1, "seed {seed}: one IKE SA left on B: {lb:?}");
+        assert_eq!((la[0].spi_i, la[0].spi_r), (lb[0].spi_i, lb[0].spi_r));
+        assert_eq!(la[0].role, Role::Responder, "seed {seed}: B's new IKE SA");
+        assert_eq!(la[0].children, vec![(ca.inbound.spi, ca.outbound.spi)]);
+        assert_eq!(lb[0].children, vec![(cb.inbound.spi, cb.outbound.spi)]);
+        assert!(
+            !p.a_events
+                .iter()
+                .any(|e| matches!(e, IkeEvent::ChildSaDeleted { .. })),
+            "seed {seed}: {:?}",
+            p.a_events
+        );
+        let rekeys: Vec<_> = p
+            .a_events
+            .iter()
+            .filter_map(|e| match e {
+                IkeEvent::IkeSaRekeyed { new, .. } => Some(*new),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(rekeys, vec![la[0].id], "seed {seed}");
+        let (a_id, b_id) = (la[0].id, lb[0].id);
+        p.a.check_liveness(p.now, a_id).unwrap();
+        p.b.check_liveness(p.now, b_id).unwrap();
+        p.settle();
+        assert!(p
+            .a_events
+            .contains(&IkeEvent::LivenessConfirmed { sa: a_id }));
+        assert!(p
+            .b_events
+            .contains(&IkeEvent::LivenessConfirmed { sa: b_id }));
+    }
+}
+
 /// Regression (found against strongSwan): a peer that restarted and authenticated again left
 /// its stale IKE SA and child SAs with us forever, since INITIAL_CONTACT was neither sent nor
 /// honoured. Now (RFC 7296 §2.4) an initiator with no other IKE SA to the peer's address sends

@@ -258,3 +258,37 @@ fn case_47_quick_mode_limit_2_moves_the_third_quick_mode_to_a_new_main_mode_sa()
         }
     )));
 }
+
+/// Regression (seen once under load in `case_48`): a query answered "not secured" when the
+/// socket's last packet had gone on a pair that was rekeyed and then removed; the flow still
+/// named the old QM SA id. Now the query follows the rekey to the pair that replaced it.
+#[test]
+fn a_flow_last_seen_on_a_rekeyed_pair_reports_the_pair_that_replaced_it() {
+    let mut p = Pair::with_ipsec(4800, Faults::default(), |_, s| {
+        s.child_lifetime = child_lifetime(Some(Duration::from_secs(300)), None);
+        s.idle_timeout = None;
+    });
+    let (c, _s) = secure_connect(&mut p, 7048, encrypted());
+    let first = p.cores[0].query_security(c, None).unwrap();
+    assert!(first.secured && first.encrypted, "{first:?}");
+    // No packet after the handshake: the rekey at 90 % of 300 s and the old pair's end at
+    // 300 s happen with the flow still naming the first pair.
+    let start = p.now;
+    p.run_until(start + Duration::from_secs(400), |p| {
+        p.now >= start + Duration::from_secs(330)
+    });
+    let pairs = p.cores[0].security_associations().child;
+    assert!(
+        !pairs.is_empty() && pairs.iter().all(|c| c.qm_sa_id != first.qm_sa_id),
+        "the first pair was rekeyed away: {pairs:?}"
+    );
+    let q = p.cores[0].query_security(c, None).unwrap();
+    assert!(
+        q.secured && q.encrypted && q.qm_sa_id > first.qm_sa_id,
+        "{first:?} -> {q:?}"
+    );
+    assert!(
+        pairs.iter().any(|c| c.qm_sa_id == q.qm_sa_id),
+        "{q:?} {pairs:?}"
+    );
+}

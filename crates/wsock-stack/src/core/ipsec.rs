@@ -60,6 +60,10 @@ pub const ERROR_IPSEC_IKE_AUTHORIZATION_FAILURE: u32 = 13905;
 /// `ERROR_IPSEC_CLEAR_TEXT_DROP`: a clear packet where policy required protection.
 pub const ERROR_IPSEC_CLEAR_TEXT_DROP: u32 = 13916;
 
+/// How many rekey links (old QM SA id → new) a host keeps for queries of flows last seen on a
+/// pair that is gone.
+const MAX_SUCCESSOR_LINKS: usize = 4096;
+
 /// How a host authenticates in IKE.
 #[derive(Clone)]
 pub enum IpsecCredential {
@@ -376,6 +380,10 @@ pub(crate) struct IpsecPath {
     inb: HashMap<u32, InEntry>,
     failures: BTreeMap<IpAddr, Failure>,
     next_qm: u64,
+    /// Rekeys: QM SA id → the id of the pair that replaced it (ids only grow, so chains end),
+    /// so that a flow last seen on a pair that is gone reports its successor. Bounded: the
+    /// oldest links go first.
+    successors: BTreeMap<u64, u64>,
     keylog: KeyLog,
     /// ESP packets dropped, by `ERROR_IPSEC_*` code.
     pub(crate) esp_errors: BTreeMap<u32, u64>,
@@ -574,6 +582,7 @@ impl HostCore {
             inb: HashMap::new(),
             failures: BTreeMap::new(),
             next_qm: 1,
+            successors: BTreeMap::new(),
             keylog: KeyLog::default(),
             esp_errors: BTreeMap::new(),
         };
@@ -699,7 +708,14 @@ impl HostCore {
     /// The facts of the SA with QM id `qm`, if it still exists.
     pub fn sa_facts(&self, mm: u64, qm: u64) -> Option<SaFacts> {
         let p = self.ipsec.as_ref()?;
-        let o = p.out.values().flatten().find(|o| o.qm == qm)?;
+        // A pair that was rekeyed away reports the pair that protects the flow now.
+        let mut qm = qm;
+        let o = loop {
+            if let Some(o) = p.out.values().flatten().find(|o| o.qm == qm) {
+                break o;
+            }
+            qm = *p.successors.get(&qm)?;
+        };
         let id = p.peer_ids.get(&IkeSaId(mm)).or(p.peer_ids.get(&o.mm));
         Some(SaFacts {
             mm_sa_id: o.mm.0,
@@ -1608,6 +1624,12 @@ impl HostCore {
         };
         let qm = p.next_qm;
         p.next_qm += 1;
+        if let Some(old_qm) = child.replaces.and_then(|old| p.inb.get(&old)).map(|i| i.qm) {
+            p.successors.insert(old_qm, qm);
+            while p.successors.len() > MAX_SUCCESSOR_LINKS {
+                p.successors.pop_first();
+            }
+        }
         let encrypted = suite_encrypts(child.outbound.suite);
         tracing::info!(target: "wsock::ipsec", host = %host, mm = %child.ike_sa, qm, peer = %peer_ip, spi_in = format_args!("{:08x}", child.inbound.spi), spi_out = format_args!("{:08x}", child.outbound.spi), suite = %suite_name(child.outbound.suite), mode = ?child.mode, "quick mode SA ready");
         if p.setup.keylog {

@@ -2042,7 +2042,7 @@ impl IkeEndpoint {
                 self.responder_auth(sa, now, request, message_id, &inner)
             }
             (State::Established(_), ExchangeType::INFORMATIONAL) => {
-                self.informational(sa, request, message_id, &inner)
+                self.informational(sa, now, request, message_id, &inner)
             }
             (State::Established(_), ExchangeType::CREATE_CHILD_SA) => {
                 let ike = inner.iter().any(|p| {
@@ -2442,6 +2442,7 @@ impl IkeEndpoint {
     fn informational(
         &mut self,
         sa: &mut Sa,
+        now: Duration,
         request: [u8; 32],
         message_id: u32,
         inner: &[PayloadRepr],
@@ -2495,6 +2496,17 @@ impl IkeEndpoint {
             });
         }
         if delete_ike {
+            // The peer rekeyed this IKE SA while our own rekey of it was in flight, and now
+            // deletes it: on its side the new IKE SA it made won (it had not seen our request
+            // yet, or its exchange used the higher nonces), so that SA takes over the child SAs
+            // and our exchange is abandoned (RFC 7296 §2.8.2 from the peer's point of view).
+            let theirs = match &mut sa.state {
+                State::Established(e) => e.peer_ike_rekey.take(),
+                _ => None,
+            };
+            if let Some(t) = theirs {
+                self.hand_over(now, sa, t.new);
+            }
             // A rekeyed IKE SA deleted while one of our CREATE_CHILD_SA requests was still in
             // flight on it: the request is made again on the IKE SA that took over.
             if let (Some(next), Some(RequestKind::CreateChild { rekey })) =
