@@ -90,7 +90,10 @@
 //!   new IKE SA (message IDs restart at 0) and then deletes the old IKE SA. Simultaneous IKE SA
 //!   rekeys (RFC 7296 §2.8.2): both exchanges complete; the new IKE SA whose exchange used the
 //!   lowest of the four nonces is deleted by the side that initiated that exchange, the other
-//!   takes over the child SAs, and its initiator deletes the old IKE SA.
+//!   takes over the child SAs, and its initiator deletes the old IKE SA. When the peer takes
+//!   our answer to its rekey before it sees our request, it sees no collision and deletes the
+//!   old IKE SA with our request still in flight: its new IKE SA then takes over the child SAs
+//!   and our exchange is abandoned.
 //! - Simultaneous child rekeys (RFC 7296 §2.8.1): when the peer rekeys a child SA we are rekeying
 //!   ourselves, both exchanges complete; the new pair whose exchange used the lowest of the four
 //!   nonces is deleted by the side that initiated that exchange, and the initiator of the
