@@ -99,6 +99,17 @@ pub enum Abort {
     Policy(Box<wsock_ale::AleBlock>),
     /// The application aborted it (e.g. a test or a management tool).
     Local,
+    /// An IPsec SA id the connection's query selected changed (a rekey or a new negotiation
+    /// replaced the SA) and the query asked for
+    /// `SOCKET_QUERY_IPSEC2_ABORT_CONNECTION_ON_FIELD_CHANGE`.
+    SaChanged {
+        /// The field that changed: `"MmSaId"` or `"QmSaId"`.
+        field: &'static str,
+        /// Its value at the query.
+        was: u64,
+        /// Its value now (0: no SA protects the connection any more).
+        now: u64,
+    },
 }
 
 fn describe_block(f: &mut std::fmt::Formatter<'_>, b: &wsock_ale::AleBlock) -> std::fmt::Result {
@@ -130,6 +141,10 @@ impl std::fmt::Display for Abort {
         match self {
             Abort::Policy(b) => describe_block(f, b),
             Abort::Local => f.write_str("aborted locally"),
+            Abort::SaChanged { field, was, now } => write!(
+                f,
+                "the IPsec SA changed ({field} {was} -> {now}) and the query asked to abort then"
+            ),
         }
     }
 }

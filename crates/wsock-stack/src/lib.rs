@@ -53,8 +53,8 @@ mod types;
 pub mod wire;
 
 pub use crate::core::HostCore;
-pub use core::{KeyLog, SaDatabase, SecurityQuery};
-pub use error::{Result, StackError};
+pub use core::{KeyLog, SaDatabase, SaFields, SecurityQuery};
+pub use error::{Abort, Result, StackError};
 pub use network::{Network, NetworkBuilder};
 pub use scenario::{Faults, Scenario, ScenarioError};
 pub use socket::{Endpoint, Host, HostStats};

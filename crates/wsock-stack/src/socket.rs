@@ -421,6 +421,23 @@ impl Endpoint {
         self.host.lock().query_security(self.id, peer)
     }
 
+    /// `WSAQuerySocketSecurity` with `SOCKET_QUERY_IPSEC2_ABORT_CONNECTION_ON_FIELD_CHANGE`:
+    /// the query, and a secured TCP connection is then aborted (`ConnectionAborted`) when one
+    /// of the SA ids `fields` selects changes (see
+    /// [`crate::core::HostCore::query_security_watching`]).
+    ///
+    /// # Errors
+    /// As [`Endpoint::query_security`].
+    pub fn query_security_watching(
+        &self,
+        peer: Option<SocketAddr>,
+        fields: crate::SaFields,
+    ) -> Result<SecurityQuery> {
+        self.host
+            .lock()
+            .query_security_watching(self.id, peer, fields)
+    }
+
     /// Binds to a local address (port 0: an ephemeral port).
     ///
     /// # Errors

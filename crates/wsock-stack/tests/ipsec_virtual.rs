@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{secure_connect, Pair};
 use wsock_stack::core::{child_lifetime, SETTINGS_GUARANTEE_ENCRYPTION};
 use wsock_stack::stages::WireSocket;
-use wsock_stack::{Faults, SecuritySettings, StackError};
+use wsock_stack::{Abort, Faults, SaFields, SecuritySettings, StackError};
 
 fn encrypted() -> SecuritySettings {
     SecuritySettings {
@@ -291,4 +291,147 @@ fn a_flow_last_seen_on_a_rekeyed_pair_reports_the_pair_that_replaced_it() {
         pairs.iter().any(|c| c.qm_sa_id == q.qm_sa_id),
         "{q:?} {pairs:?}"
     );
+}
+
+/// `SOCKET_QUERY_IPSEC2_ABORT_CONNECTION_ON_FIELD_CHANGE` (unconfirmed-resolved.md 5e): a
+/// connection whose query watches `QmSaId` is aborted by the first quick mode rekey; one that
+/// watches `MmSaId` lives through quick mode rekeys and is aborted by the main mode rekey. The
+/// socket gets WSAECONNABORTED naming the field, the peer a reset.
+#[test]
+fn a_watching_query_aborts_the_connection_when_its_sa_id_changes() {
+    let mut p = Pair::with_ipsec(5100, Faults::default(), |_, s| {
+        s.child_lifetime = child_lifetime(Some(Duration::from_secs(300)), None);
+        s.ike_lifetime = Some(Duration::from_secs(1000));
+        s.idle_timeout = None;
+    });
+    let (c1, s1) = secure_connect(&mut p, 7101, encrypted());
+    let (c2, s2) = secure_connect(&mut p, 7102, encrypted());
+    let (c3, _s3) = secure_connect(&mut p, 7103, encrypted());
+    let qm_only = SaFields {
+        mm: false,
+        qm: true,
+    };
+    let mm_only = SaFields {
+        mm: true,
+        qm: false,
+    };
+    let q1 = p.cores[0]
+        .query_security_watching(c1, None, qm_only)
+        .unwrap();
+    let q2 = p.cores[0]
+        .query_security_watching(c2, None, mm_only)
+        .unwrap();
+    assert!(q1.secured && q2.secured, "{q1:?} {q2:?}");
+    // c3's query watches nothing.
+    p.cores[0]
+        .query_security_watching(c3, None, SaFields::default())
+        .unwrap();
+    let start = p.now;
+    p.run_until(start + Duration::from_secs(400), |p| {
+        p.now >= start + Duration::from_secs(330)
+    });
+    match p.cores[0].try_send(c1, b"after the rekey") {
+        Err(StackError::ConnectionAborted(Abort::SaChanged { field, was, now })) => {
+            assert_eq!((field, was), ("QmSaId", q1.qm_sa_id));
+            assert!(now > was, "{was} -> {now}");
+        }
+        other => panic!("c1 watched QmSaId through a quick mode rekey: {other:?}"),
+    }
+    let mut buf = [0u8; 64];
+    let mut peer_saw = None;
+    p.run_until(p.now + Duration::from_secs(10), |p| {
+        peer_saw = p.cores[1].try_recv(s1, &mut buf, false).err();
+        peer_saw.is_some()
+    });
+    assert_eq!(peer_saw, Some(StackError::ConnectionReset));
+    // c2 (MmSaId) lives through the quick mode rekeys.
+    let now = p.now;
+    p.cores[0].touch(now);
+    assert_eq!(p.cores[0].try_send(c2, b"still here").unwrap(), Some(10));
+    let mut got = None;
+    p.run_until(p.now + Duration::from_secs(10), |p| {
+        got = p.cores[1].try_recv(s2, &mut buf, false).unwrap();
+        got.is_some()
+    });
+    assert_eq!(&buf[..got.unwrap()], b"still here");
+    // The main mode rekey at 90 % of 1000 s.
+    p.run_until(start + Duration::from_secs(1000), |p| {
+        p.now >= start + Duration::from_secs(950)
+    });
+    match p.cores[0].try_send(c2, b"after the main mode rekey") {
+        Err(StackError::ConnectionAborted(Abort::SaChanged { field, was, .. })) => {
+            assert_eq!((field, was), ("MmSaId", q2.mm_sa_id));
+        }
+        other => panic!("c2 watched MmSaId through a main mode rekey: {other:?}"),
+    }
+    let now = p.now;
+    p.cores[0].touch(now);
+    assert!(
+        p.cores[0].try_send(c3, b"unwatched").is_ok(),
+        "a query without fields watches nothing"
+    );
+}
+
+/// Regression (found by `case_52c` with 2 s lifetimes): both hosts rekeyed the same pair at the
+/// same soft expiry, and the responder of a rekey rekeyed the pair it had just replaced, so
+/// pairs multiplied until a rekey left every few milliseconds. Now the side that answered the
+/// exchange that made a pair waits longer before rekeying it, and a replaced pair is never
+/// rekeyed: over 200 lifetimes each host holds at most two pairs (the current one and, for a
+/// moment, the one it replaces) and about one rekey per lifetime happens.
+#[test]
+fn short_lifetimes_rekey_once_per_lifetime_without_pairs_multiplying() {
+    for seed in [61u64, 62, 63] {
+        let mut p = Pair::with_ipsec(seed, Faults::default(), |_, s| {
+            s.child_lifetime = child_lifetime(Some(Duration::from_secs(2)), None);
+            s.idle_timeout = None;
+        });
+        let (c, s) = secure_connect(&mut p, 7200, encrypted());
+        let start = p.now;
+        let mut most = 0;
+        let mut ids = [
+            std::collections::BTreeSet::new(),
+            std::collections::BTreeSet::new(),
+        ];
+        let mut sent = 0usize;
+        let mut got = 0usize;
+        let mut next_send = p.now;
+        let mut buf = [0u8; 256];
+        p.run_until(start + Duration::from_secs(410), |p| {
+            let now = p.now;
+            if now >= next_send && now < start + Duration::from_secs(400) {
+                p.cores[0].touch(now);
+                if let Some(n) = p.cores[0].try_send(c, &[7u8; 100]).unwrap() {
+                    sent += n;
+                }
+                next_send = now + Duration::from_millis(500);
+            }
+            p.cores[1].touch(now);
+            while let Some(n) = p.cores[1].try_recv(s, &mut buf, false).unwrap() {
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+            for (core, ids) in p.cores.iter().zip(ids.iter_mut()) {
+                let child = core.security_associations().child;
+                most = most.max(child.len());
+                ids.extend(child.iter().map(|c| c.qm_sa_id));
+            }
+            // Stop at once when pairs multiply (else the run slows down without end).
+            most > 2 || (now >= start + Duration::from_secs(400) && got == sent)
+        });
+        assert!(
+            most <= 2,
+            "seed {seed}: at most two pairs per host, saw {most}"
+        );
+        assert_eq!(got, sent, "seed {seed}: every byte arrived");
+        // One rekey per 1.8 s over 400 s: about 222 QM SA ids on each host (ids are per host).
+        for ids in &ids {
+            assert!(
+                (180..=260).contains(&ids.len()),
+                "seed {seed}: {} quick mode SA ids in 400 s",
+                ids.len()
+            );
+        }
+    }
 }

@@ -293,6 +293,27 @@ impl TcpStream {
         Ok(crate::secure::query(&self.ep, None)?)
     }
 
+    /// [`TcpStream::security_info`], and from now on the connection is aborted when an SA id
+    /// that `fields` selects changes (`SOCKET_QUERY_IPSEC2_ABORT_CONNECTION_ON_FIELD_CHANGE`
+    /// with that `FieldMask`): reads and writes then fail with `WSAECONNABORTED` and the peer
+    /// gets a reset. `fields.qm` includes every quick mode rekey; `fields.mm` a main mode rekey
+    /// or a new main mode. A connection that is not secured watches nothing.
+    ///
+    /// # Errors
+    /// As [`TcpStream::security_info`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn f(stream: &wsock::net::TcpStream) -> wsock::Result<()> {
+    /// let fields = wsock::secure::SaFields { mm: true, qm: false };
+    /// let info = stream.security_info_watching(fields)?;
+    /// assert!(info.secured);
+    /// # Ok(()) }
+    /// ```
+    pub fn security_info_watching(&self, fields: crate::secure::SaFields) -> Result<SecurityInfo> {
+        Ok(crate::secure::query_watching(&self.ep, fields)?)
+    }
+
     /// Handles to the authenticated peer's tokens (`WSAQuerySocketSecurity` with
     /// `PeerTokenAccessMask` = `access`): zero handles when `access` is 0 or the connection is
     /// not secured. Close each with `CloseHandle`.

@@ -18,6 +18,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 use wsock_identity::IdentityError;
 use wsock_stack::wsock_ale::SecuritySettings as AleSettings;
 use wsock_stack::wsock_wfp::Guid;
+/// Which SA ids a watching query selects (`SOCKET_QUERY_IPSEC2_FIELD_MASK_MM_SA_ID`,
+/// `SOCKET_QUERY_IPSEC2_FIELD_MASK_QM_SA_ID`), for [`crate::net::TcpStream::security_info_watching`].
+pub use wsock_stack::SaFields;
 use wsock_stack::StackError;
 
 use crate::error::codes;
@@ -1057,6 +1060,14 @@ pub(crate) fn query(
     peer: Option<SocketAddr>,
 ) -> Result<SecurityInfo, SecureError> {
     Ok(crate::stack_security::query_security(ep, peer)?.into())
+}
+
+/// The query of a connected TCP endpoint that also watches the SA ids `fields` selects.
+pub(crate) fn query_watching(
+    ep: &wsock_stack::Endpoint,
+    fields: SaFields,
+) -> Result<SecurityInfo, SecureError> {
+    Ok(crate::stack_security::query_security_watching(ep, None, fields)?.into())
 }
 
 /// Token handles for a query's peer (zero handles without an authenticated peer or access).

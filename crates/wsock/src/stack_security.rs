@@ -47,8 +47,21 @@ pub(crate) fn query_security(
     ep: &Endpoint,
     peer: Option<SocketAddr>,
 ) -> Result<SecurityQuery, StackError> {
-    let q = ep.query_security(peer)?;
-    Ok(SecurityQuery {
+    ep.query_security(peer).map(from_stack)
+}
+
+/// `WSAQuerySocketSecurity` with `SOCKET_QUERY_IPSEC2_ABORT_CONNECTION_ON_FIELD_CHANGE` for the
+/// SA ids `fields` selects.
+pub(crate) fn query_security_watching(
+    ep: &Endpoint,
+    peer: Option<SocketAddr>,
+    fields: wsock_stack::SaFields,
+) -> Result<SecurityQuery, StackError> {
+    ep.query_security_watching(peer, fields).map(from_stack)
+}
+
+fn from_stack(q: wsock_stack::SecurityQuery) -> SecurityQuery {
+    SecurityQuery {
         secured: q.secured,
         encrypted: q.encrypted,
         mm_sa_id: q.mm_sa_id,
@@ -57,5 +70,5 @@ pub(crate) fn query_security(
         peer_machine: q.peer_machine,
         peer_user: q.peer_user,
         sa_lookup_context: q.sa_lookup_context,
-    })
+    }
 }

@@ -1446,6 +1446,74 @@ fn case_52_ipsec2_query_reports_sa_ids() {
     assert!(ctx.data1 != 0 || ctx.data2 != 0 || ctx.data3 != 0 || ctx.data4 != [0; 8]);
 }
 
+/// `SOCKET_QUERY_IPSEC2_ABORT_CONNECTION_ON_FIELD_CHANGE` (unconfirmed-resolved.md 5e, our
+/// choice in docs/windows-differences.md): with `QmSaId` in the field mask, the first quick mode
+/// rekey (2 s lifetimes here) aborts the connection: a blocked `recv` fails with
+/// WSAECONNABORTED and the peer's with WSAECONNRESET. A connection watching `MmSaId` only lives
+/// through the quick mode rekeys.
+#[test]
+fn case_52c_abort_on_field_change_at_a_quick_mode_rekey() {
+    let dir = std::env::temp_dir().join(format!("wsock-case52c-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("case52c.pcap");
+    let n = wsock::Network::builder(wsock::Scenario::default_scenario())
+        .capture(&pcap)
+        .ipsec_setup(|_, s| {
+            s.child_lifetime =
+                wsock_stack::core::child_lifetime(Some(std::time::Duration::from_secs(2)), None);
+        })
+        .start()
+        .expect("network starts");
+    let (client, server) = (n.host("client").unwrap(), n.host("server").unwrap());
+    wsock::ext::set_thread_host(&client);
+    let mut data: WSADATA = unsafe { zeroed() };
+    assert_eq!(unsafe { WSAStartup(0x0202, &mut data) }, 0);
+    let (_l, c, a) = secure_pair(&server, &client, 27016, 0);
+    let (_l2, c2, a2) = secure_pair(&server, &client, 27017, 0);
+    let mut t = template(SOCKET_SECURITY_PROTOCOL_IPSEC2, None, 0);
+    t.Flags = SOCKET_QUERY_IPSEC2_ABORT_CONNECTION_ON_FIELD_CHANGE;
+    for (s, mask) in [
+        (c, SOCKET_QUERY_IPSEC2_FIELD_MASK_QM_SA_ID),
+        (c2, SOCKET_QUERY_IPSEC2_FIELD_MASK_MM_SA_ID),
+    ] {
+        t.FieldMask = mask;
+        let mut info: SOCKET_SECURITY_QUERY_INFO_IPSEC2 = unsafe { zeroed() };
+        let mut len = 64u32;
+        let rc = query(
+            s,
+            Some(&t),
+            152,
+            (&mut info as *mut SOCKET_SECURITY_QUERY_INFO_IPSEC2).cast(),
+            &mut len,
+        );
+        assert_eq!(rc, (0, 0));
+        assert!(info.MmSaId != 0 || info.QmSaId != 0, "secured");
+    }
+    // Generous deadlines: the outcome is asserted, not the time it takes.
+    for s in [c, a, c2, a2] {
+        set_int(s, SOL_SOCKET, SO_RCVTIMEO, 30_000);
+    }
+    let mut buf = [0u8; 16];
+    let rc = call(|| unsafe { recv(c, buf.as_mut_ptr(), 16, 0) });
+    assert_eq!(rc, (SOCKET_ERROR, WSAECONNABORTED));
+    let rc = call(|| unsafe { recv(a, buf.as_mut_ptr(), 16, 0) });
+    assert_eq!(rc, (SOCKET_ERROR, WSAECONNRESET));
+    // The MmSaId watcher is still connected, a quick mode rekey later.
+    let msg = b"still here";
+    assert_eq!(unsafe { send(c2, msg.as_ptr(), 10, 0) }, 10);
+    assert_eq!(unsafe { recv(a2, buf.as_mut_ptr(), 16, 0) }, 10);
+    assert_eq!(&buf[..10], msg);
+    // The reset, like everything else, crossed the wire inside ESP.
+    n.flush_capture().unwrap();
+    drop(n);
+    let bytes = std::fs::read(&pcap).unwrap();
+    assert!(
+        !has_clear_ipv4(&bytes),
+        "a clear-text packet crossed the wire"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The IPSEC2 answer on a clear-text connection: 64 bytes, protocol IPSEC2, no SA ids.
 #[test]
 fn case_52b_ipsec2_query_shape_on_clear_text() {
@@ -1466,7 +1534,8 @@ fn case_52b_ipsec2_query_shape_on_clear_text() {
     assert_eq!(rc, (0, 0));
     assert_eq!((len, info.SecurityProtocol, info.Flags), (64, 2, 0));
     assert_eq!((info.MmSaId, info.QmSaId), (0, 0));
-    // ABORT_CONNECTION_ON_FIELD_CHANGE is not built yet: a clear error, not silence.
+    // ABORT_CONNECTION_ON_FIELD_CHANGE on a clear-text connection: the same answer, nothing to
+    // watch; an undefined flag bit is WSAEINVAL.
     t.Flags = SOCKET_QUERY_IPSEC2_ABORT_CONNECTION_ON_FIELD_CHANGE;
     let rc = query(
         c,
@@ -1475,5 +1544,15 @@ fn case_52b_ipsec2_query_shape_on_clear_text() {
         (&mut info as *mut SOCKET_SECURITY_QUERY_INFO_IPSEC2).cast(),
         &mut len,
     );
-    assert_eq!(rc, (SOCKET_ERROR, WSAEOPNOTSUPP));
+    assert_eq!(rc, (0, 0));
+    assert_eq!((len, info.SecurityProtocol, info.Flags), (64, 2, 0));
+    t.Flags = 0x2;
+    let rc = query(
+        c,
+        Some(&t),
+        152,
+        (&mut info as *mut SOCKET_SECURITY_QUERY_INFO_IPSEC2).cast(),
+        &mut len,
+    );
+    assert_eq!(rc, (SOCKET_ERROR, WSAEINVAL));
 }

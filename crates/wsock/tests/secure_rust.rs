@@ -229,3 +229,65 @@ fn raw_socket_impersonation_guard_reverts_on_drop() {
         WSAEFAULT
     );
 }
+
+/// `TcpStream::security_info_watching` (the Rust face of
+/// `SOCKET_QUERY_IPSEC2_ABORT_CONNECTION_ON_FIELD_CHANGE`): watching `QmSaId`, the first quick
+/// mode rekey (2 s lifetimes) aborts the connection; reads fail with `ConnectionAborted`
+/// (WSAECONNABORTED), the peer's with `ConnectionReset`. Watching `MmSaId` only, a connection lives through quick mode rekeys.
+#[test]
+fn a_watching_query_aborts_the_stream_at_a_quick_mode_rekey() {
+    let n = Network::builder(Scenario::default_scenario())
+        .ipsec_setup(|_, s| {
+            s.child_lifetime =
+                wsock_stack::core::child_lifetime(Some(std::time::Duration::from_secs(2)), None);
+        })
+        .start()
+        .expect("network");
+    let (client, server) = (n.host("client").unwrap(), n.host("server").unwrap());
+    let settings = SecuritySettings::new().require_encryption();
+    let listener =
+        TcpListener::bind_secure(&server, "0.0.0.0:27015".parse().unwrap(), &settings).unwrap();
+    n.runtime().unwrap().block_on(async {
+        let connect = || {
+            TcpStream::connect_secure(
+                &client,
+                "10.0.0.2:27015".parse().unwrap(),
+                &settings,
+                Some("host/SERVER"),
+            )
+        };
+        let mut qm_watcher = connect().await.unwrap();
+        let (mut qm_peer, _) = listener.accept().await.unwrap();
+        let mut mm_watcher = connect().await.unwrap();
+        let (mut mm_peer, _) = listener.accept().await.unwrap();
+        let info = qm_watcher
+            .security_info_watching(wsock::secure::SaFields {
+                mm: false,
+                qm: true,
+            })
+            .unwrap();
+        assert!(info.secured && info.qm_sa_id != 0, "{info:?}");
+        mm_watcher
+            .security_info_watching(wsock::secure::SaFields {
+                mm: true,
+                qm: false,
+            })
+            .unwrap();
+        let mut buf = [0u8; 16];
+        let deadline = std::time::Duration::from_secs(60);
+        let err = tokio::time::timeout(deadline, qm_watcher.read(&mut buf))
+            .await
+            .expect("the rekey came")
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionAborted, "{err}");
+        assert!(err.to_string().contains("QmSaId"), "{err}");
+        let err = tokio::time::timeout(deadline, qm_peer.read(&mut buf))
+            .await
+            .expect("the reset came")
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+        mm_watcher.write_all(b"still here").await.unwrap();
+        mm_peer.read_exact(&mut buf[..10]).await.unwrap();
+        assert_eq!(&buf[..10], b"still here");
+    });
+}

@@ -547,6 +547,8 @@ impl HostCore {
         if let TcpState::Connected { handle, .. } | TcpState::Connecting { handle, .. } = t.state {
             t.aborted = Some(reason);
             self.sockets.get_mut::<tcp::Socket>(handle).abort();
+            // The reset goes out at the next interface run.
+            self.dirty = true;
         }
         Ok(())
     }

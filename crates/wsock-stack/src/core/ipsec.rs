@@ -176,6 +176,19 @@ impl IpsecSetup {
     }
 }
 
+/// Moves each soft limit halfway towards its hard limit.
+fn later_soft_limits(l: &mut Lifetime) {
+    if let (Some(soft), Some(hard)) = (l.soft.time, l.hard.time) {
+        l.soft.time = Some(soft + hard.saturating_sub(soft) / 2);
+    }
+    if let (Some(soft), Some(hard)) = (l.soft.bytes, l.hard.bytes) {
+        l.soft.bytes = Some(soft + hard.saturating_sub(soft) / 2);
+    }
+    if let (Some(soft), Some(hard)) = (l.soft.packets, l.hard.packets) {
+        l.soft.packets = Some(soft + hard.saturating_sub(soft) / 2);
+    }
+}
+
 /// A child SA lifetime with soft limits at 90 % of the hard ones.
 pub fn child_lifetime(seconds: Option<Duration>, bytes: Option<u64>) -> Lifetime {
     use wsock_ipsec::esp::LifetimeLimits;
@@ -1436,10 +1449,11 @@ impl HostCore {
                 });
             }
             let Some(ev) = p.ike.poll_event() else {
-                return;
+                break;
             };
             self.ike_event(ev);
         }
+        self.check_sa_watches();
     }
 
     fn ike_event(&mut self, ev: IkeEvent) {
@@ -1586,9 +1600,16 @@ impl HostCore {
         let _ = now;
     }
 
-    fn install_child(&mut self, child: ChildSa) {
+    fn install_child(&mut self, mut child: ChildSa) {
         if self.refused_sas.contains(&child.ike_sa) {
             return;
+        }
+        if child.role == wsock_ipsec::ike::crypto::Role::Responder {
+            // The side that answered the exchange that made a pair rekeys it later than the
+            // side that asked (halfway between the soft and the hard limit), so that the two
+            // do not rekey the same pair at the same moment (EMULATOR CHOICE).
+            later_soft_limits(&mut child.outbound.lifetime);
+            later_soft_limits(&mut child.inbound.lifetime);
         }
         let now = self.now;
         let host = self.spec.name.clone();
@@ -1745,7 +1766,8 @@ impl HostCore {
                 o.sa.handle_timeout(now);
             }
             while let Some(ev) = o.sa.poll_event() {
-                if let SaEvent::SoftExpired(_) = ev {
+                // A pair already replaced (the peer rekeyed it first) is not rekeyed again.
+                if matches!(ev, SaEvent::SoftExpired(_)) && !p.successors.contains_key(&o.qm) {
                     rekey.push((o.mm, o.inbound_spi));
                 }
             }
@@ -1810,7 +1832,8 @@ impl HostCore {
         let mut rekey = Vec::new();
         for o in p.out.values_mut().flatten() {
             while let Some(ev) = o.sa.poll_event() {
-                if let SaEvent::SoftExpired(_) = ev {
+                // A pair already replaced (the peer rekeyed it first) is not rekeyed again.
+                if matches!(ev, SaEvent::SoftExpired(_)) && !p.successors.contains_key(&o.qm) {
                     rekey.push((o.mm, o.inbound_spi));
                 }
             }

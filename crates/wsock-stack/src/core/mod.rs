@@ -45,7 +45,7 @@ pub use ipsec::{
     SETTINGS_IPSEC_OPTIONAL_PEER_NAME_VERIFICATION, SETTINGS_IPSEC_PEER_NAME_IS_RAW_FORMAT,
 };
 pub use path::{Route, Routes};
-pub use secure::{SecurityQuery, SETTINGS_IPSEC_SKIP_FILTER_INSTANTIATION};
+pub use secure::{SaFields, SecurityQuery, SETTINGS_IPSEC_SKIP_FILTER_INSTANTIATION};
 
 #[derive(Debug)]
 enum TcpState {
@@ -193,6 +193,8 @@ pub struct HostCore {
     refused_sas: std::collections::BTreeSet<wsock_ipsec::ike::sa::IkeSaId>,
     /// Filters instantiated from secure sockets' settings, by endpoint.
     secure_filters: BTreeMap<u64, Vec<u64>>,
+    /// TCP endpoints whose query asked to be aborted when an SA id changes.
+    sa_watches: BTreeMap<u64, secure::SaWatch>,
     /// The SA (MM id, QM id) of the inbound packet being processed, if it arrived in ESP.
     ipsec_ingress_sa: Option<(wsock_ipsec::ike::sa::IkeSaId, u64)>,
 }
@@ -370,6 +372,7 @@ impl HostCore {
             syns_queued: HashMap::new(),
             ipsec: None,
             secure_filters: BTreeMap::new(),
+            sa_watches: BTreeMap::new(),
             refused_sas: std::collections::BTreeSet::new(),
             ipsec_counters: ipsec::IpsecCounters::default(),
             closing_needs: HashMap::new(),

@@ -217,6 +217,110 @@ impl HostCore {
     }
 }
 
+/// The SA ids a query selects with its `FieldMask` (`SOCKET_QUERY_IPSEC2_FIELD_MASK_MM_SA_ID`,
+/// `SOCKET_QUERY_IPSEC2_FIELD_MASK_QM_SA_ID`), for
+/// [`HostCore::query_security_watching`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SaFields {
+    /// Watch the main mode (IKE) SA id.
+    pub mm: bool,
+    /// Watch the quick mode (child) SA id: every quick mode rekey changes it.
+    pub qm: bool,
+}
+
+/// What a watched connection's query reported, for the fields it selected.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SaWatch {
+    mm: Option<u64>,
+    qm: Option<u64>,
+}
+
+impl HostCore {
+    /// `WSAQuerySocketSecurity` with `SOCKET_QUERY_IPSEC2_ABORT_CONNECTION_ON_FIELD_CHANGE`:
+    /// the query, and from then on a TCP connection that was secured at the query is aborted
+    /// (the peer gets a reset, the socket `WSAECONNABORTED`, [`crate::error::Abort::SaChanged`])
+    /// as soon as a selected SA id differs from what the query reported: a main mode rekey or a
+    /// new main mode changes `MmSaId`, a quick mode rekey `QmSaId`; an SA that protects the
+    /// connection no more (deleted, expired) counts as a change. A query of a connection that
+    /// is not secured, of a UDP socket, or with no field selected watches nothing. A later
+    /// watching query replaces the earlier one.
+    ///
+    /// # Errors
+    /// As [`HostCore::query_security`].
+    pub fn query_security_watching(
+        &mut self,
+        id: u64,
+        peer: Option<SocketAddr>,
+        fields: SaFields,
+    ) -> Result<SecurityQuery> {
+        let q = self.query_security(id, peer)?;
+        let tcp = matches!(self.endpoints.get(&id), Some(Endpoint::Tcp(_)));
+        if tcp && q.secured && (fields.mm || fields.qm) {
+            self.sa_watches.insert(
+                id,
+                SaWatch {
+                    mm: fields.mm.then_some(q.mm_sa_id),
+                    qm: fields.qm.then_some(q.qm_sa_id),
+                },
+            );
+        }
+        Ok(q)
+    }
+
+    /// The SA ids protecting TCP endpoint `id`'s connection now: `(MmSaId, QmSaId)`, or
+    /// `(0, 0)` when none does.
+    fn current_sa_ids(&self, id: u64) -> (u64, u64) {
+        let Some(Endpoint::Tcp(t)) = self.endpoints.get(&id) else {
+            return (0, 0);
+        };
+        t.flow
+            .and_then(|f| self.ale.flow_security(f).ok())
+            .and_then(|s| Some((s.mm_sa_id?, s.qm_sa_id?)))
+            .and_then(|(mm, qm)| self.sa_facts(mm, qm))
+            .map_or((0, 0), |f| (f.mm_sa_id, f.qm_sa_id))
+    }
+
+    /// Aborts the watched connections whose selected SA ids changed; forgets the watches of
+    /// endpoints that are closed or no longer connected.
+    pub(crate) fn check_sa_watches(&mut self) {
+        if self.sa_watches.is_empty() {
+            return;
+        }
+        let mut aborts = Vec::new();
+        let mut gone = Vec::new();
+        for (&id, w) in &self.sa_watches {
+            let live = matches!(
+                self.endpoints.get(&id),
+                Some(Endpoint::Tcp(t)) if t.aborted.is_none()
+                    && matches!(t.state, TcpState::Connected { .. })
+            );
+            if !live {
+                gone.push(id);
+                continue;
+            }
+            let (mm, qm) = self.current_sa_ids(id);
+            let change = match (w.mm, w.qm) {
+                (Some(was), _) if was != mm => Some(("MmSaId", was, mm)),
+                (_, Some(was)) if was != qm => Some(("QmSaId", was, qm)),
+                _ => None,
+            };
+            if let Some((field, was, now)) = change {
+                aborts.push((id, field, was, now));
+            }
+        }
+        for id in gone {
+            self.sa_watches.remove(&id);
+        }
+        for (id, field, was, now) in aborts {
+            self.sa_watches.remove(&id);
+            tracing::info!(target: "wsock::ipsec", endpoint = id, field, was, now, "SA changed: connection aborted (ABORT_CONNECTION_ON_FIELD_CHANGE)");
+            let reason =
+                StackError::ConnectionAborted(crate::error::Abort::SaChanged { field, was, now });
+            let _ = self.abort(id, reason);
+        }
+    }
+}
+
 /// `SOCKET_SETTINGS_IPSEC_SKIP_FILTER_INSTANTIATION`.
 pub const SETTINGS_IPSEC_SKIP_FILTER_INSTANTIATION: u32 = 0x1;
 

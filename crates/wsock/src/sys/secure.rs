@@ -20,10 +20,12 @@ use wsock_stack::Family;
 use super::{
     code, established, finish, guard, with_socket, WSAIoctl, LPWSAOVERLAPPED_COMPLETION_ROUTINE,
     SIO_DELETE_PEER_TARGET_NAME, SIO_QUERY_SECURITY, SIO_SET_PEER_TARGET_NAME, SIO_SET_SECURITY,
-    SOCKADDR, SOCKET, SOCKET_ERROR, SOCKET_PEER_TARGET_NAME, SOCKET_SECURITY_QUERY_INFO,
+    SOCKADDR, SOCKET, SOCKET_ERROR, SOCKET_PEER_TARGET_NAME,
+    SOCKET_QUERY_IPSEC2_ABORT_CONNECTION_ON_FIELD_CHANGE, SOCKET_QUERY_IPSEC2_FIELD_MASK_MM_SA_ID,
+    SOCKET_QUERY_IPSEC2_FIELD_MASK_QM_SA_ID, SOCKET_SECURITY_QUERY_INFO,
     SOCKET_SECURITY_QUERY_INFO_IPSEC2, SOCKET_SECURITY_QUERY_TEMPLATE,
     SOCKET_SECURITY_QUERY_TEMPLATE_IPSEC2, SOCKET_SECURITY_SETTINGS,
-    SOCKET_SECURITY_SETTINGS_IPSEC, WSAEFAULT, WSAEMSGSIZE, WSAENETDOWN,
+    SOCKET_SECURITY_SETTINGS_IPSEC, WSAEFAULT, WSAEINVAL, WSAEMSGSIZE, WSAENETDOWN,
 };
 use crate::identity::Impersonation;
 use crate::secure::{
@@ -312,14 +314,20 @@ unsafe fn query_security(
         });
     }
     let peer = peer.map_err(wsa)?;
-    if let Some(t) = template {
-        if t.flags != 0 {
-            return Err(wsa(SecureError::NotYet(
-                "SOCKET_QUERY_IPSEC2_ABORT_CONNECTION_ON_FIELD_CHANGE",
-            )));
+    let q = match template.map_or(0, |t| t.flags) {
+        0 => stack::query_security(&e.endpoint, peer),
+        SOCKET_QUERY_IPSEC2_ABORT_CONNECTION_ON_FIELD_CHANGE => {
+            let mask = template.map_or(0, |t| t.field_mask);
+            let fields = wsock_stack::SaFields {
+                mm: mask & SOCKET_QUERY_IPSEC2_FIELD_MASK_MM_SA_ID != 0,
+                qm: mask & SOCKET_QUERY_IPSEC2_FIELD_MASK_QM_SA_ID != 0,
+            };
+            stack::query_security_watching(&e.endpoint, peer, fields)
         }
+        // No other flag is defined.
+        _ => return Err(WSAEINVAL),
     }
-    let q = stack::query_security(&e.endpoint, peer).map_err(code)?;
+    .map_err(code)?;
     let info = SecurityInfo::from(q);
     let mask = template.map_or(0, |t| t.access_mask);
     let tokens = if mask != 0 && info.secured && info.peer_machine.is_some() {
@@ -473,16 +481,18 @@ pub unsafe extern "system" fn WSADeleteSocketPeerTargetName(
 /// `WSAEFAULT` as the Microsoft sample expects (configurable per network with
 /// [`crate::ext::set_null_template_probe_error`]). On success `*securityqueryinfolen` is the
 /// bytes written. Token handles are returned when `PeerTokenAccessMask` is non-zero and the
-/// peer authenticated; close each with `CloseHandle`.
+/// peer authenticated; close each with `CloseHandle`. With
+/// `SOCKET_QUERY_IPSEC2_ABORT_CONNECTION_ON_FIELD_CHANGE` in an IPSEC2 template's `Flags`, a
+/// secured TCP connection is aborted (`WSAECONNABORTED` on the socket, a reset to the peer)
+/// once an SA id that `FieldMask` selects changes (a rekey, a new negotiation, the SA gone).
 ///
 /// # Safety
 /// The buffers must be valid for the lengths given.
 ///
 /// # Errors
 /// `WSANOTINITIALISED`, `WSAENOTSOCK`, `WSAEFAULT` (null `securityqueryinfolen`, and the size
-/// probe above), `WSAEMSGSIZE`, `WSAEINVAL`, `WSAEAFNOSUPPORT`, `WSAENOTCONN` (TCP not
-/// connected), `WSAEOPNOTSUPP` (`SOCKET_QUERY_IPSEC2_ABORT_CONNECTION_ON_FIELD_CHANGE`: not built
-/// yet).
+/// probe above), `WSAEMSGSIZE`, `WSAEINVAL` (also an undefined bit in the template's
+/// `Flags`), `WSAEAFNOSUPPORT`, `WSAENOTCONN` (TCP not connected).
 pub unsafe extern "system" fn WSAQuerySocketSecurity(
     socket: SOCKET,
     securityquerytemplate: *const SOCKET_SECURITY_QUERY_TEMPLATE,
