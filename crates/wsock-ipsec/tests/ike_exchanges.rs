@@ -414,6 +414,56 @@ fn psk_happy_path_other_way_tunnel_mode_over_natt() {
     assert!(p.log[2].t.contents.starts_with(&[0, 0, 0, 0]));
 }
 
+/// A responder with a key per initiator (`IkePolicy::peer_psks`): an initiator that claims a
+/// listed identity must hold that key (any ASCII case of the name), others the default key.
+#[test]
+fn a_responder_picks_the_pre_shared_key_of_the_initiator_it_names() {
+    let mut pb = policy("b.test");
+    pb.peer_psks = vec![(Identity::Fqdn("a.test".into()), b"key of a".to_vec())];
+    let with_key = |id: &str, key: &[u8]| {
+        let mut p = policy(id);
+        p.psk = key.to_vec();
+        p
+    };
+    for (seed, (initiator, ok)) in [
+        (with_key("a.test", b"key of a"), true),
+        (with_key("A.TEST", b"key of a"), true),
+        (with_key("c.test", PSK), true),
+        (with_key("a.test", PSK), false),
+        (with_key("c.test", b"key of a"), false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let seed = 300 + 2 * seed as u64;
+        let name = format!("{:?}", initiator.local_id);
+        let mut p = Pair::new(
+            endpoint(A_IKE, A_NATT, None, seed),
+            endpoint(B_IKE, B_NATT, Some(pb.clone()), seed + 1),
+        );
+        p.a.connect(p.now, addr(B_IKE), None, initiator).unwrap();
+        p.run(Duration::from_secs(60));
+        if ok {
+            assert!(
+                child(&p.a_events).is_some() && child(&p.b_events).is_some(),
+                "{name}: {:?}",
+                p.a_events
+            );
+        } else {
+            assert_eq!(
+                failure(&p.a_events),
+                Some(IpsecError::IkeAuthFailed),
+                "{name}"
+            );
+            assert_eq!(
+                failure(&p.b_events),
+                Some(IpsecError::IkeAuthFailed),
+                "{name}"
+            );
+        }
+    }
+}
+
 #[test]
 fn wrong_psk_fails_both_sides_with_auth_fail() {
     let mut pb = policy("b.test");

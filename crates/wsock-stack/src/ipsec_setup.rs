@@ -16,7 +16,7 @@ use wsock_ipsec::ike::cert::CertAuth;
 use wsock_ipsec::ike::sa::{Identity, Retransmit};
 use wsock_ipsec::pki::{CertAuthority, Validity};
 
-use crate::core::{IpsecCredential, IpsecSetup};
+use crate::core::{IpsecCredential, IpsecSetup, PeerPsk};
 use crate::error::{Result, StackError};
 use crate::scenario::{HostSpec, Scenario};
 
@@ -106,13 +106,22 @@ pub fn setups(
                 .map_err(err)?;
                 IpsecCredential::Certificate { id, cert: auth }
             }
+            // A key per peer from `[[host.psk]]`; peers without one share the scenario's key.
             None => IpsecCredential::Psk {
                 id,
-                key: h
+                key: scenario_psk(sc),
+                peers: h
                     .psks
-                    .first()
-                    .map(|p| p.key.as_bytes().to_vec())
-                    .unwrap_or_else(|| scenario_psk(sc)),
+                    .iter()
+                    .filter_map(|p| {
+                        let peer = sc.hosts.iter().find(|x| x.name == p.peer)?;
+                        Some(PeerPsk {
+                            id: host_identity(peer),
+                            addrs: vec![peer.ipv4.into(), peer.ipv6.into()],
+                            key: p.key.as_bytes().to_vec(),
+                        })
+                    })
+                    .collect(),
             },
         };
         let knobs = sc.ipsec_settings(&h.name);

@@ -461,3 +461,87 @@ fn tunnel_mode_carries_a_secure_echo_and_checks_inner_selectors() {
     assert!(sas.child.iter().all(|c| c.mode == "tunnel"), "{sas:?}");
     assert_eq!(server.counters().drops.get(DropReason::Ipsec), 0);
 }
+
+/// Three hosts that authenticate with pre-shared keys, one per pair from `[[host.psk]]` (a-b,
+/// a-c) and the scenario's key where a pair lists none (b-c): every secure connection comes
+/// up. When c holds another key for a than a holds for c, only that pair fails (13801).
+#[test]
+fn each_pair_of_hosts_uses_its_own_pre_shared_key() {
+    trace();
+    let scenario = |c_key_for_a: &str| {
+        let toml = format!(
+            r#"name = "psk-lab"
+[ca]
+name = "unused CA"
+[[host]]
+name = "a"
+ipv4 = "10.0.0.1"
+ipv6 = "fd00::1"
+[host.certificate]
+wanted = false
+[[host.psk]]
+peer = "b"
+key = "key of a and b"
+[[host.psk]]
+peer = "c"
+key = "key of a and c"
+[[host]]
+name = "b"
+ipv4 = "10.0.0.2"
+ipv6 = "fd00::2"
+[host.certificate]
+wanted = false
+[[host.psk]]
+peer = "a"
+key = "key of a and b"
+[[host]]
+name = "c"
+ipv4 = "10.0.0.3"
+ipv6 = "fd00::3"
+[host.certificate]
+wanted = false
+[[host.psk]]
+peer = "a"
+key = "{c_key_for_a}"
+"#
+        );
+        Scenario::from_toml_str(&toml, "psk-lab.toml").unwrap_or_else(|e| panic!("{e}"))
+    };
+    let run = |sc: Scenario| {
+        let net = Network::builder(sc)
+            .ipsec_setup(|_, s| s.failure_delay = Duration::from_millis(1500))
+            .start()
+            .expect("network");
+        let host = |n: &str| net.host(n).unwrap();
+        let _lb = secure_listener(&host("b"), "0.0.0.0:5010", Some(0));
+        let _lc = secure_listener(&host("c"), "0.0.0.0:5010", Some(0));
+        let rt = net.runtime().unwrap();
+        let mut out = Vec::new();
+        for (from, to) in [("a", "10.0.0.2"), ("a", "10.0.0.3"), ("b", "10.0.0.3")] {
+            let r = rt.block_on(async {
+                let c = host(from).tcp(Family::V4);
+                c.set_security(Some(settings(SETTINGS_GUARANTEE_ENCRYPTION)))
+                    .unwrap();
+                let to = addr(&format!("{to}:5010"));
+                let r = tokio::time::timeout(SAFETY, c.connect(to))
+                    .await
+                    .expect("safety");
+                (r, c.query_security(Some(to)).unwrap())
+            });
+            out.push((format!("{from} -> {to}"), r));
+        }
+        out
+    };
+    for (what, (r, q)) in run(scenario("key of a and c")) {
+        assert!(r.is_ok() && q.secured && q.encrypted, "{what}: {r:?} {q:?}");
+    }
+    let results = run(scenario("c's other key"));
+    for (what, (r, q)) in &results {
+        if what == "a -> 10.0.0.3" {
+            assert_eq!(r, &Err(StackError::TimedOut), "{what}");
+            assert_eq!(q.negotiation_winerr, 13801, "{what}: {q:?}");
+        } else {
+            assert!(r.is_ok() && q.secured, "{what}: {r:?} {q:?}");
+        }
+    }
+}

@@ -1128,6 +1128,7 @@ fn case_39_no_shared_credential_fails_the_connect() {
             s.credential = IpsecCredential::Psk {
                 id,
                 key: format!("{host}'s own key").into_bytes(),
+                peers: Vec::new(),
             };
         })
         .start()

@@ -74,13 +74,33 @@ pub enum IpsecCredential {
         /// The certificate, its key and the trust anchors.
         cert: wsock_ipsec::ike::cert::CertAuth,
     },
-    /// A pre-shared key.
+    /// Pre-shared keys.
     Psk {
         /// Our identity.
         id: Identity,
-        /// The key.
+        /// The key for peers without a key of their own in `peers`.
         key: Vec<u8>,
+        /// Keys for particular peers (a scenario's `[[host.psk]]`): an initiator picks the key
+        /// by the peer's address, a responder by the identity the initiator claims.
+        peers: Vec<PeerPsk>,
     },
+}
+
+/// A pre-shared key for one peer host.
+#[derive(Clone)]
+pub struct PeerPsk {
+    /// The peer's IKE identity.
+    pub id: Identity,
+    /// The peer's addresses.
+    pub addrs: Vec<IpAddr>,
+    /// The key.
+    pub key: Vec<u8>,
+}
+
+impl std::fmt::Debug for PeerPsk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PeerPsk({}, {:?}, <redacted>)", self.id, self.addrs)
+    }
 }
 
 impl std::fmt::Debug for IpsecCredential {
@@ -519,7 +539,14 @@ impl IpsecPath {
             IpsecCredential::Certificate { id, cert } => {
                 IkePolicy::certificate(id.clone(), cert.clone())
             }
-            IpsecCredential::Psk { id, key } => IkePolicy::psk(id.clone(), key.clone()),
+            IpsecCredential::Psk { id, key, peers } => {
+                let mut p = IkePolicy::psk(id.clone(), key.clone());
+                p.peer_psks = peers
+                    .iter()
+                    .map(|k| (k.id.clone(), k.key.clone()))
+                    .collect();
+                p
+            }
         };
         p.force_encap = true;
         p.ike_lifetime = self.setup.ike_lifetime;
@@ -1257,6 +1284,11 @@ impl HostCore {
             return Ok(None);
         };
         let mut policy = p.policy(Some(&need));
+        if let IpsecCredential::Psk { peers, .. } = &p.setup.credential {
+            if let Some(k) = peers.iter().find(|k| k.addrs.contains(&peer)) {
+                policy.psk = k.key.clone();
+            }
+        }
         if let Some(mm) = &mm {
             policy.ike_suites = map::ike_suites(mm);
             if policy.ike_suites.is_empty() {

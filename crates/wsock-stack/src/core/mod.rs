@@ -40,7 +40,7 @@ mod secure;
 
 pub use ipsec::{
     child_lifetime, user_identity, ChildSaView, FailureErrno, IkeSaView, IpsecCounters,
-    IpsecCredential, IpsecSetup, KeyLog, SaDatabase, SaFacts, ERROR_IPSEC_CLEAR_TEXT_DROP,
+    IpsecCredential, IpsecSetup, KeyLog, PeerPsk, SaDatabase, SaFacts, ERROR_IPSEC_CLEAR_TEXT_DROP,
     SETTINGS_ALLOW_INSECURE, SETTINGS_GUARANTEE_ENCRYPTION,
     SETTINGS_IPSEC_OPTIONAL_PEER_NAME_VERIFICATION, SETTINGS_IPSEC_PEER_NAME_IS_RAW_FORMAT,
 };

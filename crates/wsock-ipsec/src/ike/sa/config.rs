@@ -269,6 +269,12 @@ pub struct IkePolicy {
     pub local_id: Identity,
     /// The pre-shared key (RFC 7296 §2.15), used when `cert` is `None`.
     pub psk: Vec<u8>,
+    /// Responder: pre-shared keys for particular initiators, by the identity they claim in
+    /// IDi (FQDN and e-mail identities compared without regard to ASCII case). The key found
+    /// there replaces `psk` for that IKE SA, both to check the initiator's AUTH and to make
+    /// ours; an initiator not listed gets `psk`. Ignored by an initiator (which knows its peer
+    /// and sets `psk`).
+    pub peer_psks: Vec<(Identity, Vec<u8>)>,
     /// Certificate authentication instead of the pre-shared key: we send CERTREQ and CERT
     /// payloads and sign AUTH (RFC 7427), and demand a signature from a certificate that
     /// chains to the trust anchors; a peer's PSK AUTH is then refused (and with `None`, a
@@ -344,6 +350,7 @@ impl IkePolicy {
         IkePolicy {
             local_id,
             psk: psk.into(),
+            peer_psks: Vec::new(),
             cert: None,
             ike_suites: vec![
                 gcm(DhGroup::Curve25519),
@@ -383,6 +390,20 @@ impl IkePolicy {
 }
 
 impl IkePolicy {
+    /// The key [`IkePolicy::peer_psks`] holds for an initiator that claims `peer`.
+    pub fn psk_of_peer(&self, peer: &Identity) -> Option<Vec<u8>> {
+        let same = |a: &Identity| match (a, peer) {
+            (Identity::Fqdn(x), Identity::Fqdn(y)) | (Identity::Rfc822(x), Identity::Rfc822(y)) => {
+                x.eq_ignore_ascii_case(y)
+            }
+            _ => a == peer,
+        };
+        self.peer_psks
+            .iter()
+            .find(|(id, _)| same(id))
+            .map(|(_, key)| key.clone())
+    }
+
     /// A certificate policy ([`IkePolicy::cert`]) with the defaults of [`IkePolicy::psk`].
     /// `local_id` should be a name the certificate holds (ID_FQDN of one of its DNS names).
     pub fn certificate(local_id: Identity, cert: CertAuth) -> Self {

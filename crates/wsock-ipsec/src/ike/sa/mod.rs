@@ -2110,6 +2110,9 @@ impl IkeEndpoint {
             return fail(self, sa, IpsecError::IkeProtocol("IKE_AUTH without IDi"));
         };
         let peer_id = Identity::from_wire(&idi);
+        if let Some(key) = sa.policy.psk_of_peer(&peer_id) {
+            sa.policy.psk = key;
+        }
         let mut body = vec![idi.id_type.0, 0, 0, 0];
         body.extend_from_slice(&idi.data);
         let octets = signed_octets(prf, &h.msg1, &h.keys.nr, &h.keys.keys.sk_pi, &body);
