@@ -1,5 +1,7 @@
 //! A small certificate authority for scenarios and tests: a self-signed CA and the machine
-//! certificates it issues, made with rcgen (ECDSA P-256 with SHA-256 throughout).
+//! certificates it issues, made with rcgen. Machine keys are ECDSA P-256 (what IKE AUTH signs
+//! with); a CA key is P-256 (certificates signed ECDSA with SHA-256) or, with
+//! [`CaKey::EcdsaP384`], P-384 (signed ECDSA with SHA-384).
 //!
 //! Machine certificates carry DNS names as subject alternative names (the first one also as
 //! the subject's common name), the digitalSignature key usage and, when asked for, the
@@ -22,7 +24,7 @@
 use crate::error::IpsecError;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SerialNumber, PKCS_ECDSA_P256_SHA256,
+    KeyUsagePurpose, SerialNumber, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384,
 };
 use rustls_pki_types::UnixTime;
 use std::time::Duration;
@@ -117,13 +119,60 @@ fn gen_err(_: rcgen::Error) -> IpsecError {
     IpsecError::InvalidConfig("certificate generation failed")
 }
 
+/// The key of a CA (a scenario's `[ca] key_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CaKey {
+    /// ECDSA P-256; certificates signed `ecdsa-with-SHA256`.
+    #[default]
+    EcdsaP256,
+    /// ECDSA P-384; certificates signed `ecdsa-with-SHA384`.
+    EcdsaP384,
+}
+
+impl CaKey {
+    /// The key type's name in a scenario: `ecdsa-p256` or `ecdsa-p384`.
+    pub fn from_name(name: &str) -> Option<CaKey> {
+        match name {
+            "ecdsa-p256" => Some(CaKey::EcdsaP256),
+            "ecdsa-p384" => Some(CaKey::EcdsaP384),
+            _ => None,
+        }
+    }
+
+    fn alg(self) -> &'static rcgen::SignatureAlgorithm {
+        match self {
+            CaKey::EcdsaP256 => &PKCS_ECDSA_P256_SHA256,
+            CaKey::EcdsaP384 => &PKCS_ECDSA_P384_SHA384,
+        }
+    }
+}
+
 impl CertAuthority {
     /// A new CA named `common_name` (subject CN), with a fresh P-256 key.
     ///
     /// # Errors
     /// [`IpsecError::InvalidConfig`] when the key or certificate cannot be made.
     pub fn new(common_name: &str, validity: Validity) -> Result<Self, IpsecError> {
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen_err)?;
+        Self::with_key(common_name, validity, CaKey::EcdsaP256)
+    }
+
+    /// A new CA named `common_name` with a fresh key of type `key`. The machine certificates
+    /// it issues still hold P-256 keys; only their signatures (and the CA's own) change.
+    ///
+    /// # Errors
+    /// [`IpsecError::InvalidConfig`] when the key or certificate cannot be made.
+    ///
+    /// # Examples
+    /// ```
+    /// use wsock_ipsec::pki::{CaKey, CertAuthority, Validity};
+    /// let ca = CertAuthority::with_key("P-384 CA", Validity::default(), CaKey::EcdsaP384).unwrap();
+    /// // secp384r1 (1.3.132.0.34) names the CA's curve.
+    /// let oid = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+    /// assert!(ca.cert_der().windows(oid.len()).any(|w| w == oid));
+    /// ```
+    pub fn with_key(common_name: &str, validity: Validity, key: CaKey) -> Result<Self, IpsecError> {
+        let key = KeyPair::generate_for(key.alg()).map_err(gen_err)?;
         let mut params = CertificateParams::default();
         params.distinguished_name = rcgen::DistinguishedName::new();
         params

@@ -14,7 +14,7 @@ use wsock_ipsec::ike::wire::{
     emit_payload_chain, AuthMethod, ExchangeType, MessageRepr, NotifyType, PayloadRepr,
 };
 use wsock_ipsec::natt;
-use wsock_ipsec::pki::{CertAuthority, MachineCert, Validity};
+use wsock_ipsec::pki::{CaKey, CertAuthority, MachineCert, Validity};
 use wsock_ipsec::IpsecError;
 
 /// The wall-clock time at the virtual clock's zero (2026-09-21).
@@ -353,6 +353,39 @@ fn certificates_both_ways_with_esp() {
     let (ca, cb) = (child(&p.a_events).unwrap(), child(&p.b_events).unwrap());
     assert_eq!(ca.role, Role::Responder);
     esp_both_ways(&ca, &cb);
+}
+
+/// A P-384 CA (a scenario's `key_type = "ecdsa-p384"`): the certificates it issues are signed
+/// ecdsa-with-SHA384 and hold P-256 keys; both sides verify the chain and authenticate.
+#[test]
+fn a_p384_ca_signs_machine_certificates_both_sides_accept() {
+    let mut ca =
+        CertAuthority::with_key("wsock P-384 CA", Validity::default(), CaKey::EcdsaP384).unwrap();
+    let a = ca
+        .issue_machine(&["a.example"], true, Validity::default())
+        .unwrap();
+    let b = ca
+        .issue_machine(&["b.example"], true, Validity::default())
+        .unwrap();
+    // ecdsa-with-SHA384 (1.2.840.10045.4.3.3) signs the machine certificate.
+    let sha384 = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03];
+    assert!(a.chain[0].windows(sha384.len()).any(|w| w == sha384));
+    let p = negotiate(
+        endpoint(A_IKE, A_NATT, None, 31),
+        endpoint(
+            B_IKE,
+            B_NATT,
+            Some(cert_policy("b.example", &b, &[&ca])),
+            32,
+        ),
+        cert_policy("a.example", &a, &[&ca]),
+    );
+    assert_eq!(
+        established(&p.a_events),
+        Some(Identity::Fqdn("b.example".into()))
+    );
+    let (ca_child, cb_child) = (child(&p.a_events).unwrap(), child(&p.b_events).unwrap());
+    esp_both_ways(&ca_child, &cb_child);
 }
 
 #[test]

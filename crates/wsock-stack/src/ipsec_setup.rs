@@ -14,7 +14,7 @@ use std::time::Duration;
 use rustls_pki_types::UnixTime;
 use wsock_ipsec::ike::cert::CertAuth;
 use wsock_ipsec::ike::sa::{Identity, Retransmit};
-use wsock_ipsec::pki::{CertAuthority, Validity};
+use wsock_ipsec::pki::{CaKey, CertAuthority, Validity};
 
 use crate::core::{IpsecCredential, IpsecSetup, PeerPsk};
 use crate::error::{Result, StackError};
@@ -74,7 +74,15 @@ pub fn setups(
         None => None,
     };
     let mut ca = match ca_name {
-        Some(n) => Some(CertAuthority::new(&n, validity).map_err(err)?),
+        Some(n) => {
+            // The scenario loader accepts only the key types CaKey names.
+            let key = sc
+                .ca
+                .as_ref()
+                .and_then(|c| CaKey::from_name(&c.key_type))
+                .unwrap_or_default();
+            Some(CertAuthority::with_key(&n, validity, key).map_err(err)?)
+        }
         None => None,
     };
     for h in sc.hosts.iter().filter(|h| local.contains(&h.name)) {

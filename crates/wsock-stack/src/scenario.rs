@@ -268,8 +268,8 @@ pub struct LinkSpec {
 pub struct CaSpec {
     /// The CA's subject common name (what `root_ca` in a main-mode policy names).
     pub name: String,
-    /// Key type of the CA and of the machine certificates it issues: `ecdsa-p256` (default)
-    /// or `ecdsa-p384`.
+    /// Key type of the CA: `ecdsa-p256` (default; certificates signed ECDSA with SHA-256) or
+    /// `ecdsa-p384` (signed ECDSA with SHA-384). Machine certificates hold P-256 keys either way.
     #[serde(default = "default_key_type")]
     pub key_type: String,
 }

@@ -545,3 +545,57 @@ key = "{c_key_for_a}"
         }
     }
 }
+
+/// `[ca] key_type = "ecdsa-p384"`: the scenario's CA has a P-384 key, so the machine
+/// certificates it issues are signed ecdsa-with-SHA384 (their keys stay P-256), and two hosts
+/// authenticate with them.
+#[test]
+fn a_p384_scenario_ca_signs_the_machine_certificates() {
+    trace();
+    let toml = r#"name = "p384-lab"
+[ca]
+name = "P-384 Lab CA"
+key_type = "ecdsa-p384"
+[[host]]
+name = "client"
+ipv4 = "10.0.0.1"
+ipv6 = "fd00::1"
+[[host]]
+name = "server"
+ipv4 = "10.0.0.2"
+ipv6 = "fd00::2"
+"#;
+    let sc = Scenario::from_toml_str(toml, "p384-lab.toml").unwrap_or_else(|e| panic!("{e}"));
+    let local = vec!["client".to_string(), "server".to_string()];
+    let setups =
+        wsock_stack::ipsec_setup::setups(&sc, &local, false, rustls_pki_types::UnixTime::now())
+            .unwrap();
+    let sha384 = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03];
+    for (host, s) in &setups {
+        let wsock_stack::core::IpsecCredential::Certificate { cert, .. } = &s.credential else {
+            panic!("{host}: a certificate credential");
+        };
+        let signed_sha384 = cert.cert_payloads().iter().any(|p| {
+            matches!(p, wsock_stack::wsock_ipsec::ike::wire::PayloadRepr::Cert { data, .. }
+                if contains(data, &sha384))
+        });
+        assert!(signed_sha384, "{host}: signed by the P-384 CA");
+    }
+    let net = Network::builder(sc).start().expect("network");
+    let (client, server) = (net.host("client").unwrap(), net.host("server").unwrap());
+    let _l = secure_listener(&server, "0.0.0.0:5020", Some(0));
+    let q = net.runtime().unwrap().block_on(async {
+        let c = client.tcp(Family::V4);
+        c.set_security(Some(settings(SETTINGS_GUARANTEE_ENCRYPTION)))
+            .unwrap();
+        c.set_peer_target_name("10.0.0.2".parse().unwrap(), "host/server")
+            .unwrap();
+        tokio::time::timeout(SAFETY, c.connect(addr("10.0.0.2:5020")))
+            .await
+            .expect("safety")
+            .unwrap();
+        c.query_security(None).unwrap()
+    });
+    assert!(q.secured && q.encrypted, "{q:?}");
+    assert_eq!(q.peer_machine.as_deref(), Some("SERVER"));
+}
