@@ -148,6 +148,35 @@ impl CaKey {
     }
 }
 
+/// A PKCS#8 private key of type `key` whose scalar is a hash of `seed` (with a counter, redrawn
+/// in the negligible case of a hash outside the curve's scalar range).
+fn derive_pkcs8(key: CaKey, seed: &[u8]) -> Result<Vec<u8>, IpsecError> {
+    use p256::pkcs8::EncodePrivateKey as _;
+    let hash = match key {
+        CaKey::EcdsaP256 => &ring::digest::SHA256,
+        CaKey::EcdsaP384 => &ring::digest::SHA384,
+    };
+    for counter in 0u32..64 {
+        let mut ctx = ring::digest::Context::new(hash);
+        ctx.update(b"wsock derived CA key\0");
+        ctx.update(seed);
+        ctx.update(&counter.to_be_bytes());
+        let scalar = ctx.finish();
+        let der = match key {
+            CaKey::EcdsaP256 => p256::SecretKey::from_slice(scalar.as_ref())
+                .ok()
+                .and_then(|k| k.to_pkcs8_der().ok()),
+            CaKey::EcdsaP384 => p384::SecretKey::from_slice(scalar.as_ref())
+                .ok()
+                .and_then(|k| k.to_pkcs8_der().ok()),
+        };
+        if let Some(der) = der {
+            return Ok(der.as_bytes().to_vec());
+        }
+    }
+    Err(IpsecError::InvalidConfig("no CA key could be derived"))
+}
+
 impl CertAuthority {
     /// A new CA named `common_name` (subject CN), with a fresh P-256 key.
     ///
@@ -173,6 +202,47 @@ impl CertAuthority {
     /// ```
     pub fn with_key(common_name: &str, validity: Validity, key: CaKey) -> Result<Self, IpsecError> {
         let key = KeyPair::generate_for(key.alg()).map_err(gen_err)?;
+        Self::from_key_pair(common_name, validity, key)
+    }
+
+    /// A CA whose key is derived from `seed` (a hash of it, as the private scalar): whoever
+    /// derives from the same seed gets the same key, so the certificates one process issues
+    /// verify against the CA certificate another process made. Anyone who knows the seed can
+    /// issue certificates too: this is for labs whose hosts run in several processes, never for
+    /// secrets (`wsock` derives it from a scenario file's contents).
+    ///
+    /// # Errors
+    /// [`IpsecError::InvalidConfig`] when the key or certificate cannot be made.
+    ///
+    /// # Examples
+    /// ```
+    /// use wsock_ipsec::pki::{CaKey, CertAuthority, Validity};
+    /// let a = CertAuthority::derived("Lab CA", Validity::default(), CaKey::EcdsaP256, b"lab").unwrap();
+    /// let b = CertAuthority::derived("Lab CA", Validity::default(), CaKey::EcdsaP256, b"lab").unwrap();
+    /// assert_eq!(a.public_key_der(), b.public_key_der());
+    /// ```
+    pub fn derived(
+        common_name: &str,
+        validity: Validity,
+        key: CaKey,
+        seed: &[u8],
+    ) -> Result<Self, IpsecError> {
+        let der = derive_pkcs8(key, seed)?;
+        let pair = KeyPair::try_from(der.as_slice()).map_err(gen_err)?;
+        Self::from_key_pair(common_name, validity, pair)
+    }
+
+    /// The CA's SubjectPublicKeyInfo (DER).
+    pub fn public_key_der(&self) -> Vec<u8> {
+        use rcgen::PublicKeyData as _;
+        self.issuer.key().subject_public_key_info()
+    }
+
+    fn from_key_pair(
+        common_name: &str,
+        validity: Validity,
+        key: KeyPair,
+    ) -> Result<Self, IpsecError> {
         let mut params = CertificateParams::default();
         params.distinguished_name = rcgen::DistinguishedName::new();
         params

@@ -388,6 +388,52 @@ fn a_p384_ca_signs_machine_certificates_both_sides_accept() {
     esp_both_ways(&ca_child, &cb_child);
 }
 
+/// Hosts in two processes, each with its own CA object derived from the same seed (a scenario
+/// split across processes): each side trusts only its own CA certificate, yet the peer's
+/// certificate, issued by the other object, verifies, for both key types. A CA derived from
+/// another seed is another CA: refused with 13801.
+#[test]
+fn derived_cas_from_one_seed_are_one_ca_across_processes() {
+    for (i, key) in [CaKey::EcdsaP256, CaKey::EcdsaP384].into_iter().enumerate() {
+        let derive =
+            |seed: &[u8]| CertAuthority::derived("Lab CA", Validity::default(), key, seed).unwrap();
+        let (mut ca_a, mut ca_b) = (derive(b"lab seed"), derive(b"lab seed"));
+        assert_ne!(ca_a.cert_der(), ca_b.cert_der(), "two self-signatures");
+        let a = ca_a
+            .issue_machine(&["a.example"], true, Validity::default())
+            .unwrap();
+        let b = ca_b
+            .issue_machine(&["b.example"], true, Validity::default())
+            .unwrap();
+        let seed = 40 + 4 * i as u64;
+        let p = negotiate(
+            endpoint(A_IKE, A_NATT, None, seed),
+            endpoint(
+                B_IKE,
+                B_NATT,
+                Some(cert_policy("b.example", &b, &[&ca_b])),
+                seed + 1,
+            ),
+            cert_policy("a.example", &a, &[&ca_a]),
+        );
+        assert!(child(&p.a_events).is_some(), "{key:?}: {:?}", p.a_events);
+        assert!(child(&p.b_events).is_some(), "{key:?}");
+        // Another seed: another CA.
+        let other = derive(b"another lab");
+        let p = negotiate(
+            endpoint(A_IKE, A_NATT, None, seed + 2),
+            endpoint(
+                B_IKE,
+                B_NATT,
+                Some(cert_policy("b.example", &b, &[&other])),
+                seed + 3,
+            ),
+            cert_policy("a.example", &a, &[&ca_a]),
+        );
+        both_fail_13801(&p);
+    }
+}
+
 #[test]
 fn a_chain_from_another_ca_is_refused_on_either_side() {
     let w = world();

@@ -66,8 +66,8 @@ pub fn setups(
         )),
         Duration::from_secs(2 * 365 * 24 * 3600),
     );
-    // A CA made at start: the scenario's `[ca]`, or one for the scenario when every host is
-    // local (certificates need no file then).
+    // A CA made at start: the scenario's `[ca]` (a fresh key when every host is local, else
+    // one derived from the scenario), or one for the scenario when every host is local.
     let ca_name = match &sc.ca {
         Some(c) => Some(c.name.clone()),
         None if all_local => Some(format!("wsock scenario {} CA", sc.name)),
@@ -81,7 +81,16 @@ pub fn setups(
                 .as_ref()
                 .and_then(|c| CaKey::from_name(&c.key_type))
                 .unwrap_or_default();
-            Some(CertAuthority::with_key(&n, validity, key).map_err(err)?)
+            let ca = if all_local {
+                CertAuthority::with_key(&n, validity, key)
+            } else {
+                // Hosts split across processes: every process derives the same CA key from
+                // the scenario, so their certificates verify across processes (a lab key:
+                // anyone with the scenario file can derive it).
+                let seed = format!("wsock-ca:{}:{}:{n}", sc.name, sc.seed);
+                CertAuthority::derived(&n, validity, key, seed.as_bytes())
+            };
+            Some(ca.map_err(err)?)
         }
         None => None,
     };

@@ -599,3 +599,52 @@ ipv6 = "fd00::2"
     assert!(q.secured && q.encrypted, "{q:?}");
     assert_eq!(q.peer_machine.as_deref(), Some("SERVER"));
 }
+
+/// A scenario with a `[ca]` split across two networks (what two `wsock host` processes are):
+/// each derives the same CA key from the scenario, so the hosts' certificates verify across
+/// them and a secure connection comes up.
+#[test]
+fn a_scenario_ca_split_across_processes_is_one_ca() {
+    trace();
+    let toml = r#"name = "split-ca"
+seed = 9
+[ca]
+name = "Split Lab CA"
+[[host]]
+name = "client"
+ipv4 = "10.0.0.1"
+ipv6 = "fd00::1"
+wire = "127.0.0.1:47710"
+[[host]]
+name = "server"
+ipv4 = "10.0.0.2"
+ipv6 = "fd00::2"
+wire = "127.0.0.1:47720"
+"#;
+    let sc = Scenario::from_toml_str(toml, "split-ca.toml").unwrap_or_else(|e| panic!("{e}"));
+    let server_net = Network::builder(sc.clone())
+        .local_hosts(["server"])
+        .start()
+        .expect("server network");
+    let client_net = Network::builder(sc)
+        .local_hosts(["client"])
+        .start()
+        .expect("client network");
+    let server = server_net.host("server").unwrap();
+    let client = client_net.host("client").unwrap();
+    let _l = secure_listener(&server, "0.0.0.0:5030", Some(0));
+    let q = client_net.runtime().unwrap().block_on(async {
+        let c = client.tcp(Family::V4);
+        c.set_security(Some(settings(SETTINGS_GUARANTEE_ENCRYPTION)))
+            .unwrap();
+        c.set_peer_target_name("10.0.0.2".parse().unwrap(), "host/server")
+            .unwrap();
+        tokio::time::timeout(SAFETY, c.connect(addr("10.0.0.2:5030")))
+            .await
+            .expect("safety")
+            .unwrap();
+        c.query_security(None).unwrap()
+    });
+    assert!(q.secured && q.encrypted, "{q:?}");
+    assert_eq!(q.peer_machine.as_deref(), Some("SERVER"));
+}
