@@ -15,7 +15,11 @@ fn addr(s: &str) -> SocketAddr {
 /// The default scenario's two hosts; the client gets an MM policy for `mm_remote` and a QM
 /// policy for traffic to port `qm_port`.
 fn scenario(mm_remote: &str, qm_port: u16) -> Scenario {
-    let text = format!(
+    Scenario::from_toml_str(&scenario_text(mm_remote, qm_port), "policy.toml").expect("scenario")
+}
+
+fn scenario_text(mm_remote: &str, qm_port: u16) -> String {
+    format!(
         r#"
 name = "policy"
 [ipsec]
@@ -70,8 +74,7 @@ wire = "127.0.0.1:0"
 machine = "SERVER"
 domain = "WSOCK"
 "#
-    );
-    Scenario::from_toml_str(&text, "policy.toml").expect("scenario")
+    )
 }
 
 /// Connects a secure client socket (default settings) to the server's `port`.
@@ -135,5 +138,76 @@ fn case_49_no_mm_policy_fails_13850_and_no_qm_policy_fails_13825() {
     assert_eq!(
         q.negotiation_winerr, 13825,
         "ERROR_IPSEC_IKE_NO_POLICY: {q:?}"
+    );
+}
+
+/// The main mode policy's `quickModeLimit` (here 2) and `maxLifetimeSeconds` are what the
+/// host uses, not its own defaults: the third quick mode to the server needs a new main mode
+/// SA (a 13884 event), and the IKE SA lives the policy's lifetime.
+#[test]
+fn the_mm_policy_quick_mode_limit_and_lifetime_apply() {
+    let text = scenario_text("10.0.0.2", 6100).replace(
+        "dh_group = \"IKEEXT_DH_ECP_256\"\n",
+        "dh_group = \"IKEEXT_DH_ECP_256\"\nquick_mode_limit = 2\nlifetime_seconds = 600\n",
+    );
+    assert!(text.contains("quick_mode_limit = 2"));
+    let sc = Scenario::from_toml_str(&text, "policy.toml").expect("scenario");
+    let net = Network::builder(sc)
+        .ipsec_setup(|_, s| s.idle_timeout = Some(Duration::from_secs(1)))
+        .start()
+        .expect("network");
+    let (client, server) = (net.host("client").unwrap(), net.host("server").unwrap());
+    let l = server.tcp(Family::V4);
+    l.bind(addr("0.0.0.0:6100")).unwrap();
+    l.listen(4).unwrap();
+    let seen = net.runtime().unwrap().block_on(async {
+        let c = client.tcp(Family::V4);
+        c.set_security(Some(SecuritySettings::default())).unwrap();
+        tokio::time::timeout(Duration::from_secs(60), c.connect(addr("10.0.0.2:6100")))
+            .await
+            .expect("safety")
+            .unwrap();
+        let (a, _) = l.accept().await.unwrap();
+        let mut seen = vec![c.query_security(None).unwrap()];
+        for round in 0..2u8 {
+            // Idle until the pair is deleted; the next send negotiates a new quick mode.
+            let t = std::time::Instant::now();
+            while !client.security_associations().child.is_empty() {
+                assert!(t.elapsed() < Duration::from_secs(60), "the idle pair goes");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            c.send(&[round; 4]).await.unwrap();
+            let mut buf = [0u8; 4];
+            let mut got = 0;
+            while got < 4 {
+                got += tokio::time::timeout(Duration::from_secs(60), a.recv(&mut buf[got..]))
+                    .await
+                    .expect("safety")
+                    .unwrap();
+            }
+            assert_eq!(buf, [round; 4]);
+            seen.push(c.query_security(None).unwrap());
+        }
+        seen
+    });
+    let ids: Vec<(u64, u64)> = seen.iter().map(|q| (q.mm_sa_id, q.qm_sa_id)).collect();
+    println!("(mm, qm) per quick mode: {ids:?}");
+    assert!(seen.iter().all(|q| q.secured), "{seen:?}");
+    assert_eq!(
+        ids[0].0, ids[1].0,
+        "the second quick mode runs under the first MM SA"
+    );
+    assert_ne!(ids[1].0, ids[2].0, "the third needs a new MM SA (limit 2)");
+    assert!(client.net_events().iter().any(|e| matches!(
+        e.kind,
+        NetEventKind::IkeQmFailure {
+            failure_error_code: 13884,
+            ..
+        }
+    )));
+    let sas = client.security_associations();
+    assert!(
+        sas.ike.iter().all(|s| s.lifetime_seconds == Some(600)),
+        "{sas:?}"
     );
 }

@@ -324,6 +324,9 @@ pub struct IkeSaView {
     pub peer_wire: SocketAddr,
     /// The peer's authenticated identity.
     pub peer_id: Option<String>,
+    /// The IKE SA's lifetime in seconds (the main mode policy's `maxLifetimeSeconds`, else the
+    /// host's default; `None`: forever).
+    pub lifetime_seconds: Option<u64>,
 }
 
 /// The SA database of a host: what `wsock show sas` prints.
@@ -381,6 +384,9 @@ struct InEntry {
 struct Negotiation {
     peer_ip: IpAddr,
     need: Need,
+    /// The main mode policy's `quickModeLimit` (`None`: the host's
+    /// [`IpsecSetup::quick_mode_limit`]).
+    qm_limit: Option<u32>,
     /// Its first child SA was installed (later events are rekeys, not this negotiation).
     done: bool,
 }
@@ -697,6 +703,7 @@ impl HostCore {
                 spi_r: format!("{:016x}", s.spi_r),
                 peer_wire: s.peer,
                 peer_id: s.peer_id.map(|i| i.to_string()),
+                lifetime_seconds: s.lifetime.map(|d| d.as_secs()),
             })
             .collect();
         let mut child = Vec::new();
@@ -986,7 +993,7 @@ impl HostCore {
         let running = p.by_peer.get(&peer).copied();
         // A new quick mode under an existing main mode SA of ours with the same needs, while
         // its quick mode limit allows.
-        let limit = p.setup.quick_mode_limit.filter(|l| *l > 0);
+        let host_limit = p.setup.quick_mode_limit.filter(|l| *l > 0);
         let reusable = if running.is_none() {
             let candidates: Vec<IkeSaId> = p
                 .negotiations
@@ -1002,7 +1009,14 @@ impl HostCore {
             let within = candidates
                 .iter()
                 .rev()
-                .find(|mm| limit.is_none_or(|l| p.qm_counts.get(mm).copied().unwrap_or(0) < l))
+                .find(|mm| {
+                    let limit = p
+                        .negotiations
+                        .get(mm)
+                        .and_then(|n| n.qm_limit)
+                        .or(host_limit);
+                    limit.is_none_or(|l| p.qm_counts.get(mm).copied().unwrap_or(0) < l)
+                })
                 .copied();
             if within.is_none() && !candidates.is_empty() {
                 // Every main mode SA reached its quick mode limit: a new one is negotiated.
@@ -1289,10 +1303,17 @@ impl HostCore {
                 policy.psk = k.key.clone();
             }
         }
+        let mut qm_limit = None;
         if let Some(mm) = &mm {
             policy.ike_suites = map::ike_suites(mm);
             if policy.ike_suites.is_empty() {
                 return Err(map::ERROR_IPSEC_IKE_NO_MM_POLICY);
+            }
+            if let Some((lifetime, limit)) = map::mm_terms(mm) {
+                if !lifetime.is_zero() {
+                    policy.ike_lifetime = Some(lifetime);
+                }
+                qm_limit = limit;
             }
         }
         if let Some(qm) = &qm {
@@ -1322,6 +1343,7 @@ impl HostCore {
                     Negotiation {
                         peer_ip: peer,
                         need,
+                        qm_limit,
                         done: false,
                     },
                 );

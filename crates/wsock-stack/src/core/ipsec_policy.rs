@@ -22,37 +22,48 @@ pub const ERROR_IPSEC_IKE_NO_POLICY: u32 = 13825;
 
 /// The IKE suites of a main mode policy wsock can negotiate, in policy order.
 pub fn ike_suites(mm: &IkeMmPolicy) -> Vec<IkeSuite> {
-    mm.proposals
-        .iter()
-        .filter_map(|p| {
-            let dh = match p.dh_group {
-                IkeDhGroup::Ecp256 => DhGroup::Ecp256,
-                IkeDhGroup::Ecp384 => DhGroup::Ecp384,
+    mm.proposals.iter().filter_map(ike_suite).collect()
+}
+
+/// The main mode SA lifetime (`maxLifetimeSeconds`) and quick mode limit (`quickModeLimit`, 0
+/// = unlimited: `None`) of a policy's first proposal wsock can negotiate, the one it offers
+/// first (a peer that picks a later one still gets these terms: an EMULATOR CHOICE, policies
+/// normally give every proposal the same).
+pub fn mm_terms(mm: &IkeMmPolicy) -> Option<(Duration, Option<u32>)> {
+    let p = mm.proposals.iter().find(|p| ike_suite(p).is_some())?;
+    Some((
+        Duration::from_secs(u64::from(p.max_lifetime_seconds)),
+        Some(p.quick_mode_limit).filter(|l| *l > 0),
+    ))
+}
+
+fn ike_suite(p: &wsock_wfp::IkeProposal) -> Option<IkeSuite> {
+    let dh = match p.dh_group {
+        IkeDhGroup::Ecp256 => DhGroup::Ecp256,
+        IkeDhGroup::Ecp384 => DhGroup::Ecp384,
+        _ => return None,
+    };
+    let prf = match p.integrity {
+        IkeIntegrity::Sha1 => Prf::HmacSha1,
+        IkeIntegrity::Sha256 => Prf::HmacSha256,
+        IkeIntegrity::Sha384 => Prf::HmacSha384,
+        _ => return None,
+    };
+    let sk = match p.cipher {
+        IkeCipher::AesGcm128 | IkeCipher::AesGcm256 => SkSuite::AesGcm16 {
+            key_bits: p.cipher.key_bits(),
+        },
+        IkeCipher::Aes128 | IkeCipher::Aes256 => SkSuite::AesCbc {
+            key_bits: p.cipher.key_bits(),
+            integrity: match p.integrity {
+                IkeIntegrity::Sha1 => Integrity::HmacSha1_96,
+                IkeIntegrity::Sha256 => Integrity::HmacSha256_128,
                 _ => return None,
-            };
-            let prf = match p.integrity {
-                IkeIntegrity::Sha1 => Prf::HmacSha1,
-                IkeIntegrity::Sha256 => Prf::HmacSha256,
-                IkeIntegrity::Sha384 => Prf::HmacSha384,
-                _ => return None,
-            };
-            let sk = match p.cipher {
-                IkeCipher::AesGcm128 | IkeCipher::AesGcm256 => SkSuite::AesGcm16 {
-                    key_bits: p.cipher.key_bits(),
-                },
-                IkeCipher::Aes128 | IkeCipher::Aes256 => SkSuite::AesCbc {
-                    key_bits: p.cipher.key_bits(),
-                    integrity: match p.integrity {
-                        IkeIntegrity::Sha1 => Integrity::HmacSha1_96,
-                        IkeIntegrity::Sha256 => Integrity::HmacSha256_128,
-                        _ => return None,
-                    },
-                },
-                _ => return None,
-            };
-            Some(IkeSuite { sk, prf, dh })
-        })
-        .collect()
+            },
+        },
+        _ => return None,
+    };
+    Some(IkeSuite { sk, prf, dh })
 }
 
 fn integrity(a: IpsecAuth) -> Option<Integrity> {

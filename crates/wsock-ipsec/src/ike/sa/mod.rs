@@ -490,6 +490,8 @@ pub struct IkeSaSummary {
     pub local_user: Option<Identity>,
     /// Child SA pairs: (inbound SPI, outbound SPI).
     pub children: Vec<(u32, u32)>,
+    /// The IKE SA's lifetime ([`IkePolicy::ike_lifetime`]; `None`: forever).
+    pub lifetime: Option<Duration>,
 }
 
 /// The protocol state of an IKE SA, for inspection.
@@ -1034,6 +1036,7 @@ impl IkeEndpoint {
                         .collect(),
                     _ => Vec::new(),
                 },
+                lifetime: sa.policy.ike_lifetime,
             })
             .collect()
     }
