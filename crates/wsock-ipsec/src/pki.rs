@@ -209,7 +209,7 @@ impl CertAuthority {
     /// derives from the same seed gets the same key, so the certificates one process issues
     /// verify against the CA certificate another process made. Anyone who knows the seed can
     /// issue certificates too: this is for labs whose hosts run in several processes, never for
-    /// secrets (`wsock` derives it from a scenario file's contents).
+    /// secrets (`wsock` derives it from a scenario's name and its CA's name).
     ///
     /// # Errors
     /// [`IpsecError::InvalidConfig`] when the key or certificate cannot be made.

@@ -85,9 +85,10 @@ pub fn setups(
                 CertAuthority::with_key(&n, validity, key)
             } else {
                 // Hosts split across processes: every process derives the same CA key from
-                // the scenario, so their certificates verify across processes (a lab key:
+                // the scenario's name and the CA's (not the seed, which `--seed` may change
+                // per process), so their certificates verify across processes (a lab key:
                 // anyone with the scenario file can derive it).
-                let seed = format!("wsock-ca:{}:{}:{n}", sc.name, sc.seed);
+                let seed = format!("wsock-ca:{}:{n}", sc.name);
                 CertAuthority::derived(&n, validity, key, seed.as_bytes())
             };
             Some(ca.map_err(err)?)

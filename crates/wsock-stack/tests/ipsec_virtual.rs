@@ -435,3 +435,56 @@ fn short_lifetimes_rekey_once_per_lifetime_without_pairs_multiplying() {
         }
     }
 }
+
+/// A connection watching `MmSaId` lives through the idle deletion of its quick mode SA (the
+/// main mode SA stays) and its next packet negotiates a new pair; one watching `QmSaId` is
+/// aborted by that deletion.
+#[test]
+fn an_idle_quick_mode_deletion_aborts_qm_watchers_only() {
+    let mut p = Pair::with_ipsec(5200, Faults::default(), |_, s| {
+        s.idle_timeout = Some(Duration::from_secs(10))
+    });
+    let (c, s) = secure_connect(&mut p, 7110, encrypted());
+    let (c2, _s2) = secure_connect(&mut p, 7111, encrypted());
+    let mm_only = SaFields {
+        mm: true,
+        qm: false,
+    };
+    let qm_only = SaFields {
+        mm: false,
+        qm: true,
+    };
+    let first = p.cores[0]
+        .query_security_watching(c, None, mm_only)
+        .unwrap();
+    p.cores[0]
+        .query_security_watching(c2, None, qm_only)
+        .unwrap();
+    let start = p.now;
+    p.run_until(start + Duration::from_secs(60), |p| {
+        p.cores[0].security_associations().child.is_empty() && p.now > start
+    });
+    assert!(p.cores[0].security_associations().child.is_empty());
+    match p.cores[0].try_send(c2, b"x") {
+        Err(StackError::ConnectionAborted(Abort::SaChanged { field, now, .. })) => {
+            assert_eq!((field, now), ("QmSaId", 0));
+        }
+        other => panic!("the QmSaId watcher: {other:?}"),
+    }
+    let now = p.now;
+    p.cores[0].touch(now);
+    assert_eq!(p.cores[0].try_send(c, b"wake").unwrap(), Some(4));
+    let mut buf = [0u8; 8];
+    let mut got = None;
+    p.run_until(p.now + Duration::from_secs(60), |p| {
+        got = p.cores[1].try_recv(s, &mut buf, false).unwrap();
+        got.is_some()
+    });
+    assert_eq!(&buf[..got.unwrap()], b"wake");
+    let q = p.cores[0].query_security(c, None).unwrap();
+    assert_eq!(q.mm_sa_id, first.mm_sa_id, "the same main mode SA: {q:?}");
+    assert!(
+        q.secured && q.qm_sa_id != first.qm_sa_id,
+        "a new pair: {q:?}"
+    );
+}

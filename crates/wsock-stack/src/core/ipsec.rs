@@ -384,7 +384,7 @@ struct InEntry {
 struct Negotiation {
     peer_ip: IpAddr,
     need: Need,
-    /// The main mode policy's `quickModeLimit` (`None`: the host's
+    /// The main mode policy's `quickModeLimit`, 0 = unlimited (`None`: no policy, the host's
     /// [`IpsecSetup::quick_mode_limit`]).
     qm_limit: Option<u32>,
     /// Its first child SA was installed (later events are rekeys, not this negotiation).
@@ -752,6 +752,30 @@ impl HostCore {
             .unwrap_or_default()
     }
 
+    /// The (MM, QM) SA ids of the pair that protects traffic to `peer` for a flow last seen on
+    /// pair `qm` under `mm`: that pair, the pair that replaced it, or, when that chain ends at a
+    /// pair that is gone (e.g. the losing pair of a simultaneous rekey), the newest pair to the
+    /// same peer (what its next packet would use). `None` when no pair to the peer exists.
+    pub(crate) fn flow_pair(&self, mm: u64, qm: u64, peer: IpAddr) -> Option<(u64, u64)> {
+        if let Some(f) = self.sa_facts(mm, qm) {
+            return Some((f.mm_sa_id, f.qm_sa_id));
+        }
+        let p = self.ipsec.as_ref()?;
+        p.out
+            .get(&peer)?
+            .iter()
+            .filter(|o| o.pending.is_none())
+            .max_by_key(|o| o.qm)
+            .map(|o| (o.mm.0, o.qm))
+    }
+
+    /// Whether IKE SA `mm` is established.
+    pub(crate) fn ike_sa_established(&self, mm: u64) -> bool {
+        self.ipsec.as_ref().is_some_and(|p| {
+            p.ike.sa_state(IkeSaId(mm)) == Some(wsock_ipsec::ike::sa::SaState::Established)
+        })
+    }
+
     /// The facts of the SA with QM id `qm`, if it still exists.
     pub fn sa_facts(&self, mm: u64, qm: u64) -> Option<SaFacts> {
         let p = self.ipsec.as_ref()?;
@@ -1010,11 +1034,10 @@ impl HostCore {
                 .iter()
                 .rev()
                 .find(|mm| {
-                    let limit = p
-                        .negotiations
-                        .get(mm)
-                        .and_then(|n| n.qm_limit)
-                        .or(host_limit);
+                    let limit = match p.negotiations.get(mm).and_then(|n| n.qm_limit) {
+                        Some(policy) => Some(policy).filter(|l| *l > 0),
+                        None => host_limit,
+                    };
                     limit.is_none_or(|l| p.qm_counts.get(mm).copied().unwrap_or(0) < l)
                 })
                 .copied();
@@ -1313,7 +1336,8 @@ impl HostCore {
                 if !lifetime.is_zero() {
                     policy.ike_lifetime = Some(lifetime);
                 }
-                qm_limit = limit;
+                // The policy's word, 0 = unlimited, wins over the host's knob.
+                qm_limit = Some(limit.unwrap_or(0));
             }
         }
         if let Some(qm) = &qm {
@@ -1815,13 +1839,17 @@ impl HostCore {
             p.ike.handle_timeout(now);
         }
         let mut rekey = Vec::new();
+        let live: std::collections::BTreeSet<u64> =
+            p.out.values().flatten().map(|o| o.qm).collect();
         for o in p.out.values_mut().flatten() {
             if o.sa.poll_timeout().is_some_and(|t| t <= now) {
                 o.sa.handle_timeout(now);
             }
             while let Some(ev) = o.sa.poll_event() {
-                // A pair already replaced (the peer rekeyed it first) is not rekeyed again.
-                if matches!(ev, SaEvent::SoftExpired(_)) && !p.successors.contains_key(&o.qm) {
+                // A pair already replaced by a live pair (the peer rekeyed it first) is not
+                // rekeyed again.
+                let replaced = p.successors.get(&o.qm).is_some_and(|n| live.contains(n));
+                if matches!(ev, SaEvent::SoftExpired(_)) && !replaced {
                     rekey.push((o.mm, o.inbound_spi));
                 }
             }
@@ -1884,10 +1912,14 @@ impl HostCore {
             return;
         };
         let mut rekey = Vec::new();
+        let live: std::collections::BTreeSet<u64> =
+            p.out.values().flatten().map(|o| o.qm).collect();
         for o in p.out.values_mut().flatten() {
             while let Some(ev) = o.sa.poll_event() {
-                // A pair already replaced (the peer rekeyed it first) is not rekeyed again.
-                if matches!(ev, SaEvent::SoftExpired(_)) && !p.successors.contains_key(&o.qm) {
+                // A pair already replaced by a live pair (the peer rekeyed it first) is not
+                // rekeyed again.
+                let replaced = p.successors.get(&o.qm).is_some_and(|n| live.contains(n));
+                if matches!(ev, SaEvent::SoftExpired(_)) && !replaced {
                     rekey.push((o.mm, o.inbound_spi));
                 }
             }

@@ -200,7 +200,10 @@ impl HostCore {
             ..SecurityQuery::default()
         };
         if let (Some(mm), Some(qm)) = (sec.mm_sa_id, sec.qm_sa_id) {
-            if let Some(f) = self.sa_facts(mm, qm) {
+            let facts = self
+                .flow_pair(mm, qm, peer.ip())
+                .and_then(|(mm, qm)| self.sa_facts(mm, qm));
+            if let Some(f) = facts {
                 q.secured = true;
                 q.encrypted = f.encrypted;
                 q.mm_sa_id = f.mm_sa_id;
@@ -240,8 +243,9 @@ impl HostCore {
     /// the query, and from then on a TCP connection that was secured at the query is aborted
     /// (the peer gets a reset, the socket `WSAECONNABORTED`, [`crate::error::Abort::SaChanged`])
     /// as soon as a selected SA id differs from what the query reported: a main mode rekey or a
-    /// new main mode changes `MmSaId`, a quick mode rekey `QmSaId`; an SA that protects the
-    /// connection no more (deleted, expired) counts as a change. A query of a connection that
+    /// new main mode changes `MmSaId`, a quick mode rekey `QmSaId`; a quick mode SA deleted
+    /// (idle, expired) with none to replace it changes `QmSaId`, and `MmSaId` once that main
+    /// mode SA is gone too. A query of a connection that
     /// is not secured, of a UDP socket, or with no field selected watches nothing. A later
     /// watching query replaces the earlier one.
     ///
@@ -267,17 +271,24 @@ impl HostCore {
         Ok(q)
     }
 
-    /// The SA ids protecting TCP endpoint `id`'s connection now: `(MmSaId, QmSaId)`, or
-    /// `(0, 0)` when none does.
-    fn current_sa_ids(&self, id: u64) -> (u64, u64) {
+    /// The SA ids protecting TCP endpoint `id`'s connection now, `(MmSaId, QmSaId)`, or `None`
+    /// when no pair to its peer exists.
+    fn current_sa_ids(&self, id: u64) -> Option<(u64, u64)> {
         let Some(Endpoint::Tcp(t)) = self.endpoints.get(&id) else {
-            return (0, 0);
+            return None;
         };
-        t.flow
-            .and_then(|f| self.ale.flow_security(f).ok())
-            .and_then(|s| Some((s.mm_sa_id?, s.qm_sa_id?)))
-            .and_then(|(mm, qm)| self.sa_facts(mm, qm))
-            .map_or((0, 0), |f| (f.mm_sa_id, f.qm_sa_id))
+        let TcpState::Connected { peer, .. } = t.state else {
+            return None;
+        };
+        let flow = t.flow.or_else(|| {
+            self.ale
+                .endpoint_flows(t.ale)
+                .ok()?
+                .into_iter()
+                .find(|f| self.ale.flow(*f).is_some_and(|i| i.remote == peer))
+        })?;
+        let s = self.ale.flow_security(flow).ok()?;
+        self.flow_pair(s.mm_sa_id?, s.qm_sa_id?, peer.ip())
     }
 
     /// Aborts the watched connections whose selected SA ids changed; forgets the watches of
@@ -298,11 +309,19 @@ impl HostCore {
                 gone.push(id);
                 continue;
             }
-            let (mm, qm) = self.current_sa_ids(id);
-            let change = match (w.mm, w.qm) {
-                (Some(was), _) if was != mm => Some(("MmSaId", was, mm)),
-                (_, Some(was)) if was != qm => Some(("QmSaId", was, qm)),
-                _ => None,
+            let change = match self.current_sa_ids(id) {
+                Some((mm, qm)) => match (w.mm, w.qm) {
+                    (Some(was), _) if was != mm => Some(("MmSaId", was, mm)),
+                    (_, Some(was)) if was != qm => Some(("QmSaId", was, qm)),
+                    _ => None,
+                },
+                // No pair to the peer now (deleted idle, expired): the quick mode SA is gone;
+                // the main mode SA only if it is no longer established.
+                None => match (w.mm, w.qm) {
+                    (_, Some(was)) => Some(("QmSaId", was, 0)),
+                    (Some(was), None) if !self.ike_sa_established(was) => Some(("MmSaId", was, 0)),
+                    _ => None,
+                },
             };
             if let Some((field, was, now)) = change {
                 aborts.push((id, field, was, now));

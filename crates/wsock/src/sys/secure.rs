@@ -314,20 +314,19 @@ unsafe fn query_security(
         });
     }
     let peer = peer.map_err(wsa)?;
-    let q = match template.map_or(0, |t| t.flags) {
-        0 => stack::query_security(&e.endpoint, peer),
+    let watch = match template.map_or(0, |t| t.flags) {
+        0 => None,
         SOCKET_QUERY_IPSEC2_ABORT_CONNECTION_ON_FIELD_CHANGE => {
             let mask = template.map_or(0, |t| t.field_mask);
-            let fields = wsock_stack::SaFields {
+            Some(wsock_stack::SaFields {
                 mm: mask & SOCKET_QUERY_IPSEC2_FIELD_MASK_MM_SA_ID != 0,
                 qm: mask & SOCKET_QUERY_IPSEC2_FIELD_MASK_QM_SA_ID != 0,
-            };
-            stack::query_security_watching(&e.endpoint, peer, fields)
+            })
         }
-        // No other flag is defined.
+        // No other flag is defined (the template parser refuses them first).
         _ => return Err(WSAEINVAL),
-    }
-    .map_err(code)?;
+    };
+    let q = stack::query_security(&e.endpoint, peer).map_err(code)?;
     let info = SecurityInfo::from(q);
     let mask = template.map_or(0, |t| t.access_mask);
     let tokens = if mask != 0 && info.secured && info.peer_machine.is_some() {
@@ -366,6 +365,10 @@ unsafe fn query_security(
     };
     let out = std::slice::from_raw_parts_mut(a.output, need);
     let n = answer.emit(out).map_err(wsa)?;
+    // The watch starts only with a call that succeeded.
+    if let Some(fields) = watch {
+        stack::query_security_watching(&e.endpoint, peer, fields).map_err(code)?;
+    }
     *returned = n as u32;
     Ok(())
 }

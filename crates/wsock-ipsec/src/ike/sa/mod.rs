@@ -3496,6 +3496,11 @@ impl IkeEndpoint {
     /// `survivor` (an IKE SA in the table, made by a colliding rekey of `old`) takes over
     /// `old`'s children and queued requests; [`IkeEvent::IkeSaRekeyed`] names it.
     fn hand_over(&mut self, now: Duration, old: &mut Sa, survivor: IkeSaId) {
+        if !self.sas.contains_key(&survivor) {
+            // The survivor is already gone: the child SAs stay with the old IKE SA (and go
+            // with it), rather than vanish here.
+            return;
+        }
         let (children, peer_rekeys) = match &mut old.state {
             State::Established(e) => (
                 std::mem::take(&mut e.children),
