@@ -546,6 +546,27 @@ key = "{c_key_for_a}"
     }
 }
 
+/// Connects `client` (of `net`) to the server's `port` with guaranteed encryption and the
+/// target `host/server`; returns the connection's query.
+fn encrypted_query_to_server(
+    net: &Network,
+    client: &Host,
+    port: u16,
+) -> wsock_stack::SecurityQuery {
+    net.runtime().unwrap().block_on(async {
+        let c = client.tcp(Family::V4);
+        c.set_security(Some(settings(SETTINGS_GUARANTEE_ENCRYPTION)))
+            .unwrap();
+        c.set_peer_target_name("10.0.0.2".parse().unwrap(), "host/server")
+            .unwrap();
+        tokio::time::timeout(SAFETY, c.connect(addr(&format!("10.0.0.2:{port}"))))
+            .await
+            .expect("safety")
+            .unwrap();
+        c.query_security(None).unwrap()
+    })
+}
+
 /// `[ca] key_type = "ecdsa-p384"`: the scenario's CA has a P-384 key, so the machine
 /// certificates it issues are signed ecdsa-with-SHA384 (their keys stay P-256), and two hosts
 /// authenticate with them.
@@ -584,18 +605,7 @@ ipv6 = "fd00::2"
     let net = Network::builder(sc).start().expect("network");
     let (client, server) = (net.host("client").unwrap(), net.host("server").unwrap());
     let _l = secure_listener(&server, "0.0.0.0:5020", Some(0));
-    let q = net.runtime().unwrap().block_on(async {
-        let c = client.tcp(Family::V4);
-        c.set_security(Some(settings(SETTINGS_GUARANTEE_ENCRYPTION)))
-            .unwrap();
-        c.set_peer_target_name("10.0.0.2".parse().unwrap(), "host/server")
-            .unwrap();
-        tokio::time::timeout(SAFETY, c.connect(addr("10.0.0.2:5020")))
-            .await
-            .expect("safety")
-            .unwrap();
-        c.query_security(None).unwrap()
-    });
+    let q = encrypted_query_to_server(&net, &client, 5020);
     assert!(q.secured && q.encrypted, "{q:?}");
     assert_eq!(q.peer_machine.as_deref(), Some("SERVER"));
 }
@@ -633,18 +643,7 @@ wire = "127.0.0.1:47720"
     let server = server_net.host("server").unwrap();
     let client = client_net.host("client").unwrap();
     let _l = secure_listener(&server, "0.0.0.0:5030", Some(0));
-    let q = client_net.runtime().unwrap().block_on(async {
-        let c = client.tcp(Family::V4);
-        c.set_security(Some(settings(SETTINGS_GUARANTEE_ENCRYPTION)))
-            .unwrap();
-        c.set_peer_target_name("10.0.0.2".parse().unwrap(), "host/server")
-            .unwrap();
-        tokio::time::timeout(SAFETY, c.connect(addr("10.0.0.2:5030")))
-            .await
-            .expect("safety")
-            .unwrap();
-        c.query_security(None).unwrap()
-    });
+    let q = encrypted_query_to_server(&client_net, &client, 5030);
     assert!(q.secured && q.encrypted, "{q:?}");
     assert_eq!(q.peer_machine.as_deref(), Some("SERVER"));
 }

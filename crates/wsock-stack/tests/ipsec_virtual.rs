@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{secure_connect, Pair};
+use common::{secure_connect, send_and_receive, Pair};
 use wsock_stack::core::{child_lifetime, SETTINGS_GUARANTEE_ENCRYPTION};
 use wsock_stack::stages::WireSocket;
 use wsock_stack::{Abort, Faults, SaFields, SecuritySettings, StackError};
@@ -195,16 +195,7 @@ fn case_52_an_idle_quick_mode_sa_is_deleted_and_the_next_packet_negotiates_anew(
         p.cores[0].security_associations().child.is_empty(),
         "idle for longer than 300 s: the pair is gone"
     );
-    let now = p.now;
-    p.cores[0].touch(now);
-    assert_eq!(p.cores[0].try_send(c, b"wake up").unwrap(), Some(7));
-    let mut buf = [0u8; 16];
-    let mut got = None;
-    p.run_until(p.now + Duration::from_secs(60), |p| {
-        got = p.cores[1].try_recv(s, &mut buf, false).unwrap();
-        got.is_some()
-    });
-    assert_eq!(&buf[..got.unwrap()], b"wake up");
+    send_and_receive(&mut p, c, s, b"wake up");
     let q = p.cores[0].query_security(c, None).unwrap();
     assert!(
         q.secured && q.qm_sa_id != first.qm_sa_id,
@@ -229,16 +220,7 @@ fn case_47_quick_mode_limit_2_moves_the_third_quick_mode_to_a_new_main_mode_sa()
         p.run_until(start + Duration::from_secs(60), |p| {
             p.cores[0].security_associations().child.is_empty() && p.now > start
         });
-        let now = p.now;
-        p.cores[0].touch(now);
-        assert_eq!(p.cores[0].try_send(c, &[round; 4]).unwrap(), Some(4));
-        let mut buf = [0u8; 8];
-        let mut got = None;
-        p.run_until(p.now + Duration::from_secs(60), |p| {
-            got = p.cores[1].try_recv(s, &mut buf, false).unwrap();
-            got.is_some()
-        });
-        assert_eq!(&buf[..got.unwrap()], &[round; 4]);
+        send_and_receive(&mut p, c, s, &[round; 4]);
     }
     let q = p.cores[0].query_security(c, None).unwrap();
     seen.push((q.mm_sa_id, q.qm_sa_id));
@@ -345,15 +327,7 @@ fn a_watching_query_aborts_the_connection_when_its_sa_id_changes() {
     });
     assert_eq!(peer_saw, Some(StackError::ConnectionReset));
     // c2 (MmSaId) lives through the quick mode rekeys.
-    let now = p.now;
-    p.cores[0].touch(now);
-    assert_eq!(p.cores[0].try_send(c2, b"still here").unwrap(), Some(10));
-    let mut got = None;
-    p.run_until(p.now + Duration::from_secs(10), |p| {
-        got = p.cores[1].try_recv(s2, &mut buf, false).unwrap();
-        got.is_some()
-    });
-    assert_eq!(&buf[..got.unwrap()], b"still here");
+    send_and_receive(&mut p, c2, s2, b"still here");
     // The main mode rekey at 90 % of 1000 s.
     p.run_until(start + Duration::from_secs(1000), |p| {
         p.now >= start + Duration::from_secs(950)
@@ -471,16 +445,7 @@ fn an_idle_quick_mode_deletion_aborts_qm_watchers_only() {
         }
         other => panic!("the QmSaId watcher: {other:?}"),
     }
-    let now = p.now;
-    p.cores[0].touch(now);
-    assert_eq!(p.cores[0].try_send(c, b"wake").unwrap(), Some(4));
-    let mut buf = [0u8; 8];
-    let mut got = None;
-    p.run_until(p.now + Duration::from_secs(60), |p| {
-        got = p.cores[1].try_recv(s, &mut buf, false).unwrap();
-        got.is_some()
-    });
-    assert_eq!(&buf[..got.unwrap()], b"wake");
+    send_and_receive(&mut p, c, s, b"wake");
     let q = p.cores[0].query_security(c, None).unwrap();
     assert_eq!(q.mm_sa_id, first.mm_sa_id, "the same main mode SA: {q:?}");
     assert!(

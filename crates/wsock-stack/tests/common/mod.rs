@@ -269,3 +269,18 @@ pub fn secure_connect(
     });
     (c, accepted.unwrap())
 }
+
+/// Sends `data` from host 0's endpoint `c` (one try, which must take it all) and waits up to a
+/// virtual minute until host 1's endpoint `s` receives it; asserts it arrived as sent.
+pub fn send_and_receive(p: &mut Pair, c: u64, s: u64, data: &[u8]) {
+    let now = p.now;
+    p.cores[0].touch(now);
+    assert_eq!(p.cores[0].try_send(c, data).unwrap(), Some(data.len()));
+    let mut buf = vec![0u8; data.len() + 16];
+    let mut got = None;
+    p.run_until(p.now + Duration::from_secs(60), |p| {
+        got = p.cores[1].try_recv(s, &mut buf, false).unwrap();
+        got.is_some()
+    });
+    assert_eq!(&buf[..got.expect("the data arrived")], data);
+}
